@@ -1,0 +1,50 @@
+//! The DataFusion session of a run: memory limit with spilling, one
+//! partition per core, object stores and raw-zone tables registered.
+
+use std::sync::Arc;
+
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
+use datafusion::error::Result;
+use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
+use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::prelude::{SessionConfig, SessionContext};
+
+use crate::config::{Config, Pii};
+use crate::ingest::raw_folder;
+use crate::schema::Entity;
+use crate::storage::Location;
+
+pub fn session(config: &Config) -> Result<SessionContext> {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let runtime = RuntimeEnvBuilder::new()
+        .with_memory_pool(Arc::new(FairSpillPool::new(config.memory_limit_bytes())))
+        .with_disk_manager_builder(DiskManagerBuilder::default().with_mode(DiskManagerMode::OsTmpDirectory))
+        .build_arc()?;
+    let session_config = SessionConfig::new()
+        .with_target_partitions(cores)
+        .with_information_schema(true)
+        .set_bool("datafusion.sql_parser.collect_spans", true);
+    Ok(SessionContext::new_with_config_rt(session_config, runtime))
+}
+
+/// Registers `raw_<entity>` for every entity over the raw zone, with the
+/// canonical schema: an entity nobody loaded is an empty table, not an
+/// error, and old files missing a newer column read it as null.
+pub fn register_raw_tables(ctx: &SessionContext, warehouse: &Location, pii: Pii) -> Result<()> {
+    warehouse.register(ctx);
+    for entity in Entity::ALL {
+        let url = ListingTableUrl::parse(warehouse.folder_url(&raw_folder(entity)))?;
+        let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+            .with_file_extension(".parquet");
+        let table_config = ListingTableConfig::new(url)
+            .with_listing_options(options)
+            .with_schema(entity.arrow_schema(pii == Pii::Keep));
+        let table = ListingTable::try_new(table_config)?;
+        ctx.register_table(entity.table_name(), Arc::new(table))?;
+    }
+    Ok(())
+}

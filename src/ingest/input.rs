@@ -1,0 +1,69 @@
+//! A blocking `Read` over an object-store object, for the streaming
+//! parsers (csv, JSON lines) that run on a blocking thread. It hashes the
+//! bytes as they pass, so a file is read once for both parsing and its
+//! content hash, and reports progress.
+
+use std::io::Read;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use indicatif::ProgressBar;
+use sha2::{Digest, Sha256};
+use tokio::runtime::Handle;
+
+pub struct ObjectReader {
+    handle: Handle,
+    stream: BoxStream<'static, object_store::Result<Bytes>>,
+    chunk: Bytes,
+    hasher: Sha256,
+    progress: ProgressBar,
+    bytes: u64,
+}
+
+impl ObjectReader {
+    /// Must be called on a blocking thread (it blocks on `handle`).
+    pub fn new(
+        handle: Handle,
+        stream: BoxStream<'static, object_store::Result<Bytes>>,
+        progress: ProgressBar,
+    ) -> ObjectReader {
+        ObjectReader {
+            handle,
+            stream,
+            chunk: Bytes::new(),
+            hasher: Sha256::new(),
+            progress,
+            bytes: 0,
+        }
+    }
+
+    /// Reads whatever the parser left unread (so the hash covers the whole
+    /// object) and returns the hex SHA-256 and the byte count.
+    pub fn finish(mut self) -> std::io::Result<(String, u64)> {
+        std::io::copy(&mut self, &mut std::io::sink())?;
+        self.progress.finish_and_clear();
+        Ok((hex::encode(self.hasher.finalize()), self.bytes))
+    }
+}
+
+impl Read for ObjectReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.chunk.is_empty() {
+            match self.handle.block_on(self.stream.next()) {
+                None => return Ok(0),
+                Some(Ok(chunk)) => {
+                    self.hasher.update(&chunk);
+                    self.bytes += chunk.len() as u64;
+                    self.progress.inc(chunk.len() as u64);
+                    self.chunk = chunk;
+                }
+                Some(Err(e)) => return Err(std::io::Error::other(e)),
+            }
+        }
+        let n = buf.len().min(self.chunk.len());
+        buf[..n].copy_from_slice(&self.chunk[..n]);
+        let _ = self.chunk.split_to(n);
+        Ok(n)
+    }
+}

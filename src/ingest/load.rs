@@ -1,0 +1,289 @@
+//! Loading one landing file: a reader on a blocking thread parses and
+//! validates rows while an async task encodes them to Parquet, so parsing
+//! and compression use both cores and memory stays bounded by the channel.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::RecordBatch;
+use futures::StreamExt;
+use indicatif::ProgressBar;
+use object_store::path::Path;
+use object_store::{ObjectMeta, ObjectStoreExt};
+use sha2::{Digest, Sha256};
+use tokio::runtime::Handle;
+use tokio::sync::mpsc;
+
+use super::input::ObjectReader;
+use super::rows::{EntityRows, LoadContext, Mapping, QuarantineRows, Rejection};
+use crate::config::{Format, SourceConfig};
+use crate::parquet_file::ParquetFile;
+use crate::storage::Location;
+
+/// A problem that makes a whole file unusable (missing column, not JSON,
+/// unreadable); rows of such a file are not loaded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FileError {
+    pub message: String,
+}
+
+impl FileError {
+    pub fn new(message: impl Into<String>) -> FileError {
+        FileError {
+            message: message.into(),
+        }
+    }
+}
+
+/// Where readers deliver records. `accept` validates and either loads or
+/// quarantines; `reject` quarantines a record the reader could not map.
+pub trait RecordSink {
+    fn accept(
+        &mut self,
+        row: i64,
+        values: &[Option<&str>],
+        raw: &dyn Fn() -> String,
+    ) -> Result<(), FileError>;
+    fn reject(&mut self, row: i64, rejection: Rejection, raw: String) -> Result<(), FileError>;
+}
+
+enum Output {
+    Rows(RecordBatch),
+    Quarantine(RecordBatch),
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct RowCounts {
+    pub read: u64,
+    pub loaded: u64,
+    pub quarantined: u64,
+}
+
+struct ChannelSink {
+    rows: EntityRows,
+    quarantine: QuarantineRows,
+    tx: mpsc::Sender<Output>,
+    counts: RowCounts,
+    quarantine_batch: usize,
+}
+
+impl ChannelSink {
+    fn send(&self, output: Output) -> Result<(), FileError> {
+        self.tx
+            .blocking_send(output)
+            .map_err(|_| FileError::new("the Parquet writer stopped"))
+    }
+
+    fn quarantine(&mut self, row: i64, rejection: &Rejection, raw: &str) -> Result<(), FileError> {
+        self.quarantine.push(row, rejection, raw);
+        self.counts.quarantined += 1;
+        if self.quarantine.len() >= self.quarantine_batch {
+            let batch = self.quarantine.finish();
+            self.send(Output::Quarantine(batch))?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), FileError> {
+        if self.rows.len() > 0 {
+            let batch = self.rows.finish();
+            self.send(Output::Rows(batch))?;
+        }
+        if !self.quarantine.is_empty() {
+            let batch = self.quarantine.finish();
+            self.send(Output::Quarantine(batch))?;
+        }
+        Ok(())
+    }
+}
+
+impl RecordSink for ChannelSink {
+    fn accept(
+        &mut self,
+        row: i64,
+        values: &[Option<&str>],
+        raw: &dyn Fn() -> String,
+    ) -> Result<(), FileError> {
+        self.counts.read += 1;
+        match self.rows.push(row, values) {
+            Ok(()) => {
+                self.counts.loaded += 1;
+                if self.rows.is_full() {
+                    let batch = self.rows.finish();
+                    self.send(Output::Rows(batch))?;
+                }
+                Ok(())
+            }
+            Err(rejection) => self.quarantine(row, &rejection, &raw()),
+        }
+    }
+
+    fn reject(&mut self, row: i64, rejection: Rejection, raw: String) -> Result<(), FileError> {
+        self.counts.read += 1;
+        self.quarantine(row, &rejection, &raw)
+    }
+}
+
+/// The outcome of reading one file into temporary Parquet objects.
+pub struct LoadedFile {
+    pub hash: String,
+    pub bytes: u64,
+    pub counts: RowCounts,
+    /// Temporary object holding the loaded rows, if any.
+    pub rows_object: Option<Path>,
+    /// Temporary object holding the quarantined rows, if any.
+    pub quarantine_object: Option<Path>,
+}
+
+pub struct FileJob {
+    pub ctx: Arc<LoadContext>,
+    pub source: Arc<SourceConfig>,
+    pub mapping: Arc<Mapping>,
+    pub landing: Location,
+    pub warehouse: Location,
+    pub meta: ObjectMeta,
+    /// Folder in the warehouse for this file's temporary outputs.
+    pub tmp_dir: Path,
+    pub progress: ProgressBar,
+}
+
+pub async fn load_file(job: FileJob) -> Result<LoadedFile, FileError> {
+    let relative = job.landing.relative(&job.meta.location);
+    let (tx, mut rx) = mpsc::channel::<Output>(4);
+    let reader = spawn_reader(&job, relative, tx);
+
+    let mut rows_file: Option<ParquetFile> = None;
+    let mut quarantine_file: Option<ParquetFile> = None;
+    let mut write_error = None;
+    while let Some(output) = rx.recv().await {
+        let (slot, name, batch) = match output {
+            Output::Rows(b) => (&mut rows_file, "rows.parquet", b),
+            Output::Quarantine(b) => (&mut quarantine_file, "quarantine.parquet", b),
+        };
+        if let Err(e) = write_batch(slot, &job.warehouse, job.tmp_dir.clone().join(name), batch).await {
+            write_error = Some(e);
+            break;
+        }
+    }
+    drop(rx);
+    let read_result = reader
+        .await
+        .map_err(|e| FileError::new(format!("reader thread failed: {e}")))?;
+    if let Some(e) = write_error {
+        return Err(e);
+    }
+    let (hash, bytes, counts) = read_result?;
+    Ok(LoadedFile {
+        hash,
+        bytes,
+        counts,
+        rows_object: close(rows_file).await?,
+        quarantine_object: close(quarantine_file).await?,
+    })
+}
+
+type ReadResult = Result<(String, u64, RowCounts), FileError>;
+
+fn spawn_reader(
+    job: &FileJob,
+    relative: String,
+    tx: mpsc::Sender<Output>,
+) -> tokio::task::JoinHandle<ReadResult> {
+    let handle = Handle::current();
+    let ctx = job.ctx.clone();
+    let source = job.source.clone();
+    let mapping = job.mapping.clone();
+    let landing = job.landing.clone();
+    let store = job.landing.store.clone();
+    let meta = job.meta.clone();
+    let progress = job.progress.clone();
+    tokio::task::spawn_blocking(move || {
+        let quarantine_batch = ctx.batch_rows.min(8192);
+        let mut sink = ChannelSink {
+            rows: EntityRows::new(ctx.clone(), mapping.clone(), &relative),
+            quarantine: QuarantineRows::new(ctx, &relative),
+            tx,
+            counts: RowCounts::default(),
+            quarantine_batch,
+        };
+        let (hash, bytes) = if source.format == Format::Parquet {
+            let hashed = handle.block_on(hash_object(&store, &meta.location, &progress))?;
+            super::parquet::read_parquet(&handle, &landing, &relative, &mapping, &mut sink)?;
+            hashed
+        } else {
+            let stream = handle
+                .block_on(store.get(&meta.location))
+                .map_err(|e| FileError::new(format!("cannot read: {e}")))?
+                .into_stream();
+            let mut input = ObjectReader::new(handle.clone(), stream, progress);
+            match source.format {
+                Format::Csv => super::csv::read_csv(&mut input, &source.csv, &mapping, &mut sink)?,
+                Format::Json => super::json::read_json_array(
+                    &mut input,
+                    source.records.as_deref(),
+                    &mapping,
+                    &mut sink,
+                )?,
+                Format::Jsonl => super::json::read_json_lines(&mut input, &mapping, &mut sink)?,
+                Format::Parquet => unreachable!("handled above"),
+            }
+            input
+                .finish()
+                .map_err(|e| FileError::new(format!("cannot read: {e}")))?
+        };
+        sink.flush()?;
+        Ok((hash, bytes, sink.counts))
+    })
+}
+
+async fn write_batch(
+    slot: &mut Option<ParquetFile>,
+    warehouse: &Location,
+    path: Path,
+    batch: RecordBatch,
+) -> Result<(), FileError> {
+    let failed = |e: datafusion::parquet::errors::ParquetError| {
+        FileError::new(format!("cannot write {path}: {e}"))
+    };
+    if slot.is_none() {
+        *slot = Some(ParquetFile::create(warehouse, path.clone(), batch.schema()).map_err(failed)?);
+    }
+    let file = slot.as_mut().expect("created above");
+    file.write(&batch).await.map_err(failed)
+}
+
+async fn close(file: Option<ParquetFile>) -> Result<Option<Path>, FileError> {
+    match file {
+        None => Ok(None),
+        Some(file) => {
+            let path = file.path().clone();
+            file.close()
+                .await
+                .map_err(|e| FileError::new(format!("cannot write {path}: {e}")))?;
+            Ok(Some(path))
+        }
+    }
+}
+
+/// Hashes an object by streaming it (Parquet is read by range requests,
+/// which cannot feed a running hash).
+async fn hash_object(
+    store: &Arc<dyn object_store::ObjectStore>,
+    path: &Path,
+    progress: &ProgressBar,
+) -> Result<(String, u64), FileError> {
+    let mut stream = store
+        .get(path)
+        .await
+        .map_err(|e| FileError::new(format!("cannot read: {e}")))?
+        .into_stream();
+    let mut hasher = Sha256::new();
+    let mut bytes = 0u64;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| FileError::new(format!("cannot read: {e}")))?;
+        hasher.update(&chunk);
+        bytes += chunk.len() as u64;
+        progress.inc(chunk.len() as u64);
+    }
+    progress.finish_and_clear();
+    Ok((hex::encode(hasher.finalize()), bytes))
+}

@@ -1,0 +1,443 @@
+//! Ingest: every configured source's landing files are read, mapped onto
+//! a canonical entity, validated row by row and written to the raw zone as
+//! Parquet; bad rows go to quarantine. Per file, rows read = rows loaded +
+//! rows quarantined, and the manifest makes re-runs idempotent.
+
+mod csv;
+mod input;
+mod json;
+mod load;
+pub mod manifest;
+mod parquet;
+pub mod rows;
+pub mod values;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use futures::TryStreamExt;
+use globset::GlobMatcher;
+use indicatif::{ProgressBar, ProgressStyle};
+use object_store::ObjectMeta;
+use serde::Serialize;
+
+use crate::config::{Config, SourceConfig};
+use crate::schema::Entity;
+use crate::storage::{Location, StorageError};
+use load::{FileJob, LoadedFile, RowCounts};
+use manifest::{Manifest, ManifestEntry, ManifestError};
+use rows::{LoadContext, Mapping};
+use values::DateBounds;
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+pub struct IngestOptions {
+    pub run_id: String,
+    /// The logical run date: the raw zone's `load_date` partition.
+    pub run_date: NaiveDate,
+    pub loaded_at: DateTime<Utc>,
+    pub show_progress: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "status")]
+pub enum FileStatus {
+    Loaded,
+    /// Same path, size and version (or content) as already loaded.
+    Unchanged,
+    /// Same content as another landing file already loaded.
+    Duplicate { of: String },
+    Failed { error: String },
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FileReport {
+    pub path: String,
+    #[serde(flatten)]
+    pub status: FileStatus,
+    pub bytes: u64,
+    pub rows_read: u64,
+    pub rows_loaded: u64,
+    pub rows_quarantined: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SourceReport {
+    pub source: String,
+    pub entity: String,
+    pub files: Vec<FileReport>,
+    /// Set when the source could not be listed at all.
+    pub error: Option<String>,
+}
+
+impl SourceReport {
+    pub fn failed(&self) -> bool {
+        self.error.is_some()
+            || self
+                .files
+                .iter()
+                .any(|f| matches!(f.status, FileStatus::Failed { .. }))
+    }
+
+    pub fn totals(&self) -> RowCounts {
+        let mut t = RowCounts::default();
+        for f in &self.files {
+            t.read += f.rows_read;
+            t.loaded += f.rows_loaded;
+            t.quarantined += f.rows_quarantined;
+        }
+        t
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct IngestReport {
+    pub sources: Vec<SourceReport>,
+}
+
+impl IngestReport {
+    pub fn failed(&self) -> bool {
+        self.sources.iter().any(SourceReport::failed)
+    }
+
+    /// A fixed-width table for the end of a run.
+    pub fn summary_table(&self) -> String {
+        let mut out = format!(
+            "{:<22} {:<40} {:<10} {:>10} {:>10} {:>12}\n",
+            "source", "file", "status", "read", "loaded", "quarantined"
+        );
+        for source in &self.sources {
+            if let Some(error) = &source.error {
+                out.push_str(&format!("{:<22} {error}\n", source.source));
+            }
+            if source.files.is_empty() && source.error.is_none() {
+                out.push_str(&format!("{:<22} (no files matched)\n", source.source));
+            }
+            for f in &source.files {
+                let status = match &f.status {
+                    FileStatus::Loaded => "loaded",
+                    FileStatus::Unchanged => "unchanged",
+                    FileStatus::Duplicate { .. } => "duplicate",
+                    FileStatus::Failed { .. } => "FAILED",
+                };
+                out.push_str(&format!(
+                    "{:<22} {:<40} {:<10} {:>10} {:>10} {:>12}\n",
+                    source.source, f.path, status, f.rows_read, f.rows_loaded, f.rows_quarantined
+                ));
+                if let FileStatus::Failed { error } = &f.status {
+                    out.push_str(&format!("{:<22}   error: {error}\n", ""));
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Loads every new or changed landing file of every source.
+pub async fn ingest(
+    config: &Config,
+    landing: &Location,
+    warehouse: &Location,
+    options: &IngestOptions,
+) -> Result<IngestReport, IngestError> {
+    let mut manifest = Manifest::load(warehouse).await?;
+    let tz = crate::clock::parse_timezone(&config.run.timezone).expect("checked at load");
+    let mut report = IngestReport::default();
+    for (index, source) in config.sources.iter().enumerate() {
+        let ctx = Arc::new(LoadContext {
+            source: source.name.clone(),
+            entity: source.entity,
+            pii: config.run.pii,
+            salt: config.salt().to_string(),
+            tz,
+            bounds: DateBounds::until_tomorrow(),
+            loaded_at: options.loaded_at.timestamp_micros(),
+            batch_rows: config.run.batch_rows,
+        });
+        let run = SourceRun {
+            ctx,
+            source: Arc::new(source.clone()),
+            landing,
+            warehouse,
+            options,
+            tmp_prefix: format!("_state/tmp/{}/{index}", options.run_id),
+        };
+        report.sources.push(run.ingest(&mut manifest).await?);
+    }
+    cleanup_tmp(warehouse, &options.run_id).await;
+    Ok(report)
+}
+
+struct SourceRun<'a> {
+    ctx: Arc<LoadContext>,
+    source: Arc<SourceConfig>,
+    landing: &'a Location,
+    warehouse: &'a Location,
+    options: &'a IngestOptions,
+    tmp_prefix: String,
+}
+
+impl SourceRun<'_> {
+    async fn ingest(&self, manifest: &mut Manifest) -> Result<SourceReport, IngestError> {
+        let mut report = SourceReport {
+            source: self.source.name.clone(),
+            entity: self.source.entity.name().to_string(),
+            files: Vec::new(),
+            error: None,
+        };
+        let files = match list_matching(self.landing, &self.source.path).await {
+            Ok(files) => files,
+            Err(e) => {
+                report.error = Some(e);
+                return Ok(report);
+            }
+        };
+        tracing::info!(source = %self.source.name, files = files.len(), "ingesting source");
+        let mapping = Arc::new(Mapping::new(&self.source));
+        for (n, meta) in files.into_iter().enumerate() {
+            let file = self.ingest_file(manifest, mapping.clone(), meta, n).await?;
+            tracing::info!(
+                source = %self.source.name,
+                file = %file.path,
+                status = ?file.status,
+                rows_read = file.rows_read,
+                rows_loaded = file.rows_loaded,
+                rows_quarantined = file.rows_quarantined,
+                "file done"
+            );
+            report.files.push(file);
+        }
+        Ok(report)
+    }
+
+    async fn ingest_file(
+        &self,
+        manifest: &mut Manifest,
+        mapping: Arc<Mapping>,
+        meta: ObjectMeta,
+        n: usize,
+    ) -> Result<FileReport, IngestError> {
+        let path = self.landing.relative(&meta.location);
+        let previous = manifest.find(&self.source.name, &path).cloned();
+        let mut file = FileReport {
+            path: path.clone(),
+            status: FileStatus::Unchanged,
+            bytes: meta.size,
+            rows_read: 0,
+            rows_loaded: 0,
+            rows_quarantined: 0,
+        };
+        if previous.as_ref().is_some_and(|p| same_version(p, &meta)) {
+            return Ok(file);
+        }
+        let job = FileJob {
+            ctx: self.ctx.clone(),
+            source: self.source.clone(),
+            mapping,
+            landing: self.landing.clone(),
+            warehouse: self.warehouse.clone(),
+            meta: meta.clone(),
+            tmp_dir: self.warehouse.path(&format!("{}/{n}", self.tmp_prefix)),
+            progress: self.progress_bar(&path, meta.size),
+        };
+        let loaded = match load::load_file(job).await {
+            Ok(loaded) => loaded,
+            Err(e) => {
+                let error = format!("{}: {}", self.landing_display(&path), e.message);
+                tracing::error!(source = %self.source.name, file = %path, error = %e.message, "file failed");
+                file.status = FileStatus::Failed { error };
+                return Ok(file);
+            }
+        };
+        file.bytes = loaded.bytes;
+        let entry = self.entry(&path, &meta, &loaded);
+        if let Some(prev) = previous.as_ref().filter(|p| p.hash == loaded.hash) {
+            // Touched but identical: keep the rows, remember the new version.
+            self.discard(&loaded).await?;
+            manifest.upsert(ManifestEntry {
+                size: meta.size,
+                e_tag: meta.e_tag.clone(),
+                last_modified: entry.last_modified,
+                ..prev.clone()
+            });
+        } else if let Some(original) = manifest
+            .find_content(&self.source.name, &loaded.hash)
+            .filter(|e| e.path != path)
+            .cloned()
+        {
+            self.discard(&loaded).await?;
+            file.status = FileStatus::Duplicate {
+                of: original.path.clone(),
+            };
+            manifest.upsert(ManifestEntry {
+                rows_read: 0,
+                rows_loaded: 0,
+                rows_quarantined: 0,
+                raw_object: None,
+                quarantine_object: None,
+                duplicate_of: Some(original.path),
+                ..entry
+            });
+        } else {
+            let entry = self.publish(entry, &loaded).await?;
+            if let Some(prev) = &previous {
+                self.remove_previous(prev, &entry).await?;
+            }
+            file.status = FileStatus::Loaded;
+            file.rows_read = loaded.counts.read;
+            file.rows_loaded = loaded.counts.loaded;
+            file.rows_quarantined = loaded.counts.quarantined;
+            manifest.upsert(entry);
+        }
+        manifest.save(self.warehouse).await?;
+        Ok(file)
+    }
+
+    fn entry(&self, path: &str, meta: &ObjectMeta, loaded: &LoadedFile) -> ManifestEntry {
+        ManifestEntry {
+            source: self.source.name.clone(),
+            path: path.to_string(),
+            size: meta.size,
+            e_tag: meta.e_tag.clone(),
+            last_modified: meta.last_modified.timestamp_micros(),
+            hash: loaded.hash.clone(),
+            rows_read: loaded.counts.read,
+            rows_loaded: loaded.counts.loaded,
+            rows_quarantined: loaded.counts.quarantined,
+            load_date: self.options.run_date.to_string(),
+            raw_object: None,
+            quarantine_object: None,
+            duplicate_of: None,
+            loaded_at: self.options.loaded_at.timestamp_micros(),
+        }
+    }
+
+    /// Moves the temporary outputs to their content-addressed names.
+    async fn publish(
+        &self,
+        mut entry: ManifestEntry,
+        loaded: &LoadedFile,
+    ) -> Result<ManifestEntry, IngestError> {
+        let date = self.options.run_date;
+        let source = &self.source.name;
+        let hash = &loaded.hash;
+        if let Some(tmp) = &loaded.rows_object {
+            let name = format!(
+                "raw/{}/load_date={date}/{source}-{hash}.parquet",
+                self.source.entity.name()
+            );
+            self.warehouse.rename(tmp, &self.warehouse.path(&name)).await?;
+            entry.raw_object = Some(name);
+        }
+        if let Some(tmp) = &loaded.quarantine_object {
+            let name = format!("quarantine/{source}/load_date={date}/{hash}.parquet");
+            self.warehouse.rename(tmp, &self.warehouse.path(&name)).await?;
+            entry.quarantine_object = Some(name);
+        }
+        Ok(entry)
+    }
+
+    /// A file changed in place: its earlier rows are replaced, not added to.
+    async fn remove_previous(
+        &self,
+        previous: &ManifestEntry,
+        current: &ManifestEntry,
+    ) -> Result<(), IngestError> {
+        for (old, new) in [
+            (&previous.raw_object, &current.raw_object),
+            (&previous.quarantine_object, &current.quarantine_object),
+        ] {
+            if let Some(old) = old.as_ref().filter(|o| Some(*o) != new.as_ref()) {
+                self.warehouse.delete_if_exists(&self.warehouse.path(old)).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn discard(&self, loaded: &LoadedFile) -> Result<(), IngestError> {
+        for tmp in [&loaded.rows_object, &loaded.quarantine_object].into_iter().flatten() {
+            self.warehouse.delete_if_exists(tmp).await?;
+        }
+        Ok(())
+    }
+
+    fn landing_display(&self, path: &str) -> String {
+        format!("{}{path}", self.landing.url)
+    }
+
+    fn progress_bar(&self, path: &str, size: u64) -> ProgressBar {
+        const MIN_BYTES: u64 = 8 * 1024 * 1024;
+        if !self.options.show_progress || size < MIN_BYTES {
+            return ProgressBar::hidden();
+        }
+        // indicatif draws nothing when stderr is not a terminal.
+        let bar = ProgressBar::new(size);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
+        );
+        bar.set_message(format!("{} {path}", self.source.name));
+        bar
+    }
+}
+
+/// Unchanged when size and version match; object stores without an e_tag
+/// fall back to the modification time.
+fn same_version(entry: &ManifestEntry, meta: &ObjectMeta) -> bool {
+    entry.size == meta.size
+        && match (&entry.e_tag, &meta.e_tag) {
+            (Some(a), Some(b)) => a == b,
+            _ => entry.last_modified == meta.last_modified.timestamp_micros(),
+        }
+}
+
+/// Lists landing objects under the glob's literal prefix and keeps those
+/// that match it, in path order so loads are deterministic.
+async fn list_matching(landing: &Location, pattern: &str) -> Result<Vec<ObjectMeta>, String> {
+    let matcher: GlobMatcher = globset::GlobBuilder::new(pattern)
+        .literal_separator(true)
+        .build()
+        .map_err(|e| format!("path {pattern:?} is not a valid glob: {e}"))?
+        .compile_matcher();
+    let literal_end = pattern.find(['*', '?', '[', '{']).unwrap_or(pattern.len());
+    let folder = pattern[..literal_end].rsplit_once('/').map_or("", |(dir, _)| dir);
+    let prefix = landing.path(folder);
+    let mut files: Vec<ObjectMeta> = landing
+        .store
+        .list(Some(&prefix))
+        .try_collect()
+        .await
+        .map_err(|e| format!("cannot list {}{folder}: {e}", landing.url))?;
+    files.retain(|m| matcher.is_match(landing.relative(&m.location)));
+    files.sort_by(|a, b| a.location.cmp(&b.location));
+    Ok(files)
+}
+
+async fn cleanup_tmp(warehouse: &Location, run_id: &str) {
+    let prefix = warehouse.path(&format!("_state/tmp/{run_id}"));
+    let listed: Result<Vec<ObjectMeta>, _> = warehouse.store.list(Some(&prefix)).try_collect().await;
+    for meta in listed.unwrap_or_default() {
+        let _ = warehouse.delete_if_exists(&meta.location).await;
+    }
+    if warehouse.url.scheme() == "file"
+        && let Ok(dir) = warehouse.url.join(&format!("_state/tmp/{run_id}"))
+        && let Ok(path) = dir.to_file_path()
+    {
+        // Local multipart staging files and empty folders are not listed.
+        let _ = std::fs::remove_dir_all(path);
+    }
+}
+
+/// The raw-zone folder of an entity, relative to the warehouse.
+pub fn raw_folder(entity: Entity) -> String {
+    format!("raw/{}", entity.name())
+}

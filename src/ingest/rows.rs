@@ -1,0 +1,511 @@
+//! Mapping a source record onto a canonical entity, validating it, and
+//! building typed Arrow batches of good rows and of quarantined rows.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono_tz::Tz;
+use datafusion::arrow::array::{
+    ArrayRef, BooleanBuilder, Date32Builder, Float64Builder, Int64Builder, RecordBatch,
+    StringBuilder, TimestampMicrosecondBuilder,
+};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+
+use super::values::{self, DateBounds};
+use crate::config::{Pii, SourceConfig};
+use crate::pii;
+use crate::schema::{Check, Entity, FieldDef, FieldType, timestamp_type};
+
+/// What every row of one load shares.
+pub struct LoadContext {
+    pub source: String,
+    pub entity: Entity,
+    pub pii: Pii,
+    pub salt: String,
+    pub tz: Tz,
+    pub bounds: DateBounds,
+    /// Microseconds since the epoch, the same for every row of a run.
+    pub loaded_at: i64,
+    pub batch_rows: usize,
+}
+
+enum Input {
+    /// Index into the values a reader supplies (see [`Mapping::columns`]).
+    Column(usize),
+    Constant(String),
+}
+
+struct MappedField {
+    def: &'static FieldDef,
+    input: Input,
+    format: Option<String>,
+    values: Option<BTreeMap<String, String>>,
+}
+
+/// A source's column mapping, resolved against its entity.
+pub struct Mapping {
+    fields: Vec<Option<MappedField>>,
+    /// The source columns (or JSON paths) a reader must supply, in order.
+    pub columns: Vec<String>,
+}
+
+impl Mapping {
+    pub fn new(source: &SourceConfig) -> Mapping {
+        let mut columns: Vec<String> = Vec::new();
+        let fields = source
+            .entity
+            .fields()
+            .iter()
+            .map(|def| {
+                let (_, spec) = source.columns.iter().find(|(name, _)| name == def.name)?;
+                let input = match (&spec.from, &spec.value) {
+                    (Some(from), _) => {
+                        let index = columns.iter().position(|c| c == from).unwrap_or_else(|| {
+                            columns.push(from.clone());
+                            columns.len() - 1
+                        });
+                        Input::Column(index)
+                    }
+                    (None, Some(value)) => Input::Constant(value.clone()),
+                    (None, None) => unreachable!("config rejects a column without from or value"),
+                };
+                Some(MappedField {
+                    def,
+                    input,
+                    format: spec.format.clone(),
+                    values: spec.values.clone(),
+                })
+            })
+            .collect();
+        Mapping { fields, columns }
+    }
+
+    /// The source column feeding each canonical field, for error messages.
+    pub fn source_column(&self, field: &str) -> Option<&str> {
+        self.fields.iter().flatten().find_map(|f| match f.input {
+            Input::Column(i) if f.def.name == field => Some(self.columns[i].as_str()),
+            _ => None,
+        })
+    }
+}
+
+/// Why a row was quarantined.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rejection {
+    pub field: Option<String>,
+    pub reason: String,
+}
+
+impl Rejection {
+    pub fn new(field: Option<&str>, reason: impl Into<String>) -> Rejection {
+        Rejection {
+            field: field.map(str::to_string),
+            reason: reason.into(),
+        }
+    }
+}
+
+enum Parsed {
+    Null,
+    Text(String),
+    Int(i64),
+    Float(f64),
+    Date(i32),
+    Timestamp(i64),
+    Bool(bool),
+    Email { email: String, hash: String },
+    /// An email that was present but is not stored (`pii: drop`).
+    Dropped,
+}
+
+enum ColumnBuilder {
+    Text(StringBuilder),
+    Int(Int64Builder),
+    Float(Float64Builder),
+    Date(Date32Builder),
+    Timestamp(TimestampMicrosecondBuilder),
+    Bool(BooleanBuilder),
+}
+
+impl ColumnBuilder {
+    fn for_type(data_type: &DataType) -> ColumnBuilder {
+        match data_type {
+            DataType::Utf8 => ColumnBuilder::Text(StringBuilder::new()),
+            DataType::Int64 => ColumnBuilder::Int(Int64Builder::new()),
+            DataType::Float64 => ColumnBuilder::Float(Float64Builder::new()),
+            DataType::Date32 => ColumnBuilder::Date(Date32Builder::new()),
+            DataType::Boolean => ColumnBuilder::Bool(BooleanBuilder::new()),
+            DataType::Timestamp(_, _) => ColumnBuilder::Timestamp(
+                TimestampMicrosecondBuilder::new().with_timezone("UTC"),
+            ),
+            other => unreachable!("raw schemas have no {other} columns"),
+        }
+    }
+
+    fn append_null(&mut self) {
+        match self {
+            ColumnBuilder::Text(b) => b.append_null(),
+            ColumnBuilder::Int(b) => b.append_null(),
+            ColumnBuilder::Float(b) => b.append_null(),
+            ColumnBuilder::Date(b) => b.append_null(),
+            ColumnBuilder::Timestamp(b) => b.append_null(),
+            ColumnBuilder::Bool(b) => b.append_null(),
+        }
+    }
+
+    fn text(&mut self) -> &mut StringBuilder {
+        match self {
+            ColumnBuilder::Text(b) => b,
+            _ => unreachable!("column type follows the schema"),
+        }
+    }
+
+    fn finish(&mut self) -> ArrayRef {
+        match self {
+            ColumnBuilder::Text(b) => Arc::new(b.finish()),
+            ColumnBuilder::Int(b) => Arc::new(b.finish()),
+            ColumnBuilder::Float(b) => Arc::new(b.finish()),
+            ColumnBuilder::Date(b) => Arc::new(b.finish()),
+            ColumnBuilder::Timestamp(b) => Arc::new(b.finish()),
+            ColumnBuilder::Bool(b) => Arc::new(b.finish()),
+        }
+    }
+}
+
+/// Accumulates validated rows of one landing file as Arrow columns.
+pub struct EntityRows {
+    ctx: Arc<LoadContext>,
+    mapping: Arc<Mapping>,
+    schema: SchemaRef,
+    file: String,
+    columns: Vec<ColumnBuilder>,
+    rows: usize,
+    parsed: Vec<Parsed>,
+}
+
+impl EntityRows {
+    pub fn new(ctx: Arc<LoadContext>, mapping: Arc<Mapping>, file: &str) -> EntityRows {
+        let schema = ctx.entity.arrow_schema(ctx.pii == Pii::Keep);
+        let columns = schema
+            .fields()
+            .iter()
+            .map(|f| ColumnBuilder::for_type(f.data_type()))
+            .collect();
+        EntityRows {
+            ctx,
+            mapping,
+            schema,
+            file: file.to_string(),
+            columns,
+            rows: 0,
+            parsed: Vec::new(),
+        }
+    }
+
+    pub fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    pub fn len(&self) -> usize {
+        self.rows
+    }
+
+    pub fn is_full(&self) -> bool {
+        self.rows >= self.ctx.batch_rows
+    }
+
+    /// Validates one record and appends it, or says why it is rejected.
+    /// Nothing is appended for a rejected row.
+    pub fn push(&mut self, row: i64, values: &[Option<&str>]) -> Result<(), Rejection> {
+        let mut parsed = std::mem::take(&mut self.parsed);
+        parsed.clear();
+        let result = self.parse_row(values, &mut parsed);
+        if result.is_ok() {
+            self.append(row, &mut parsed);
+        }
+        self.parsed = parsed;
+        result
+    }
+
+    fn parse_row(&self, values: &[Option<&str>], out: &mut Vec<Parsed>) -> Result<(), Rejection> {
+        for (def, mapped) in self.ctx.entity.fields().iter().zip(&self.mapping.fields) {
+            let parsed = match mapped {
+                None => Parsed::Null,
+                Some(m) => {
+                    let raw = match &m.input {
+                        Input::Column(i) => values[*i],
+                        Input::Constant(v) => Some(v.as_str()),
+                    };
+                    self.parse_field(m, raw)
+                        .map_err(|reason| Rejection::new(Some(def.name), reason))?
+                }
+            };
+            out.push(parsed);
+        }
+        self.check_one_of(out)?;
+        if self.ctx.entity == Entity::Identities {
+            self.protect_email_identity(out)?;
+        }
+        Ok(())
+    }
+
+    fn parse_field(&self, m: &MappedField, raw: Option<&str>) -> Result<Parsed, String> {
+        let def = m.def;
+        let text = raw.map(str::trim).filter(|t| !t.is_empty());
+        let text = match (text, &m.values) {
+            (Some(t), Some(map)) => Some(lookup_value(map, t).unwrap_or(t)),
+            (t, _) => t,
+        };
+        let Some(text) = text else {
+            return if def.required {
+                Err("required value is missing".into())
+            } else {
+                Ok(Parsed::Null)
+            };
+        };
+        let ctx = &self.ctx;
+        let format = m.format.as_deref();
+        Ok(match def.ty {
+            FieldType::Text => Parsed::Text(self.check_text(def, text)?),
+            FieldType::Int => Parsed::Int(check_number(def, values::parse_int(text)?)?),
+            FieldType::Float => {
+                let v = values::parse_float(text)?;
+                if def.check == Check::NonNegative && v < 0.0 {
+                    return Err(format!("{v} is negative"));
+                }
+                Parsed::Float(v)
+            }
+            FieldType::Date => {
+                Parsed::Date(values::parse_date(text, format, ctx.tz, &ctx.bounds)?)
+            }
+            FieldType::Timestamp => {
+                Parsed::Timestamp(values::parse_timestamp(text, format, ctx.tz, &ctx.bounds)?)
+            }
+            FieldType::Bool => Parsed::Bool(values::parse_bool(text)?),
+            FieldType::Email => {
+                let email = pii::normalize_email(text).ok_or("not an email address")?;
+                if ctx.pii == Pii::Drop {
+                    Parsed::Dropped
+                } else {
+                    let hash = pii::hash_email(&ctx.salt, &email);
+                    Parsed::Email { email, hash }
+                }
+            }
+        })
+    }
+
+    fn check_text(&self, def: &FieldDef, text: &str) -> Result<String, String> {
+        Ok(match def.check {
+            Check::OneOf(allowed) => {
+                let lower = text.to_lowercase();
+                if !allowed.contains(&lower.as_str()) {
+                    return Err(format!(
+                        "{text:?} is not one of {} (map source values with `values:`)",
+                        allowed.join(", ")
+                    ));
+                }
+                lower
+            }
+            Check::Label => text.to_lowercase(),
+            Check::FreeText if self.ctx.pii != Pii::Keep => {
+                pii::redact_emails(text, &self.ctx.salt)
+            }
+            _ => text.to_string(),
+        })
+    }
+
+    fn check_one_of(&self, parsed: &[Parsed]) -> Result<(), Rejection> {
+        let one_of = self.ctx.entity.one_of_required();
+        if one_of.is_empty() {
+            return Ok(());
+        }
+        let fields = self.ctx.entity.fields();
+        let present = fields.iter().zip(parsed).any(|(def, value)| {
+            one_of.contains(&def.name) && !matches!(value, Parsed::Null)
+        });
+        // Under `pii: drop` an email still identifies the respondent even
+        // though it is not stored (Parsed::Dropped), so the row is kept.
+        if present {
+            Ok(())
+        } else {
+            Err(Rejection::new(
+                Some(one_of[0]),
+                format!("needs one of {}", one_of.join(" or ")),
+            ))
+        }
+    }
+
+    /// Identity values of kind `email` are raw addresses; they are stored
+    /// hashed (or normalised under `pii: keep`) so they join on email_hash.
+    fn protect_email_identity(&self, parsed: &mut [Parsed]) -> Result<(), Rejection> {
+        let fields = self.ctx.entity.fields();
+        let index = |name: &str| fields.iter().position(|f| f.name == name).expect("identity field");
+        let is_email = matches!(&parsed[index("kind")], Parsed::Text(k) if k == "email");
+        if !is_email {
+            return Ok(());
+        }
+        let slot = &mut parsed[index("value")];
+        if let Parsed::Text(value) = slot {
+            let email = pii::normalize_email(value)
+                .ok_or_else(|| Rejection::new(Some("value"), "not an email address"))?;
+            *value = match self.ctx.pii {
+                Pii::Keep => email,
+                Pii::Hash | Pii::Drop => pii::hash_email(&self.ctx.salt, &email),
+            };
+        }
+        Ok(())
+    }
+
+    fn append(&mut self, row: i64, parsed: &mut [Parsed]) {
+        let keep = self.ctx.pii == Pii::Keep;
+        let mut col = 0;
+        for (def, value) in self.ctx.entity.fields().iter().zip(parsed.iter_mut()) {
+            let width = if def.ty == FieldType::Email && keep { 2 } else { 1 };
+            match std::mem::replace(value, Parsed::Null) {
+                Parsed::Null | Parsed::Dropped => {
+                    for c in &mut self.columns[col..col + width] {
+                        c.append_null();
+                    }
+                }
+                Parsed::Email { email, hash } => {
+                    if keep {
+                        self.columns[col].text().append_value(email);
+                        self.columns[col + 1].text().append_value(hash);
+                    } else {
+                        self.columns[col].text().append_value(hash);
+                    }
+                }
+                other => append_value(&mut self.columns[col], other),
+            }
+            col += width;
+        }
+        self.columns[col].text().append_value(&self.ctx.source);
+        self.columns[col + 1].text().append_value(&self.file);
+        append_value(&mut self.columns[col + 2], Parsed::Int(row));
+        append_value(&mut self.columns[col + 3], Parsed::Timestamp(self.ctx.loaded_at));
+        self.rows += 1;
+    }
+
+    /// Takes the rows accumulated so far as one batch.
+    pub fn finish(&mut self) -> RecordBatch {
+        let arrays: Vec<ArrayRef> = self.columns.iter_mut().map(ColumnBuilder::finish).collect();
+        self.rows = 0;
+        RecordBatch::try_new(self.schema.clone(), arrays).expect("builders follow the schema")
+    }
+}
+
+fn append_value(builder: &mut ColumnBuilder, value: Parsed) {
+    match (builder, value) {
+        (ColumnBuilder::Text(b), Parsed::Text(v)) => b.append_value(v),
+        (ColumnBuilder::Int(b), Parsed::Int(v)) => b.append_value(v),
+        (ColumnBuilder::Float(b), Parsed::Float(v)) => b.append_value(v),
+        (ColumnBuilder::Date(b), Parsed::Date(v)) => b.append_value(v),
+        (ColumnBuilder::Timestamp(b), Parsed::Timestamp(v)) => b.append_value(v),
+        (ColumnBuilder::Bool(b), Parsed::Bool(v)) => b.append_value(v),
+        _ => unreachable!("parsed value type follows the field type"),
+    }
+}
+
+fn check_number(def: &FieldDef, v: i64) -> Result<i64, String> {
+    match def.check {
+        Check::Range(lo, hi) if v < lo || v > hi => {
+            Err(format!("{v} is outside {lo}..{hi}"))
+        }
+        Check::NonNegative if v < 0 => Err(format!("{v} is negative")),
+        _ => Ok(v),
+    }
+}
+
+/// Exact match first, then case-insensitive: exports are inconsistent
+/// about `Paid` vs `paid`.
+fn lookup_value<'a>(map: &'a BTreeMap<String, String>, text: &str) -> Option<&'a str> {
+    map.get(text).map(String::as_str).or_else(|| {
+        map.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(text))
+            .map(|(_, v)| v.as_str())
+    })
+}
+
+/// The quarantine table's schema: one row per rejected record.
+pub fn quarantine_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("source", DataType::Utf8, false),
+        Field::new("entity", DataType::Utf8, false),
+        Field::new("file", DataType::Utf8, false),
+        Field::new("row", DataType::Int64, false),
+        Field::new("field", DataType::Utf8, true),
+        Field::new("reason", DataType::Utf8, false),
+        Field::new("raw_record", DataType::Utf8, false),
+        Field::new("_loaded_at", timestamp_type(), false),
+    ]))
+}
+
+/// Accumulates rejected records of one landing file.
+pub struct QuarantineRows {
+    ctx: Arc<LoadContext>,
+    file: String,
+    row: Int64Builder,
+    field: StringBuilder,
+    reason: StringBuilder,
+    raw: StringBuilder,
+    rows: usize,
+}
+
+impl QuarantineRows {
+    pub fn new(ctx: Arc<LoadContext>, file: &str) -> QuarantineRows {
+        QuarantineRows {
+            ctx,
+            file: file.to_string(),
+            row: Int64Builder::new(),
+            field: StringBuilder::new(),
+            reason: StringBuilder::new(),
+            raw: StringBuilder::new(),
+            rows: 0,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.rows
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    /// Records a rejected row; the raw record has emails redacted unless
+    /// PII is kept, because quarantine is part of the warehouse too.
+    pub fn push(&mut self, row: i64, rejection: &Rejection, raw_record: &str) {
+        self.row.append_value(row);
+        self.field.append_option(rejection.field.as_deref());
+        self.reason.append_value(&rejection.reason);
+        if self.ctx.pii == Pii::Keep {
+            self.raw.append_value(raw_record);
+        } else {
+            self.raw
+                .append_value(pii::redact_emails(raw_record, &self.ctx.salt));
+        }
+        self.rows += 1;
+    }
+
+    pub fn finish(&mut self) -> RecordBatch {
+        let n = self.rows;
+        let constant = |v: &str| -> ArrayRef {
+            Arc::new(datafusion::arrow::array::StringArray::from(vec![v; n]))
+        };
+        let loaded_at = TimestampMicrosecondBuilder::new().with_timezone("UTC");
+        let mut loaded_at = loaded_at;
+        loaded_at.append_slice(&vec![self.ctx.loaded_at; n]);
+        let arrays: Vec<ArrayRef> = vec![
+            constant(&self.ctx.source),
+            constant(self.ctx.entity.name()),
+            constant(&self.file),
+            Arc::new(self.row.finish()),
+            Arc::new(self.field.finish()),
+            Arc::new(self.reason.finish()),
+            Arc::new(self.raw.finish()),
+            Arc::new(loaded_at.finish()),
+        ];
+        self.rows = 0;
+        RecordBatch::try_new(quarantine_schema(), arrays).expect("builders follow the schema")
+    }
+}

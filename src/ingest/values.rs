@@ -1,0 +1,250 @@
+//! Parsing one text value into a typed value, with the reason when it
+//! does not parse. Dates and timestamps accept ISO 8601, epoch seconds or
+//! milliseconds, or an explicit chrono format.
+
+use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
+use chrono_tz::Tz;
+
+/// Bounds outside which a date is taken as a data error: nothing in a
+/// CRM predates 1970, and nothing happens more than a day in the future.
+pub struct DateBounds {
+    pub min: NaiveDate,
+    pub max: NaiveDate,
+}
+
+impl DateBounds {
+    pub fn until_tomorrow() -> DateBounds {
+        DateBounds {
+            min: NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date"),
+            max: Utc::now().date_naive() + chrono::Days::new(1),
+        }
+    }
+
+    fn check(&self, date: NaiveDate) -> Result<(), String> {
+        if date < self.min {
+            Err(format!("date {date} is before {}", self.min))
+        } else if date > self.max {
+            Err(format!("date {date} is in the future"))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// Days from 0001-01-01 (CE day 1) to 1970-01-01, for Arrow's Date32.
+const EPOCH_DAYS_FROM_CE: i32 = 719_163;
+
+pub fn date_to_days(date: NaiveDate) -> i32 {
+    date.num_days_from_ce() - EPOCH_DAYS_FROM_CE
+}
+
+pub fn parse_int(text: &str) -> Result<i64, String> {
+    let t = text.trim();
+    if let Ok(v) = t.parse::<i64>() {
+        return Ok(v);
+    }
+    // Spreadsheets turn 8 into "8.0"; accept that, but not 8.5.
+    match t.parse::<f64>() {
+        Ok(f) if f.is_finite() && f.fract() == 0.0 && f.abs() < 9e15 => Ok(f as i64),
+        Ok(_) => Err(format!("{t:?} is not a whole number")),
+        Err(_) => Err(format!("{t:?} is not a number")),
+    }
+}
+
+pub fn parse_float(text: &str) -> Result<f64, String> {
+    let t = text.trim();
+    match t.parse::<f64>() {
+        Ok(f) if f.is_finite() => Ok(f),
+        _ => Err(format!("{t:?} is not a number")),
+    }
+}
+
+pub fn parse_bool(text: &str) -> Result<bool, String> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "true" | "t" | "yes" | "y" | "1" => Ok(true),
+        "false" | "f" | "no" | "n" | "0" => Ok(false),
+        other => Err(format!("{other:?} is not true/false")),
+    }
+}
+
+/// Epoch seconds below this are seconds, above it milliseconds: 1e11
+/// seconds is the year 5138, 1e11 milliseconds is March 1973.
+const MILLIS_THRESHOLD: i64 = 100_000_000_000;
+
+fn parse_epoch(t: &str) -> Option<DateTime<Utc>> {
+    if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) || t.len() > 15 {
+        return None;
+    }
+    let n: i64 = t.parse().ok()?;
+    if n >= MILLIS_THRESHOLD {
+        DateTime::from_timestamp_millis(n)
+    } else {
+        DateTime::from_timestamp(n, 0)
+    }
+}
+
+fn local_to_utc(naive: NaiveDateTime, tz: Tz) -> Result<DateTime<Utc>, String> {
+    tz.from_local_datetime(&naive)
+        .earliest()
+        .map(|dt| dt.with_timezone(&Utc))
+        .ok_or_else(|| format!("{naive} does not exist in time zone {tz}"))
+}
+
+/// Parses a timestamp to microseconds since the epoch (UTC). Values
+/// without an offset are read in `tz`.
+pub fn parse_timestamp(
+    text: &str,
+    format: Option<&str>,
+    tz: Tz,
+    bounds: &DateBounds,
+) -> Result<i64, String> {
+    let t = text.trim();
+    let parsed = match format {
+        Some(f) => parse_with_format(t, f, tz)?,
+        None => parse_timestamp_auto(t, tz)?,
+    };
+    bounds.check(parsed.date_naive())?;
+    Ok(parsed.timestamp_micros())
+}
+
+fn parse_with_format(t: &str, format: &str, tz: Tz) -> Result<DateTime<Utc>, String> {
+    if let Ok(dt) = DateTime::parse_from_str(t, format) {
+        return Ok(dt.with_timezone(&Utc));
+    }
+    if let Ok(naive) = NaiveDateTime::parse_from_str(t, format) {
+        return local_to_utc(naive, tz);
+    }
+    if let Ok(date) = NaiveDate::parse_from_str(t, format) {
+        return local_to_utc(date.and_time(NaiveTime::MIN), tz);
+    }
+    Err(format!("{t:?} does not match format {format:?}"))
+}
+
+fn parse_timestamp_auto(t: &str, tz: Tz) -> Result<DateTime<Utc>, String> {
+    if let Some(dt) = parse_epoch(t) {
+        return Ok(dt);
+    }
+    if let Ok(dt) = DateTime::parse_from_rfc3339(t) {
+        return Ok(dt.with_timezone(&Utc));
+    }
+    // ISO 8601 variants real exports use: space separator, no seconds,
+    // fractional seconds, `+0100` offsets, or no offset at all.
+    for f in ["%Y-%m-%d %H:%M:%S%.f%:z", "%Y-%m-%d %H:%M:%S%.f%z", "%Y-%m-%dT%H:%M:%S%.f%z"] {
+        if let Ok(dt) = DateTime::parse_from_str(t, f) {
+            return Ok(dt.with_timezone(&Utc));
+        }
+    }
+    let t_no_z = t.strip_suffix(" UTC").unwrap_or(t);
+    for f in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"] {
+        if let Ok(naive) = NaiveDateTime::parse_from_str(t_no_z, f) {
+            return if t_no_z.len() != t.len() {
+                Ok(Utc.from_utc_datetime(&naive))
+            } else {
+                local_to_utc(naive, tz)
+            };
+        }
+    }
+    if let Ok(date) = NaiveDate::parse_from_str(t, "%Y-%m-%d") {
+        return local_to_utc(date.and_time(NaiveTime::MIN), tz);
+    }
+    Err(format!(
+        "{t:?} is not a timestamp (ISO 8601, epoch seconds or milliseconds; or set `format`)"
+    ))
+}
+
+/// Parses a calendar date. Timestamps are accepted and reduced to their
+/// date in `tz`, so a `Created At` column can feed a date field.
+pub fn parse_date(
+    text: &str,
+    format: Option<&str>,
+    tz: Tz,
+    bounds: &DateBounds,
+) -> Result<i32, String> {
+    let t = text.trim();
+    let date = match format {
+        Some(f) => match NaiveDate::parse_from_str(t, f) {
+            Ok(d) => d,
+            Err(_) => parse_with_format(t, f, tz)?
+                .with_timezone(&tz)
+                .date_naive(),
+        },
+        None => match NaiveDate::parse_from_str(t, "%Y-%m-%d") {
+            Ok(d) => d,
+            Err(_) => parse_timestamp_auto(t, tz)
+                .map_err(|_| {
+                    format!("{t:?} is not a date (YYYY-MM-DD, ISO 8601, epoch seconds; or set `format`)")
+                })?
+                .with_timezone(&tz)
+                .date_naive(),
+        },
+    };
+    bounds.check(date)?;
+    Ok(date_to_days(date))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bounds() -> DateBounds {
+        DateBounds {
+            min: NaiveDate::from_ymd_opt(1970, 1, 1).unwrap(),
+            max: NaiveDate::from_ymd_opt(2030, 1, 1).unwrap(),
+        }
+    }
+
+    fn ts(text: &str) -> Result<i64, String> {
+        parse_timestamp(text, None, Tz::UTC, &bounds())
+    }
+
+    #[test]
+    fn timestamps_in_every_shape_exports_use() {
+        let expected = 1_714_564_800_000_000; // 2024-05-01T12:00:00Z
+        for text in [
+            "2024-05-01T12:00:00Z",
+            "2024-05-01T12:00:00.000Z",
+            "2024-05-01T14:00:00+02:00",
+            "2024-05-01 14:00:00+0200",
+            "2024-05-01 12:00:00",
+            "2024-05-01T12:00",
+            "2024-05-01 12:00:00 UTC",
+            "1714564800",
+            "1714564800000",
+        ] {
+            assert_eq!(ts(text), Ok(expected), "{text}");
+        }
+        assert_eq!(ts("2024-05-01"), Ok(1_714_521_600_000_000));
+    }
+
+    #[test]
+    fn naive_timestamps_are_read_in_the_configured_zone() {
+        let paris: Tz = "Europe/Paris".parse().unwrap();
+        let micros = parse_timestamp("2024-05-01 14:00:00", None, paris, &bounds()).unwrap();
+        assert_eq!(micros, 1_714_564_800_000_000);
+    }
+
+    #[test]
+    fn dates_with_and_without_format() {
+        let d = |t: &str, f: Option<&str>| parse_date(t, f, Tz::UTC, &bounds());
+        assert_eq!(d("1970-01-02", None), Ok(1));
+        assert_eq!(d("03/15/2024", Some("%m/%d/%Y")), Ok(19_797));
+        assert_eq!(d("2024-03-15T23:30:00-02:00", None), Ok(19_798));
+        assert!(d("31/02/2025", None).is_err());
+        assert!(d("yesterday", None).is_err());
+        assert!(d("2099-01-01", None).unwrap_err().contains("future"));
+        assert!(d("1969-12-31", None).unwrap_err().contains("before 1970"));
+    }
+
+    #[test]
+    fn numbers() {
+        assert_eq!(parse_int(" 8 "), Ok(8));
+        assert_eq!(parse_int("8.0"), Ok(8));
+        assert!(parse_int("8.5").is_err());
+        assert!(parse_int("ten").is_err());
+        assert_eq!(parse_float("12.50"), Ok(12.5));
+        assert!(parse_float("NaN").is_err());
+        assert!(parse_float("inf").is_err());
+        assert_eq!(parse_bool("Yes"), Ok(true));
+        assert!(parse_bool("maybe").is_err());
+    }
+}

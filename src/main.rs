@@ -1,0 +1,160 @@
+//! The command line: parse, dispatch to the library, map the outcome to
+//! an exit code. Everything else lives in the library so tests can call it.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use chrono::NaiveDate;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use advocacy::generate::{GenerateOptions, generate};
+use advocacy::run::{self, RunOptions, Step, exit};
+
+#[derive(Parser)]
+#[command(
+    name = "advocacy",
+    version,
+    about = "Customer-advocacy analytics: CRM, review and social exports in, Parquet report tables out",
+    long_about = "advocacy loads CRM exports (customers, orders, NPS surveys, referrals), review-site \
+exports and social activity into a Parquet warehouse, runs the SQL models under queries/ with \
+Apache DataFusion, and publishes report tables (CLV, NPS trends, referrals, advocates) that BI \
+tools read.\n\nExit codes: 0 success, 1 run failed, 2 invalid config/SQL/arguments, \
+3 data tests failed, 4 another run holds the lock."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// The nightly job: load new exports, build the models, publish the reports.
+    Run(Common),
+    /// Only load new or changed exports into the raw zone (bad rows go to quarantine).
+    Ingest(Common),
+    /// Write deterministic synthetic exports (the bundled testdata is made with this).
+    Generate(GenerateArgs),
+}
+
+#[derive(Args)]
+struct Common {
+    /// Config file.
+    #[arg(long, default_value = "config/advocacy.yaml")]
+    config: PathBuf,
+    /// Logical run date (YYYY-MM-DD) for backfills; default today in run.timezone.
+    #[arg(long)]
+    date: Option<NaiveDate>,
+    /// Log line format on stderr.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    /// More log output (-v info, -vv debug).
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// Only errors; no progress bar.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+#[derive(Args)]
+struct GenerateArgs {
+    /// Folder to write the exports into.
+    #[arg(long)]
+    out: PathBuf,
+    #[arg(long, default_value_t = 600)]
+    customers: usize,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    #[arg(long, default_value = "2024-06-01")]
+    start: NaiveDate,
+    #[arg(long, default_value = "2026-10-31")]
+    end: NaiveDate,
+    /// Leave out the deliberately bad rows.
+    #[arg(long)]
+    clean: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+fn init_logging(common: &Common) {
+    let level = match (common.quiet, common.verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, _) => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ADVOCACY_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("advocacy={level}")));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match common.log_format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+    }
+}
+
+fn run_step(step: Step, common: Common) -> i32 {
+    init_logging(&common);
+    let options = RunOptions {
+        config: common.config,
+        date: common.date,
+        show_progress: !common.quiet,
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return exit::FAILED;
+        }
+    };
+    match runtime.block_on(run::execute(step, &options)) {
+        Ok(record) => {
+            if !common.quiet {
+                print!("{}", record.summary());
+            }
+            record.exit_code
+        }
+        Err(e) => {
+            eprintln!("error: {}", e.redacted());
+            e.exit_code()
+        }
+    }
+}
+
+fn run_generate(args: GenerateArgs) -> i32 {
+    let options = GenerateOptions {
+        out: args.out,
+        customers: args.customers,
+        seed: args.seed,
+        start: args.start,
+        end: args.end,
+        bad_rows: !args.clean,
+    };
+    match generate(&options) {
+        Ok(summary) => {
+            for file in summary.files {
+                println!("{:<36} {:>8} rows {:>4} bad", file.path, file.rows, file.bad_rows);
+            }
+            exit::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: cannot write to {}: {e}", options.out.display());
+            exit::FAILED
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let code = match cli.command {
+        Command::Run(common) => run_step(Step::Run, common),
+        Command::Ingest(common) => run_step(Step::Ingest, common),
+        Command::Generate(args) => run_generate(args),
+    };
+    ExitCode::from(code as u8)
+}

@@ -1,0 +1,229 @@
+//! Object-store locations: turning the config's paths and URLs into
+//! stores, registering them with DataFusion, and whole-object writes.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use datafusion::prelude::SessionContext;
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
+use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
+use object_store::local::LocalFileSystem;
+use object_store::memory::InMemory;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload, RetryConfig};
+use url::Url;
+
+use crate::config::{Config, Text, redact};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("{location}: {message}")]
+    Location { location: String, message: String },
+    #[error("{op} {path}: {source}")]
+    Object {
+        op: &'static str,
+        path: String,
+        source: object_store::Error,
+    },
+}
+
+impl StorageError {
+    pub fn object(op: &'static str, path: &Path, source: object_store::Error) -> StorageError {
+        StorageError::Object {
+            op,
+            path: path.to_string(),
+            source,
+        }
+    }
+}
+
+/// A folder in an object store: the landing area or the warehouse.
+#[derive(Clone, Debug)]
+pub struct Location {
+    pub store: Arc<dyn ObjectStore>,
+    /// The folder's path inside the store (no leading or trailing slash).
+    pub prefix: Path,
+    /// The folder's URL, ending in `/`; DataFusion reads tables below it.
+    pub url: Url,
+}
+
+fn memory_stores() -> &'static Mutex<HashMap<String, Arc<InMemory>>> {
+    static STORES: OnceLock<Mutex<HashMap<String, Arc<InMemory>>>> = OnceLock::new();
+    STORES.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+impl Location {
+    /// Opens a path or URL. Local folders are created when `create` is set
+    /// (the warehouse) and must exist otherwise (the landing area).
+    pub fn open(location: &str, config: &Config, create: bool) -> Result<Location, StorageError> {
+        let fail = |message: String| StorageError::Location {
+            location: redact(location),
+            message: redact(&message),
+        };
+        if !location.contains("://") || location.starts_with("file://") {
+            let raw = location.strip_prefix("file://").unwrap_or(location);
+            let absolute = std::path::absolute(raw).map_err(|e| fail(e.to_string()))?;
+            if create {
+                std::fs::create_dir_all(&absolute).map_err(|e| fail(e.to_string()))?;
+            } else if !absolute.is_dir() {
+                return Err(fail("no such folder".into()));
+            }
+            let absolute = absolute.canonicalize().map_err(|e| fail(e.to_string()))?;
+            let url = Url::from_directory_path(&absolute)
+                .map_err(|_| fail("not an absolute path".into()))?;
+            let prefix = Path::from_absolute_path(&absolute).map_err(|e| fail(e.to_string()))?;
+            return Ok(Location {
+                store: Arc::new(LocalFileSystem::new()),
+                prefix,
+                url,
+            });
+        }
+        let mut url = Url::parse(location).map_err(|e| fail(e.to_string()))?;
+        if !url.path().ends_with('/') {
+            let path = format!("{}/", url.path());
+            url.set_path(&path);
+        }
+        let prefix = Path::from_url_path(url.path()).map_err(|e| fail(e.to_string()))?;
+        let options = config.storage.get(url.scheme());
+        let store: Arc<dyn ObjectStore> = match url.scheme() {
+            "memory" => {
+                let key = url.host_str().unwrap_or_default().to_string();
+                let mut stores = memory_stores().lock().unwrap_or_else(|e| e.into_inner());
+                stores.entry(key).or_insert_with(|| Arc::new(InMemory::new())).clone()
+            }
+            "s3" | "s3a" => Arc::new(build_s3(&url, options).map_err(fail)?),
+            "gs" => Arc::new(build_gcs(&url, options).map_err(fail)?),
+            "az" | "abfs" | "abfss" | "azure" => Arc::new(build_azure(&url, options).map_err(fail)?),
+            other => {
+                return Err(fail(format!(
+                    "unsupported scheme {other}:// (use a path, file://, memory://, s3://, gs:// or az://)"
+                )));
+            }
+        };
+        Ok(Location { store, prefix, url })
+    }
+
+    /// The object path of `relative` inside this folder.
+    pub fn path(&self, relative: &str) -> Path {
+        let mut path = self.prefix.clone();
+        for part in relative.split('/').filter(|p| !p.is_empty()) {
+            path = path.join(part);
+        }
+        path
+    }
+
+    /// The path of `path` relative to this folder, `/`-separated.
+    pub fn relative(&self, path: &Path) -> String {
+        match path.prefix_match(&self.prefix) {
+            Some(parts) => parts.map(|p| p.as_ref().to_string()).collect::<Vec<_>>().join("/"),
+            None => path.to_string(),
+        }
+    }
+
+    /// The URL of a folder below this one, as DataFusion's listing tables
+    /// want it (with a trailing slash).
+    pub fn folder_url(&self, relative: &str) -> String {
+        let relative = relative.trim_matches('/');
+        format!("{}{}/", self.url, relative)
+    }
+
+    /// Makes SQL able to read this location's URLs.
+    pub fn register(&self, ctx: &SessionContext) {
+        let mut root = self.url.clone();
+        root.set_path("/");
+        ctx.register_object_store(&root, self.store.clone());
+    }
+
+    /// Writes a whole object with one put: readers see the previous object
+    /// or this one, never a part.
+    pub async fn put(&self, path: &Path, bytes: Vec<u8>) -> Result<(), StorageError> {
+        self.store
+            .put(path, PutPayload::from(bytes))
+            .await
+            .map(|_| ())
+            .map_err(|e| StorageError::object("write", path, e))
+    }
+
+    /// Reads a whole (small) object; `None` when it does not exist.
+    pub async fn get_opt(&self, path: &Path) -> Result<Option<bytes::Bytes>, StorageError> {
+        match self.store.get(path).await {
+            Ok(result) => result
+                .bytes()
+                .await
+                .map(Some)
+                .map_err(|e| StorageError::object("read", path, e)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(StorageError::object("read", path, e)),
+        }
+    }
+
+    pub async fn delete_if_exists(&self, path: &Path) -> Result<(), StorageError> {
+        match self.store.delete(path).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(StorageError::object("delete", path, e)),
+        }
+    }
+
+    pub async fn rename(&self, from: &Path, to: &Path) -> Result<(), StorageError> {
+        self.store
+            .rename(from, to)
+            .await
+            .map_err(|e| StorageError::object("rename", from, e))
+    }
+}
+
+/// Retries transient failures (5xx, 429, timeouts) with backoff; the
+/// defaults of object_store, stated here so the policy is visible.
+fn retry_config() -> RetryConfig {
+    RetryConfig {
+        max_retries: 10,
+        retry_timeout: std::time::Duration::from_secs(180),
+        ..RetryConfig::default()
+    }
+}
+
+type Options<'a> = Option<&'a BTreeMap<String, Text>>;
+
+fn unknown_key(scheme: &str, key: &str) -> String {
+    format!("storage.{scheme}.{key}: unknown option (see object_store's config keys for {scheme})")
+}
+
+fn build_s3(url: &Url, options: Options) -> Result<object_store::aws::AmazonS3, String> {
+    let mut builder = AmazonS3Builder::from_env()
+        .with_url(url.as_str())
+        .with_retry(retry_config());
+    for (key, value) in options.into_iter().flatten() {
+        let parsed: AmazonS3ConfigKey = key.parse().map_err(|_| unknown_key("s3", key))?;
+        builder = builder.with_config(parsed, value.as_str());
+    }
+    builder.build().map_err(|e| e.to_string())
+}
+
+fn build_gcs(
+    url: &Url,
+    options: Options,
+) -> Result<object_store::gcp::GoogleCloudStorage, String> {
+    let mut builder = GoogleCloudStorageBuilder::from_env()
+        .with_url(url.as_str())
+        .with_retry(retry_config());
+    for (key, value) in options.into_iter().flatten() {
+        let parsed: GoogleConfigKey = key.parse().map_err(|_| unknown_key("gs", key))?;
+        builder = builder.with_config(parsed, value.as_str());
+    }
+    builder.build().map_err(|e| e.to_string())
+}
+
+fn build_azure(
+    url: &Url,
+    options: Options,
+) -> Result<object_store::azure::MicrosoftAzure, String> {
+    let mut builder = MicrosoftAzureBuilder::from_env()
+        .with_url(url.as_str())
+        .with_retry(retry_config());
+    for (key, value) in options.into_iter().flatten() {
+        let parsed: AzureConfigKey = key.parse().map_err(|_| unknown_key("az", key))?;
+        builder = builder.with_config(parsed, value.as_str());
+    }
+    builder.build().map_err(|e| e.to_string())
+}

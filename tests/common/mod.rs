@@ -1,0 +1,221 @@
+//! Shared test helpers: a throwaway project folder, running the real
+//! binary, reading what it wrote, and an S3 server on loopback.
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::util::pretty::pretty_format_batches;
+use datafusion::prelude::{ParquetReadOptions, SessionContext};
+
+pub const SALT: &str = "test-salt";
+
+/// A project folder: config, landing folder, queries, warehouse.
+pub struct Project {
+    pub dir: tempfile::TempDir,
+}
+
+impl Project {
+    pub fn new() -> Project {
+        let project = Project {
+            dir: tempfile::tempdir().expect("temp dir"),
+        };
+        std::fs::create_dir_all(project.landing()).unwrap();
+        std::fs::create_dir_all(project.path("queries")).unwrap();
+        project
+    }
+
+    pub fn path(&self, relative: &str) -> PathBuf {
+        self.dir.path().join(relative)
+    }
+
+    pub fn landing(&self) -> PathBuf {
+        self.path("landing")
+    }
+
+    pub fn warehouse(&self) -> PathBuf {
+        self.path("warehouse")
+    }
+
+    /// Writes a landing file (creating folders).
+    pub fn land(&self, relative: &str, contents: impl AsRef<[u8]>) {
+        let path = self.landing().join(relative);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, contents).unwrap();
+    }
+
+    pub fn write(&self, relative: &str, contents: &str) {
+        let path = self.path(relative);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, contents).unwrap();
+    }
+
+    /// Writes `config.yaml` with landing/warehouse/run settings and the
+    /// given `sources:` block (YAML, already indented as a list).
+    pub fn config(&self, sources: &str) {
+        self.write(
+            "config.yaml",
+            &format!(
+                "landing: landing\nwarehouse: warehouse\nrun: {{ pii: hash, pii_salt: {SALT} }}\nsources:\n{sources}"
+            ),
+        );
+    }
+
+    pub fn advocacy(&self, args: &[&str]) -> Output {
+        advocacy_in(self.dir.path(), args)
+    }
+
+    pub fn ingest(&self) -> Output {
+        self.advocacy(&["ingest", "--config", "config.yaml", "--date", "2026-11-01"])
+    }
+
+    /// Runs SQL over every Parquet file below a warehouse folder.
+    pub fn query(&self, folder: &str, sql: &str) -> String {
+        query_parquet(&self.warehouse().join(folder), sql)
+    }
+
+    /// Every Parquet file the warehouse holds, recursively.
+    pub fn parquet_files(&self) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        walk(&self.warehouse(), &mut out);
+        out.retain(|p| p.extension().is_some_and(|e| e == "parquet"));
+        out.sort();
+        out
+    }
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            walk(&path, out);
+        } else {
+            out.push(path);
+        }
+    }
+}
+
+pub fn advocacy_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_advocacy"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("ADVOCACY_LOG")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run advocacy")
+}
+
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Asserts the exit code, showing both streams when it differs.
+pub fn assert_exit(output: &Output, code: i32) {
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "stdout:\n{}\nstderr:\n{}",
+        stdout(output),
+        stderr(output)
+    );
+}
+
+/// Runs SQL over a folder of Parquet files registered as table `t`, and
+/// returns the result as a pretty-printed table.
+pub fn query_parquet(folder: &Path, sql: &str) -> String {
+    let batches = query_batches(folder, sql);
+    pretty_format_batches(&batches).unwrap().to_string()
+}
+
+pub fn query_batches(folder: &Path, sql: &str) -> Vec<RecordBatch> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let ctx = SessionContext::new();
+        let options = ParquetReadOptions::default();
+        ctx.register_parquet("t", folder.to_str().unwrap(), options)
+            .await
+            .unwrap_or_else(|e| panic!("register {}: {e}", folder.display()));
+        ctx.sql(sql).await.unwrap().collect().await.unwrap()
+    })
+}
+
+/// Collapses a pretty table into trimmed lines for compact comparisons.
+pub fn lines(table: &str) -> Vec<String> {
+    table
+        .lines()
+        .filter(|l| !l.starts_with('+'))
+        .map(|l| {
+            l.trim_matches('|')
+                .split('|')
+                .map(str::trim)
+                .collect::<Vec<_>>()
+                .join(" | ")
+        })
+        .collect()
+}
+
+/// moto's S3 server on a free loopback port, stopped on drop.
+pub struct S3Server {
+    child: Child,
+    pub endpoint: String,
+}
+
+impl S3Server {
+    pub fn start() -> S3Server {
+        let program = std::env::var("ADVOCACY_MOTO_SERVER").unwrap_or_else(|_| "moto_server".into());
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(&program)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot start {program} ({e}); run the suite with scripts/test.sh, which installs it")
+            });
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "moto did not start on {endpoint}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        S3Server { child, endpoint }
+    }
+
+    /// Creates a bucket with a plain HTTP PUT (moto accepts unsigned
+    /// requests), so the tests need no AWS client.
+    pub fn create_bucket(&self, bucket: &str) {
+        let port: u16 = self.endpoint.rsplit(':').next().unwrap().parse().unwrap();
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        write!(
+            stream,
+            "PUT /{bucket} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        assert!(response.starts_with("HTTP/1.1 200"), "create bucket: {response}");
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
