@@ -6,8 +6,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
-use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, Visitor};
 
 use crate::schema::{Entity, FieldType};
 
@@ -409,7 +409,9 @@ impl<'de> Deserialize<'de> for ColumnSpec {
         impl<'de> Visitor<'de> for SpecVisitor {
             type Value = ColumnSpec;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a source column name or a map with `from`, `format`, `values` or `value`")
+                f.write_str(
+                    "a source column name or a map with `from`, `format`, `values` or `value`",
+                )
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<ColumnSpec, E> {
                 Ok(ColumnSpec {
@@ -482,7 +484,8 @@ impl Config {
     }
 
     pub fn parse(text: &str, base_dir: PathBuf) -> Result<Config, String> {
-        let mut config: Config = serde_yaml::from_str(text).map_err(|e| redact(&e.to_string()))?;
+        let mut config: Config = serde_yaml::from_str(text)
+            .map_err(|e| redact(&locate_env_error(text, e.to_string())))?;
         config.base_dir = base_dir;
         config.hash = crate::pii::sha256_hex(text.as_bytes());
         config.check().map_err(|e| redact(&e))?;
@@ -543,6 +546,25 @@ impl Config {
     }
 }
 
+/// serde_yaml gives no position for errors raised while substituting a
+/// scalar; point at the first `${NAME` in the text instead.
+fn locate_env_error(text: &str, message: String) -> String {
+    let Some(rest) = message.strip_prefix("environment variable ") else {
+        return message;
+    };
+    if message.contains(" at line ") {
+        return message;
+    }
+    let name = rest.split_whitespace().next().unwrap_or_default();
+    let needle = format!("${{{name}");
+    for (number, line) in text.lines().enumerate() {
+        if let Some(column) = line.find(&needle) {
+            return format!("{message} at line {} column {}", number + 1, column + 1);
+        }
+    }
+    message
+}
+
 /// Parses sizes like `2GiB`, `512MiB`, `1.5GB` or a plain byte count.
 pub fn parse_bytes(text: &str) -> Result<usize, String> {
     let t = text.trim();
@@ -584,6 +606,53 @@ mod tests {
         assert_eq!(substitute_env("$$5 and $x", env).unwrap(), "$5 and $x");
         let err = substitute_env("${UNSET}", env).unwrap_err();
         assert!(err.contains("UNSET is not set"), "{err}");
+    }
+
+    fn parse_err(text: &str) -> String {
+        Config::parse(text, ".".into()).unwrap_err()
+    }
+
+    const HEAD: &str = "landing: l\nwarehouse: w\nrun: { pii_salt: s }\n";
+
+    #[test]
+    fn errors_name_the_key_with_line_and_column() {
+        assert_eq!(
+            parse_err("landing: l\nwarehouse: w\nbogus: 1\n"),
+            "unknown field `bogus`, expected one of `landing`, `warehouse`, `storage`, `run`, \
+             `sources`, `vars`, `queries` at line 3 column 1"
+        );
+        let unknown_entity = parse_err(&format!(
+            "{HEAD}sources:\n  - name: a\n    entity: custmers\n"
+        ));
+        assert!(
+            unknown_entity.starts_with("sources[0].entity: unknown variant `custmers`")
+                && unknown_entity.ends_with("at line 6 column 13"),
+            "{unknown_entity}"
+        );
+        assert_eq!(
+            parse_err("landing: l\nwarehouse: w\nrun:\n  batch_rows: many\n"),
+            "run.batch_rows: invalid type: string \"many\", expected usize at line 4 column 15"
+        );
+        let unmapped = parse_err(&format!(
+            "{HEAD}sources:\n  - name: a\n    entity: customers\n    format: csv\n    path: x.csv\n    columns:\n      customer_id: Id\n"
+        ));
+        assert_eq!(
+            unmapped,
+            "sources: source a: required customers field(s) not mapped in `columns`: signup_date at line 5 column 3"
+        );
+        let typo = parse_err(&format!(
+            "{HEAD}sources:\n  - name: a\n    entity: customers\n    format: csv\n    path: x.csv\n    columns:\n      customer_id: Id\n      signup_date: {{ form: x }}\n"
+        ));
+        assert!(
+            typo.starts_with("sources[0].columns.signup_date: unknown field `form`")
+                && typo.ends_with("at line 11 column 20"),
+            "{typo}"
+        );
+        assert_eq!(
+            parse_err("landing: l\nwarehouse: \"${ADVOCACY_TEST_UNSET_VAR}\"\n"),
+            "environment variable ADVOCACY_TEST_UNSET_VAR is not set (set it, or write \
+             ${ADVOCACY_TEST_UNSET_VAR:-default}) at line 2 column 13"
+        );
     }
 
     #[test]

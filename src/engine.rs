@@ -22,7 +22,9 @@ pub fn session(config: &Config) -> Result<SessionContext> {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let runtime = RuntimeEnvBuilder::new()
         .with_memory_pool(Arc::new(FairSpillPool::new(config.memory_limit_bytes())))
-        .with_disk_manager_builder(DiskManagerBuilder::default().with_mode(DiskManagerMode::OsTmpDirectory))
+        .with_disk_manager_builder(
+            DiskManagerBuilder::default().with_mode(DiskManagerMode::OsTmpDirectory),
+        )
         .build_arc()?;
     let session_config = SessionConfig::new()
         .with_target_partitions(cores)
@@ -38,8 +40,8 @@ pub fn register_raw_tables(ctx: &SessionContext, warehouse: &Location, pii: Pii)
     warehouse.register(ctx);
     for entity in Entity::ALL {
         let url = ListingTableUrl::parse(warehouse.folder_url(&raw_folder(entity)))?;
-        let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
-            .with_file_extension(".parquet");
+        let options =
+            ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
         let table_config = ListingTableConfig::new(url)
             .with_listing_options(options)
             .with_schema(entity.arrow_schema(pii == Pii::Keep));

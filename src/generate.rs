@@ -21,7 +21,7 @@
 //! regenerated and diffed.
 
 use std::borrow::Cow;
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -78,7 +78,9 @@ pub fn generate(opts: &GenerateOptions) -> io::Result<GenerateSummary> {
     written.push(write_x_mentions(out, &world, bad)?);
     written.push(write_community(out, &world, bad)?);
     write_readme(opts, &world, &written)?;
-    Ok(GenerateSummary { files: written.into_iter().map(|w| w.summary).collect() })
+    Ok(GenerateSummary {
+        files: written.into_iter().map(|w| w.summary).collect(),
+    })
 }
 
 /// The deliberately absurd dates (2099, 1969) must stay absurd, and the
@@ -122,7 +124,14 @@ impl Rng {
         let mut x = seed
             ^ purpose.wrapping_mul(0xD1B5_4A32_D192_ED03)
             ^ index.wrapping_add(1).wrapping_mul(0x8CB9_2BA7_2F3D_8DD7);
-        Rng { s: [splitmix64(&mut x), splitmix64(&mut x), splitmix64(&mut x), splitmix64(&mut x)] }
+        Rng {
+            s: [
+                splitmix64(&mut x),
+                splitmix64(&mut x),
+                splitmix64(&mut x),
+                splitmix64(&mut x),
+            ],
+        }
     }
 
     fn next_u64(&mut self) -> u64 {
@@ -267,7 +276,10 @@ const DAY_MS: i64 = 24 * HOUR_MS;
 const WEEK_MS: i64 = 7 * DAY_MS;
 
 fn date_ms(d: NaiveDate) -> i64 {
-    d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc().timestamp_millis()
+    d.and_hms_opt(0, 0, 0)
+        .expect("midnight exists")
+        .and_utc()
+        .timestamp_millis()
 }
 
 fn utc(ms: i64) -> DateTime<Utc> {
@@ -296,8 +308,12 @@ fn fmt_z_millis(ms: i64) -> String {
 }
 
 fn fmt_local(ms: i64, zone: Zone) -> String {
-    let offset = FixedOffset::east_opt(zone.offset_secs(utc(ms).date_naive())).expect("valid offset");
-    utc(ms).with_timezone(&offset).format("%Y-%m-%dT%H:%M:%S%:z").to_string()
+    let offset =
+        FixedOffset::east_opt(zone.offset_secs(utc(ms).date_naive())).expect("valid offset");
+    utc(ms)
+        .with_timezone(&offset)
+        .format("%Y-%m-%dT%H:%M:%S%:z")
+        .to_string()
 }
 
 /// Store time zones with their daylight-saving rules, because a shop's
@@ -334,12 +350,20 @@ impl Zone {
 }
 
 fn nth_sunday(year: i32, month: u32, n: u8) -> NaiveDate {
-    NaiveDate::from_weekday_of_month_opt(year, month, Weekday::Sun, n).expect("month has that Sunday")
+    NaiveDate::from_weekday_of_month_opt(year, month, Weekday::Sun, n)
+        .expect("month has that Sunday")
 }
 
 fn last_sunday(year: i32, month: u32) -> NaiveDate {
-    let next = if month == 12 { (year + 1, 1) } else { (year, month + 1) };
-    let last = NaiveDate::from_ymd_opt(next.0, next.1, 1).expect("valid date").pred_opt().expect("valid date");
+    let next = if month == 12 {
+        (year + 1, 1)
+    } else {
+        (year, month + 1)
+    };
+    let last = NaiveDate::from_ymd_opt(next.0, next.1, 1)
+        .expect("valid date")
+        .pred_opt()
+        .expect("valid date");
     last - Duration::days(last.weekday().num_days_from_sunday() as i64)
 }
 
@@ -359,8 +383,23 @@ fn au_summer(d: NaiveDate) -> bool {
 /// and evening peaks), returned as UTC milliseconds.
 fn at_local_hour(r: &mut Rng, day_ms: i64, zone: Zone) -> i64 {
     const HOURS: [(i64, f64); 17] = [
-        (7, 2.0), (8, 3.0), (9, 4.0), (10, 5.0), (11, 6.0), (12, 8.0), (13, 7.0), (14, 5.0), (15, 5.0),
-        (16, 5.0), (17, 6.0), (18, 7.0), (19, 9.0), (20, 10.0), (21, 9.0), (22, 6.0), (23, 3.0),
+        (7, 2.0),
+        (8, 3.0),
+        (9, 4.0),
+        (10, 5.0),
+        (11, 6.0),
+        (12, 8.0),
+        (13, 7.0),
+        (14, 5.0),
+        (15, 5.0),
+        (16, 5.0),
+        (17, 6.0),
+        (18, 7.0),
+        (19, 9.0),
+        (20, 10.0),
+        (21, 9.0),
+        (22, 6.0),
+        (23, 3.0),
     ];
     let day = day_ms - day_ms.rem_euclid(DAY_MS);
     let hour = r.weighted(&HOURS);
@@ -381,62 +420,296 @@ struct Country {
 }
 
 const COUNTRIES: [Country; 9] = [
-    Country { name: "United States", code: "US", weight: 40.0, zones: &[Zone::Eastern, Zone::Eastern, Zone::Central, Zone::Mountain, Zone::Pacific, Zone::Pacific], currency: "USD", isp_domain: "comcast.net" },
-    Country { name: "United Kingdom", code: "GB", weight: 18.0, zones: &[Zone::London], currency: "GBP", isp_domain: "btinternet.com" },
-    Country { name: "Germany", code: "DE", weight: 12.0, zones: &[Zone::Berlin], currency: "EUR", isp_domain: "web.de" },
-    Country { name: "France", code: "FR", weight: 7.0, zones: &[Zone::Berlin], currency: "EUR", isp_domain: "orange.fr" },
-    Country { name: "Canada", code: "CA", weight: 6.0, zones: &[Zone::Eastern, Zone::Pacific], currency: "CAD", isp_domain: "rogers.com" },
-    Country { name: "Netherlands", code: "NL", weight: 5.0, zones: &[Zone::Berlin], currency: "EUR", isp_domain: "ziggo.nl" },
-    Country { name: "Australia", code: "AU", weight: 5.0, zones: &[Zone::Sydney], currency: "AUD", isp_domain: "bigpond.com" },
-    Country { name: "Spain", code: "ES", weight: 4.0, zones: &[Zone::Berlin], currency: "EUR", isp_domain: "telefonica.net" },
-    Country { name: "Ireland", code: "IE", weight: 3.0, zones: &[Zone::London], currency: "EUR", isp_domain: "eircom.net" },
+    Country {
+        name: "United States",
+        code: "US",
+        weight: 40.0,
+        zones: &[
+            Zone::Eastern,
+            Zone::Eastern,
+            Zone::Central,
+            Zone::Mountain,
+            Zone::Pacific,
+            Zone::Pacific,
+        ],
+        currency: "USD",
+        isp_domain: "comcast.net",
+    },
+    Country {
+        name: "United Kingdom",
+        code: "GB",
+        weight: 18.0,
+        zones: &[Zone::London],
+        currency: "GBP",
+        isp_domain: "btinternet.com",
+    },
+    Country {
+        name: "Germany",
+        code: "DE",
+        weight: 12.0,
+        zones: &[Zone::Berlin],
+        currency: "EUR",
+        isp_domain: "web.de",
+    },
+    Country {
+        name: "France",
+        code: "FR",
+        weight: 7.0,
+        zones: &[Zone::Berlin],
+        currency: "EUR",
+        isp_domain: "orange.fr",
+    },
+    Country {
+        name: "Canada",
+        code: "CA",
+        weight: 6.0,
+        zones: &[Zone::Eastern, Zone::Pacific],
+        currency: "CAD",
+        isp_domain: "rogers.com",
+    },
+    Country {
+        name: "Netherlands",
+        code: "NL",
+        weight: 5.0,
+        zones: &[Zone::Berlin],
+        currency: "EUR",
+        isp_domain: "ziggo.nl",
+    },
+    Country {
+        name: "Australia",
+        code: "AU",
+        weight: 5.0,
+        zones: &[Zone::Sydney],
+        currency: "AUD",
+        isp_domain: "bigpond.com",
+    },
+    Country {
+        name: "Spain",
+        code: "ES",
+        weight: 4.0,
+        zones: &[Zone::Berlin],
+        currency: "EUR",
+        isp_domain: "telefonica.net",
+    },
+    Country {
+        name: "Ireland",
+        code: "IE",
+        weight: 3.0,
+        zones: &[Zone::London],
+        currency: "EUR",
+        isp_domain: "eircom.net",
+    },
 ];
 
 const FIRST_NAMES: [&str; 80] = [
-    "Olivia", "Liam", "Emma", "Noah", "Ava", "Oliver", "Sophia", "Elijah", "Isabella", "James",
-    "Mia", "William", "Amelia", "Benjamin", "Harper", "Lucas", "Evelyn", "Henry", "Abigail", "Alexander",
-    "Emily", "Daniel", "Ella", "Michael", "Grace", "Samuel", "Chloé", "José", "Zoë", "Søren",
-    "Björn", "Siobhán", "François", "Lena", "Jonas", "Lea", "Finn", "Hannah", "Lukas", "Marie",
-    "Sofía", "Mateo", "Lucía", "Hugo", "Camille", "Louis", "Inès", "Jack", "Freya", "Aoife",
-    "Conor", "Priya", "Arjun", "Mei", "Wei", "Yuki", "Kenji", "Fatima", "Omar", "Amara",
-    "Kwame", "Nia", "Diego", "Valentina", "Ethan", "Charlotte", "Mason", "Aria", "Logan", "Luna",
-    "Jane", "Tom", "Kate", "Sam", "Alex", "Ruth", "Max", "Nora", "Leo", "Ivy",
+    "Olivia",
+    "Liam",
+    "Emma",
+    "Noah",
+    "Ava",
+    "Oliver",
+    "Sophia",
+    "Elijah",
+    "Isabella",
+    "James",
+    "Mia",
+    "William",
+    "Amelia",
+    "Benjamin",
+    "Harper",
+    "Lucas",
+    "Evelyn",
+    "Henry",
+    "Abigail",
+    "Alexander",
+    "Emily",
+    "Daniel",
+    "Ella",
+    "Michael",
+    "Grace",
+    "Samuel",
+    "Chloé",
+    "José",
+    "Zoë",
+    "Søren",
+    "Björn",
+    "Siobhán",
+    "François",
+    "Lena",
+    "Jonas",
+    "Lea",
+    "Finn",
+    "Hannah",
+    "Lukas",
+    "Marie",
+    "Sofía",
+    "Mateo",
+    "Lucía",
+    "Hugo",
+    "Camille",
+    "Louis",
+    "Inès",
+    "Jack",
+    "Freya",
+    "Aoife",
+    "Conor",
+    "Priya",
+    "Arjun",
+    "Mei",
+    "Wei",
+    "Yuki",
+    "Kenji",
+    "Fatima",
+    "Omar",
+    "Amara",
+    "Kwame",
+    "Nia",
+    "Diego",
+    "Valentina",
+    "Ethan",
+    "Charlotte",
+    "Mason",
+    "Aria",
+    "Logan",
+    "Luna",
+    "Jane",
+    "Tom",
+    "Kate",
+    "Sam",
+    "Alex",
+    "Ruth",
+    "Max",
+    "Nora",
+    "Leo",
+    "Ivy",
 ];
 
 const LAST_NAMES: [&str; 80] = [
-    "Smith", "Johnson", "Williams", "Brown", "Jones", "Garcia", "Miller", "Davis", "Rodriguez", "Martinez",
-    "Hernandez", "Lopez", "Wilson", "Anderson", "Thomas", "Taylor", "Moore", "Jackson", "Martin", "Lee",
-    "Thompson", "White", "Harris", "Clark", "Lewis", "Walker", "Hall", "Young", "King", "Wright",
-    "Müller", "Schmidt", "Schneider", "Fischer", "Weber", "Meyer", "Wagner", "Becker", "Dubois", "Moreau",
-    "Laurent", "Lefèvre", "Bernard", "de Vries", "van Dijk", "Jansen", "Bakker", "García", "Fernández", "Sánchez",
-    "O'Brien", "Murphy", "Kelly", "Byrne", "Ryan", "Evans", "Hughes", "Patel", "Singh", "Nguyen",
-    "Chen", "Wang", "Kim", "Tanaka", "Sato", "Okafor", "Mensah", "Novak", "Kowalski", "Andersen",
-    "Nielsen", "Jensen", "Rossi", "Russo", "Costa", "Silva", "Ferreira", "Horvat", "Dąbrowski", "Ó Súilleabháin",
+    "Smith",
+    "Johnson",
+    "Williams",
+    "Brown",
+    "Jones",
+    "Garcia",
+    "Miller",
+    "Davis",
+    "Rodriguez",
+    "Martinez",
+    "Hernandez",
+    "Lopez",
+    "Wilson",
+    "Anderson",
+    "Thomas",
+    "Taylor",
+    "Moore",
+    "Jackson",
+    "Martin",
+    "Lee",
+    "Thompson",
+    "White",
+    "Harris",
+    "Clark",
+    "Lewis",
+    "Walker",
+    "Hall",
+    "Young",
+    "King",
+    "Wright",
+    "Müller",
+    "Schmidt",
+    "Schneider",
+    "Fischer",
+    "Weber",
+    "Meyer",
+    "Wagner",
+    "Becker",
+    "Dubois",
+    "Moreau",
+    "Laurent",
+    "Lefèvre",
+    "Bernard",
+    "de Vries",
+    "van Dijk",
+    "Jansen",
+    "Bakker",
+    "García",
+    "Fernández",
+    "Sánchez",
+    "O'Brien",
+    "Murphy",
+    "Kelly",
+    "Byrne",
+    "Ryan",
+    "Evans",
+    "Hughes",
+    "Patel",
+    "Singh",
+    "Nguyen",
+    "Chen",
+    "Wang",
+    "Kim",
+    "Tanaka",
+    "Sato",
+    "Okafor",
+    "Mensah",
+    "Novak",
+    "Kowalski",
+    "Andersen",
+    "Nielsen",
+    "Jensen",
+    "Rossi",
+    "Russo",
+    "Costa",
+    "Silva",
+    "Ferreira",
+    "Horvat",
+    "Dąbrowski",
+    "Ó Súilleabháin",
 ];
 
 const MAIL_DOMAINS: [(&str, f64); 6] = [
-    ("gmail.com", 40.0), ("outlook.com", 14.0), ("yahoo.com", 10.0), ("icloud.com", 10.0),
-    ("hotmail.com", 6.0), ("proton.me", 3.0),
+    ("gmail.com", 40.0),
+    ("outlook.com", 14.0),
+    ("yahoo.com", 10.0),
+    ("icloud.com", 10.0),
+    ("hotmail.com", 6.0),
+    ("proton.me", 3.0),
 ];
 
 const COMPANY_DOMAINS: [&str; 10] = [
-    "brightlane.io", "kestrelworks.com", "northpeak.co", "bluefernstudio.com", "harbourandhill.co.uk",
-    "lindqvist-design.de", "atelier-morel.fr", "quaystone.ie", "tallgrass.ca", "saltbush.com.au",
+    "brightlane.io",
+    "kestrelworks.com",
+    "northpeak.co",
+    "bluefernstudio.com",
+    "harbourandhill.co.uk",
+    "lindqvist-design.de",
+    "atelier-morel.fr",
+    "quaystone.ie",
+    "tallgrass.ca",
+    "saltbush.com.au",
 ];
 
 const SEGMENTS: [(&str, f64); 3] = [("Consumer", 70.0), ("SMB", 24.0), ("Enterprise", 6.0)];
 
 const LEAD_SOURCES: [(&str, f64); 6] = [
-    ("Web", 30.0), ("Organic Search", 25.0), ("Paid Search", 20.0), ("Social", 12.0), ("Partner", 8.0),
+    ("Web", 30.0),
+    ("Organic Search", 25.0),
+    ("Paid Search", 20.0),
+    ("Social", 12.0),
+    ("Partner", 8.0),
     ("Event", 5.0),
 ];
 
 /// Relative signup volume by calendar month: the gifting season brings
 /// new customers.
-const SIGNUP_MONTH: [f64; 12] = [0.85, 0.8, 0.9, 0.9, 0.95, 0.9, 0.85, 0.9, 1.0, 1.1, 1.7, 1.9];
+const SIGNUP_MONTH: [f64; 12] = [
+    0.85, 0.8, 0.9, 0.9, 0.95, 0.9, 0.85, 0.9, 1.0, 1.1, 1.7, 1.9,
+];
 
 /// Relative order volume by calendar month: Q4 peaks.
-const ORDER_MONTH: [f64; 12] = [0.85, 0.8, 0.9, 0.9, 0.95, 0.9, 0.9, 0.95, 1.0, 1.15, 1.6, 1.9];
+const ORDER_MONTH: [f64; 12] = [
+    0.85, 0.8, 0.9, 0.9, 0.95, 0.9, 0.9, 0.95, 1.0, 1.15, 1.6, 1.9,
+];
 
 const BRAND: &str = "fernhillgoods";
 const COMPETITORS: [&str; 2] = ["brambleco", "oaklinehq"];
@@ -460,9 +733,23 @@ impl Ctx {
         let start_ms = date_ms(opts.start);
         let end_ms = date_ms(opts.end) + DAY_MS;
         let jan1 = NaiveDate::from_ymd_opt(opts.start.year() + 1, 1, 1).expect("valid date");
-        let first_jan = if opts.start.ordinal() == 1 { start_ms } else { date_ms(jan1) };
-        let trustpilot_from_ms = if first_jan < end_ms { first_jan } else { start_ms };
-        Ctx { seed: opts.seed, customers: opts.customers, start_ms, end_ms, trustpilot_from_ms }
+        let first_jan = if opts.start.ordinal() == 1 {
+            start_ms
+        } else {
+            date_ms(jan1)
+        };
+        let trustpilot_from_ms = if first_jan < end_ms {
+            first_jan
+        } else {
+            start_ms
+        };
+        Ctx {
+            seed: opts.seed,
+            customers: opts.customers,
+            start_ms,
+            end_ms,
+            trustpilot_from_ms,
+        }
     }
 
     fn rng(&self, purpose: u64, index: usize) -> Rng {
@@ -616,11 +903,18 @@ struct World {
 impl World {
     fn build(ctx: &Ctx) -> World {
         let mut customers = build_customers(ctx);
-        let by_customer: Vec<Vec<Order>> =
-            customers.iter().enumerate().map(|(i, c)| customer_orders(ctx, i, c)).collect();
+        let by_customer: Vec<Vec<Order>> = customers
+            .iter()
+            .enumerate()
+            .map(|(i, c)| customer_orders(ctx, i, c))
+            .collect();
         let first_paid: Vec<Option<i64>> = by_customer
             .iter()
-            .map(|os| os.iter().find(|o| o.status == Status::Paid).map(|o| o.at_ms))
+            .map(|os| {
+                os.iter()
+                    .find(|o| o.status == Status::Paid)
+                    .map(|o| o.at_ms)
+            })
             .collect();
         let referrals = build_referrals(ctx, &mut customers, &first_paid);
         let nps = build_nps(ctx, &customers, &by_customer);
@@ -649,7 +943,10 @@ impl World {
     /// A date well inside the period, for the valid parts of bad rows: they
     /// must be wrong for exactly one reason.
     fn mid_ms(&self) -> i64 {
-        let first = self.customers.first().map_or(self.end_ms - DAY_MS, |c| c.signup_ms);
+        let first = self
+            .customers
+            .first()
+            .map_or(self.end_ms - DAY_MS, |c| c.signup_ms);
         first + (self.end_ms - first) / 2
     }
 
@@ -663,8 +960,8 @@ impl World {
 fn build_customers(ctx: &Ctx) -> Vec<Customer> {
     let mut signups = signup_times(ctx);
     signups.sort_unstable();
-    let mut emails = HashSet::new();
-    let mut handles = HashSet::new();
+    let mut emails = Names::default();
+    let mut handles = Names::default();
     let mut customers: Vec<Customer> = signups
         .iter()
         .enumerate()
@@ -680,12 +977,14 @@ fn signup_times(ctx: &Ctx) -> Vec<i64> {
     let mut r = ctx.rng(stream::SIGNUP, 0);
     let days = (ctx.end_ms - ctx.start_ms) / DAY_MS;
     (0..ctx.customers)
-        .map(|_| loop {
-            let d = r.below(days as u64) as i64;
-            let day_ms = ctx.start_ms + d * DAY_MS;
-            let trend = 0.7 + 0.6 * d as f64 / days as f64;
-            if r.unit() * 1.9 * 1.3 < SIGNUP_MONTH[month0(day_ms)] * trend {
-                break day_ms + r.between(6 * HOUR_MS, 23 * HOUR_MS);
+        .map(|_| {
+            loop {
+                let d = r.below(days as u64) as i64;
+                let day_ms = ctx.start_ms + d * DAY_MS;
+                let trend = 0.7 + 0.6 * d as f64 / days as f64;
+                if r.unit() * 1.9 * 1.3 < SIGNUP_MONTH[month0(day_ms)] * trend {
+                    break day_ms + r.between(6 * HOUR_MS, 23 * HOUR_MS);
+                }
             }
         })
         .collect()
@@ -695,8 +994,8 @@ fn make_customer(
     ctx: &Ctx,
     i: usize,
     signup_ms: i64,
-    emails: &mut HashSet<String>,
-    handles: &mut HashSet<String>,
+    emails: &mut Names,
+    handles: &mut Names,
 ) -> Customer {
     let mut r = ctx.rng(stream::PROFILE, i);
     let country = pick_country(&mut r);
@@ -735,7 +1034,11 @@ fn make_customer(
         segment,
         lead_source: r.weighted(&LEAD_SOURCES),
         referral_code: String::new(),
-        own_code: format!("{}{}", slug(first_base).to_uppercase(), stable_hex(ctx.seed, "code", i as u64, 4).to_uppercase()),
+        own_code: format!(
+            "{}{}",
+            slug(first_base).to_uppercase(),
+            stable_hex(ctx.seed, "code", i as u64, 4).to_uppercase()
+        ),
         sat,
         x,
         community,
@@ -780,7 +1083,9 @@ fn salesforce_id(n: u64) -> String {
     }
     id.extend_from_slice(&body);
     for chunk in 0..3 {
-        let bits = (0..5).filter(|k| id[chunk * 5 + k].is_ascii_uppercase()).fold(0, |acc, k| acc | (1 << k));
+        let bits = (0..5)
+            .filter(|k| id[chunk * 5 + k].is_ascii_uppercase())
+            .fold(0, |acc, k| acc | (1 << k));
         id.push(SUFFIX[bits]);
     }
     String::from_utf8(id).expect("ascii")
@@ -806,16 +1111,50 @@ fn slug(s: &str) -> String {
     out
 }
 
-fn unique_name(taken: &mut HashSet<String>, wanted: String, max_len: usize) -> String {
-    let mut candidate = wanted.clone();
-    let mut n = 2;
-    while taken.contains(&candidate) {
-        let suffix = n.to_string();
-        let keep = wanted.len().min(max_len.saturating_sub(suffix.len()));
-        candidate = format!("{}{}", &wanted[..keep], suffix);
-        n += 1;
+/// Names already handed out (emails, handles, display names), with the
+/// next numeric suffix to try per wanted name so that a million customers
+/// called Olivia Smith do not make allocation quadratic.
+#[derive(Default)]
+struct Names {
+    taken: HashSet<String>,
+    next_suffix: HashMap<String, u64>,
+}
+
+impl Names {
+    fn insert(&mut self, name: String) -> bool {
+        self.taken.insert(name)
     }
-    taken.insert(candidate.clone());
+}
+
+impl FromIterator<String> for Names {
+    fn from_iter<I: IntoIterator<Item = String>>(iter: I) -> Self {
+        Names {
+            taken: iter.into_iter().collect(),
+            next_suffix: HashMap::new(),
+        }
+    }
+}
+
+/// `wanted`, or `wanted` with the smallest free number appended (cut so the
+/// result fits `max_len` bytes).
+fn unique_name(names: &mut Names, wanted: String, max_len: usize) -> String {
+    if names.taken.insert(wanted.clone()) {
+        return wanted;
+    }
+    let mut n = names.next_suffix.get(&wanted).copied().unwrap_or(2);
+    let candidate = loop {
+        let suffix = n.to_string();
+        let mut keep = wanted.len().min(max_len.saturating_sub(suffix.len()));
+        while !wanted.is_char_boundary(keep) {
+            keep -= 1;
+        }
+        let candidate = format!("{}{suffix}", &wanted[..keep]);
+        n += 1;
+        if names.taken.insert(candidate.clone()) {
+            break candidate;
+        }
+    };
+    names.next_suffix.insert(wanted, n);
     candidate
 }
 
@@ -825,7 +1164,7 @@ fn make_email(
     last: &str,
     country: &Country,
     segment: &str,
-    taken: &mut HashSet<String>,
+    taken: &mut Names,
 ) -> String {
     let (f, l) = (slug(first), slug(last));
     let local = match r.below(5) {
@@ -870,7 +1209,7 @@ fn crm_spelling(r: &mut Rng, email: &str) -> String {
     s
 }
 
-fn x_handle(r: &mut Rng, first: &str, last: &str, taken: &mut HashSet<String>) -> String {
+fn x_handle(r: &mut Rng, first: &str, last: &str, taken: &mut Names) -> String {
     let (f, l) = (slug(first), slug(last));
     let mut base = match r.below(4) {
         0 => format!("{f}_{l}"),
@@ -882,7 +1221,7 @@ fn x_handle(r: &mut Rng, first: &str, last: &str, taken: &mut HashSet<String>) -
     unique_name(taken, base, 15)
 }
 
-fn community_handle(r: &mut Rng, first: &str, last: &str, taken: &mut HashSet<String>) -> String {
+fn community_handle(r: &mut Rng, first: &str, last: &str, taken: &mut Names) -> String {
     let (f, l) = (slug(first), slug(last));
     let base = match r.below(3) {
         0 => format!("{}{}", capitalise(&f), capitalise(&l)),
@@ -894,7 +1233,9 @@ fn community_handle(r: &mut Rng, first: &str, last: &str, taken: &mut HashSet<St
 
 fn capitalise(s: &str) -> String {
     let mut c = s.chars();
-    c.next().map(|h| h.to_uppercase().chain(c).collect()).unwrap_or_default()
+    c.next()
+        .map(|h| h.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
 }
 
 /// Heavy-tailed reach: most people have a few hundred followers, a few have
@@ -978,7 +1319,13 @@ fn make_order(r: &mut Rng, cust: usize, c: &Customer, at_ms: i64, spend: f64) ->
     } else {
         Status::Paid
     };
-    Order { cust, at_ms, cents, margin_cents, status }
+    Order {
+        cust,
+        at_ms,
+        cents,
+        margin_cents,
+        status,
+    }
 }
 
 // --- referrals --------------------------------------------------------------
@@ -988,7 +1335,11 @@ const REFERRED_SHARE: f64 = 0.25;
 /// About a quarter of customers arrive through an invite from an earlier
 /// customer, happier customers inviting more; plus the invites that never
 /// led anywhere, so the funnel narrows at every step.
-fn build_referrals(ctx: &Ctx, customers: &mut [Customer], first_paid: &[Option<i64>]) -> Vec<Referral> {
+fn build_referrals(
+    ctx: &Ctx,
+    customers: &mut [Customer],
+    first_paid: &[Option<i64>],
+) -> Vec<Referral> {
     let weights: Vec<f64> = customers
         .iter()
         .zip(first_paid)
@@ -1013,7 +1364,10 @@ fn converted_referrals(
     prefix: &[f64],
 ) -> Vec<Referral> {
     let lead = 15 * DAY_MS;
-    let eligible = customers.iter().filter(|c| c.signup_ms - lead >= customers[0].signup_ms).count();
+    let eligible = customers
+        .iter()
+        .filter(|c| c.signup_ms - lead >= customers[0].signup_ms)
+        .count();
     let p = (REFERRED_SHARE * customers.len() as f64 / eligible.max(1) as f64).min(0.9);
     let mut out = Vec::new();
     for i in 0..customers.len() {
@@ -1025,7 +1379,8 @@ fn converted_referrals(
         }
         let referrer = sample_prefix(&mut r, &prefix[..=earlier]);
         let invited_ms = signup - r.between(HOUR_MS, 14 * DAY_MS);
-        let clicked_ms = invited_ms + ((signup - invited_ms) as f64 * (0.05 + 0.55 * r.unit())) as i64;
+        let clicked_ms =
+            invited_ms + ((signup - invited_ms) as f64 * (0.05 + 0.55 * r.unit())) as i64;
         let code = customers[referrer].own_code.clone();
         let c = &mut customers[i];
         c.referral_code = code;
@@ -1035,7 +1390,12 @@ fn converted_referrals(
         out.push(Referral {
             referrer,
             invited_ms,
-            channel: r.weighted(&[("email", 30.0), ("whatsapp", 30.0), ("link", 30.0), ("social", 10.0)]),
+            channel: r.weighted(&[
+                ("email", 30.0),
+                ("whatsapp", 30.0),
+                ("link", 30.0),
+                ("social", 10.0),
+            ]),
             referee_email: c.email.clone(),
             clicked_ms: Some(clicked_ms),
             signed_up_ms: Some(signup),
@@ -1051,13 +1411,21 @@ fn converted_referrals(
 fn sample_prefix(r: &mut Rng, prefix: &[f64]) -> usize {
     let total = prefix[prefix.len() - 1];
     let x = r.unit() * total;
-    prefix.partition_point(|&s| s <= x).saturating_sub(1).min(prefix.len() - 2)
+    prefix
+        .partition_point(|&s| s <= x)
+        .saturating_sub(1)
+        .min(prefix.len() - 2)
 }
 
-fn open_invites(ctx: &Ctx, customers: &[Customer], weights: &[f64], converted: usize) -> Vec<Referral> {
+fn open_invites(
+    ctx: &Ctx,
+    customers: &[Customer],
+    weights: &[f64],
+    converted: usize,
+) -> Vec<Referral> {
     let total_weight: f64 = weights.iter().sum();
     let wanted = 2.7 * converted.max(1) as f64;
-    let mut taken: HashSet<String> = customers.iter().map(|c| c.email.clone()).collect();
+    let mut taken: Names = customers.iter().map(|c| c.email.clone()).collect();
     let mut out = Vec::new();
     for (i, c) in customers.iter().enumerate() {
         let mut r = ctx.rng(stream::INVITES, i);
@@ -1072,7 +1440,13 @@ fn open_invites(ctx: &Ctx, customers: &[Customer], weights: &[f64], converted: u
     out
 }
 
-fn open_invite(r: &mut Rng, referrer: usize, from: i64, end_ms: i64, taken: &mut HashSet<String>) -> Referral {
+fn open_invite(
+    r: &mut Rng,
+    referrer: usize,
+    from: i64,
+    end_ms: i64,
+    taken: &mut Names,
+) -> Referral {
     let invited_ms = r.between(from, end_ms);
     let clicked_ms = Some(invited_ms + r.exp(20.0 * HOUR_MS as f64) as i64)
         .filter(|&t| t < end_ms && r.chance(0.31));
@@ -1080,7 +1454,12 @@ fn open_invite(r: &mut Rng, referrer: usize, from: i64, end_ms: i64, taken: &mut
     Referral {
         referrer,
         invited_ms,
-        channel: r.weighted(&[("email", 45.0), ("whatsapp", 15.0), ("link", 28.0), ("social", 12.0)]),
+        channel: r.weighted(&[
+            ("email", 45.0),
+            ("whatsapp", 15.0),
+            ("link", 28.0),
+            ("social", 12.0),
+        ]),
         referee_email: make_email(r, first, last, &COUNTRIES[0], "Consumer", taken),
         clicked_ms,
         signed_up_ms: None,
@@ -1146,7 +1525,9 @@ fn month_index(start_ms: i64, ms: i64) -> usize {
 
 fn nps_month_noise(ctx: &Ctx) -> Vec<f64> {
     let mut r = ctx.rng(stream::NPS_MONTH, 0);
-    (0..=month_index(ctx.start_ms, ctx.end_ms)).map(|_| 0.25 * r.normal()).collect()
+    (0..=month_index(ctx.start_ms, ctx.end_ms))
+        .map(|_| 0.25 * r.normal())
+        .collect()
 }
 
 fn surveys(r: &mut Rng, ctx: &Ctx, c: &Customer, orders: &[Order]) -> Vec<(i64, &'static str)> {
@@ -1162,7 +1543,10 @@ fn surveys(r: &mut Rng, ctx: &Ctx, c: &Customer, orders: &[Order]) -> Vec<(i64, 
     }
     let mut anniversary = c.signup_ms + 365 * DAY_MS;
     while anniversary < ctx.end_ms {
-        if orders.iter().any(|o| o.at_ms < anniversary && o.at_ms >= anniversary - 365 * DAY_MS) {
+        if orders
+            .iter()
+            .any(|o| o.at_ms < anniversary && o.at_ms >= anniversary - 365 * DAY_MS)
+        {
             out.push((anniversary, "renewal"));
         }
         anniversary += 365 * DAY_MS;
@@ -1170,14 +1554,23 @@ fn surveys(r: &mut Rng, ctx: &Ctx, c: &Customer, orders: &[Order]) -> Vec<(i64, 
     out
 }
 
-fn nps_response(r: &mut Rng, cust: usize, c: &Customer, at_ms: i64, touchpoint: &'static str, month: f64) -> NpsResponse {
+fn nps_response(
+    r: &mut Rng,
+    cust: usize,
+    c: &Customer,
+    at_ms: i64,
+    touchpoint: &'static str,
+    month: f64,
+) -> NpsResponse {
     let effect = match touchpoint {
         "support" => -0.8,
         "onboarding" => 0.2,
         "purchase" => 0.1,
         _ => 0.0,
     };
-    let score = (8.6 + 1.8 * c.sat + month + effect + r.normal()).round().clamp(0.0, 10.0) as u8;
+    let score = (8.6 + 1.8 * c.sat + month + effect + r.normal())
+        .round()
+        .clamp(0.0, 10.0) as u8;
     let comments: &[&'static str] = match score {
         9..=10 => &PROMOTER_COMMENTS,
         7..=8 => &PASSIVE_COMMENTS,
@@ -1197,11 +1590,36 @@ fn nps_response(r: &mut Rng, cust: usize, c: &Customer, at_ms: i64, touchpoint: 
 // --- reviews ----------------------------------------------------------------
 
 const TITLES: [[&str; 4]; 5] = [
-    ["Terrible service", "Never again", "Order never arrived", "Avoid"],
-    ["Disappointing", "Not as described", "Slow refund", "Poor packaging"],
-    ["It's okay", "Mixed experience", "Average", "Good products, bad delivery"],
-    ["Very good", "Great products, slow delivery", "Happy overall", "Would buy again"],
-    ["Excellent!", "Best purchase this year", "Highly recommend", "Wonderful quality"],
+    [
+        "Terrible service",
+        "Never again",
+        "Order never arrived",
+        "Avoid",
+    ],
+    [
+        "Disappointing",
+        "Not as described",
+        "Slow refund",
+        "Poor packaging",
+    ],
+    [
+        "It's okay",
+        "Mixed experience",
+        "Average",
+        "Good products, bad delivery",
+    ],
+    [
+        "Very good",
+        "Great products, slow delivery",
+        "Happy overall",
+        "Would buy again",
+    ],
+    [
+        "Excellent!",
+        "Best purchase this year",
+        "Highly recommend",
+        "Wonderful quality",
+    ],
 ];
 const TEXTS: [[&str; 3]; 5] = [
     [
@@ -1232,7 +1650,9 @@ const TEXTS: [[&str; 3]; 5] = [
 ];
 
 fn stars_for(r: &mut Rng, sat: f64) -> u8 {
-    (4.15 + 1.1 * sat + 0.7 * r.normal()).round().clamp(1.0, 5.0) as u8
+    (4.15 + 1.1 * sat + 0.7 * r.normal())
+        .round()
+        .clamp(1.0, 5.0) as u8
 }
 
 /// Customers who feel strongly (either way) write reviews, a while after an
@@ -1244,7 +1664,7 @@ fn build_reviews(
     by_customer: &[Vec<Order>],
     review_names: &mut Vec<(usize, String)>,
 ) -> Vec<Review> {
-    let mut names = HashSet::new();
+    let mut names = Names::default();
     let mut out = Vec::new();
     for (i, c) in customers.iter().enumerate() {
         let mut r = ctx.rng(stream::REVIEWS, i);
@@ -1268,7 +1688,7 @@ fn customer_reviews(
     c: &Customer,
     orders: &[Order],
     site: Site,
-    names: &mut HashSet<String>,
+    names: &mut Names,
     out: &mut Vec<Review>,
 ) {
     let (base, from) = match site {
@@ -1287,7 +1707,15 @@ fn customer_reviews(
         }
         let stars = stars_for(r, c.sat);
         let verified = r.chance(0.9) || site == Site::Google;
-        out.push(review(r, site, author.clone(), at_ms, stars, verified, c.country.code));
+        out.push(review(
+            r,
+            site,
+            author.clone(),
+            at_ms,
+            stars,
+            verified,
+            c.country.code,
+        ));
     }
 }
 
@@ -1315,11 +1743,17 @@ fn review(
 
 /// Trustpilot shows "Jane D.", Google the full profile name; both are
 /// unique here so a linked name resolves to exactly one customer.
-fn review_author(r: &mut Rng, site: Site, first: &str, last: &str, names: &mut HashSet<String>) -> String {
-    let initial: String = last.chars().find(|c| c.is_uppercase()).into_iter().collect();
+fn review_author(r: &mut Rng, site: Site, first: &str, last: &str, names: &mut Names) -> String {
+    let initial: String = last
+        .chars()
+        .find(|c| c.is_uppercase())
+        .into_iter()
+        .collect();
     let wanted = match site {
         Site::Trustpilot => format!("{first} {initial}."),
-        Site::Google if r.chance(0.15) => format!("{first} {}.", (b'A' + r.below(26) as u8) as char),
+        Site::Google if r.chance(0.15) => {
+            format!("{first} {}.", (b'A' + r.below(26) as u8) as char)
+        }
         Site::Google => format!("{first} {last}"),
     };
     if names.insert(wanted.clone()) {
@@ -1332,10 +1766,13 @@ fn review_author(r: &mut Rng, site: Site, first: &str, last: &str, names: &mut H
     unique_name(names, fuller, 200)
 }
 
-fn anonymous_reviews(ctx: &Ctx, names: &mut HashSet<String>) -> Vec<Review> {
+fn anonymous_reviews(ctx: &Ctx, names: &mut Names) -> Vec<Review> {
     let mut r = ctx.rng(stream::ANON_REVIEWS, 0);
     let mut out = Vec::new();
-    for (site, from) in [(Site::Trustpilot, ctx.trustpilot_from_ms), (Site::Google, ctx.start_ms)] {
+    for (site, from) in [
+        (Site::Trustpilot, ctx.trustpilot_from_ms),
+        (Site::Google, ctx.start_ms),
+    ] {
         for _ in 0..(ctx.customers as f64 * 0.04).ceil() as usize {
             let (first, last) = (r.pick(&FIRST_NAMES), r.pick(&LAST_NAMES));
             let author = review_author(&mut r, site, first, last, names);
@@ -1343,7 +1780,9 @@ fn anonymous_reviews(ctx: &Ctx, names: &mut HashSet<String>) -> Vec<Review> {
             let stars = (3.4 + 1.6 * r.normal()).round().clamp(1.0, 5.0) as u8;
             let country = pick_country(&mut r).code;
             let verified = r.chance(0.2) || site == Site::Google;
-            out.push(review(&mut r, site, author, at_ms, stars, verified, country));
+            out.push(review(
+                &mut r, site, author, at_ms, stars, verified, country,
+            ));
         }
     }
     out
@@ -1431,7 +1870,7 @@ struct XAuthor {
 fn build_tweets(ctx: &Ctx, customers: &[Customer]) -> Vec<Tweet> {
     let brand = brand_tweets(ctx);
     let mut authors = customer_x_authors(ctx, customers);
-    let mut taken: HashSet<String> = authors.iter().map(|a| a.name.clone()).collect();
+    let mut taken: Names = authors.iter().map(|a| a.name.clone()).collect();
     for c in customers.iter().filter_map(|c| c.community.as_ref()) {
         taken.insert(c.name.clone());
     }
@@ -1466,7 +1905,13 @@ fn customer_x_authors(ctx: &Ctx, customers: &[Customer]) -> Vec<XAuthor> {
             from_ms: c.signup_ms.max(ctx.start_ms),
             rate_per_week: 0.02 * (0.7 * c.sat).exp(),
             competitor_share: 0.08,
-            tone: if c.sat > 0.3 { 1 } else if c.sat < -0.8 { -1 } else { 0 },
+            tone: if c.sat > 0.3 {
+                1
+            } else if c.sat < -0.8 {
+                -1
+            } else {
+                0
+            },
         })
         .collect()
 }
@@ -1475,7 +1920,7 @@ fn x_user_id(seed: u64, kind: &str, k: usize) -> u64 {
     1_000_000_000 + u64::from_str_radix(&stable_hex(seed, kind, k as u64, 12), 16).expect("hex")
 }
 
-fn crowd_x_authors(ctx: &Ctx, taken: &mut HashSet<String>) -> Vec<XAuthor> {
+fn crowd_x_authors(ctx: &Ctx, taken: &mut Names) -> Vec<XAuthor> {
     let mut r = ctx.rng(stream::X_CROWD, 0);
     (0..(ctx.customers / 6).max(10))
         .map(|k| {
@@ -1511,7 +1956,14 @@ fn tweet(r: &mut Rng, a: &XAuthor, at_ms: i64, brand: &[(i64, u64, usize)]) -> T
     if r.chance(a.competitor_share) {
         let c = r.pick(&COMPETITORS);
         let text = r.pick(&COMPETITOR_POSTS).replace("{c}", c);
-        return with_engagement(r, Tweet { text, competitor: true, ..base });
+        return with_engagement(
+            r,
+            Tweet {
+                text,
+                competitor: true,
+                ..base
+            },
+        );
     }
     let latest = brand.partition_point(|b| b.0 < at_ms);
     let kind = r.weighted(&[("mention", 45.0), ("repost", 35.0), ("reply", 20.0)]);
@@ -1519,12 +1971,26 @@ fn tweet(r: &mut Rng, a: &XAuthor, at_ms: i64, brand: &[(i64, u64, usize)]) -> T
         ("repost", k) if k > 0 => {
             let (_, id, text) = brand[k - 1 - r.below(k.min(3) as u64) as usize];
             let text = format!("RT @{BRAND}: {}", BRAND_TWEETS[text]);
-            Tweet { kind: "repost", text, reference: Some(("retweeted", id)), ..base }
+            Tweet {
+                kind: "repost",
+                text,
+                reference: Some(("retweeted", id)),
+                ..base
+            }
         }
         ("reply", k) if k > 0 => {
             let id = brand[k - 1].1;
-            let text = REPLIES[(r.below(4) as i64 + if a.tone < 0 { 1 } else { 0 }) as usize].to_string();
-            with_engagement(r, Tweet { kind: "reply", text, reference: Some(("replied_to", id)), ..base })
+            let text =
+                REPLIES[(r.below(4) as i64 + if a.tone < 0 { 1 } else { 0 }) as usize].to_string();
+            with_engagement(
+                r,
+                Tweet {
+                    kind: "reply",
+                    text,
+                    reference: Some(("replied_to", id)),
+                    ..base
+                },
+            )
         }
         _ => {
             let text = match a.tone {
@@ -1532,7 +1998,13 @@ fn tweet(r: &mut Rng, a: &XAuthor, at_ms: i64, brand: &[(i64, u64, usize)]) -> T
                 -1 => r.pick(&NEGATIVE_MENTIONS),
                 _ => r.pick(&NEUTRAL_MENTIONS),
             };
-            with_engagement(r, Tweet { text: text.to_string(), ..base })
+            with_engagement(
+                r,
+                Tweet {
+                    text: text.to_string(),
+                    ..base
+                },
+            )
         }
     }
 }
@@ -1542,7 +2014,11 @@ fn tweet(r: &mut Rng, a: &XAuthor, at_ms: i64, brand: &[(i64, u64, usize)]) -> T
 fn with_engagement(r: &mut Rng, t: Tweet) -> Tweet {
     let likes = r.poisson((0.3 + t.followers as f64 * 0.004).min(5000.0));
     let retweets = r.poisson(likes as f64 * 0.2);
-    Tweet { likes, retweets, ..t }
+    Tweet {
+        likes,
+        retweets,
+        ..t
+    }
 }
 
 const TOPICS: [&str; 8] = [
@@ -1561,7 +2037,12 @@ const QUESTIONS: [&str; 4] = [
     "Is there a student discount?",
     "My promo code is rejected at checkout, any ideas?",
 ];
-const REPLY_TEXTS: [&str; 4] = ["Same question here!", "Thanks, that helped 👍", "+1, would love this", "Following"];
+const REPLY_TEXTS: [&str; 4] = [
+    "Same question here!",
+    "Thanks, that helped 👍",
+    "+1, would love this",
+    "Following",
+];
 const ANSWERS: [&str; 5] = [
     "You can do this from Account > Orders > Edit, as long as it hasn't shipped.",
     "I wash mine at 30°C and line-dry; still going strong after a year.",
@@ -1610,7 +2091,7 @@ fn build_posts(ctx: &Ctx, customers: &[Customer]) -> Vec<Post> {
 
 fn community_crowd(ctx: &Ctx, customers: &[Customer]) -> Vec<CommunityMember> {
     let mut r = ctx.rng(stream::COMMUNITY_CROWD, 0);
-    let mut taken: HashSet<String> = customers
+    let mut taken: Names = customers
         .iter()
         .flat_map(|c| c.community.iter().chain(c.x.iter()).map(|h| h.name.clone()))
         .collect();
@@ -1643,7 +2124,14 @@ fn post(r: &mut Rng, author: &str, kind: &'static str, at_ms: i64) -> Post {
         "reply" => ("reply", r.poisson(1.0), r.pick(&REPLY_TEXTS)),
         _ => ("post", r.poisson(0.8), r.pick(&QUESTIONS)),
     };
-    Post { author: author.to_string(), at_ms: at_ms + r.below(1000) as i64, kind, likes, topic: r.pick(&TOPICS), text }
+    Post {
+        author: author.to_string(),
+        at_ms: at_ms + r.below(1000) as i64,
+        kind,
+        likes,
+        topic: r.pick(&TOPICS),
+        text,
+    }
 }
 
 // --- identities -------------------------------------------------------------
@@ -1653,17 +2141,33 @@ fn post(r: &mut Rng, author: &str, kind: &'static str, at_ms: i64) -> Post {
 fn build_identities(customers: &[Customer], review_names: Vec<(usize, String)>) -> Vec<Identity> {
     let mut out = Vec::new();
     for (i, c) in customers.iter().enumerate() {
-        out.push(Identity { cust: i, kind: "email", value: c.email.clone() });
+        out.push(Identity {
+            cust: i,
+            kind: "email",
+            value: c.email.clone(),
+        });
         if let Some(e) = &c.secondary_email {
-            out.push(Identity { cust: i, kind: "email", value: e.clone() });
+            out.push(Identity {
+                cust: i,
+                kind: "email",
+                value: e.clone(),
+            });
         }
         for (kind, h) in [("x", &c.x), ("community", &c.community)] {
             if let Some(h) = h.as_ref().filter(|h| h.linked) {
-                out.push(Identity { cust: i, kind, value: h.name.clone() });
+                out.push(Identity {
+                    cust: i,
+                    kind,
+                    value: h.name.clone(),
+                });
             }
         }
     }
-    out.extend(review_names.into_iter().map(|(cust, value)| Identity { cust, kind: "review_name", value }));
+    out.extend(review_names.into_iter().map(|(cust, value)| Identity {
+        cust,
+        kind: "review_name",
+        value,
+    }));
     out.sort_by_key(|x| x.cust);
     out
 }
@@ -1697,7 +2201,12 @@ struct Written {
 }
 
 impl Sink {
-    fn create(out: &Path, rel: &str, terminator: &'static str, separator: &'static str) -> io::Result<Sink> {
+    fn create(
+        out: &Path,
+        rel: &str,
+        terminator: &'static str,
+        separator: &'static str,
+    ) -> io::Result<Sink> {
         let dest = out.join(rel);
         if let Some(dir) = dest.parent() {
             fs::create_dir_all(dir)?;
@@ -1779,14 +2288,21 @@ impl Sink {
         drop(self.w);
         fs::rename(&self.tmp, &self.dest)?;
         Ok(Written {
-            summary: FileSummary { path: self.rel, rows: self.rows, bad_rows: self.bad },
+            summary: FileSummary {
+                path: self.rel,
+                rows: self.rows,
+                bad_rows: self.bad,
+            },
             duplicates: self.duplicates,
         })
     }
 }
 
+/// Quotes only when needed, like Excel and most exporters. `delimiter` is
+/// ASCII.
 fn csv_field(value: &str, delimiter: char) -> Cow<'_, str> {
-    if value.contains([delimiter, '"', '\n', '\r']) {
+    let special = |b: u8| b == delimiter as u8 || matches!(b, b'"' | b'\n' | b'\r');
+    if value.bytes().any(special) {
         Cow::Owned(format!("\"{}\"", value.replace('"', "\"\"")))
     } else {
         Cow::Borrowed(value)
@@ -1833,8 +2349,7 @@ fn blank_if_none(ms: Option<i64>) -> String {
 
 // --- crm/customers.csv ------------------------------------------------------
 
-const CUSTOMERS_HEADER: &str =
-    "Id,Email,First Name,Last Name,Created Date,Mailing Country,Segment__c,Lead Source,Referral Code__c";
+const CUSTOMERS_HEADER: &str = "Id,Email,First Name,Last Name,Created Date,Mailing Country,Segment__c,Lead Source,Referral Code__c";
 
 fn customer_row(c: &Customer) -> String {
     csv_row(
@@ -1880,16 +2395,59 @@ fn bad_customers(w: &World) -> Vec<String> {
     let id = |k: u64| salesforce_id(1_500_000_000 + (n + 10 + k) * 29);
     let (d1, d2) = (fmt_mdy(w.mid_ms()), fmt_mdy(w.mid_ms() + 9 * DAY_MS));
     vec![
-        csv_row(&["", "nora.quinn@gmail.com", "Nora", "Quinn", &d1, "Ireland", "Consumer", "Web", ""], ','),
-        csv_row(&[&id(1), "liam.berg@outlook.com", "Liam", "Berg", "31/02/2025", "Germany", "Consumer", "Web", ""], ','),
-        csv_row(&[&id(2), "ava.stone@icloud.com", "Ava", "Stone", "01/15/2099", "United States", "SMB", "Event", ""], ','),
-        format!("{},mark.smith@yahoo.com,Mark,Smith, Jr.,{d2},United States,Consumer,Web,", id(3)),
+        csv_row(
+            &[
+                "",
+                "nora.quinn@gmail.com",
+                "Nora",
+                "Quinn",
+                &d1,
+                "Ireland",
+                "Consumer",
+                "Web",
+                "",
+            ],
+            ',',
+        ),
+        csv_row(
+            &[
+                &id(1),
+                "liam.berg@outlook.com",
+                "Liam",
+                "Berg",
+                "31/02/2025",
+                "Germany",
+                "Consumer",
+                "Web",
+                "",
+            ],
+            ',',
+        ),
+        csv_row(
+            &[
+                &id(2),
+                "ava.stone@icloud.com",
+                "Ava",
+                "Stone",
+                "01/15/2099",
+                "United States",
+                "SMB",
+                "Event",
+                "",
+            ],
+            ',',
+        ),
+        format!(
+            "{},mark.smith@yahoo.com,Mark,Smith, Jr.,{d2},United States,Consumer,Web,",
+            id(3)
+        ),
     ]
 }
 
 // --- crm/orders.csv ---------------------------------------------------------
 
-const ORDERS_HEADER: &str = "Order ID,Customer ID,Created At,Total,Currency,Gross Margin,Financial Status";
+const ORDERS_HEADER: &str =
+    "Order ID,Customer ID,Created At,Total,Currency,Gross Margin,Financial Status";
 
 fn order_id(seq: usize) -> String {
     (5_630_112_000_000u64 + seq as u64 * 131).to_string()
@@ -1940,8 +2498,14 @@ fn bad_orders(w: &World) -> Vec<String> {
     let at = |days: i64| fmt_local(w.mid_ms() + days * DAY_MS, c.zone);
     vec![
         csv_row(&[&id(1), cust, &at(0), "-42.50", cur, "12.10", "paid"], ','),
-        csv_row(&[&id(2), cust, &at(1), "58.00", cur, "21.40", "pending"], ','),
-        csv_row(&[&id(3), cust, "yesterday", "35.90", cur, "14.00", "paid"], ','),
+        csv_row(
+            &[&id(2), cust, &at(1), "58.00", cur, "21.40", "pending"],
+            ',',
+        ),
+        csv_row(
+            &[&id(3), cust, "yesterday", "35.90", cur, "14.00", "paid"],
+            ',',
+        ),
         csv_row(&["", cust, &at(2), "77.25", cur, "30.00", "paid"], ','),
         format!("{},{cust},{},1,234.50,{cur},512.00,paid", id(4), at(3)),
     ]
@@ -1963,7 +2527,12 @@ fn nps_line(fields: [&str; 8]) -> String {
         (4, c) => format!("\"{}\"", c.replace('"', "\"\"")),
         (_, v) => csv_field(v, ';').into_owned(),
     };
-    fields.into_iter().enumerate().map(quoted).collect::<Vec<_>>().join(";")
+    fields
+        .into_iter()
+        .enumerate()
+        .map(quoted)
+        .collect::<Vec<_>>()
+        .join(";")
 }
 
 fn nps_row(w: &World, seq: usize) -> String {
@@ -1972,7 +2541,16 @@ fn nps_row(w: &World, seq: usize) -> String {
     let person = if x.email_only { "" } else { c.id.as_str() };
     let created = (x.at_ms / 1000).to_string();
     let comment = x.comment.unwrap_or("");
-    nps_line([&nps_id(seq), person, &c.email, &x.score.to_string(), comment, &created, x.touchpoint, x.channel])
+    nps_line([
+        &nps_id(seq),
+        person,
+        &c.email,
+        &x.score.to_string(),
+        comment,
+        &created,
+        x.touchpoint,
+        x.channel,
+    ])
 }
 
 /// A Delighted export: semicolons, epoch seconds, the person sometimes
@@ -1995,11 +2573,38 @@ fn bad_nps(w: &World) -> Vec<String> {
     let id = |k: usize| nps_id(w.nps.len() + 10 + k);
     let at = (w.mid_ms() / 1000).to_string();
     vec![
-        nps_line([&id(1), &c.id, &c.email, "11", "Best shop ever!!", &at, "purchase", "email"]),
+        nps_line([
+            &id(1),
+            &c.id,
+            &c.email,
+            "11",
+            "Best shop ever!!",
+            &at,
+            "purchase",
+            "email",
+        ]),
         nps_line([&id(2), &c.id, &c.email, "ten", "", &at, "purchase", "email"]),
         nps_line(["", &c.id, &c.email, "8", "", &at, "onboarding", "in_app"]),
-        nps_line([&id(3), &c.id, &c.email, "9", "", "yesterday", "support", "email"]),
-        nps_line([&id(4), "", "", "6", "Slow delivery.", &at, "purchase", "sms"]),
+        nps_line([
+            &id(3),
+            &c.id,
+            &c.email,
+            "9",
+            "",
+            "yesterday",
+            "support",
+            "email",
+        ]),
+        nps_line([
+            &id(4),
+            "",
+            "",
+            "6",
+            "Slow delivery.",
+            &at,
+            "purchase",
+            "sms",
+        ]),
     ]
 }
 
@@ -2049,9 +2654,48 @@ fn bad_referrals(w: &World) -> Vec<String> {
     let id = |k: usize| referral_id(w.referrals.len() + 10 + k);
     let (d1, d2) = (fmt_sql(w.mid_ms()), fmt_sql(w.mid_ms() + 5 * DAY_MS));
     vec![
-        csv_row(&[&id(1), "", &d1, "email", "tess.hart@gmail.com", "", "", "", ""], ','),
-        csv_row(&[&id(2), who, "31/02/2025", "link", "omar.field@gmail.com", "", "", "", ""], ','),
-        csv_row(&[&id(3), who, "2099-12-31 23:59:59", "whatsapp", "ines.roy@gmail.com", "", "", "", ""], ','),
+        csv_row(
+            &[
+                &id(1),
+                "",
+                &d1,
+                "email",
+                "tess.hart@gmail.com",
+                "",
+                "",
+                "",
+                "",
+            ],
+            ',',
+        ),
+        csv_row(
+            &[
+                &id(2),
+                who,
+                "31/02/2025",
+                "link",
+                "omar.field@gmail.com",
+                "",
+                "",
+                "",
+                "",
+            ],
+            ',',
+        ),
+        csv_row(
+            &[
+                &id(3),
+                who,
+                "2099-12-31 23:59:59",
+                "whatsapp",
+                "ines.roy@gmail.com",
+                "",
+                "",
+                "",
+                "",
+            ],
+            ',',
+        ),
         format!("{},{},{d2},social,dan.eve@gmail.com,,,,,", id(4), who),
     ]
 }
@@ -2061,7 +2705,11 @@ fn bad_referrals(w: &World) -> Vec<String> {
 /// The CRM's contact-identity table: every email plus the handles and
 /// review names someone linked to the contact.
 fn write_identities(out: &Path, w: &World, bad: bool) -> io::Result<Written> {
-    let mut sink = Sink::csv(out, "crm/identities.csv", "Contact ID,Identity Type,Identity Value")?;
+    let mut sink = Sink::csv(
+        out,
+        "crm/identities.csv",
+        "Contact ID,Identity Type,Identity Value",
+    )?;
     if bad {
         let who = &w.customers[0].id;
         sink.plan_bad(
@@ -2098,12 +2746,20 @@ fn trustpilot_json(w: &World, x: &Review, id: Option<&str>, created: &str, stars
 }
 
 fn hash_name(s: &str) -> u64 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3))
+    s.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// The Trustpilot business-units reviews API response, saved once per
 /// calendar year: `{"reviews": [...], "links": [...]}`.
-fn write_trustpilot(out: &Path, w: &World, year: i32, file_no: usize, bad: bool) -> io::Result<Written> {
+fn write_trustpilot(
+    out: &Path,
+    w: &World,
+    year: i32,
+    file_no: usize,
+    bad: bool,
+) -> io::Result<Written> {
     let rel = format!("reviews/trustpilot-{year}.json");
     let mut sink = Sink::create(out, &rel, "", ",\n")?;
     sink.raw("{\n  \"reviews\": [\n")?;
@@ -2141,7 +2797,10 @@ fn bad_trustpilot(w: &World, year: i32, file_no: usize) -> Vec<String> {
     };
     let jan1 = date_ms(NaiveDate::from_ymd_opt(year, 1, 1).expect("valid date"));
     let june = date_ms(NaiveDate::from_ymd_opt(year, 6, 15).expect("valid date"));
-    let ok_date = fmt_z(june.min(w.end_ms - DAY_MS).max(jan1.max(w.trustpilot_from_ms)));
+    let ok_date = fmt_z(
+        june.min(w.end_ms - DAY_MS)
+            .max(jan1.max(w.trustpilot_from_ms)),
+    );
     let id = |k: usize| stable_hex(w.seed, "tp-bad", (year as u64) * 10 + k as u64, 24);
     let kinds: [Box<dyn Fn() -> String>; 5] = [
         Box::new(|| trustpilot_json(w, &template, Some(&id(0)), &ok_date, 0)),
@@ -2150,7 +2809,9 @@ fn bad_trustpilot(w: &World, year: i32, file_no: usize) -> Vec<String> {
         Box::new(|| trustpilot_json(w, &template, Some(&id(3)), "yesterday", 4)),
         Box::new(|| trustpilot_json(w, &template, Some(&id(4)), "2099-01-01T00:00:00Z", 4)),
     ];
-    (0..3).map(|k| kinds[(file_no * 3 + k) % kinds.len()]()).collect()
+    (0..3)
+        .map(|k| kinds[(file_no * 3 + k) % kinds.len()]())
+        .collect()
 }
 
 // --- reviews/google-reviews.csv ---------------------------------------------
@@ -2160,22 +2821,51 @@ const STAR_WORDS: [&str; 5] = ["ONE", "TWO", "THREE", "FOUR", "FIVE"];
 fn google_review_id(w: &World, k: u64) -> String {
     const B64: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let h = stable_hex(w.seed, "google-review", k, 40);
-    let tail: String = h.as_bytes().chunks(2).map(|p| B64[(u8::from_str_radix(std::str::from_utf8(p).unwrap_or("0"), 16).unwrap_or(0) % 64) as usize] as char).collect();
+    let tail: String = h
+        .as_bytes()
+        .chunks(2)
+        .map(|p| {
+            B64[(u8::from_str_radix(std::str::from_utf8(p).unwrap_or("0"), 16).unwrap_or(0) % 64)
+                as usize] as char
+        })
+        .collect();
     format!("ChZDSUhNMG9nS0VJQ0Fn{tail}")
 }
 
 /// A Google Business Profile export: star ratings as words, RFC 3339 with
 /// milliseconds, and often no comment at all.
 fn write_google_reviews(out: &Path, w: &World, bad: bool) -> io::Result<Written> {
-    let mut sink = Sink::csv(out, "reviews/google-reviews.csv", "review_id,reviewer_name,star_rating,comment,create_time")?;
-    let reviews: Vec<(usize, &Review)> = w.reviews.iter().enumerate().filter(|(_, x)| x.site == Site::Google).collect();
+    let mut sink = Sink::csv(
+        out,
+        "reviews/google-reviews.csv",
+        "review_id,reviewer_name,star_rating,comment,create_time",
+    )?;
+    let reviews: Vec<(usize, &Review)> = w
+        .reviews
+        .iter()
+        .enumerate()
+        .filter(|(_, x)| x.site == Site::Google)
+        .collect();
     if bad {
         sink.plan_bad(reviews.len(), bad_google(w));
     }
     for (k, x) in reviews {
-        let comment = if hash_name(&x.author).is_multiple_of(4) { "" } else { x.text };
+        let comment = if hash_name(&x.author).is_multiple_of(4) {
+            ""
+        } else {
+            x.text
+        };
         let id = google_review_id(w, k as u64);
-        sink.good(&csv_row(&[&id, &x.author, STAR_WORDS[x.stars as usize - 1], comment, &fmt_z_millis(x.at_ms)], ','))?;
+        sink.good(&csv_row(
+            &[
+                &id,
+                &x.author,
+                STAR_WORDS[x.stars as usize - 1],
+                comment,
+                &fmt_z_millis(x.at_ms),
+            ],
+            ',',
+        ))?;
     }
     sink.finish("")
 }
@@ -2187,7 +2877,10 @@ fn bad_google(w: &World) -> Vec<String> {
     let at = |days: i64| fmt_z_millis(w.mid_ms() + days * DAY_MS + 123);
     vec![
         csv_row(&[&id(1), "Robin Vale", "ZERO", "Meh.", &at(0)], ','),
-        csv_row(&[&id(2), "Kai Moss", "FOUR", "Good stuff", "yesterday"], ','),
+        csv_row(
+            &[&id(2), "Kai Moss", "FOUR", "Good stuff", "yesterday"],
+            ',',
+        ),
         csv_row(&["", "Lee Park", "FIVE", "Great!", &at(1)], ','),
         format!("{},Ann Lowe,THREE,Okay, could be better,{}", id(4), at(2)),
     ]
@@ -2199,7 +2892,9 @@ fn tweet_json(t: &Tweet, id: Option<u64>, created: &str) -> String {
     let id = id.map(|v| format!("\"id\":\"{v}\",")).unwrap_or_default();
     let referenced = t
         .reference
-        .map(|(kind, rid)| format!(",\"referenced_tweets\":[{{\"type\":\"{kind}\",\"id\":\"{rid}\"}}]"))
+        .map(|(kind, rid)| {
+            format!(",\"referenced_tweets\":[{{\"type\":\"{kind}\",\"id\":\"{rid}\"}}]")
+        })
         .unwrap_or_default();
     format!(
         "{{{id}\"created_at\":{},\"text\":{},\"author_id\":\"{}\",\"author\":{{\"username\":{},\"public_metrics\":{{\"followers_count\":{}}}}},\"public_metrics\":{{\"like_count\":{},\"retweet_count\":{}}}{referenced},\"event_type\":\"{}\",\"competitor\":{}}}",
@@ -2280,7 +2975,12 @@ fn write_community(out: &Path, w: &World, bad: bool) -> io::Result<Written> {
         sink.plan_bad(w.posts.len(), bad_posts(w));
     }
     for (seq, p) in w.posts.iter().enumerate() {
-        sink.good(&post_json(p, Some(post_id(seq)), Some(&p.author), &fmt_z_millis(p.at_ms)))?;
+        sink.good(&post_json(
+            p,
+            Some(post_id(seq)),
+            Some(&p.author),
+            &fmt_z_millis(p.at_ms),
+        ))?;
     }
     sink.finish("")
 }
@@ -2309,20 +3009,55 @@ fn bad_posts(w: &World) -> Vec<String> {
 // --- README -----------------------------------------------------------------
 
 const README_FILES: [(&str, &str); 9] = [
-    ("crm/customers.csv", "Salesforce contact report saved by Excel: UTF-8 BOM, CRLF, `Created Date` as MM/DD/YYYY, emails with stray capitals and spaces, one last name with a comma and one first name with quotes."),
-    ("crm/orders.csv", "Shopify order export: `Created At` in the store's local time with offset (DST switches), 2-decimal totals, `Financial Status` paid/refunded/voided."),
-    ("crm/nps_responses.csv", "Delighted export, `;`-delimited, `Created` in epoch seconds, comments always quoted (some with `;`, `\"` or a newline), `Person ID` empty on ~8% of rows (email only)."),
-    ("crm/referrals.csv", "ReferralCandy export, one row per invite; funnel timestamps `YYYY-MM-DD HH:MM:SS` UTC, empty when the step did not happen."),
-    ("crm/identities.csv", "CRM contact identities: every email (some contacts have two), linked X and community handles, linked review display names."),
-    ("reviews/trustpilot-YYYY.json", "Trustpilot business-unit reviews API response per calendar year (`{\"reviews\": [...], \"links\": [...]}`); invitations started on the first 1 January of the period."),
-    ("reviews/google-reviews.csv", "Google Business Profile export: `star_rating` ONE..FIVE, `create_time` RFC 3339 with milliseconds, comment often empty."),
-    ("social/x-mentions.jsonl", "X API v2 tweets with the author inlined, plus flat `event_type` (mention/repost/reply) and `competitor` tags; ids are time-ordered snowflakes."),
-    ("social/community-answers.jsonl", "Discourse forum posts: `kind` post/reply/answer/accepted_answer, `post_id` integer; staff and non-customers are unmatched authors."),
+    (
+        "crm/customers.csv",
+        "Salesforce contact report saved by Excel: UTF-8 BOM, CRLF, `Created Date` as MM/DD/YYYY, emails with stray capitals and spaces, one last name with a comma and one first name with quotes.",
+    ),
+    (
+        "crm/orders.csv",
+        "Shopify order export: `Created At` in the store's local time with offset (DST switches), 2-decimal totals, `Financial Status` paid/refunded/voided.",
+    ),
+    (
+        "crm/nps_responses.csv",
+        "Delighted export, `;`-delimited, `Created` in epoch seconds, comments always quoted (some with `;`, `\"` or a newline), `Person ID` empty on ~8% of rows (email only).",
+    ),
+    (
+        "crm/referrals.csv",
+        "ReferralCandy export, one row per invite; funnel timestamps `YYYY-MM-DD HH:MM:SS` UTC, empty when the step did not happen.",
+    ),
+    (
+        "crm/identities.csv",
+        "CRM contact identities: every email (some contacts have two), linked X and community handles, linked review display names.",
+    ),
+    (
+        "reviews/trustpilot-YYYY.json",
+        "Trustpilot business-unit reviews API response per calendar year (`{\"reviews\": [...], \"links\": [...]}`); invitations started on the first 1 January of the period.",
+    ),
+    (
+        "reviews/google-reviews.csv",
+        "Google Business Profile export: `star_rating` ONE..FIVE, `create_time` RFC 3339 with milliseconds, comment often empty.",
+    ),
+    (
+        "social/x-mentions.jsonl",
+        "X API v2 tweets with the author inlined, plus flat `event_type` (mention/repost/reply) and `competitor` tags; ids are time-ordered snowflakes.",
+    ),
+    (
+        "social/community-answers.jsonl",
+        "Discourse forum posts: `kind` post/reply/answer/accepted_answer, `post_id` integer; staff and non-customers are unmatched authors.",
+    ),
 ];
 
 fn readme_description(path: &str) -> &'static str {
-    let key = if path.starts_with("reviews/trustpilot-") { "reviews/trustpilot-YYYY.json" } else { path };
-    README_FILES.iter().find(|(p, _)| *p == key).map(|(_, d)| *d).unwrap_or("")
+    let key = if path.starts_with("reviews/trustpilot-") {
+        "reviews/trustpilot-YYYY.json"
+    } else {
+        path
+    };
+    README_FILES
+        .iter()
+        .find(|(p, _)| *p == key)
+        .map(|(_, d)| *d)
+        .unwrap_or("")
 }
 
 /// The README is generated with the data so its counts can never drift from
@@ -2333,18 +3068,34 @@ fn write_readme(opts: &GenerateOptions, w: &World, written: &[Written]) -> io::R
     s.push_str("Generated by `advocacy generate`; do not edit by hand. Regenerate with\n\n");
     s.push_str(&format!(
         "```sh\nadvocacy generate --out {} --customers {} --seed {} --start {} --end {}{}\n```\n\n",
-        opts.out.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_else(|| opts.out.display().to_string()),
+        opts.out
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_else(|| opts.out.display().to_string()),
         opts.customers,
         opts.seed,
         opts.start,
         opts.end,
-        if opts.bad_rows { "" } else { " --no-bad-rows" }
+        if opts.bad_rows {
+            ""
+        } else {
+            "\n# (generated without the deliberately bad rows)"
+        }
     ));
     s.push_str("The same options always produce byte-identical files. The exports imitate real tools (see `config/advocacy.yaml` for the mapping onto the canonical entities).\n\n");
-    s.push_str("| file | rows | deliberately bad | duplicate keys | shape |\n|---|---:|---:|---:|---|\n");
+    s.push_str(
+        "| file | rows | deliberately bad | duplicate keys | shape |\n|---|---:|---:|---:|---|\n",
+    );
     for x in written {
         let f = &x.summary;
-        s.push_str(&format!("| `{}` | {} | {} | {} | {} |\n", f.path, f.rows, f.bad_rows, x.duplicates, readme_description(&f.path)));
+        s.push_str(&format!(
+            "| `{}` | {} | {} | {} | {} |\n",
+            f.path,
+            f.rows,
+            f.bad_rows,
+            x.duplicates,
+            readme_description(&f.path)
+        ));
     }
     let total: u64 = written.iter().map(|x| x.summary.rows).sum();
     let bad: u64 = written.iter().map(|x| x.summary.bad_rows).sum();
@@ -2410,7 +3161,8 @@ mod tests {
 
     fn opts(dir: &str, customers: usize) -> GenerateOptions {
         GenerateOptions {
-            out: std::env::temp_dir().join(format!("advocacy-generate-{}-{dir}", std::process::id())),
+            out: std::env::temp_dir()
+                .join(format!("advocacy-generate-{}-{dir}", std::process::id())),
             customers,
             seed: 7,
             start: NaiveDate::from_ymd_opt(2024, 6, 1).unwrap(),
@@ -2420,7 +3172,10 @@ mod tests {
     }
 
     fn read_all(o: &GenerateOptions, s: &GenerateSummary) -> Vec<Vec<u8>> {
-        s.files.iter().map(|f| fs::read(o.out.join(&f.path)).unwrap()).collect()
+        s.files
+            .iter()
+            .map(|f| fs::read(o.out.join(&f.path)).unwrap())
+            .collect()
     }
 
     #[test]
@@ -2436,10 +3191,16 @@ mod tests {
     fn every_file_has_a_few_bad_rows_and_customers_look_like_excel() {
         let o = opts("c", 80);
         let s = generate(&o).unwrap();
-        assert!(s.files.iter().all(|f| (2..=5).contains(&f.bad_rows)), "{:?}", s.files);
+        assert!(
+            s.files.iter().all(|f| (2..=5).contains(&f.bad_rows)),
+            "{:?}",
+            s.files
+        );
         let customers = fs::read(o.out.join("crm/customers.csv")).unwrap();
         assert!(customers.starts_with("\u{feff}Id,".as_bytes()));
-        assert!(customers.windows(2).filter(|w| w == b"\r\n").count() as u64 == s.files[0].rows + 1);
+        assert!(
+            customers.windows(2).filter(|w| w == b"\r\n").count() as u64 == s.files[0].rows + 1
+        );
         let _ = fs::remove_dir_all(&o.out);
     }
 

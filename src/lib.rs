@@ -9,7 +9,7 @@
 pub mod clock;
 pub mod config;
 pub mod engine;
-// pub mod generate;
+pub mod generate;
 pub mod ingest;
 pub mod parquet_file;
 pub mod pii;

@@ -105,7 +105,10 @@ fn run_step(step: Step, common: Common) -> i32 {
         date: common.date,
         show_progress: !common.quiet,
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -138,7 +141,10 @@ fn run_generate(args: GenerateArgs) -> i32 {
     match generate(&options) {
         Ok(summary) => {
             for file in summary.files {
-                println!("{:<36} {:>8} rows {:>4} bad", file.path, file.rows, file.bad_rows);
+                println!(
+                    "{:<36} {:>8} rows {:>4} bad",
+                    file.path, file.rows, file.bad_rows
+                );
             }
             exit::SUCCESS
         }

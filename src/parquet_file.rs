@@ -16,7 +16,9 @@ use crate::storage::Location;
 /// fraction of the CPU, which matters when ingest is CPU-bound.
 pub fn writer_properties() -> WriterProperties {
     WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).expect("valid level")))
+        .set_compression(Compression::ZSTD(
+            ZstdLevel::try_new(3).expect("valid level"),
+        ))
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_max_row_group_row_count(Some(512 * 1024))
         .set_created_by(format!("advocacy {}", env!("CARGO_PKG_VERSION")))
@@ -33,14 +35,18 @@ pub struct ParquetFile {
 }
 
 impl ParquetFile {
-    pub fn create(location: &Location, path: Path, schema: SchemaRef) -> Result<ParquetFile, ParquetError> {
+    pub fn create(
+        location: &Location,
+        path: Path,
+        schema: SchemaRef,
+    ) -> Result<ParquetFile, ParquetError> {
         let buf = BufWriter::with_capacity(location.store.clone(), path.clone(), 16 * 1024 * 1024);
-        let writer = AsyncArrowWriter::try_new(
-            buf,
-            schema,
-            Some(writer_properties()),
-        )?;
-        Ok(ParquetFile { writer, path, rows: 0 })
+        let writer = AsyncArrowWriter::try_new(buf, schema, Some(writer_properties()))?;
+        Ok(ParquetFile {
+            writer,
+            path,
+            rows: 0,
+        })
     }
 
     pub fn path(&self) -> &Path {

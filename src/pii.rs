@@ -111,9 +111,15 @@ mod tests {
     fn redacts_every_address_in_text() {
         let text = "mail Jane.Doe@example.com or bob@x.org. Twitter @jane";
         let out = redact_emails(text, "s");
-        assert!(!out.contains("example.com") && !out.contains("bob@"), "{out}");
+        assert!(
+            !out.contains("example.com") && !out.contains("bob@"),
+            "{out}"
+        );
         assert!(out.ends_with(". Twitter @jane"), "{out}");
         let h = &hash_email("s", "jane.doe@example.com")[..12];
-        assert!(out.starts_with(&format!("mail <email:{h}> or <email:")), "{out}");
+        assert!(
+            out.starts_with(&format!("mail <email:{h}> or <email:")),
+            "{out}"
+        );
     }
 }

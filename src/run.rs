@@ -103,7 +103,11 @@ impl RunRecord {
 }
 
 fn new_run_id(now: chrono::DateTime<Utc>) -> String {
-    let salt = format!("{}-{}", now.timestamp_nanos_opt().unwrap_or_default(), std::process::id());
+    let salt = format!(
+        "{}-{}",
+        now.timestamp_nanos_opt().unwrap_or_default(),
+        std::process::id()
+    );
     let suffix = &crate::pii::sha256_hex(salt.as_bytes())[..8];
     format!("{}-{suffix}", now.format("%Y%m%dT%H%M%SZ"))
 }
@@ -114,8 +118,16 @@ pub async fn execute(step: Step, options: &RunOptions) -> Result<RunRecord, RunE
     let tz = crate::clock::parse_timezone(&config.run.timezone).expect("checked at load");
     let run_date = options.date.unwrap_or_else(|| crate::clock::today_in(tz));
     let run_id = new_run_id(started);
-    let landing = Location::open(&config.resolve_location(config.landing.as_str()), &config, false)?;
-    let warehouse = Location::open(&config.resolve_location(config.warehouse.as_str()), &config, true)?;
+    let landing = Location::open(
+        &config.resolve_location(config.landing.as_str()),
+        &config,
+        false,
+    )?;
+    let warehouse = Location::open(
+        &config.resolve_location(config.warehouse.as_str()),
+        &config,
+        true,
+    )?;
     tracing::info!(run_id = %run_id, run_date = %run_date, command = ?step, "run started");
 
     let ingest_options = IngestOptions {
@@ -129,7 +141,9 @@ pub async fn execute(step: Step, options: &RunOptions) -> Result<RunRecord, RunE
     if step == Step::Run {
         let ctx = engine::session(&config)?;
         engine::register_raw_tables(&ctx, &warehouse, config.run.pii)?;
-        models = pipeline::build(&ctx, &config, &warehouse, run_date).await?.models;
+        models = pipeline::build(&ctx, &config, &warehouse, run_date)
+            .await?
+            .models;
     }
     let failed = ingest_report.failed()
         || models
@@ -145,7 +159,11 @@ pub async fn execute(step: Step, options: &RunOptions) -> Result<RunRecord, RunE
         started_at: started.to_rfc3339(),
         finished_at: finished.to_rfc3339(),
         seconds: (finished - started).num_milliseconds() as f64 / 1000.0,
-        status: if failed { "failed".into() } else { "succeeded".into() },
+        status: if failed {
+            "failed".into()
+        } else {
+            "succeeded".into()
+        },
         exit_code,
         ingest: ingest_report,
         models,

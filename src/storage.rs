@@ -90,11 +90,16 @@ impl Location {
             "memory" => {
                 let key = url.host_str().unwrap_or_default().to_string();
                 let mut stores = memory_stores().lock().unwrap_or_else(|e| e.into_inner());
-                stores.entry(key).or_insert_with(|| Arc::new(InMemory::new())).clone()
+                stores
+                    .entry(key)
+                    .or_insert_with(|| Arc::new(InMemory::new()))
+                    .clone()
             }
             "s3" | "s3a" => Arc::new(build_s3(&url, options).map_err(fail)?),
             "gs" => Arc::new(build_gcs(&url, options).map_err(fail)?),
-            "az" | "abfs" | "abfss" | "azure" => Arc::new(build_azure(&url, options).map_err(fail)?),
+            "az" | "abfs" | "abfss" | "azure" => {
+                Arc::new(build_azure(&url, options).map_err(fail)?)
+            }
             other => {
                 return Err(fail(format!(
                     "unsupported scheme {other}:// (use a path, file://, memory://, s3://, gs:// or az://)"
@@ -116,7 +121,10 @@ impl Location {
     /// The path of `path` relative to this folder, `/`-separated.
     pub fn relative(&self, path: &Path) -> String {
         match path.prefix_match(&self.prefix) {
-            Some(parts) => parts.map(|p| p.as_ref().to_string()).collect::<Vec<_>>().join("/"),
+            Some(parts) => parts
+                .map(|p| p.as_ref().to_string())
+                .collect::<Vec<_>>()
+                .join("/"),
             None => path.to_string(),
         }
     }
@@ -200,10 +208,7 @@ fn build_s3(url: &Url, options: Options) -> Result<object_store::aws::AmazonS3, 
     builder.build().map_err(|e| e.to_string())
 }
 
-fn build_gcs(
-    url: &Url,
-    options: Options,
-) -> Result<object_store::gcp::GoogleCloudStorage, String> {
+fn build_gcs(url: &Url, options: Options) -> Result<object_store::gcp::GoogleCloudStorage, String> {
     let mut builder = GoogleCloudStorageBuilder::from_env()
         .with_url(url.as_str())
         .with_retry(retry_config());
@@ -214,10 +219,7 @@ fn build_gcs(
     builder.build().map_err(|e| e.to_string())
 }
 
-fn build_azure(
-    url: &Url,
-    options: Options,
-) -> Result<object_store::azure::MicrosoftAzure, String> {
+fn build_azure(url: &Url, options: Options) -> Result<object_store::azure::MicrosoftAzure, String> {
     let mut builder = MicrosoftAzureBuilder::from_env()
         .with_url(url.as_str())
         .with_retry(retry_config());

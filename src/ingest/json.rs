@@ -25,7 +25,9 @@ pub fn read_json_array(
         .as_array()
         .ok_or_else(|| FileError::new(format!("the value at {pointer:?} is not an array")))?;
     for (index, record) in records.iter().enumerate() {
-        emit(index as i64 + 1, record, mapping, sink, || record.to_string())?;
+        emit(index as i64 + 1, record, mapping, sink, || {
+            record.to_string()
+        })?;
     }
     Ok(())
 }
@@ -61,8 +63,14 @@ pub fn read_json_lines(
             continue;
         }
         match serde_json::from_str::<Value>(text) {
-            Ok(record @ Value::Object(_)) => emit(number, &record, mapping, sink, || text.to_string())?,
-            Ok(_) => sink.reject(number, Rejection::new(None, "line is not a JSON object"), text.to_string())?,
+            Ok(record @ Value::Object(_)) => {
+                emit(number, &record, mapping, sink, || text.to_string())?
+            }
+            Ok(_) => sink.reject(
+                number,
+                Rejection::new(None, "line is not a JSON object"),
+                text.to_string(),
+            )?,
             Err(e) => sink.reject(
                 number,
                 Rejection::new(None, format!("not valid JSON: {e}")),
@@ -81,7 +89,11 @@ fn emit(
     raw: impl Fn() -> String,
 ) -> Result<(), FileError> {
     if !record.is_object() {
-        return sink.reject(row, Rejection::new(None, "record is not a JSON object"), raw());
+        return sink.reject(
+            row,
+            Rejection::new(None, "record is not a JSON object"),
+            raw(),
+        );
     }
     let owned: Vec<Option<String>> = mapping
         .columns

@@ -159,7 +159,9 @@ pub async fn load_file(job: FileJob) -> Result<LoadedFile, FileError> {
             Output::Rows(b) => (&mut rows_file, "rows.parquet", b),
             Output::Quarantine(b) => (&mut quarantine_file, "quarantine.parquet", b),
         };
-        if let Err(e) = write_batch(slot, &job.warehouse, job.tmp_dir.clone().join(name), batch).await {
+        if let Err(e) =
+            write_batch(slot, &job.warehouse, job.tmp_dir.clone().join(name), batch).await
+        {
             write_error = Some(e);
             break;
         }

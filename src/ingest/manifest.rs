@@ -184,7 +184,12 @@ fn decode(batch: &RecordBatch) -> Result<Vec<ManifestEntry>, String> {
             .ok_or_else(|| format!("column {name} missing or not a timestamp"))
     };
     let opt = |a: &StringArray, i: usize| a.is_valid(i).then(|| a.value(i).to_string());
-    let (source, path, e_tag, hash) = (text("source")?, text("path")?, text("e_tag")?, text("hash")?);
+    let (source, path, e_tag, hash) = (
+        text("source")?,
+        text("path")?,
+        text("e_tag")?,
+        text("hash")?,
+    );
     let (load_date, raw, quarantine, dup) = (
         text("load_date")?,
         text("raw_object")?,

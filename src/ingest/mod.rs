@@ -52,8 +52,12 @@ pub enum FileStatus {
     /// Same path, size and version (or content) as already loaded.
     Unchanged,
     /// Same content as another landing file already loaded.
-    Duplicate { of: String },
-    Failed { error: String },
+    Duplicate {
+        of: String,
+    },
+    Failed {
+        error: String,
+    },
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -332,12 +336,16 @@ impl SourceRun<'_> {
                 "raw/{}/load_date={date}/{source}-{hash}.parquet",
                 self.source.entity.name()
             );
-            self.warehouse.rename(tmp, &self.warehouse.path(&name)).await?;
+            self.warehouse
+                .rename(tmp, &self.warehouse.path(&name))
+                .await?;
             entry.raw_object = Some(name);
         }
         if let Some(tmp) = &loaded.quarantine_object {
             let name = format!("quarantine/{source}/load_date={date}/{hash}.parquet");
-            self.warehouse.rename(tmp, &self.warehouse.path(&name)).await?;
+            self.warehouse
+                .rename(tmp, &self.warehouse.path(&name))
+                .await?;
             entry.quarantine_object = Some(name);
         }
         Ok(entry)
@@ -354,14 +362,19 @@ impl SourceRun<'_> {
             (&previous.quarantine_object, &current.quarantine_object),
         ] {
             if let Some(old) = old.as_ref().filter(|o| Some(*o) != new.as_ref()) {
-                self.warehouse.delete_if_exists(&self.warehouse.path(old)).await?;
+                self.warehouse
+                    .delete_if_exists(&self.warehouse.path(old))
+                    .await?;
             }
         }
         Ok(())
     }
 
     async fn discard(&self, loaded: &LoadedFile) -> Result<(), IngestError> {
-        for tmp in [&loaded.rows_object, &loaded.quarantine_object].into_iter().flatten() {
+        for tmp in [&loaded.rows_object, &loaded.quarantine_object]
+            .into_iter()
+            .flatten()
+        {
             self.warehouse.delete_if_exists(tmp).await?;
         }
         Ok(())
@@ -409,7 +422,9 @@ async fn list_matching(landing: &Location, pattern: &str) -> Result<Vec<ObjectMe
         .map_err(|e| format!("path {pattern:?} is not a valid glob: {e}"))?
         .compile_matcher();
     let literal_end = pattern.find(['*', '?', '[', '{']).unwrap_or(pattern.len());
-    let folder = pattern[..literal_end].rsplit_once('/').map_or("", |(dir, _)| dir);
+    let folder = pattern[..literal_end]
+        .rsplit_once('/')
+        .map_or("", |(dir, _)| dir);
     let prefix = landing.path(folder);
     let mut files: Vec<ObjectMeta> = landing
         .store
@@ -424,7 +439,8 @@ async fn list_matching(landing: &Location, pattern: &str) -> Result<Vec<ObjectMe
 
 async fn cleanup_tmp(warehouse: &Location, run_id: &str) {
     let prefix = warehouse.path(&format!("_state/tmp/{run_id}"));
-    let listed: Result<Vec<ObjectMeta>, _> = warehouse.store.list(Some(&prefix)).try_collect().await;
+    let listed: Result<Vec<ObjectMeta>, _> =
+        warehouse.store.list(Some(&prefix)).try_collect().await;
     for meta in listed.unwrap_or_default() {
         let _ = warehouse.delete_if_exists(&meta.location).await;
     }

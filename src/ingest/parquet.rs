@@ -25,7 +25,8 @@ pub fn read_parquet(
     let ctx = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(1));
     landing.register(&ctx);
     let url = format!("{}{relative}", landing.url);
-    let unreadable = |e: &dyn std::fmt::Display| FileError::new(format!("not a readable Parquet file: {e}"));
+    let unreadable =
+        |e: &dyn std::fmt::Display| FileError::new(format!("not a readable Parquet file: {e}"));
     let df = handle
         .block_on(ctx.read_parquet(url, ParquetReadOptions::default()))
         .map_err(|e| unreadable(&e))?;
@@ -55,8 +56,10 @@ pub fn read_parquet(
             .collect::<Result<_, _>>()?;
         for r in 0..batch.num_rows() {
             row += 1;
-            let values: Vec<Option<&str>> =
-                columns.iter().map(|c| c.is_valid(r).then(|| c.value(r))).collect();
+            let values: Vec<Option<&str>> = columns
+                .iter()
+                .map(|c| c.is_valid(r).then(|| c.value(r)))
+                .collect();
             let raw = || raw_record(&mapping.columns, &values);
             sink.accept(row, &values, &raw)?;
         }
@@ -78,7 +81,12 @@ fn raw_record(columns: &[String], values: &[Option<&str>]) -> String {
     let object: serde_json::Map<String, serde_json::Value> = columns
         .iter()
         .zip(values)
-        .map(|(c, v)| (c.clone(), v.map_or(serde_json::Value::Null, serde_json::Value::from)))
+        .map(|(c, v)| {
+            (
+                c.clone(),
+                v.map_or(serde_json::Value::Null, serde_json::Value::from),
+            )
+        })
         .collect();
     serde_json::Value::Object(object).to_string()
 }

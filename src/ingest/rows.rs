@@ -113,7 +113,10 @@ enum Parsed {
     Date(i32),
     Timestamp(i64),
     Bool(bool),
-    Email { email: String, hash: String },
+    Email {
+        email: String,
+        hash: String,
+    },
     /// An email that was present but is not stored (`pii: drop`).
     Dropped,
 }
@@ -135,9 +138,9 @@ impl ColumnBuilder {
             DataType::Float64 => ColumnBuilder::Float(Float64Builder::new()),
             DataType::Date32 => ColumnBuilder::Date(Date32Builder::new()),
             DataType::Boolean => ColumnBuilder::Bool(BooleanBuilder::new()),
-            DataType::Timestamp(_, _) => ColumnBuilder::Timestamp(
-                TimestampMicrosecondBuilder::new().with_timezone("UTC"),
-            ),
+            DataType::Timestamp(_, _) => {
+                ColumnBuilder::Timestamp(TimestampMicrosecondBuilder::new().with_timezone("UTC"))
+            }
             other => unreachable!("raw schemas have no {other} columns"),
         }
     }
@@ -275,9 +278,7 @@ impl EntityRows {
                 }
                 Parsed::Float(v)
             }
-            FieldType::Date => {
-                Parsed::Date(values::parse_date(text, format, ctx.tz, &ctx.bounds)?)
-            }
+            FieldType::Date => Parsed::Date(values::parse_date(text, format, ctx.tz, &ctx.bounds)?),
             FieldType::Timestamp => {
                 Parsed::Timestamp(values::parse_timestamp(text, format, ctx.tz, &ctx.bounds)?)
             }
@@ -320,9 +321,10 @@ impl EntityRows {
             return Ok(());
         }
         let fields = self.ctx.entity.fields();
-        let present = fields.iter().zip(parsed).any(|(def, value)| {
-            one_of.contains(&def.name) && !matches!(value, Parsed::Null)
-        });
+        let present = fields
+            .iter()
+            .zip(parsed)
+            .any(|(def, value)| one_of.contains(&def.name) && !matches!(value, Parsed::Null));
         // Under `pii: drop` an email still identifies the respondent even
         // though it is not stored (Parsed::Dropped), so the row is kept.
         if present {
@@ -339,7 +341,12 @@ impl EntityRows {
     /// hashed (or normalised under `pii: keep`) so they join on email_hash.
     fn protect_email_identity(&self, parsed: &mut [Parsed]) -> Result<(), Rejection> {
         let fields = self.ctx.entity.fields();
-        let index = |name: &str| fields.iter().position(|f| f.name == name).expect("identity field");
+        let index = |name: &str| {
+            fields
+                .iter()
+                .position(|f| f.name == name)
+                .expect("identity field")
+        };
         let is_email = matches!(&parsed[index("kind")], Parsed::Text(k) if k == "email");
         if !is_email {
             return Ok(());
@@ -360,7 +367,11 @@ impl EntityRows {
         let keep = self.ctx.pii == Pii::Keep;
         let mut col = 0;
         for (def, value) in self.ctx.entity.fields().iter().zip(parsed.iter_mut()) {
-            let width = if def.ty == FieldType::Email && keep { 2 } else { 1 };
+            let width = if def.ty == FieldType::Email && keep {
+                2
+            } else {
+                1
+            };
             match std::mem::replace(value, Parsed::Null) {
                 Parsed::Null | Parsed::Dropped => {
                     for c in &mut self.columns[col..col + width] {
@@ -382,7 +393,10 @@ impl EntityRows {
         self.columns[col].text().append_value(&self.ctx.source);
         self.columns[col + 1].text().append_value(&self.file);
         append_value(&mut self.columns[col + 2], Parsed::Int(row));
-        append_value(&mut self.columns[col + 3], Parsed::Timestamp(self.ctx.loaded_at));
+        append_value(
+            &mut self.columns[col + 3],
+            Parsed::Timestamp(self.ctx.loaded_at),
+        );
         self.rows += 1;
     }
 
@@ -408,9 +422,7 @@ fn append_value(builder: &mut ColumnBuilder, value: Parsed) {
 
 fn check_number(def: &FieldDef, v: i64) -> Result<i64, String> {
     match def.check {
-        Check::Range(lo, hi) if v < lo || v > hi => {
-            Err(format!("{v} is outside {lo}..{hi}"))
-        }
+        Check::Range(lo, hi) if v < lo || v > hi => Err(format!("{v} is outside {lo}..{hi}")),
         Check::NonNegative if v < 0 => Err(format!("{v} is negative")),
         _ => Ok(v),
     }

@@ -129,13 +129,22 @@ fn parse_timestamp_auto(t: &str, tz: Tz) -> Result<DateTime<Utc>, String> {
     }
     // ISO 8601 variants real exports use: space separator, no seconds,
     // fractional seconds, `+0100` offsets, or no offset at all.
-    for f in ["%Y-%m-%d %H:%M:%S%.f%:z", "%Y-%m-%d %H:%M:%S%.f%z", "%Y-%m-%dT%H:%M:%S%.f%z"] {
+    for f in [
+        "%Y-%m-%d %H:%M:%S%.f%:z",
+        "%Y-%m-%d %H:%M:%S%.f%z",
+        "%Y-%m-%dT%H:%M:%S%.f%z",
+    ] {
         if let Ok(dt) = DateTime::parse_from_str(t, f) {
             return Ok(dt.with_timezone(&Utc));
         }
     }
     let t_no_z = t.strip_suffix(" UTC").unwrap_or(t);
-    for f in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"] {
+    for f in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M",
+    ] {
         if let Ok(naive) = NaiveDateTime::parse_from_str(t_no_z, f) {
             return if t_no_z.len() != t.len() {
                 Ok(Utc.from_utc_datetime(&naive))
@@ -164,15 +173,15 @@ pub fn parse_date(
     let date = match format {
         Some(f) => match NaiveDate::parse_from_str(t, f) {
             Ok(d) => d,
-            Err(_) => parse_with_format(t, f, tz)?
-                .with_timezone(&tz)
-                .date_naive(),
+            Err(_) => parse_with_format(t, f, tz)?.with_timezone(&tz).date_naive(),
         },
         None => match NaiveDate::parse_from_str(t, "%Y-%m-%d") {
             Ok(d) => d,
             Err(_) => parse_timestamp_auto(t, tz)
                 .map_err(|_| {
-                    format!("{t:?} is not a date (YYYY-MM-DD, ISO 8601, epoch seconds; or set `format`)")
+                    format!(
+                        "{t:?} is not a date (YYYY-MM-DD, ISO 8601, epoch seconds; or set `format`)"
+                    )
                 })?
                 .with_timezone(&tz)
                 .date_naive(),

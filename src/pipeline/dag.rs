@@ -53,14 +53,16 @@ pub fn dependencies(
             Err(e) => errors.push(e),
         }
     }
-    if errors.is_empty() { Ok(deps) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(deps)
+    } else {
+        Err(errors)
+    }
 }
 
 /// Kahn's algorithm over model-to-model edges, ties broken by name so the
 /// order is stable. A cycle is reported with its members.
-pub fn build_order(
-    deps: &BTreeMap<String, BTreeSet<String>>,
-) -> Result<Vec<String>, String> {
+pub fn build_order(deps: &BTreeMap<String, BTreeSet<String>>) -> Result<Vec<String>, String> {
     let mut remaining: BTreeMap<&str, BTreeSet<&str>> = deps
         .iter()
         .map(|(name, tables)| {

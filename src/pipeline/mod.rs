@@ -56,7 +56,9 @@ pub struct BuildReport {
 
 impl BuildReport {
     pub fn failed(&self) -> bool {
-        self.models.iter().any(|m| !matches!(m.status, ModelStatus::Success))
+        self.models
+            .iter()
+            .any(|m| !matches!(m.status, ModelStatus::Success))
     }
 
     pub fn summary_table(&self) -> String {

@@ -29,7 +29,10 @@ pub fn discover(queries: &Path) -> Result<Vec<Model>, PipelineError> {
             .unwrap_or_default()
             .to_string();
         let relative = file.strip_prefix(queries).unwrap_or(&file);
-        let publish = relative.components().next().is_some_and(|c| c.as_os_str() == "reports");
+        let publish = relative
+            .components()
+            .next()
+            .is_some_and(|c| c.as_os_str() == "reports");
         let sql = std::fs::read_to_string(&file)
             .map_err(|e| PipelineError::Io(format!("cannot read {}: {e}", file.display())))?;
         if let Some(existing) = by_name.get(&name) {
@@ -39,7 +42,15 @@ pub fn discover(queries: &Path) -> Result<Vec<Model>, PipelineError> {
                 file.display()
             )]));
         }
-        by_name.insert(name.clone(), Model { name, file, sql, publish });
+        by_name.insert(
+            name.clone(),
+            Model {
+                name,
+                file,
+                sql,
+                publish,
+            },
+        );
     }
     Ok(by_name.into_values().collect())
 }

@@ -27,7 +27,8 @@ pub async fn publish_report(
     for relative in [current, dated] {
         let path = warehouse.path(&relative);
         let fail = |e: &dyn std::fmt::Display| format!("cannot write {relative}: {e}");
-        let mut file = ParquetFile::create(warehouse, path, schema.clone()).map_err(|e| fail(&e))?;
+        let mut file =
+            ParquetFile::create(warehouse, path, schema.clone()).map_err(|e| fail(&e))?;
         for batch in batches {
             file.write(batch).await.map_err(|e| fail(&e))?;
         }

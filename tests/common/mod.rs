@@ -88,7 +88,9 @@ impl Project {
 }
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries {
         let path = entry.unwrap().path();
         if path.is_dir() {
@@ -173,7 +175,8 @@ pub struct S3Server {
 
 impl S3Server {
     pub fn start() -> S3Server {
-        let program = std::env::var("ADVOCACY_MOTO_SERVER").unwrap_or_else(|_| "moto_server".into());
+        let program =
+            std::env::var("ADVOCACY_MOTO_SERVER").unwrap_or_else(|_| "moto_server".into());
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -190,7 +193,10 @@ impl S3Server {
         let endpoint = format!("http://127.0.0.1:{port}");
         let deadline = Instant::now() + Duration::from_secs(30);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "moto did not start on {endpoint}");
+            assert!(
+                Instant::now() < deadline,
+                "moto did not start on {endpoint}"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
         S3Server { child, endpoint }
@@ -209,7 +215,10 @@ impl S3Server {
         .unwrap();
         let mut response = String::new();
         stream.read_to_string(&mut response).unwrap();
-        assert!(response.starts_with("HTTP/1.1 200"), "create bucket: {response}");
+        assert!(
+            response.starts_with("HTTP/1.1 200"),
+            "create bucket: {response}"
+        );
     }
 }
 
