@@ -163,6 +163,8 @@ pub fn lines(table: &str) -> Vec<String> {
                 .map(str::trim)
                 .collect::<Vec<_>>()
                 .join(" | ")
+                .trim_end()
+                .to_string()
         })
         .collect()
 }

@@ -1,0 +1,128 @@
+//! Incremental, idempotent loads: the same file twice, a file changed in
+//! place, a renamed copy, and duplicate keys across loads in staging.
+
+mod common;
+
+use common::{Project, assert_exit, lines, stdout};
+
+const SOURCE: &str = r#"  - name: crm
+    entity: customers
+    format: csv
+    path: crm/*.csv
+    columns: { customer_id: Id, signup_date: Created, country: Country }
+"#;
+
+const V1: &str = "Id,Created,Country\nC1,2024-01-01,US\nC2,2024-01-02,FR\nC3,yesterday,DE\n";
+const V2: &str = "Id,Created,Country\nC1,2024-01-01,CA\nC2,2024-01-02,FR\nC4,2024-01-04,IT\n";
+
+fn status_line(out: &std::process::Output, file: &str) -> Vec<String> {
+    let text = stdout(out);
+    text.lines()
+        .find(|l| l.split_whitespace().nth(1) == Some(file))
+        .unwrap_or_else(|| panic!("no line for {file} in:\n{text}"))
+        .split_whitespace()
+        .map(str::to_string)
+        .collect()
+}
+
+fn raw_files(p: &Project, folder: &str) -> usize {
+    p.parquet_files()
+        .iter()
+        .filter(|f| f.starts_with(p.warehouse().join(folder)))
+        .count()
+}
+
+#[test]
+fn same_file_changed_file_and_renamed_copy() {
+    let p = Project::new();
+    p.config(SOURCE);
+    p.land("crm/customers.csv", V1);
+
+    let first = p.ingest();
+    assert_exit(&first, 0);
+    assert_eq!(status_line(&first, "crm/customers.csv")[2..], ["loaded", "3", "2", "1"]);
+
+    // Unchanged: nothing is read again.
+    let second = p.ingest();
+    assert_exit(&second, 0);
+    assert_eq!(status_line(&second, "crm/customers.csv")[2..], ["unchanged", "0", "0", "0"]);
+    assert_eq!(raw_files(&p, "raw/customers"), 1);
+
+    // The same content under a new name is recognised, not loaded twice.
+    p.land("crm/customers-resent.csv", V1);
+    let third = p.ingest();
+    assert_exit(&third, 0);
+    assert_eq!(
+        status_line(&third, "crm/customers-resent.csv")[2..],
+        ["duplicate", "0", "0", "0"]
+    );
+    assert_eq!(raw_files(&p, "raw/customers"), 1);
+
+    // Changed in place: its rows are replaced, the quarantine too.
+    p.land("crm/customers.csv", V2);
+    let fourth = p.ingest();
+    assert_exit(&fourth, 0);
+    assert_eq!(status_line(&fourth, "crm/customers.csv")[2..], ["loaded", "3", "3", "0"]);
+    let rows = p.query(
+        "raw/customers",
+        "SELECT customer_id, country, _row FROM t ORDER BY customer_id",
+    );
+    assert_eq!(lines(&rows)[1..], ["C1 | CA | 2", "C2 | FR | 3", "C4 | IT | 4"]);
+    assert_eq!(raw_files(&p, "raw/customers"), 1);
+    assert_eq!(raw_files(&p, "quarantine"), 0);
+
+    let manifest = p.query(
+        "_state",
+        "SELECT path, rows_read, rows_loaded, rows_quarantined, duplicate_of FROM t ORDER BY path",
+    );
+    assert_eq!(
+        lines(&manifest)[1..],
+        [
+            "crm/customers-resent.csv | 0 | 0 | 0 | crm/customers.csv",
+            "crm/customers.csv | 3 | 3 | 0 |",
+        ]
+    );
+}
+
+#[test]
+fn a_touched_file_with_the_same_content_stays_loaded_once() {
+    let p = Project::new();
+    p.config(SOURCE);
+    p.land("crm/customers.csv", V1);
+    assert_exit(&p.ingest(), 0);
+    // Rewrite the same bytes: a new modification time, same content.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    p.land("crm/customers.csv", V1);
+    let out = p.ingest();
+    assert_exit(&out, 0);
+    assert_eq!(status_line(&out, "crm/customers.csv")[2..], ["unchanged", "0", "0", "0"]);
+    let rows = p.query("raw/customers", "SELECT count(*) AS n FROM t");
+    assert_eq!(lines(&rows)[1..], ["2"]);
+}
+
+#[test]
+fn duplicate_keys_across_loads_resolve_to_the_latest_load_in_staging() {
+    let p = Project::new();
+    p.config(SOURCE);
+    p.write(
+        "queries/staging/stg_customers.sql",
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/queries/staging/stg_customers.sql"))
+            .unwrap(),
+    );
+    p.write(
+        "queries/reports/customer_list.sql",
+        "SELECT customer_id, country, _file FROM stg_customers ORDER BY customer_id",
+    );
+    p.land("crm/a.csv", "Id,Created,Country\nC1,2024-01-01,US\nC2,2024-01-02,FR\n");
+    assert_exit(&p.ingest(), 0);
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    // A later export corrects C1; within it, the later of two C2 rows wins.
+    p.land(
+        "crm/b.csv",
+        "Id,Created,Country\nC1,2024-01-01,CA\nC2,2024-01-02,BE\nC2,2024-01-02,NL\n",
+    );
+    let out = p.advocacy(&["run", "--config", "config.yaml", "--date", "2026-11-02"]);
+    assert_exit(&out, 0);
+    let report = p.query("reports/customer_list", "SELECT * FROM t ORDER BY customer_id");
+    assert_eq!(lines(&report)[1..], ["C1 | CA | crm/b.csv", "C2 | NL | crm/b.csv"]);
+}
