@@ -40,12 +40,18 @@ fn same_file_changed_file_and_renamed_copy() {
 
     let first = p.ingest();
     assert_exit(&first, 0);
-    assert_eq!(status_line(&first, "crm/customers.csv")[2..], ["loaded", "3", "2", "1"]);
+    assert_eq!(
+        status_line(&first, "crm/customers.csv")[2..],
+        ["loaded", "3", "2", "1"]
+    );
 
     // Unchanged: nothing is read again.
     let second = p.ingest();
     assert_exit(&second, 0);
-    assert_eq!(status_line(&second, "crm/customers.csv")[2..], ["unchanged", "0", "0", "0"]);
+    assert_eq!(
+        status_line(&second, "crm/customers.csv")[2..],
+        ["unchanged", "0", "0", "0"]
+    );
     assert_eq!(raw_files(&p, "raw/customers"), 1);
 
     // The same content under a new name is recognised, not loaded twice.
@@ -62,12 +68,18 @@ fn same_file_changed_file_and_renamed_copy() {
     p.land("crm/customers.csv", V2);
     let fourth = p.ingest();
     assert_exit(&fourth, 0);
-    assert_eq!(status_line(&fourth, "crm/customers.csv")[2..], ["loaded", "3", "3", "0"]);
+    assert_eq!(
+        status_line(&fourth, "crm/customers.csv")[2..],
+        ["loaded", "3", "3", "0"]
+    );
     let rows = p.query(
         "raw/customers",
         "SELECT customer_id, country, _row FROM t ORDER BY customer_id",
     );
-    assert_eq!(lines(&rows)[1..], ["C1 | CA | 2", "C2 | FR | 3", "C4 | IT | 4"]);
+    assert_eq!(
+        lines(&rows)[1..],
+        ["C1 | CA | 2", "C2 | FR | 3", "C4 | IT | 4"]
+    );
     assert_eq!(raw_files(&p, "raw/customers"), 1);
     assert_eq!(raw_files(&p, "quarantine"), 0);
 
@@ -95,7 +107,10 @@ fn a_touched_file_with_the_same_content_stays_loaded_once() {
     p.land("crm/customers.csv", V1);
     let out = p.ingest();
     assert_exit(&out, 0);
-    assert_eq!(status_line(&out, "crm/customers.csv")[2..], ["unchanged", "0", "0", "0"]);
+    assert_eq!(
+        status_line(&out, "crm/customers.csv")[2..],
+        ["unchanged", "0", "0", "0"]
+    );
     let rows = p.query("raw/customers", "SELECT count(*) AS n FROM t");
     assert_eq!(lines(&rows)[1..], ["2"]);
 }
@@ -106,14 +121,20 @@ fn duplicate_keys_across_loads_resolve_to_the_latest_load_in_staging() {
     p.config(SOURCE);
     p.write(
         "queries/staging/stg_customers.sql",
-        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/queries/staging/stg_customers.sql"))
-            .unwrap(),
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/queries/staging/stg_customers.sql"
+        ))
+        .unwrap(),
     );
     p.write(
         "queries/reports/customer_list.sql",
         "SELECT customer_id, country, _file FROM stg_customers ORDER BY customer_id",
     );
-    p.land("crm/a.csv", "Id,Created,Country\nC1,2024-01-01,US\nC2,2024-01-02,FR\n");
+    p.land(
+        "crm/a.csv",
+        "Id,Created,Country\nC1,2024-01-01,US\nC2,2024-01-02,FR\n",
+    );
     assert_exit(&p.ingest(), 0);
     std::thread::sleep(std::time::Duration::from_millis(20));
     // A later export corrects C1; within it, the later of two C2 rows wins.
@@ -123,6 +144,12 @@ fn duplicate_keys_across_loads_resolve_to_the_latest_load_in_staging() {
     );
     let out = p.advocacy(&["run", "--config", "config.yaml", "--date", "2026-11-02"]);
     assert_exit(&out, 0);
-    let report = p.query("reports/customer_list", "SELECT * FROM t ORDER BY customer_id");
-    assert_eq!(lines(&report)[1..], ["C1 | CA | crm/b.csv", "C2 | NL | crm/b.csv"]);
+    let report = p.query(
+        "reports/customer_list",
+        "SELECT * FROM t ORDER BY customer_id",
+    );
+    assert_eq!(
+        lines(&report)[1..],
+        ["C1 | CA | crm/b.csv", "C2 | NL | crm/b.csv"]
+    );
 }

@@ -65,7 +65,11 @@ impl Project {
     }
 
     pub fn advocacy(&self, args: &[&str]) -> Output {
-        advocacy_in(self.dir.path(), args)
+        advocacy_in(self.dir.path(), args, &[])
+    }
+
+    pub fn advocacy_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        advocacy_in(self.dir.path(), args, env)
     }
 
     pub fn ingest(&self) -> Output {
@@ -101,9 +105,10 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-pub fn advocacy_in(dir: &Path, args: &[&str]) -> Output {
+pub fn advocacy_in(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_advocacy"))
         .args(args)
+        .envs(env.iter().copied())
         .current_dir(dir)
         .env_remove("ADVOCACY_LOG")
         .stdin(Stdio::null())

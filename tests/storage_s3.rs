@@ -1,0 +1,190 @@
+//! The whole run against a real S3 API (moto on a free loopback port):
+//! landing exports read from a bucket, raw zone and reports written to it,
+//! and credentials from `${VAR}` never printed.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::{Project, S3Server, assert_exit, stderr, stdout};
+use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use futures::TryStreamExt;
+use object_store::aws::AmazonS3Builder;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+
+const SECRET: &str = "sekrit-Value-8472";
+
+fn store(server: &S3Server, bucket: &str) -> Arc<dyn ObjectStore> {
+    Arc::new(
+        AmazonS3Builder::new()
+            .with_bucket_name(bucket)
+            .with_endpoint(&server.endpoint)
+            .with_allow_http(true)
+            .with_region("us-east-1")
+            .with_access_key_id("test")
+            .with_secret_access_key(SECRET)
+            .build()
+            .unwrap(),
+    )
+}
+
+fn config(bucket: &str) -> String {
+    format!(
+        r#"landing: s3://{bucket}/landing
+warehouse: s3://{bucket}/warehouse
+storage:
+  s3:
+    endpoint: "${{TEST_S3_ENDPOINT}}"
+    region: us-east-1
+    allow_http: true
+    access_key_id: test
+    secret_access_key: "${{TEST_S3_SECRET}}"
+run: {{ pii_salt: s }}
+vars: {{ promoter_min: 9, passive_min: 7 }}
+sources:
+  - name: surveys
+    entity: nps_responses
+    format: csv
+    path: nps/*.csv
+    columns: {{ response_id: id, customer_id: cid, responded_at: at, score: score }}
+"#
+    )
+}
+
+#[test]
+fn run_reads_landing_and_writes_the_warehouse_on_s3() {
+    let server = S3Server::start();
+    server.create_bucket("advocacy");
+    let s3 = store(&server, "advocacy");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime
+        .block_on(s3.put(
+            &Path::from("landing/nps/2026-10.csv"),
+            PutPayload::from_static(
+                b"id,cid,at,score\nr1,C1,2026-10-01,10\nr2,C2,2026-10-02,3\nr3,C3,2026-10-03,eleven\n",
+            ),
+        ))
+        .unwrap();
+
+    let p = Project::new();
+    p.write("config.yaml", &config("advocacy"));
+    p.write(
+        "queries/staging/stg_nps_responses.sql",
+        "SELECT * FROM raw_nps_responses",
+    );
+    p.write(
+        "queries/reports/nps_counts.sql",
+        "SELECT count(*) AS responses, sum(CASE WHEN score >= $promoter_min THEN 1 ELSE 0 END) AS promoters FROM stg_nps_responses",
+    );
+    let env = [
+        ("TEST_S3_ENDPOINT", server.endpoint.as_str()),
+        ("TEST_S3_SECRET", SECRET),
+    ];
+    let out = p.advocacy_env(
+        &[
+            "run",
+            "--config",
+            "config.yaml",
+            "--date",
+            "2026-11-01",
+            "-vv",
+            "--log-format",
+            "json",
+        ],
+        &env,
+    );
+    assert_exit(&out, 0);
+    assert!(!stdout(&out).contains(SECRET) && !stderr(&out).contains(SECRET));
+    // Logs are one JSON object per line.
+    for line in stderr(&out).lines() {
+        serde_json::from_str::<serde_json::Value>(line)
+            .unwrap_or_else(|e| panic!("not a JSON log line ({e}): {line}"));
+    }
+
+    let listed: Vec<String> = runtime
+        .block_on(
+            s3.list(Some(&Path::from("warehouse")))
+                .try_collect::<Vec<_>>(),
+        )
+        .unwrap()
+        .into_iter()
+        .map(|m| m.location.to_string())
+        .collect();
+    let raw_hash = runtime
+        .block_on(async {
+            let bytes = s3
+                .get(&Path::from("landing/nps/2026-10.csv"))
+                .await?
+                .bytes()
+                .await?;
+            Ok::<_, object_store::Error>(advocacy::pii::sha256_hex(&bytes))
+        })
+        .unwrap();
+    for expected in [
+        format!("warehouse/raw/nps_responses/load_date=2026-11-01/surveys-{raw_hash}.parquet"),
+        format!("warehouse/quarantine/surveys/load_date=2026-11-01/{raw_hash}.parquet"),
+        "warehouse/reports/nps_counts/nps_counts.parquet".into(),
+        "warehouse/history/nps_counts/run_date=2026-11-01/nps_counts.parquet".into(),
+        "warehouse/_state/ingest_manifest.parquet".into(),
+        "warehouse/_runs/latest.json".into(),
+    ] {
+        assert!(
+            listed.contains(&expected),
+            "{expected} missing from {listed:#?}"
+        );
+    }
+    assert!(
+        !listed.iter().any(|p| p.contains("_state/tmp")),
+        "{listed:#?}"
+    );
+
+    let report = runtime
+        .block_on(async {
+            s3.get(&Path::from(
+                "warehouse/reports/nps_counts/nps_counts.parquet",
+            ))
+            .await?
+            .bytes()
+            .await
+        })
+        .unwrap();
+    let batch = ParquetRecordBatchReaderBuilder::try_new(report)
+        .unwrap()
+        .build()
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap();
+    let text = datafusion::arrow::util::pretty::pretty_format_batches(&[batch])
+        .unwrap()
+        .to_string();
+    assert!(text.contains("| 2         | 1         |"), "{text}");
+}
+
+#[test]
+fn credentials_never_reach_errors_or_logs() {
+    let server = S3Server::start();
+    // No bucket: every request fails, and the error must not carry the secret.
+    let p = Project::new();
+    p.write("config.yaml", &config("missing-bucket"));
+    p.write("queries/staging/noop.sql", "SELECT 1 AS one");
+    let out = p.advocacy_env(
+        &[
+            "run",
+            "--config",
+            "config.yaml",
+            "-vv",
+            "--log-format",
+            "json",
+        ],
+        &[
+            ("TEST_S3_ENDPOINT", server.endpoint.as_str()),
+            ("TEST_S3_SECRET", SECRET),
+        ],
+    );
+    assert_ne!(out.status.code(), Some(0));
+    let all = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(!all.contains(SECRET), "{all}");
+    assert!(all.contains("missing-bucket"), "{all}");
+}
