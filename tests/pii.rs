@@ -1,0 +1,152 @@
+//! PII: with the default `pii: hash` no raw email reaches any file of the
+//! warehouse (raw zone, quarantine, reports, state, run records); `keep`
+//! and `drop` do what they say.
+
+mod common;
+
+use std::path::Path;
+
+use common::{Project, SALT, assert_exit, lines, query_batches};
+use datafusion::arrow::array::{Array, StringArray};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::DataType;
+use sha2::{Digest, Sha256};
+
+const EMAILS: [&str; 5] = [
+    "ann@example.com",
+    "bob.smith@example.org",
+    "cy@example.net",
+    "dee@example.io",
+    "eve@example.co.uk",
+];
+
+fn project(pii: &str) -> Project {
+    let p = Project::new();
+    p.write(
+        "config.yaml",
+        &format!(
+            r#"landing: landing
+warehouse: warehouse
+run: {{ pii: {pii}, pii_salt: {SALT} }}
+sources:
+  - name: crm
+    entity: customers
+    format: csv
+    path: customers.csv
+    columns: {{ customer_id: Id, email: Email, name: Name, signup_date: Created }}
+  - name: surveys
+    entity: nps_responses
+    format: csv
+    path: nps.csv
+    columns: {{ response_id: id, email: email, responded_at: at, score: score, comment: comment }}
+  - name: ids
+    entity: identities
+    format: csv
+    path: ids.csv
+    columns: {{ customer_id: cid, kind: kind, value: value }}
+"#
+        ),
+    );
+    p.land(
+        "customers.csv",
+        "Id,Email,Name,Created\n\
+         C1, Ann@Example.com ,Ann,2024-01-01\n\
+         C2,BOB.SMITH@example.org,Bob (bob.smith@example.org),2024-01-02\n\
+         C3,cy@example.net,Cy,not-a-date\n",
+    );
+    p.land(
+        "nps.csv",
+        "id,email,at,score,comment\n\
+         r1,dee@example.io,2025-01-01,9,\"reach me: dee@example.io\"\n\
+         r2,eve@example.co.uk,2025-01-02,12,too high\n",
+    );
+    p.land("ids.csv", "cid,kind,value\nC1,email,ANN@example.com\nC1,x,@ann\n");
+    p.write(
+        "queries/reports/customer_emails.sql",
+        "SELECT customer_id, email_hash, name FROM raw_customers ORDER BY customer_id",
+    );
+    p
+}
+
+/// Every text value of every Parquet file below `dir`, plus JSON files.
+fn all_text(dir: &Path, parquet_files: &[std::path::PathBuf]) -> String {
+    let mut text = String::new();
+    for file in parquet_files {
+        for batch in query_batches(file, "SELECT * FROM t") {
+            for column in batch.columns() {
+                let as_text = cast(column, &DataType::Utf8).unwrap();
+                let strings = as_text.as_any().downcast_ref::<StringArray>().unwrap();
+                for i in 0..strings.len() {
+                    if strings.is_valid(i) {
+                        text.push_str(strings.value(i));
+                        text.push('\n');
+                    }
+                }
+            }
+        }
+    }
+    for entry in std::fs::read_dir(dir.join("_runs")).unwrap() {
+        text.push_str(&std::fs::read_to_string(entry.unwrap().path()).unwrap());
+    }
+    text
+}
+
+fn hash(email: &str) -> String {
+    hex::encode(Sha256::digest(format!("{SALT}{email}")))
+}
+
+#[test]
+fn with_the_default_no_raw_email_is_written_anywhere() {
+    let p = project("hash");
+    let out = p.advocacy(&["run", "--config", "config.yaml", "--date", "2026-11-01"]);
+    assert_exit(&out, 0);
+    let files = p.parquet_files();
+    // raw x3, quarantine x2, report + history, manifest
+    assert_eq!(files.len(), 8, "{files:#?}");
+    let text = all_text(&p.warehouse(), &files).to_lowercase();
+    for email in EMAILS {
+        assert!(!text.contains(email), "{email} found in the warehouse");
+    }
+    assert!(text.contains(&hash("ann@example.com")));
+    // Emails in free text and quarantined records are replaced by a tag.
+    let names = p.query("raw/customers", "SELECT name FROM t ORDER BY customer_id");
+    let bob = &hash("bob.smith@example.org")[..12];
+    assert_eq!(lines(&names)[1..], ["Ann".to_string(), format!("Bob (<email:{bob}>)")]);
+    let quarantined = p.query("quarantine/surveys", "SELECT raw_record FROM t");
+    let eve = &hash("eve@example.co.uk")[..12];
+    assert_eq!(lines(&quarantined)[1..], [format!("r2,<email:{eve}>,2025-01-02,12,too high")]);
+    // Email identities are hashed so they join with customers' email_hash.
+    let ids = p.query("raw/identities", "SELECT kind, value FROM t ORDER BY kind");
+    assert_eq!(
+        lines(&ids)[1..],
+        [format!("email | {}", hash("ann@example.com")), "x | @ann".into()]
+    );
+}
+
+#[test]
+fn keep_stores_the_normalised_email_next_to_its_hash() {
+    let p = project("keep");
+    assert_exit(&p.ingest(), 0);
+    let rows = p.query("raw/customers", "SELECT email, email_hash FROM t ORDER BY customer_id");
+    assert_eq!(
+        lines(&rows)[1..],
+        [
+            format!("ann@example.com | {}", hash("ann@example.com")),
+            format!("bob.smith@example.org | {}", hash("bob.smith@example.org")),
+        ]
+    );
+}
+
+#[test]
+fn drop_stores_no_email_at_all_but_keeps_the_rows() {
+    let p = project("drop");
+    assert_exit(&p.ingest(), 0);
+    let rows = p.query(
+        "raw/customers",
+        "SELECT customer_id, email_hash IS NULL AS dropped FROM t ORDER BY customer_id",
+    );
+    assert_eq!(lines(&rows)[1..], ["C1 | true", "C2 | true"]);
+    // A survey answered only by email still loads under `drop`.
+    let nps = p.query("raw/nps_responses", "SELECT response_id, email_hash FROM t");
+    assert_eq!(lines(&nps)[1..], ["r1 |"]);
+}
