@@ -88,13 +88,13 @@ pub fn generate(opts: &GenerateOptions) -> io::Result<GenerateSummary> {
 fn check_options(opts: &GenerateOptions) -> io::Result<()> {
     let invalid = |msg: &str| Err(io::Error::new(io::ErrorKind::InvalidInput, msg.to_string()));
     if opts.customers == 0 {
-        return invalid("generate: --customers must be at least 1");
+        return invalid("--customers must be at least 1");
     }
     if opts.end <= opts.start {
-        return invalid("generate: --end must be after --start");
+        return invalid("--end must be after --start");
     }
     if opts.start.year() < 1990 || opts.end.year() > 2089 {
-        return invalid("generate: dates must lie between 1990 and 2089");
+        return invalid("--start and --end must lie between 1990 and 2089");
     }
     Ok(())
 }
@@ -1980,8 +1980,10 @@ fn tweet(r: &mut Rng, a: &XAuthor, at_ms: i64, brand: &[(i64, u64, usize)]) -> T
         }
         ("reply", k) if k > 0 => {
             let id = brand[k - 1].1;
-            let text =
-                REPLIES[(r.below(4) as i64 + if a.tone < 0 { 1 } else { 0 }) as usize].to_string();
+            // The last reply is the complaint: only unhappy authors reach it,
+            // and they never send the first, most enthusiastic one.
+            let unhappy = usize::from(a.tone < 0);
+            let text = REPLIES[r.below(4) as usize + unhappy].to_string();
             with_engagement(
                 r,
                 Tweet {
@@ -3076,11 +3078,7 @@ fn write_readme(opts: &GenerateOptions, w: &World, written: &[Written]) -> io::R
         opts.seed,
         opts.start,
         opts.end,
-        if opts.bad_rows {
-            ""
-        } else {
-            "\n# (generated without the deliberately bad rows)"
-        }
+        if opts.bad_rows { "" } else { " --clean" }
     ));
     s.push_str("The same options always produce byte-identical files. The exports imitate real tools (see `config/advocacy.yaml` for the mapping onto the canonical entities).\n\n");
     s.push_str(

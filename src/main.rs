@@ -148,6 +148,10 @@ fn run_generate(args: GenerateArgs) -> i32 {
             }
             exit::SUCCESS
         }
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {
+            eprintln!("error: {e}");
+            exit::INVALID
+        }
         Err(e) => {
             eprintln!("error: cannot write to {}: {e}", options.out.display());
             exit::FAILED

@@ -60,7 +60,10 @@ sources:
          r1,dee@example.io,2025-01-01,9,\"reach me: dee@example.io\"\n\
          r2,eve@example.co.uk,2025-01-02,12,too high\n",
     );
-    p.land("ids.csv", "cid,kind,value\nC1,email,ANN@example.com\nC1,x,@ann\n");
+    p.land(
+        "ids.csv",
+        "cid,kind,value\nC1,email,ANN@example.com\nC1,x,@ann\n",
+    );
     p.write(
         "queries/reports/customer_emails.sql",
         "SELECT customer_id, email_hash, name FROM raw_customers ORDER BY customer_id",
@@ -111,15 +114,24 @@ fn with_the_default_no_raw_email_is_written_anywhere() {
     // Emails in free text and quarantined records are replaced by a tag.
     let names = p.query("raw/customers", "SELECT name FROM t ORDER BY customer_id");
     let bob = &hash("bob.smith@example.org")[..12];
-    assert_eq!(lines(&names)[1..], ["Ann".to_string(), format!("Bob (<email:{bob}>)")]);
+    assert_eq!(
+        lines(&names)[1..],
+        ["Ann".to_string(), format!("Bob (<email:{bob}>)")]
+    );
     let quarantined = p.query("quarantine/surveys", "SELECT raw_record FROM t");
     let eve = &hash("eve@example.co.uk")[..12];
-    assert_eq!(lines(&quarantined)[1..], [format!("r2,<email:{eve}>,2025-01-02,12,too high")]);
+    assert_eq!(
+        lines(&quarantined)[1..],
+        [format!("r2,<email:{eve}>,2025-01-02,12,too high")]
+    );
     // Email identities are hashed so they join with customers' email_hash.
     let ids = p.query("raw/identities", "SELECT kind, value FROM t ORDER BY kind");
     assert_eq!(
         lines(&ids)[1..],
-        [format!("email | {}", hash("ann@example.com")), "x | @ann".into()]
+        [
+            format!("email | {}", hash("ann@example.com")),
+            "x | @ann".into()
+        ]
     );
 }
 
@@ -127,7 +139,10 @@ fn with_the_default_no_raw_email_is_written_anywhere() {
 fn keep_stores_the_normalised_email_next_to_its_hash() {
     let p = project("keep");
     assert_exit(&p.ingest(), 0);
-    let rows = p.query("raw/customers", "SELECT email, email_hash FROM t ORDER BY customer_id");
+    let rows = p.query(
+        "raw/customers",
+        "SELECT email, email_hash FROM t ORDER BY customer_id",
+    );
     assert_eq!(
         lines(&rows)[1..],
         [

@@ -84,7 +84,7 @@ impl ChannelSink {
     }
 
     fn flush(&mut self) -> Result<(), FileError> {
-        if self.rows.len() > 0 {
+        if !self.rows.is_empty() {
             let batch = self.rows.finish();
             self.send(Output::Rows(batch))?;
         }

@@ -78,6 +78,10 @@ pub struct SourceReport {
     pub files: Vec<FileReport>,
     /// Set when the source could not be listed at all.
     pub error: Option<String>,
+    /// Sums over the files: rows_read = rows_loaded + rows_quarantined.
+    pub rows_read: u64,
+    pub rows_loaded: u64,
+    pub rows_quarantined: u64,
 }
 
 impl SourceReport {
@@ -89,14 +93,16 @@ impl SourceReport {
                 .any(|f| matches!(f.status, FileStatus::Failed { .. }))
     }
 
-    pub fn totals(&self) -> RowCounts {
+    fn add_totals(&mut self) {
         let mut t = RowCounts::default();
         for f in &self.files {
             t.read += f.rows_read;
             t.loaded += f.rows_loaded;
             t.quarantined += f.rows_quarantined;
         }
-        t
+        self.rows_read = t.read;
+        self.rows_loaded = t.loaded;
+        self.rows_quarantined = t.quarantined;
     }
 }
 
@@ -137,6 +143,17 @@ impl IngestReport {
                 if let FileStatus::Failed { error } = &f.status {
                     out.push_str(&format!("{:<22}   error: {error}\n", ""));
                 }
+            }
+            if source.files.len() > 1 {
+                out.push_str(&format!(
+                    "{:<22} {:<40} {:<10} {:>10} {:>10} {:>12}\n",
+                    source.source,
+                    "(all files)",
+                    "",
+                    source.rows_read,
+                    source.rows_loaded,
+                    source.rows_quarantined
+                ));
             }
         }
         out
@@ -194,6 +211,9 @@ impl SourceRun<'_> {
             entity: self.source.entity.name().to_string(),
             files: Vec::new(),
             error: None,
+            rows_read: 0,
+            rows_loaded: 0,
+            rows_quarantined: 0,
         };
         let files = match list_matching(self.landing, &self.source.path).await {
             Ok(files) => files,
@@ -217,6 +237,7 @@ impl SourceRun<'_> {
             );
             report.files.push(file);
         }
+        report.add_totals();
         Ok(report)
     }
 

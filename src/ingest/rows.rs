@@ -213,6 +213,10 @@ impl EntityRows {
         self.rows
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
     pub fn is_full(&self) -> bool {
         self.rows >= self.ctx.batch_rows
     }

@@ -1,0 +1,137 @@
+//! The bundled default: `testdata/` as mapped by `config/advocacy.yaml`,
+//! run end to end into a temporary warehouse.
+
+mod common;
+
+use std::path::Path;
+
+use advocacy::generate::{GenerateOptions, generate};
+use chrono::NaiveDate;
+use common::{Project, assert_exit, lines, stdout};
+
+const REPO: &str = env!("CARGO_MANIFEST_DIR");
+
+/// The bundled config with the warehouse moved into the test's folder.
+fn bundled_config(p: &Project) {
+    let text = std::fs::read_to_string(Path::new(REPO).join("config/advocacy.yaml")).unwrap();
+    let mut replaced = 0;
+    let text: String = text
+        .lines()
+        .map(|line| {
+            let new = match line {
+                "landing: ../testdata" => format!("landing: {REPO}/testdata"),
+                "warehouse: ../warehouse" => "warehouse: warehouse".to_string(),
+                "queries: ../queries" => format!("queries: {REPO}/queries"),
+                other => return format!("{other}\n"),
+            };
+            replaced += 1;
+            format!("{new}\n")
+        })
+        .collect();
+    assert_eq!(
+        replaced, 3,
+        "config/advocacy.yaml no longer has the expected location lines"
+    );
+    p.write("config.yaml", &text);
+}
+
+fn generate_options(out: &Path) -> GenerateOptions {
+    GenerateOptions {
+        out: out.to_path_buf(),
+        customers: 600,
+        seed: 42,
+        start: NaiveDate::from_ymd_opt(2024, 6, 1).unwrap(),
+        end: NaiveDate::from_ymd_opt(2026, 10, 31).unwrap(),
+        bad_rows: true,
+    }
+}
+
+#[test]
+fn testdata_is_what_the_generator_makes() {
+    let dir = tempfile::tempdir().unwrap();
+    let summary = generate(&generate_options(dir.path())).unwrap();
+    for file in &summary.files {
+        let fresh = std::fs::read(dir.path().join(&file.path)).unwrap();
+        let committed = std::fs::read(Path::new(REPO).join("testdata").join(&file.path))
+            .unwrap_or_else(|e| panic!("testdata/{}: {e}", file.path));
+        assert!(
+            fresh == committed,
+            "testdata/{} differs from the generator's output",
+            file.path
+        );
+    }
+}
+
+#[test]
+fn the_nightly_run_on_the_bundled_default() {
+    let p = Project::new();
+    bundled_config(&p);
+    let out = p.advocacy(&["run", "--config", "config.yaml", "--date", "2026-11-01"]);
+    assert_exit(&out, 0);
+    let summary = stdout(&out);
+
+    // Every file: rows read = rows in the file, quarantined = its
+    // deliberately bad rows, loaded = the rest.
+    let dir = tempfile::tempdir().unwrap();
+    let generated = generate(&generate_options(dir.path())).unwrap();
+    assert!(generated.files.len() >= 9);
+    for file in &generated.files {
+        let line = summary
+            .lines()
+            .find(|l| l.split_whitespace().nth(1) == Some(file.path.as_str()))
+            .unwrap_or_else(|| panic!("{} missing from the summary:\n{summary}", file.path));
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let expected = [
+            "loaded".to_string(),
+            file.rows.to_string(),
+            (file.rows - file.bad_rows).to_string(),
+            file.bad_rows.to_string(),
+        ];
+        assert_eq!(fields[2..], expected, "{}", file.path);
+        assert!(
+            file.bad_rows > 0,
+            "{} has no deliberately bad rows",
+            file.path
+        );
+    }
+
+    // At least 500 customers over at least two years.
+    let customers = p.query(
+        "raw/customers",
+        "SELECT count(DISTINCT customer_id) AS n, \
+         max(signup_date) - min(signup_date) >= 730 AS two_years FROM t",
+    );
+    let row = &lines(&customers)[1];
+    let n: u64 = row.split(" | ").next().unwrap().parse().unwrap();
+    assert!(n >= 500 && row.ends_with("| true"), "{row}");
+
+    // The report a BI tool opens: monthly NPS, consistent counts.
+    let report = p.query(
+        "reports/nps_trends",
+        "SELECT count(*) AS months, \
+         bool_and(responses = promoters + passives + detractors) AS consistent, \
+         bool_and(nps BETWEEN -100 AND 100) AS bounded FROM t",
+    );
+    let row = &lines(&report)[1];
+    let months: u64 = row.split(" | ").next().unwrap().parse().unwrap();
+    assert!(months >= 24 && row.ends_with("| true | true"), "{row}");
+
+    // Re-running the same date loads nothing new and republishes the same rows.
+    let first = p.query(
+        "reports/nps_trends",
+        "SELECT * FROM t ORDER BY period_start",
+    );
+    let again = p.advocacy(&["run", "--config", "config.yaml", "--date", "2026-11-01"]);
+    assert_exit(&again, 0);
+    let reloaded = stdout(&again)
+        .lines()
+        .any(|l| l.split_whitespace().nth(2) == Some("loaded"));
+    assert!(!reloaded, "{}", stdout(&again));
+    assert_eq!(
+        first,
+        p.query(
+            "reports/nps_trends",
+            "SELECT * FROM t ORDER BY period_start"
+        )
+    );
+}
