@@ -192,6 +192,9 @@ pub struct RunSettings {
     pub pii_salt: Option<Text>,
     /// Rows per Parquet row group and per in-memory batch during ingest.
     pub batch_rows: usize,
+    /// A warehouse lock older than this (`30m`, `6h`, `1d`) belongs to a
+    /// run that died, and the next run takes it over.
+    pub lock_ttl: String,
 }
 
 impl Default for RunSettings {
@@ -202,6 +205,7 @@ impl Default for RunSettings {
             pii: Pii::Hash,
             pii_salt: None,
             batch_rows: 65_536,
+            lock_ttl: "6h".into(),
         }
     }
 }
@@ -511,6 +515,8 @@ impl Config {
         crate::clock::parse_timezone(&self.run.timezone)
             .map_err(|e| format!("run.timezone: {e}"))?;
         parse_bytes(&self.run.memory_limit).map_err(|e| format!("run.memory_limit: {e}"))?;
+        crate::lock::parse_duration(&self.run.lock_ttl)
+            .map_err(|e| format!("run.lock_ttl: {e}"))?;
         if self.run.batch_rows == 0 {
             return Err("run.batch_rows must be at least 1".into());
         }
@@ -539,6 +545,10 @@ impl Config {
 
     pub fn memory_limit_bytes(&self) -> usize {
         parse_bytes(&self.run.memory_limit).expect("checked at load")
+    }
+
+    pub fn lock_ttl(&self) -> chrono::Duration {
+        crate::lock::parse_duration(&self.run.lock_ttl).expect("checked at load")
     }
 
     pub fn salt(&self) -> &str {

@@ -54,6 +54,9 @@ struct Common {
     /// Only errors; no progress bar.
     #[arg(short, long)]
     quiet: bool,
+    /// Remove another run's warehouse lock first (only when that run is dead).
+    #[arg(long)]
+    force_unlock: bool,
 }
 
 #[derive(Args)]
@@ -104,6 +107,7 @@ fn run_step(step: Step, common: Common) -> i32 {
         config: common.config,
         date: common.date,
         show_progress: !common.quiet,
+        force_unlock: common.force_unlock,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -9,6 +9,7 @@ use serde::Serialize;
 use crate::config::{Config, ConfigError, redact};
 use crate::engine;
 use crate::ingest::{self, IngestError, IngestOptions, IngestReport};
+use crate::lock::{Lock, LockError, LockInfo};
 use crate::pipeline::{self, ModelReport, PipelineError};
 use crate::storage::{Location, StorageError};
 
@@ -33,12 +34,17 @@ pub enum RunError {
     Pipeline(#[from] PipelineError),
     #[error("query engine: {0}")]
     Engine(#[from] datafusion::error::DataFusionError),
+    #[error(transparent)]
+    Lock(#[from] LockError),
+    #[error("interrupted (Ctrl-C); the lock was released and nothing half-written was published")]
+    Interrupted,
 }
 
 impl RunError {
     pub fn exit_code(&self) -> i32 {
         match self {
             RunError::Config(_) | RunError::Pipeline(PipelineError::Invalid(_)) => exit::INVALID,
+            RunError::Lock(_) => exit::LOCKED,
             _ => exit::FAILED,
         }
     }
@@ -62,6 +68,8 @@ pub struct RunOptions {
     pub config: PathBuf,
     pub date: Option<NaiveDate>,
     pub show_progress: bool,
+    /// Remove another run's lock first (that run must be dead).
+    pub force_unlock: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -112,6 +120,8 @@ fn new_run_id(now: chrono::DateTime<Utc>) -> String {
     format!("{}-{suffix}", now.format("%Y%m%dT%H%M%SZ"))
 }
 
+/// Runs a step under the warehouse lock; the lock is released whatever
+/// happens, Ctrl-C included.
 pub async fn execute(step: Step, options: &RunOptions) -> Result<RunRecord, RunError> {
     let config = Config::load(&options.config)?;
     let started = Utc::now();
@@ -128,49 +138,92 @@ pub async fn execute(step: Step, options: &RunOptions) -> Result<RunRecord, RunE
         &config,
         true,
     )?;
-    tracing::info!(run_id = %run_id, run_date = %run_date, command = ?step, "run started");
-
-    let ingest_options = IngestOptions {
+    let info = LockInfo {
         run_id: run_id.clone(),
+        host: crate::lock::host_name(),
+        pid: std::process::id(),
+        command: format!("{step:?}").to_lowercase(),
+        started_at: started,
+    };
+    let lock = Lock::acquire(&warehouse, info, config.lock_ttl(), options.force_unlock).await?;
+    tracing::info!(run_id = %run_id, run_date = %run_date, command = ?step, "run started");
+    let run = Run {
+        step,
+        config: &config,
+        landing: &landing,
+        warehouse: &warehouse,
+        run_id,
         run_date,
-        loaded_at: started,
+        started,
         show_progress: options.show_progress,
     };
-    let ingest_report = ingest::ingest(&config, &landing, &warehouse, &ingest_options).await?;
-    let mut models = Vec::new();
-    if step == Step::Run {
-        let ctx = engine::session(&config)?;
-        engine::register_raw_tables(&ctx, &warehouse, config.run.pii)?;
-        models = pipeline::build(&ctx, &config, &warehouse, run_date)
-            .await?
-            .models;
-    }
-    let failed = ingest_report.failed()
-        || models
-            .iter()
-            .any(|m| !matches!(m.status, pipeline::ModelStatus::Success));
-    let exit_code = if failed { exit::FAILED } else { exit::SUCCESS };
-    let finished = Utc::now();
-    let record = RunRecord {
-        run_id,
-        command: step,
-        config_hash: config.hash.clone(),
-        run_date,
-        started_at: started.to_rfc3339(),
-        finished_at: finished.to_rfc3339(),
-        seconds: (finished - started).num_milliseconds() as f64 / 1000.0,
-        status: if failed {
-            "failed".into()
-        } else {
-            "succeeded".into()
-        },
-        exit_code,
-        ingest: ingest_report,
-        models,
+    let result = tokio::select! {
+        result = run.steps() => result,
+        _ = tokio::signal::ctrl_c() => Err(RunError::Interrupted),
     };
-    write_record(&warehouse, &record).await?;
-    tracing::info!(run_id = %record.run_id, status = %record.status, "run finished");
+    let released = lock.release().await;
+    let record = result?;
+    released?;
     Ok(record)
+}
+
+struct Run<'a> {
+    step: Step,
+    config: &'a Config,
+    landing: &'a Location,
+    warehouse: &'a Location,
+    run_id: String,
+    run_date: NaiveDate,
+    started: chrono::DateTime<Utc>,
+    show_progress: bool,
+}
+
+impl Run<'_> {
+    async fn steps(&self) -> Result<RunRecord, RunError> {
+        let config = self.config;
+        let ingest_options = IngestOptions {
+            run_id: self.run_id.clone(),
+            run_date: self.run_date,
+            loaded_at: self.started,
+            show_progress: self.show_progress,
+        };
+        let ingest_report =
+            ingest::ingest(config, self.landing, self.warehouse, &ingest_options).await?;
+        let mut models = Vec::new();
+        if self.step == Step::Run {
+            let ctx = engine::session(config)?;
+            engine::register_raw_tables(&ctx, self.warehouse, config.run.pii)?;
+            models = pipeline::build(&ctx, config, self.warehouse, self.run_date)
+                .await?
+                .models;
+        }
+        let failed = ingest_report.failed()
+            || models
+                .iter()
+                .any(|m| !matches!(m.status, pipeline::ModelStatus::Success));
+        let exit_code = if failed { exit::FAILED } else { exit::SUCCESS };
+        let finished = Utc::now();
+        let record = RunRecord {
+            run_id: self.run_id.clone(),
+            command: self.step,
+            config_hash: config.hash.clone(),
+            run_date: self.run_date,
+            started_at: self.started.to_rfc3339(),
+            finished_at: finished.to_rfc3339(),
+            seconds: (finished - self.started).num_milliseconds() as f64 / 1000.0,
+            status: if failed {
+                "failed".into()
+            } else {
+                "succeeded".into()
+            },
+            exit_code,
+            ingest: ingest_report,
+            models,
+        };
+        write_record(self.warehouse, &record).await?;
+        tracing::info!(run_id = %record.run_id, status = %record.status, "run finished");
+        Ok(record)
+    }
 }
 
 /// `_runs/<run_id>.json`, then `_runs/latest.json`: written last, so a

@@ -167,6 +167,9 @@ pub async fn ingest(
     warehouse: &Location,
     options: &IngestOptions,
 ) -> Result<IngestReport, IngestError> {
+    // Temporary outputs of runs that were interrupted; the lock guarantees
+    // no other run is using them.
+    cleanup_tmp(warehouse, "").await;
     let mut manifest = Manifest::load(warehouse).await?;
     let tz = crate::clock::parse_timezone(&config.run.timezone).expect("checked at load");
     let mut report = IngestReport::default();
@@ -458,6 +461,7 @@ async fn list_matching(landing: &Location, pattern: &str) -> Result<Vec<ObjectMe
     Ok(files)
 }
 
+/// Removes `_state/tmp/<run_id>`, or all of `_state/tmp` for an empty id.
 async fn cleanup_tmp(warehouse: &Location, run_id: &str) {
     let prefix = warehouse.path(&format!("_state/tmp/{run_id}"));
     let listed: Result<Vec<ObjectMeta>, _> =

@@ -1,0 +1,165 @@
+//! The warehouse lock, `_state/lock`: taken with a conditional create so
+//! two runs never write the same warehouse at once, released at the end
+//! (success, failure or Ctrl-C), and taken over when older than the TTL.
+
+use chrono::{DateTime, Utc};
+use object_store::{PutMode, PutOptions, PutPayload};
+use serde::{Deserialize, Serialize};
+
+use crate::storage::{Location, StorageError};
+
+pub const LOCK_PATH: &str = "_state/lock";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LockInfo {
+    pub run_id: String,
+    pub host: String,
+    pub pid: u32,
+    pub command: String,
+    pub started_at: DateTime<Utc>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error(
+        "the warehouse is locked by run {} ({}) on host {} pid {} since {}; \
+         wait for it, or pass --force-unlock if that run is dead",
+        .0.run_id, .0.command, .0.host, .0.pid, .0.started_at.to_rfc3339()
+    )]
+    Held(Box<LockInfo>),
+    #[error("{LOCK_PATH} exists but is unreadable ({0}); remove it or pass --force-unlock")]
+    Unreadable(String),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// A held lock; call [`Lock::release`] when the run ends.
+pub struct Lock {
+    warehouse: Location,
+    pub info: LockInfo,
+}
+
+pub fn host_name() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|h| h.trim().to_string())
+        })
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+impl Lock {
+    /// Takes the lock, or says who holds it. A lock older than `ttl` (a
+    /// run that crashed without releasing) or any lock under `force` is
+    /// removed and taken.
+    pub async fn acquire(
+        warehouse: &Location,
+        info: LockInfo,
+        ttl: chrono::Duration,
+        force: bool,
+    ) -> Result<Lock, LockError> {
+        let lock = Lock {
+            warehouse: warehouse.clone(),
+            info,
+        };
+        if lock.try_create().await? {
+            return Ok(lock);
+        }
+        let holder = lock.read_holder().await?;
+        let stale = holder
+            .as_ref()
+            .is_some_and(|h| Utc::now() - h.started_at > ttl);
+        if !(force || stale) {
+            return Err(match holder {
+                Some(h) => LockError::Held(Box::new(h)),
+                None => LockError::Unreadable("empty".into()),
+            });
+        }
+        tracing::warn!(holder = ?holder, forced = force, "taking over the warehouse lock");
+        let path = warehouse.path(LOCK_PATH);
+        warehouse.delete_if_exists(&path).await?;
+        // Two runs taking over at the same moment: the create still lets
+        // only one of them in.
+        if lock.try_create().await? {
+            return Ok(lock);
+        }
+        match lock.read_holder().await? {
+            Some(h) => Err(LockError::Held(Box::new(h))),
+            None => Err(LockError::Unreadable("empty".into())),
+        }
+    }
+
+    async fn try_create(&self) -> Result<bool, LockError> {
+        let path = self.warehouse.path(LOCK_PATH);
+        let body = serde_json::to_vec_pretty(&self.info).expect("lock info serialises");
+        let options = PutOptions::from(PutMode::Create);
+        match self
+            .warehouse
+            .store
+            .put_opts(&path, PutPayload::from(body), options)
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::AlreadyExists { .. })
+            | Err(object_store::Error::Precondition { .. }) => Ok(false),
+            Err(e) => Err(StorageError::object("create", &path, e).into()),
+        }
+    }
+
+    async fn read_holder(&self) -> Result<Option<LockInfo>, LockError> {
+        let path = self.warehouse.path(LOCK_PATH);
+        match self.warehouse.get_opt(&path).await? {
+            None => Ok(None),
+            Some(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| LockError::Unreadable(e.to_string())),
+        }
+    }
+
+    /// Removes the lock if it is still ours (a takeover may have replaced it).
+    pub async fn release(self) -> Result<(), LockError> {
+        match self.read_holder().await {
+            Ok(Some(holder)) if holder.run_id != self.info.run_id => {
+                tracing::warn!(holder = %holder.run_id, "lock was taken over; leaving it");
+                Ok(())
+            }
+            _ => {
+                let path = self.warehouse.path(LOCK_PATH);
+                Ok(self.warehouse.delete_if_exists(&path).await?)
+            }
+        }
+    }
+}
+
+/// Parses durations like `90s`, `30m`, `6h`, `2d`.
+pub fn parse_duration(text: &str) -> Result<chrono::Duration, String> {
+    let t = text.trim();
+    let (number, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
+    let n: i64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 30m or 6h"))?;
+    match unit.trim() {
+        "s" => Ok(chrono::Duration::seconds(n)),
+        "m" => Ok(chrono::Duration::minutes(n)),
+        "h" => Ok(chrono::Duration::hours(n)),
+        "d" => Ok(chrono::Duration::days(n)),
+        _ => Err(format!("{text:?}: unknown unit (use s, m, h or d)")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("6h"), Ok(chrono::Duration::hours(6)));
+        assert_eq!(parse_duration("90s"), Ok(chrono::Duration::seconds(90)));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("5w").is_err());
+    }
+}

@@ -1,0 +1,152 @@
+//! The warehouse lock: a second run exits 4 naming the holder, stale locks
+//! are taken over, --force-unlock works, and the lock is released after
+//! success, failure and Ctrl-C.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Project, assert_exit, stderr};
+
+const SOURCE: &str = r#"  - name: shop
+    entity: orders
+    format: csv
+    path: orders*.csv
+    columns: { order_id: id, customer_id: cid, ordered_at: at, amount: amount }
+"#;
+
+fn lock_file(p: &Project) -> std::path::PathBuf {
+    p.warehouse().join("_state/lock")
+}
+
+fn hold_lock(p: &Project, started_at: &str) {
+    std::fs::create_dir_all(p.warehouse().join("_state")).unwrap();
+    std::fs::write(
+        lock_file(p),
+        format!(
+            r#"{{"run_id": "20261101T000000Z-other", "host": "etl-7", "pid": 4242, "command": "run", "started_at": "{started_at}"}}"#
+        ),
+    )
+    .unwrap();
+}
+
+fn small_project() -> Project {
+    let p = Project::new();
+    p.config(SOURCE);
+    p.land("orders.csv", "id,cid,at,amount\no1,C1,2025-01-01,5\n");
+    p
+}
+
+/// Enough orders that an ingest in a debug build takes about a second.
+fn large_orders() -> String {
+    let mut csv = String::from("id,cid,at,amount\n");
+    for i in 0..300_000 {
+        csv.push_str(&format!(
+            "o{i},C{},2025-01-0{}T10:00:00Z,{}.5\n",
+            i % 977,
+            1 + i % 9,
+            i % 400
+        ));
+    }
+    csv
+}
+
+#[test]
+fn a_second_run_exits_4_naming_the_holder() {
+    let p = small_project();
+    let now = chrono::Utc::now().to_rfc3339();
+    hold_lock(&p, &now);
+    let out = p.ingest();
+    assert_exit(&out, 4);
+    let err = stderr(&out);
+    assert!(
+        err.contains("locked by run 20261101T000000Z-other (run) on host etl-7 pid 4242 since")
+            && err.contains(&now[..19]),
+        "{err}"
+    );
+    assert!(
+        !p.warehouse().join("raw").exists(),
+        "a locked-out run wrote data"
+    );
+    assert!(lock_file(&p).exists(), "the holder's lock was removed");
+}
+
+#[test]
+fn a_stale_lock_is_taken_over_and_force_unlock_works() {
+    let p = small_project();
+    let old = (chrono::Utc::now() - chrono::Duration::hours(7)).to_rfc3339();
+    hold_lock(&p, &old);
+    assert_exit(&p.ingest(), 0);
+    assert!(!lock_file(&p).exists());
+
+    hold_lock(&p, &chrono::Utc::now().to_rfc3339());
+    let forced = p.advocacy(&["ingest", "--config", "config.yaml", "--force-unlock"]);
+    assert_exit(&forced, 0);
+    assert!(!lock_file(&p).exists());
+}
+
+#[test]
+fn the_lock_is_released_after_a_failed_run() {
+    let p = small_project();
+    p.land("orders-2.csv", "wrong,header\n1,2\n");
+    assert_exit(&p.ingest(), 1);
+    assert!(!lock_file(&p).exists());
+}
+
+#[test]
+fn concurrent_runs_one_wins_the_others_exit_4() {
+    let p = Project::new();
+    p.config(SOURCE);
+    p.land("orders.csv", large_orders());
+    let children: Vec<_> = (0..3)
+        .map(|_| {
+            Command::new(env!("CARGO_BIN_EXE_advocacy"))
+                .args(["ingest", "--config", "config.yaml", "-q"])
+                .current_dir(p.dir.path())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut codes: Vec<i32> = children
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap().status.code().unwrap())
+        .collect();
+    codes.sort();
+    assert_eq!(codes[0], 0, "{codes:?}");
+    assert!(codes.contains(&4), "no run was locked out: {codes:?}");
+    assert!(codes.iter().all(|c| *c == 0 || *c == 4), "{codes:?}");
+    let loaded = p.query("raw/orders", "SELECT count(*) AS n FROM t");
+    assert_eq!(common::lines(&loaded)[1..], ["300000"]);
+    assert!(!lock_file(&p).exists());
+}
+
+#[test]
+fn ctrl_c_releases_the_lock() {
+    let p = Project::new();
+    p.config(SOURCE);
+    p.land("orders.csv", large_orders());
+    let child = Command::new(env!("CARGO_BIN_EXE_advocacy"))
+        .args(["ingest", "--config", "config.yaml", "-q"])
+        .current_dir(p.dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !lock_file(&p).exists() {
+        assert!(Instant::now() < deadline, "the run never took the lock");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let out = child.wait_with_output().unwrap();
+    assert_exit(&out, 1);
+    assert!(stderr(&out).contains("interrupted"), "{}", stderr(&out));
+    assert!(!lock_file(&p).exists(), "Ctrl-C left the lock behind");
+}
