@@ -50,3 +50,20 @@ pub fn register_raw_tables(ctx: &SessionContext, warehouse: &Location, pii: Pii)
     }
     Ok(())
 }
+
+/// Registers every model's last materialised result (or published
+/// report), for ad-hoc queries and data tests outside a build. Returns the
+/// models that have never been built.
+pub async fn register_models(
+    ctx: &SessionContext,
+    warehouse: &Location,
+    models: &[String],
+) -> Result<Vec<String>> {
+    let mut missing = Vec::new();
+    for name in models {
+        if !crate::pipeline::register_materialised(ctx, warehouse, name).await? {
+            missing.push(name.clone());
+        }
+    }
+    Ok(missing)
+}

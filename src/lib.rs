@@ -11,6 +11,7 @@ pub mod config;
 pub mod engine;
 pub mod generate;
 pub mod ingest;
+pub mod inspect;
 pub mod lock;
 pub mod parquet_file;
 pub mod pii;

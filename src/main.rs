@@ -9,7 +9,10 @@ use chrono::NaiveDate;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use advocacy::generate::{GenerateOptions, generate};
-use advocacy::run::{self, RunOptions, Step, exit};
+use advocacy::inspect::{self, OutputFormat};
+use advocacy::pipeline::dag::GraphFormat;
+use advocacy::pipeline::spec::Severity;
+use advocacy::run::{self, RunError, RunOptions, Step, exit};
 
 #[derive(Parser)]
 #[command(
@@ -33,6 +36,16 @@ enum Command {
     Run(Common),
     /// Only load new or changed exports into the raw zone (bad rows go to quarantine).
     Ingest(Common),
+    /// Only build, test and publish the models, from what the raw zone holds.
+    Build(Common),
+    /// Check the config and plan every SQL model without reading data; all errors, file:line:col.
+    Validate(Common),
+    /// Print the model graph (text, dot or mermaid) and what a run would do.
+    Dag(DagArgs),
+    /// Run the data tests of queries/models.yml against the models' last results.
+    Test(Common),
+    /// Run an ad-hoc SELECT over raw tables, models and reports.
+    Query(QueryArgs),
     /// Write deterministic synthetic exports (the bundled testdata is made with this).
     Generate(GenerateArgs),
 }
@@ -57,6 +70,41 @@ struct Common {
     /// Remove another run's warehouse lock first (only when that run is dead).
     #[arg(long)]
     force_unlock: bool,
+    /// Models to build: NAME, NAME+ (and what reads it), +NAME (and what it reads), tag:TAG.
+    #[arg(long, short = 's', num_args = 1..)]
+    select: Vec<String>,
+}
+
+#[derive(Args)]
+struct DagArgs {
+    #[command(flatten)]
+    common: Common,
+    #[arg(long, value_enum, default_value_t = GraphArg::Text)]
+    format: GraphArg,
+}
+
+#[derive(Args)]
+struct QueryArgs {
+    /// The SELECT to run.
+    sql: String,
+    #[command(flatten)]
+    common: Common,
+    #[arg(long, value_enum, default_value_t = TableArg::Table)]
+    format: TableArg,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum GraphArg {
+    Text,
+    Dot,
+    Mermaid,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum TableArg {
+    Table,
+    Csv,
+    Json,
 }
 
 #[derive(Args)]
@@ -101,6 +149,18 @@ fn init_logging(common: &Common) {
     }
 }
 
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("the async runtime starts")
+}
+
+fn fail(e: RunError) -> i32 {
+    eprintln!("error: {}", e.redacted());
+    e.exit_code()
+}
+
 fn run_step(step: Step, common: Common) -> i32 {
     init_logging(&common);
     let options = RunOptions {
@@ -108,28 +168,96 @@ fn run_step(step: Step, common: Common) -> i32 {
         date: common.date,
         show_progress: !common.quiet,
         force_unlock: common.force_unlock,
+        select: common.select,
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return exit::FAILED;
-        }
-    };
-    match runtime.block_on(run::execute(step, &options)) {
+    match runtime().block_on(run::execute(step, &options)) {
         Ok(record) => {
             if !common.quiet {
                 print!("{}", record.summary());
             }
             record.exit_code
         }
-        Err(e) => {
-            eprintln!("error: {}", e.redacted());
-            e.exit_code()
+        Err(e) => fail(e),
+    }
+}
+
+fn run_validate(common: Common) -> i32 {
+    init_logging(&common);
+    match runtime().block_on(inspect::validate(&common.config, common.date)) {
+        Ok(v) => {
+            for warning in &v.warnings {
+                eprintln!("warning: {warning}");
+            }
+            for error in &v.errors {
+                eprintln!("error: {error}");
+            }
+            if v.errors.is_empty() {
+                println!("ok: config and {} model(s) are valid", v.models_checked);
+                exit::SUCCESS
+            } else {
+                eprintln!("{} error(s)", v.errors.len());
+                exit::INVALID
+            }
         }
+        Err(e) => fail(e),
+    }
+}
+
+fn run_dag(args: DagArgs) -> i32 {
+    init_logging(&args.common);
+    let format = match args.format {
+        GraphArg::Text => GraphFormat::Text,
+        GraphArg::Dot => GraphFormat::Dot,
+        GraphArg::Mermaid => GraphFormat::Mermaid,
+    };
+    match inspect::dag(&args.common.config, format) {
+        Ok(text) => {
+            print!("{text}");
+            exit::SUCCESS
+        }
+        Err(e) => fail(e),
+    }
+}
+
+fn run_tests(common: Common) -> i32 {
+    init_logging(&common);
+    match runtime().block_on(inspect::test(&common.config)) {
+        Ok((results, warnings)) => {
+            for warning in &warnings {
+                eprintln!("warning: {warning}");
+            }
+            let failed: Vec<_> = results.iter().filter(|t| !t.passed).collect();
+            for t in &failed {
+                print!("{}", t.describe());
+            }
+            println!(
+                "{} passed, {} failed",
+                results.len() - failed.len(),
+                failed.len()
+            );
+            if failed.iter().any(|t| t.severity == Severity::Error) {
+                exit::TESTS_FAILED
+            } else {
+                exit::SUCCESS
+            }
+        }
+        Err(e) => fail(e),
+    }
+}
+
+fn run_query(args: QueryArgs) -> i32 {
+    init_logging(&args.common);
+    let format = match args.format {
+        TableArg::Table => OutputFormat::Table,
+        TableArg::Csv => OutputFormat::Csv,
+        TableArg::Json => OutputFormat::Json,
+    };
+    match runtime().block_on(inspect::query(&args.common.config, &args.sql, format)) {
+        Ok(text) => {
+            print!("{text}");
+            exit::SUCCESS
+        }
+        Err(e) => fail(e),
     }
 }
 
@@ -168,6 +296,11 @@ fn main() -> ExitCode {
     let code = match cli.command {
         Command::Run(common) => run_step(Step::Run, common),
         Command::Ingest(common) => run_step(Step::Ingest, common),
+        Command::Build(common) => run_step(Step::Build, common),
+        Command::Validate(common) => run_validate(common),
+        Command::Dag(args) => run_dag(args),
+        Command::Test(common) => run_tests(common),
+        Command::Query(args) => run_query(args),
         Command::Generate(args) => run_generate(args),
     };
     ExitCode::from(code as u8)

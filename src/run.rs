@@ -10,7 +10,8 @@ use crate::config::{Config, ConfigError, redact};
 use crate::engine;
 use crate::ingest::{self, IngestError, IngestOptions, IngestReport};
 use crate::lock::{Lock, LockError, LockInfo};
-use crate::pipeline::{self, ModelReport, PipelineError};
+use crate::pipeline::data_tests::TestResult;
+use crate::pipeline::{self, BuildOptions, ModelReport, PipelineError, Project};
 use crate::storage::{Location, StorageError};
 
 /// Exit codes of DESIGN.md, in one place.
@@ -36,6 +37,8 @@ pub enum RunError {
     Engine(#[from] datafusion::error::DataFusionError),
     #[error(transparent)]
     Lock(#[from] LockError),
+    #[error("{0}")]
+    Query(String),
     #[error("interrupted (Ctrl-C); the lock was released and nothing half-written was published")]
     Interrupted,
 }
@@ -43,7 +46,9 @@ pub enum RunError {
 impl RunError {
     pub fn exit_code(&self) -> i32 {
         match self {
-            RunError::Config(_) | RunError::Pipeline(PipelineError::Invalid(_)) => exit::INVALID,
+            RunError::Config(_)
+            | RunError::Pipeline(PipelineError::Invalid(_))
+            | RunError::Query(_) => exit::INVALID,
             RunError::Lock(_) => exit::LOCKED,
             _ => exit::FAILED,
         }
@@ -62,6 +67,8 @@ pub enum Step {
     Run,
     /// Only load new exports into the raw zone.
     Ingest,
+    /// Only build, test and publish the models, from the raw zone.
+    Build,
 }
 
 pub struct RunOptions {
@@ -70,6 +77,8 @@ pub struct RunOptions {
     pub show_progress: bool,
     /// Remove another run's lock first (that run must be dead).
     pub force_unlock: bool,
+    /// `--select` patterns; empty builds every model.
+    pub select: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -85,6 +94,8 @@ pub struct RunRecord {
     pub exit_code: i32,
     pub ingest: IngestReport,
     pub models: Vec<ModelReport>,
+    pub tests: Vec<TestResult>,
+    pub warnings: Vec<String>,
 }
 
 impl RunRecord {
@@ -95,12 +106,10 @@ impl RunRecord {
         }
         if !self.models.is_empty() {
             out.push('\n');
-            out.push_str(
-                &pipeline::BuildReport {
-                    models: self.models.clone(),
-                }
-                .summary_table(),
-            );
+            out.push_str(&pipeline::summary_table(&self.models, &self.tests));
+        }
+        for warning in &self.warnings {
+            out.push_str(&format!("warning: {warning}\n"));
         }
         out.push_str(&format!(
             "\nrun {} {} in {:.1}s (exit {})\n",
@@ -145,10 +154,16 @@ pub async fn execute(step: Step, options: &RunOptions) -> Result<RunRecord, RunE
         command: format!("{step:?}").to_lowercase(),
         started_at: started,
     };
+    let project = match step {
+        Step::Ingest => None,
+        Step::Run | Step::Build => Some(Project::load_valid(&config)?),
+    };
     let lock = Lock::acquire(&warehouse, info, config.lock_ttl(), options.force_unlock).await?;
     tracing::info!(run_id = %run_id, run_date = %run_date, command = ?step, "run started");
     let run = Run {
         step,
+        project: project.as_ref(),
+        select: &options.select,
         config: &config,
         landing: &landing,
         warehouse: &warehouse,
@@ -169,6 +184,8 @@ pub async fn execute(step: Step, options: &RunOptions) -> Result<RunRecord, RunE
 
 struct Run<'a> {
     step: Step,
+    project: Option<&'a Project>,
+    select: &'a [String],
     config: &'a Config,
     landing: &'a Location,
     warehouse: &'a Location,
@@ -187,21 +204,35 @@ impl Run<'_> {
             loaded_at: self.started,
             show_progress: self.show_progress,
         };
-        let ingest_report =
-            ingest::ingest(config, self.landing, self.warehouse, &ingest_options).await?;
-        let mut models = Vec::new();
-        if self.step == Step::Run {
+        let ingest_report = if self.step == Step::Build {
+            IngestReport::default()
+        } else {
+            ingest::ingest(config, self.landing, self.warehouse, &ingest_options).await?
+        };
+        let mut build = pipeline::BuildReport::default();
+        if let Some(project) = self.project {
             let ctx = engine::session(config)?;
             engine::register_raw_tables(&ctx, self.warehouse, config.run.pii)?;
-            models = pipeline::build(&ctx, config, self.warehouse, self.run_date)
-                .await?
-                .models;
+            let options = BuildOptions {
+                run_date: self.run_date,
+                run_id: self.run_id.clone(),
+                select: self.select.to_vec(),
+            };
+            build = pipeline::build(&ctx, config, self.warehouse, project, &options).await?;
         }
-        let failed = ingest_report.failed()
-            || models
-                .iter()
-                .any(|m| !matches!(m.status, pipeline::ModelStatus::Success));
-        let exit_code = if failed { exit::FAILED } else { exit::SUCCESS };
+        let failed = ingest_report.failed() || build.models_failed();
+        let exit_code = if failed {
+            exit::FAILED
+        } else if build.tests_failed() {
+            exit::TESTS_FAILED
+        } else {
+            exit::SUCCESS
+        };
+        let status = match exit_code {
+            exit::SUCCESS => "succeeded",
+            exit::TESTS_FAILED => "tests failed",
+            _ => "failed",
+        };
         let finished = Utc::now();
         let record = RunRecord {
             run_id: self.run_id.clone(),
@@ -211,14 +242,12 @@ impl Run<'_> {
             started_at: self.started.to_rfc3339(),
             finished_at: finished.to_rfc3339(),
             seconds: (finished - self.started).num_milliseconds() as f64 / 1000.0,
-            status: if failed {
-                "failed".into()
-            } else {
-                "succeeded".into()
-            },
+            status: status.into(),
             exit_code,
             ingest: ingest_report,
-            models,
+            models: build.models,
+            tests: build.tests,
+            warnings: build.warnings,
         };
         write_record(self.warehouse, &record).await?;
         tracing::info!(run_id = %record.run_id, status = %record.status, "run finished");

@@ -104,8 +104,8 @@ fn with_the_default_no_raw_email_is_written_anywhere() {
     let out = p.advocacy(&["run", "--config", "config.yaml", "--date", "2026-11-01"]);
     assert_exit(&out, 0);
     let files = p.parquet_files();
-    // raw x3, quarantine x2, report + history, manifest
-    assert_eq!(files.len(), 8, "{files:#?}");
+    // raw x3, quarantine x2, materialised model, report + history, manifest
+    assert_eq!(files.len(), 9, "{files:#?}");
     let text = all_text(&p.warehouse(), &files).to_lowercase();
     for email in EMAILS {
         assert!(!text.contains(email), "{email} found in the warehouse");

@@ -1,24 +1,33 @@
 //! The SQL pipeline: models discovered under `queries/`, ordered by their
-//! dependencies, run on one DataFusion session, and the reports published.
+//! dependencies, validated, run concurrently on one DataFusion session,
+//! tested, and the reports published.
 
 pub mod dag;
+pub mod data_tests;
+pub mod diagnostics;
+mod execute;
 pub mod models;
 pub mod publish;
+pub mod select;
+pub mod spec;
+pub mod validate;
 
-use std::collections::HashMap;
-use std::sync::Arc;
-use std::time::Instant;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::NaiveDate;
 use datafusion::common::ScalarValue;
-use datafusion::datasource::MemTable;
 use datafusion::execution::context::SQLOptions;
 use datafusion::prelude::SessionContext;
 use serde::Serialize;
 
 use crate::config::{Config, VarValue};
+use crate::schema::Entity;
 use crate::storage::Location;
+use data_tests::TestResult;
 use models::Model;
+use spec::{ModelsFile, Severity};
+
+pub use execute::{materialised_path, register_materialised};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
@@ -26,6 +35,76 @@ pub enum PipelineError {
     Io(String),
     #[error("{}", .0.join("\n"))]
     Invalid(Vec<String>),
+}
+
+/// The models of a project with their documentation, dependencies and
+/// build order.
+pub struct Project {
+    pub models: Vec<Model>,
+    pub spec: ModelsFile,
+    /// Tables each model reads (models and raw tables alike).
+    pub deps: BTreeMap<String, BTreeSet<String>>,
+    pub order: Vec<String>,
+    /// Problems found while loading (parse errors, refused statements);
+    /// the models concerned are left out of `deps` and `order`.
+    pub errors: Vec<String>,
+}
+
+impl Project {
+    pub fn load(config: &Config) -> Result<Project, PipelineError> {
+        let queries = config.queries_dir();
+        let models = models::discover(&queries)?;
+        let spec = ModelsFile::load(&queries.join("models.yml"))
+            .map_err(|e| PipelineError::Invalid(vec![e]))?;
+        let state = SessionContext::new().state();
+        let (deps, mut errors) = dag::dependencies(&state, &models);
+        let order = match dag::build_order(&deps) {
+            Ok(order) => order,
+            Err(cycle) => {
+                errors.push(cycle);
+                Vec::new()
+            }
+        };
+        Ok(Project {
+            models,
+            spec,
+            deps,
+            order,
+            errors,
+        })
+    }
+
+    /// Like [`Project::load`], but any problem is an error (exit 2).
+    pub fn load_valid(config: &Config) -> Result<Project, PipelineError> {
+        let project = Project::load(config)?;
+        if project.errors.is_empty() {
+            Ok(project)
+        } else {
+            Err(PipelineError::Invalid(project.errors))
+        }
+    }
+
+    pub fn model(&self, name: &str) -> &Model {
+        self.models
+            .iter()
+            .find(|m| m.name == name)
+            .expect("models in the order exist")
+    }
+
+    pub fn published(&self) -> BTreeSet<String> {
+        self.models
+            .iter()
+            .filter(|m| m.publish)
+            .map(|m| m.name.clone())
+            .collect()
+    }
+
+    /// Every table a model may read: raw tables and models.
+    pub fn known_tables(&self) -> Vec<String> {
+        let mut known: Vec<String> = Entity::ALL.iter().map(|e| e.table_name()).collect();
+        known.extend(self.models.iter().map(|m| m.name.clone()));
+        known
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -52,35 +131,24 @@ pub struct ModelReport {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct BuildReport {
     pub models: Vec<ModelReport>,
+    pub tests: Vec<TestResult>,
+    pub warnings: Vec<String>,
+    /// Set when `_SUCCESS` was written: every model built, every
+    /// error-severity test passed, every report published.
+    pub success_marker: bool,
 }
 
 impl BuildReport {
-    pub fn failed(&self) -> bool {
+    pub fn models_failed(&self) -> bool {
         self.models
             .iter()
             .any(|m| !matches!(m.status, ModelStatus::Success))
     }
 
-    pub fn summary_table(&self) -> String {
-        let mut out = format!(
-            "{:<28} {:<8} {:>10} {:>12} {:>9}\n",
-            "model", "status", "rows", "bytes", "seconds"
-        );
-        for m in &self.models {
-            let status = match m.status {
-                ModelStatus::Success => "ok",
-                ModelStatus::Failed => "FAILED",
-                ModelStatus::Skipped => "skipped",
-            };
-            out.push_str(&format!(
-                "{:<28} {:<8} {:>10} {:>12} {:>9.2}\n",
-                m.model, status, m.rows, m.bytes_written, m.seconds
-            ));
-            if let Some(error) = &m.error {
-                out.push_str(&format!("{:<28}   error: {error}\n", ""));
-            }
-        }
-        out
+    pub fn tests_failed(&self) -> bool {
+        self.tests
+            .iter()
+            .any(|t| !t.passed && t.severity == Severity::Error)
     }
 }
 
@@ -89,15 +157,7 @@ pub fn parameters(config: &Config, run_date: NaiveDate) -> HashMap<String, Scala
     let mut params: HashMap<String, ScalarValue> = config
         .vars
         .iter()
-        .map(|(name, value)| {
-            let scalar = match value {
-                VarValue::Bool(b) => ScalarValue::Boolean(Some(*b)),
-                VarValue::Int(i) => ScalarValue::Int64(Some(*i)),
-                VarValue::Float(f) => ScalarValue::Float64(Some(*f)),
-                VarValue::Text(t) => ScalarValue::Utf8(Some(t.clone())),
-            };
-            (name.clone(), scalar)
-        })
+        .map(|(name, value)| (name.clone(), scalar(value)))
         .collect();
     params.insert(
         "run_date".into(),
@@ -106,96 +166,147 @@ pub fn parameters(config: &Config, run_date: NaiveDate) -> HashMap<String, Scala
     params
 }
 
-fn sql_options() -> SQLOptions {
+fn scalar(value: &VarValue) -> ScalarValue {
+    match value {
+        VarValue::Bool(b) => ScalarValue::Boolean(Some(*b)),
+        VarValue::Int(i) => ScalarValue::Int64(Some(*i)),
+        VarValue::Float(f) => ScalarValue::Float64(Some(*f)),
+        VarValue::Text(t) => ScalarValue::Utf8(Some(t.clone())),
+    }
+}
+
+/// Model files may only query: DDL, DML, COPY and SET are refused.
+pub fn sql_options() -> SQLOptions {
     SQLOptions::new()
         .with_allow_ddl(false)
         .with_allow_dml(false)
         .with_allow_statements(false)
 }
 
-/// Builds every model in dependency order; each result is materialised
-/// once as an in-memory table its consumers read, and reports are
-/// published. A failed model skips the models that read it.
+pub struct BuildOptions {
+    pub run_date: NaiveDate,
+    pub run_id: String,
+    /// `--select` patterns; empty means every model.
+    pub select: Vec<String>,
+}
+
+/// Builds the selected models in dependency order (independent ones
+/// concurrently), runs their data tests, and publishes the reports whose
+/// error-severity tests pass. A failed model skips the models that read it.
 pub async fn build(
     ctx: &SessionContext,
     config: &Config,
     warehouse: &Location,
-    run_date: NaiveDate,
+    project: &Project,
+    options: &BuildOptions,
 ) -> Result<BuildReport, PipelineError> {
-    let models = models::discover(&config.queries_dir())?;
-    let deps = dag::dependencies(&ctx.state(), &models).map_err(PipelineError::Invalid)?;
-    let order = dag::build_order(&deps).map_err(|e| PipelineError::Invalid(vec![e]))?;
-    let by_name: HashMap<&str, &Model> = models.iter().map(|m| (m.name.as_str(), m)).collect();
-    let params = parameters(config, run_date);
-    let mut report = BuildReport::default();
-    let mut broken: Vec<String> = Vec::new();
-    for name in order {
-        let model = by_name[name.as_str()];
-        let upstream_broken = deps[&name].iter().find(|t| broken.contains(t));
-        let mut entry = ModelReport {
-            model: name.clone(),
-            file: model.file.display().to_string(),
-            status: ModelStatus::Success,
-            published: false,
-            rows: 0,
-            bytes_written: 0,
-            seconds: 0.0,
-            error: None,
-        };
-        if let Some(up) = upstream_broken {
-            entry.status = ModelStatus::Skipped;
-            entry.error = Some(format!("upstream model {up} did not build"));
-            broken.push(name.clone());
-            report.models.push(entry);
-            continue;
-        }
-        let started = Instant::now();
-        match run_model(ctx, model, &params, warehouse, run_date).await {
-            Ok((rows, bytes)) => {
-                entry.rows = rows;
-                entry.bytes_written = bytes;
-                entry.published = model.publish;
-            }
-            Err(e) => {
-                tracing::error!(model = %name, error = %e, "model failed");
-                entry.status = ModelStatus::Failed;
-                entry.error = Some(e);
-                broken.push(name.clone());
-            }
-        }
-        entry.seconds = started.elapsed().as_secs_f64();
-        tracing::info!(model = %name, status = ?entry.status, rows = entry.rows, "model done");
-        report.models.push(entry);
+    let selected = if options.select.is_empty() {
+        project.order.iter().cloned().collect()
+    } else {
+        select::select(&options.select, &project.deps, &project.spec)
+            .map_err(|e| PipelineError::Invalid(vec![e]))?
+    };
+    let params = parameters(config, options.run_date);
+    let mut report = BuildReport {
+        models: execute::execute(ctx, project, &selected, warehouse, &params).await,
+        ..BuildReport::default()
+    };
+    let built: BTreeSet<String> = report
+        .models
+        .iter()
+        .filter(|m| matches!(m.status, ModelStatus::Success))
+        .map(|m| m.model.clone())
+        .collect();
+    let (tests, warnings) = data_tests::run(ctx, project, &built).await;
+    report.tests = tests;
+    report.warnings = warnings;
+    for warning in &report.warnings {
+        tracing::warn!("{warning}");
+    }
+    publish_reports(warehouse, project, &mut report, options.run_date).await;
+    if !report.models_failed() && !report.tests_failed() {
+        publish::write_success_marker(warehouse, &options.run_id)
+            .await
+            .map_err(PipelineError::Io)?;
+        report.success_marker = true;
     }
     Ok(report)
 }
 
-async fn run_model(
-    ctx: &SessionContext,
-    model: &Model,
-    params: &HashMap<String, ScalarValue>,
+/// Publishes every built report model whose error-severity tests passed;
+/// a report that fails its tests keeps its previous published version.
+async fn publish_reports(
     warehouse: &Location,
+    project: &Project,
+    report: &mut BuildReport,
     run_date: NaiveDate,
-) -> Result<(u64, u64), String> {
-    let file = model.file.display();
-    let df = ctx
-        .sql_with_options(&model.sql, sql_options())
-        .await
-        .and_then(|df| df.with_param_values(params.clone()))
-        .map_err(|e| format!("{file}: {e}"))?;
-    let schema = Arc::new(df.schema().as_arrow().clone());
-    let batches = df.collect().await.map_err(|e| format!("{file}: {e}"))?;
-    let rows: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
-    let table = MemTable::try_new(schema.clone(), vec![batches.clone()])
-        .map_err(|e| format!("{file}: {e}"))?;
-    ctx.deregister_table(model.name.as_str())
-        .map_err(|e| format!("{file}: {e}"))?;
-    ctx.register_table(model.name.as_str(), Arc::new(table))
-        .map_err(|e| format!("{file}: {e}"))?;
-    if !model.publish {
-        return Ok((rows, 0));
+) {
+    let blocked: BTreeSet<String> = report
+        .tests
+        .iter()
+        .filter(|t| !t.passed && t.severity == Severity::Error)
+        .map(|t| t.model.clone())
+        .collect();
+    for entry in &mut report.models {
+        let model = project.model(&entry.model);
+        if !model.publish || !matches!(entry.status, ModelStatus::Success) {
+            continue;
+        }
+        if blocked.contains(&entry.model) {
+            tracing::warn!(model = %entry.model, "data tests failed; the previous report stays published");
+            continue;
+        }
+        match publish::publish_report(warehouse, &entry.model, run_date).await {
+            Ok(bytes) => {
+                entry.published = true;
+                entry.bytes_written += bytes;
+            }
+            Err(e) => {
+                tracing::error!(model = %entry.model, error = %e, "publish failed");
+                entry.status = ModelStatus::Failed;
+                entry.error = Some(e);
+            }
+        }
     }
-    let published =
-        publish::publish_report(warehouse, &model.name, schema, &batches, run_date).await?;
-    Ok((published.rows, published.bytes))
+}
+
+/// The end-of-run tables for models and tests.
+pub fn summary_table(models: &[ModelReport], tests: &[TestResult]) -> String {
+    let mut out = format!(
+        "{:<28} {:<8} {:<9} {:>10} {:>12} {:>9}\n",
+        "model", "status", "published", "rows", "bytes", "seconds"
+    );
+    for m in models {
+        let status = match m.status {
+            ModelStatus::Success => "ok",
+            ModelStatus::Failed => "FAILED",
+            ModelStatus::Skipped => "skipped",
+        };
+        out.push_str(&format!(
+            "{:<28} {:<8} {:<9} {:>10} {:>12} {:>9.2}\n",
+            m.model,
+            status,
+            if m.published { "yes" } else { "-" },
+            m.rows,
+            m.bytes_written,
+            m.seconds
+        ));
+        if let Some(error) = &m.error {
+            for line in error.lines() {
+                out.push_str(&format!("    {line}\n"));
+            }
+        }
+    }
+    if !tests.is_empty() {
+        let failed: Vec<&TestResult> = tests.iter().filter(|t| !t.passed).collect();
+        out.push_str(&format!(
+            "\ndata tests: {} passed, {} failed\n",
+            tests.len() - failed.len(),
+            failed.len()
+        ));
+        for t in failed {
+            out.push_str(&t.describe());
+        }
+    }
+    out
 }

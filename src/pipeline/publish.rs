@@ -1,39 +1,46 @@
-//! Publishing a report: `reports/<name>/<name>.parquet` replaced as one
-//! object (one put, or one completed multipart upload), plus a dated copy
-//! under `history/`.
+//! Publishing a report: the model's materialised Parquet object is copied
+//! to `reports/<name>/<name>.parquet` (one object-store copy, so readers
+//! see the old or the new table, never a part) and to a dated copy under
+//! `history/`. `reports/_SUCCESS` marks a run whose reports all published.
 
 use chrono::NaiveDate;
-use datafusion::arrow::array::RecordBatch;
-use datafusion::arrow::datatypes::SchemaRef;
+use object_store::ObjectStoreExt;
 
-use crate::parquet_file::ParquetFile;
+use super::execute::materialised_path;
 use crate::storage::Location;
 
-pub struct Published {
-    pub rows: u64,
-    pub bytes: u64,
-}
-
+/// Returns the bytes of the published object.
 pub async fn publish_report(
     warehouse: &Location,
     name: &str,
-    schema: SchemaRef,
-    batches: &[RecordBatch],
     run_date: NaiveDate,
-) -> Result<Published, String> {
-    let current = format!("reports/{name}/{name}.parquet");
-    let dated = format!("history/{name}/run_date={run_date}/{name}.parquet");
-    let mut published = Published { rows: 0, bytes: 0 };
-    for relative in [current, dated] {
-        let path = warehouse.path(&relative);
-        let fail = |e: &dyn std::fmt::Display| format!("cannot write {relative}: {e}");
-        let mut file =
-            ParquetFile::create(warehouse, path, schema.clone()).map_err(|e| fail(&e))?;
-        for batch in batches {
-            file.write(batch).await.map_err(|e| fail(&e))?;
-        }
-        let (rows, bytes) = file.close().await.map_err(|e| fail(&e))?;
-        published = Published { rows, bytes };
+) -> Result<u64, String> {
+    let source = warehouse.path(&materialised_path(name));
+    let size = warehouse
+        .store
+        .head(&source)
+        .await
+        .map_err(|e| format!("cannot read {}: {e}", materialised_path(name)))?
+        .size;
+    for relative in [
+        format!("reports/{name}/{name}.parquet"),
+        format!("history/{name}/run_date={run_date}/{name}.parquet"),
+    ] {
+        warehouse
+            .store
+            .copy(&source, &warehouse.path(&relative))
+            .await
+            .map_err(|e| format!("cannot publish {relative}: {e}"))?;
     }
-    Ok(published)
+    Ok(size)
+}
+
+pub async fn write_success_marker(warehouse: &Location, run_id: &str) -> Result<(), String> {
+    warehouse
+        .put(
+            &warehouse.path("reports/_SUCCESS"),
+            format!("{run_id}\n").into_bytes(),
+        )
+        .await
+        .map_err(|e| e.to_string())
 }

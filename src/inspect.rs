@@ -1,0 +1,141 @@
+//! The analyst's commands, which read but never write the warehouse:
+//! `validate`, `dag`, `test` and `query`.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use chrono::NaiveDate;
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::util::pretty::pretty_format_batches;
+
+use crate::config::Config;
+use crate::engine;
+use crate::pipeline::dag::{self, GraphFormat};
+use crate::pipeline::data_tests::{self, TestResult};
+use crate::pipeline::validate::{self, Validation};
+use crate::pipeline::{Project, sql_options};
+use crate::run::RunError;
+use crate::storage::Location;
+
+fn run_date(config: &Config, date: Option<NaiveDate>) -> NaiveDate {
+    let tz = crate::clock::parse_timezone(&config.run.timezone).expect("checked at load");
+    date.unwrap_or_else(|| crate::clock::today_in(tz))
+}
+
+fn open_warehouse(config: &Config) -> Result<Location, RunError> {
+    Ok(Location::open(
+        &config.resolve_location(config.warehouse.as_str()),
+        config,
+        true,
+    )?)
+}
+
+/// Checks the config and plans every model without reading data.
+pub async fn validate(config_path: &Path, date: Option<NaiveDate>) -> Result<Validation, RunError> {
+    let config = Config::load(config_path)?;
+    let project = Project::load(&config)?;
+    Ok(validate::validate(&config, &project, run_date(&config, date)).await)
+}
+
+/// The model graph as text, DOT or Mermaid.
+pub fn dag(config_path: &Path, format: GraphFormat) -> Result<String, RunError> {
+    let config = Config::load(config_path)?;
+    let project = Project::load_valid(&config)?;
+    let mut out = dag::render(&project.deps, &project.order, &project.published(), format);
+    if format == GraphFormat::Text {
+        out.push_str(&format!(
+            "\nA run loads {} source(s) into the raw zone, builds these {} model(s) in this order \
+             (independent ones concurrently) and publishes {} report(s).\n",
+            config.sources.len(),
+            project.order.len(),
+            project.published().len()
+        ));
+    }
+    Ok(out)
+}
+
+/// Runs the data tests against the models' last materialised results.
+pub async fn test(config_path: &Path) -> Result<(Vec<TestResult>, Vec<String>), RunError> {
+    let config = Config::load(config_path)?;
+    let project = Project::load_valid(&config)?;
+    let warehouse = open_warehouse(&config)?;
+    let ctx = engine::session(&config)?;
+    engine::register_raw_tables(&ctx, &warehouse, config.run.pii)?;
+    let missing = engine::register_models(&ctx, &warehouse, &project.order).await?;
+    let built: BTreeSet<String> = project
+        .order
+        .iter()
+        .filter(|m| !missing.contains(m))
+        .cloned()
+        .collect();
+    let (results, mut warnings) = data_tests::run(&ctx, &project, &built).await;
+    for name in missing {
+        if project.spec.model(&name).is_some() {
+            warnings.push(format!(
+                "{name} has never been built; its tests were not run"
+            ));
+        }
+    }
+    Ok((results, warnings))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputFormat {
+    Table,
+    Csv,
+    Json,
+}
+
+/// Ad-hoc SELECT over raw tables, models and reports.
+pub async fn query(
+    config_path: &Path,
+    sql: &str,
+    format: OutputFormat,
+) -> Result<String, RunError> {
+    let config = Config::load(config_path)?;
+    let project = Project::load_valid(&config)?;
+    let warehouse = open_warehouse(&config)?;
+    let ctx = engine::session(&config)?;
+    engine::register_raw_tables(&ctx, &warehouse, config.run.pii)?;
+    engine::register_models(&ctx, &warehouse, &project.order).await?;
+    let params = crate::pipeline::parameters(&config, run_date(&config, None));
+    let known = project.known_tables();
+    let explain = |e: datafusion::error::DataFusionError| {
+        RunError::Query(crate::pipeline::diagnostics::describe(
+            "query", sql, &e, &known,
+        ))
+    };
+    let df = ctx
+        .sql_with_options(sql, sql_options())
+        .await
+        .and_then(|df| df.with_param_values(params))
+        .map_err(explain)?;
+    let batches = df.collect().await.map_err(explain)?;
+    render(&batches, format).map_err(|e| RunError::Query(e.to_string()))
+}
+
+fn render(
+    batches: &[RecordBatch],
+    format: OutputFormat,
+) -> Result<String, datafusion::arrow::error::ArrowError> {
+    match format {
+        OutputFormat::Table => Ok(format!("{}\n", pretty_format_batches(batches)?)),
+        OutputFormat::Csv => {
+            let mut writer = datafusion::arrow::csv::Writer::new(Vec::new());
+            for batch in batches {
+                writer.write(batch)?;
+            }
+            Ok(String::from_utf8_lossy(&writer.into_inner()).into_owned())
+        }
+        OutputFormat::Json => {
+            let mut writer = datafusion::arrow::json::ArrayWriter::new(Vec::new());
+            let refs: Vec<&RecordBatch> = batches.iter().collect();
+            writer.write_batches(&refs)?;
+            writer.finish()?;
+            Ok(format!(
+                "{}\n",
+                String::from_utf8_lossy(&writer.into_inner())
+            ))
+        }
+    }
+}

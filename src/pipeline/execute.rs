@@ -1,0 +1,270 @@
+//! Running models: each is planned, executed as a stream and materialised
+//! once to `_state/models/<name>.parquet`, which its consumers then read.
+//! Independent models run concurrently, bounded by the number of cores.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::Instant;
+
+use datafusion::common::{Column, ScalarValue};
+use datafusion::dataframe::DataFrame;
+use datafusion::error::DataFusionError;
+use datafusion::logical_expr::{Expr, LogicalPlan, SortExpr};
+use datafusion::prelude::{ParquetReadOptions, SessionContext};
+use futures::StreamExt;
+use tokio::task::JoinSet;
+
+use super::diagnostics::describe;
+use super::models::Model;
+use super::{ModelReport, ModelStatus, Project, sql_options};
+use crate::parquet_file::ParquetFile;
+use crate::storage::Location;
+
+pub fn materialised_path(name: &str) -> String {
+    format!("_state/models/{name}.parquet")
+}
+
+/// Registers a model's last materialised result (or, failing that, its
+/// published report) as a table; `false` when it has never been built.
+pub async fn register_materialised(
+    ctx: &SessionContext,
+    warehouse: &Location,
+    name: &str,
+) -> Result<bool, DataFusionError> {
+    for relative in [
+        materialised_path(name),
+        format!("reports/{name}/{name}.parquet"),
+    ] {
+        let exists = warehouse
+            .get_opt(&warehouse.path(&relative))
+            .await
+            .map_err(|e| DataFusionError::External(Box::new(e)))?
+            .is_some();
+        if exists {
+            let url = format!("{}{relative}", warehouse.url);
+            ctx.deregister_table(name)?;
+            ctx.register_parquet(name, url, ParquetReadOptions::default())
+                .await?;
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+struct Job {
+    ctx: SessionContext,
+    model: Model,
+    params: HashMap<String, ScalarValue>,
+    warehouse: Location,
+    known_tables: Vec<String>,
+}
+
+pub async fn execute(
+    ctx: &SessionContext,
+    project: &Project,
+    selected: &BTreeSet<String>,
+    warehouse: &Location,
+    params: &HashMap<String, ScalarValue>,
+) -> Vec<ModelReport> {
+    let mut reports: BTreeMap<String, ModelReport> = BTreeMap::new();
+    let mut missing_upstream: BTreeMap<String, String> = BTreeMap::new();
+    for name in &project.order {
+        if selected.contains(name) {
+            continue;
+        }
+        let needed = selected.iter().any(|s| project.deps[s].contains(name));
+        if needed {
+            match register_materialised(ctx, warehouse, name).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    missing_upstream.insert(
+                        name.clone(),
+                        format!("upstream model {name} is not selected and has never been built; select it too (+model)"),
+                    );
+                }
+                Err(e) => {
+                    missing_upstream.insert(name.clone(), format!("cannot read {name}: {e}"));
+                }
+            }
+        }
+    }
+
+    let limit = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let mut pending: Vec<&String> = project
+        .order
+        .iter()
+        .filter(|n| selected.contains(*n))
+        .collect();
+    let mut running: JoinSet<(String, Result<(u64, u64), String>, f64)> = JoinSet::new();
+    let mut in_flight: BTreeSet<String> = BTreeSet::new();
+    loop {
+        // Start every pending model whose selected upstream models are done.
+        let mut index = 0;
+        while index < pending.len() && running.len() < limit {
+            let name = pending[index];
+            let upstream: Vec<&String> = project.deps[name]
+                .iter()
+                .filter(|t| selected.contains(*t))
+                .collect();
+            if upstream
+                .iter()
+                .any(|u| in_flight.contains(*u) || pending.contains(u))
+            {
+                index += 1;
+                continue;
+            }
+            pending.remove(index);
+            let model = project.model(name);
+            let blocked = upstream
+                .iter()
+                .find(|u| !matches!(reports[**u].status, ModelStatus::Success))
+                .map(|u| format!("upstream model {u} did not build"))
+                .or_else(|| {
+                    project.deps[name]
+                        .iter()
+                        .find_map(|t| missing_upstream.get(t).cloned())
+                });
+            if let Some(reason) = blocked {
+                reports.insert(name.clone(), skipped(model, reason));
+                continue;
+            }
+            in_flight.insert(name.clone());
+            let job = Job {
+                ctx: ctx.clone(),
+                model: model.clone(),
+                params: params.clone(),
+                warehouse: warehouse.clone(),
+                known_tables: project.known_tables(),
+            };
+            running.spawn(async move {
+                let started = Instant::now();
+                let result = run_model(&job).await;
+                (job.model.name, result, started.elapsed().as_secs_f64())
+            });
+        }
+        let Some(done) = running.join_next().await else {
+            break;
+        };
+        let (name, result, seconds) = done.expect("model tasks do not panic");
+        in_flight.remove(&name);
+        let report = finished(project.model(&name), result, seconds);
+        reports.insert(name, report);
+    }
+    project
+        .order
+        .iter()
+        .filter_map(|name| reports.remove(name))
+        .collect()
+}
+
+fn skipped(model: &Model, reason: String) -> ModelReport {
+    tracing::warn!(model = %model.name, "{reason}");
+    ModelReport {
+        model: model.name.clone(),
+        file: model.file.display().to_string(),
+        status: ModelStatus::Skipped,
+        published: false,
+        rows: 0,
+        bytes_written: 0,
+        seconds: 0.0,
+        error: Some(reason),
+    }
+}
+
+fn finished(model: &Model, result: Result<(u64, u64), String>, seconds: f64) -> ModelReport {
+    let (status, rows, bytes, error) = match result {
+        Ok((rows, bytes)) => (ModelStatus::Success, rows, bytes, None),
+        Err(e) => {
+            tracing::error!(model = %model.name, error = %e, "model failed");
+            (ModelStatus::Failed, 0, 0, Some(e))
+        }
+    };
+    tracing::info!(model = %model.name, status = ?status, rows, seconds, "model done");
+    ModelReport {
+        model: model.name.clone(),
+        file: model.file.display().to_string(),
+        status,
+        published: false,
+        rows,
+        bytes_written: bytes,
+        seconds,
+        error,
+    }
+}
+
+/// Plans, executes and materialises one model; returns rows and bytes.
+async fn run_model(job: &Job) -> Result<(u64, u64), String> {
+    let model = &job.model;
+    let file = model.file.display().to_string();
+    let explain = |e: DataFusionError| explain_error(&file, &model.sql, e, &job.known_tables);
+    let df = job
+        .ctx
+        .sql_with_options(&model.sql, sql_options())
+        .await
+        .and_then(|df| df.with_param_values(job.params.clone()))
+        .and_then(deterministic_order)
+        .map_err(explain)?;
+    let schema = Arc::new(df.schema().as_arrow().clone());
+    let mut stream = df.execute_stream().await.map_err(explain)?;
+    let relative = materialised_path(&model.name);
+    let path = job.warehouse.path(&relative);
+    let write_error = |e: &dyn std::fmt::Display| format!("{file}: cannot write {relative}: {e}");
+    let mut out = ParquetFile::create(&job.warehouse, path, schema).map_err(|e| write_error(&e))?;
+    while let Some(batch) = stream.next().await {
+        let batch = batch.map_err(explain)?;
+        out.write(&batch).await.map_err(|e| write_error(&e))?;
+    }
+    let (rows, bytes) = out.close().await.map_err(|e| write_error(&e))?;
+    let url = format!("{}{relative}", job.warehouse.url);
+    job.ctx
+        .deregister_table(model.name.as_str())
+        .map_err(explain)?;
+    job.ctx
+        .register_parquet(model.name.as_str(), url, ParquetReadOptions::default())
+        .await
+        .map_err(explain)?;
+    Ok((rows, bytes))
+}
+
+/// Points at the file and line, and turns running out of memory into
+/// advice on the setting that helps.
+fn explain_error(file: &str, sql: &str, error: DataFusionError, known: &[String]) -> String {
+    if matches!(error.find_root(), DataFusionError::ResourcesExhausted(_)) {
+        return format!(
+            "{file}: ran out of memory ({}); raise run.memory_limit, or avoid a large hash join \
+             (joins are the one operator that cannot spill)",
+            error.find_root()
+        );
+    }
+    describe(file, sql, &error, known)
+}
+
+/// Rows are written in a deterministic order so that re-running a date on
+/// the same inputs gives identical tables: a model without a top-level
+/// ORDER BY is sorted by all its (sortable) columns.
+fn deterministic_order(df: DataFrame) -> Result<DataFrame, DataFusionError> {
+    if has_order(df.logical_plan()) {
+        return Ok(df);
+    }
+    let keys: Vec<SortExpr> = df
+        .schema()
+        .iter()
+        .filter(|(_, f)| !f.data_type().is_nested())
+        .map(|(qualifier, f)| Expr::Column(Column::from((qualifier, f))).sort(true, true))
+        .collect();
+    if keys.is_empty() {
+        Ok(df)
+    } else {
+        df.sort(keys)
+    }
+}
+
+fn has_order(plan: &LogicalPlan) -> bool {
+    match plan {
+        LogicalPlan::Sort(_) => true,
+        LogicalPlan::Projection(p) => has_order(&p.input),
+        LogicalPlan::Limit(l) => has_order(&l.input),
+        LogicalPlan::SubqueryAlias(a) => has_order(&a.input),
+        _ => false,
+    }
+}

@@ -1,0 +1,324 @@
+//! `queries/models.yml`: documentation, tags and data tests of models.
+//!
+//! ```yaml
+//! models:
+//!   - name: nps_trends
+//!     description: NPS per period
+//!     tags: [nps]
+//!     tests:
+//!       - row_count: { min: 1 }
+//!     columns:
+//!       - name: period_start
+//!         description: first day of the period
+//!         tests: [not_null, unique]
+//!       - name: nps
+//!         tests:
+//!           - expression: { sql: "nps BETWEEN -100 AND 100", severity: warn }
+//! ```
+
+use std::fmt;
+use std::path::Path;
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+
+use crate::config::VarValue;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelsFile {
+    #[serde(default)]
+    pub models: Vec<ModelSpec>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSpec {
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Model-level tests: `row_count`, `expression`.
+    #[serde(default)]
+    pub tests: Vec<TestSpec>,
+    #[serde(default)]
+    pub columns: Vec<ColumnSpec>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ColumnSpec {
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub tests: Vec<TestSpec>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    /// A failure keeps the model's report from being published (exit 3).
+    Error,
+    /// A failure is reported, nothing more.
+    Warn,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum TestKind {
+    NotNull,
+    Unique,
+    AcceptedValues(Vec<VarValue>),
+    Relationships { to: String, field: String },
+    Expression(String),
+    RowCount { min: Option<u64>, max: Option<u64> },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TestSpec {
+    pub kind: TestKind,
+    pub severity: Severity,
+}
+
+impl TestKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            TestKind::NotNull => "not_null",
+            TestKind::Unique => "unique",
+            TestKind::AcceptedValues(_) => "accepted_values",
+            TestKind::Relationships { .. } => "relationships",
+            TestKind::Expression(_) => "expression",
+            TestKind::RowCount { .. } => "row_count",
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AcceptedValuesArgs {
+    values: Vec<VarValue>,
+    #[serde(default = "error_severity")]
+    severity: Severity,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RelationshipsArgs {
+    to: String,
+    field: String,
+    #[serde(default = "error_severity")]
+    severity: Severity,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RowCountArgs {
+    #[serde(default)]
+    min: Option<u64>,
+    #[serde(default)]
+    max: Option<u64>,
+    #[serde(default = "error_severity")]
+    severity: Severity,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SeverityArgs {
+    #[serde(default = "error_severity")]
+    severity: Severity,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum ExpressionArgs {
+    Sql(String),
+    Full {
+        sql: String,
+        #[serde(default = "error_severity")]
+        severity: Severity,
+    },
+}
+
+fn error_severity() -> Severity {
+    Severity::Error
+}
+
+const KINDS: &[&str] = &[
+    "not_null",
+    "unique",
+    "accepted_values",
+    "relationships",
+    "expression",
+    "row_count",
+];
+
+impl<'de> Deserialize<'de> for TestSpec {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct TestVisitor;
+        impl<'de> Visitor<'de> for TestVisitor {
+            type Value = TestSpec;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a test name (not_null, unique) or a map like { accepted_values: { values: [...] } }")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<TestSpec, E> {
+                let kind = match v {
+                    "not_null" => TestKind::NotNull,
+                    "unique" => TestKind::Unique,
+                    other if KINDS.contains(&other) => {
+                        return Err(E::custom(format!("test {other} needs arguments")));
+                    }
+                    other => return Err(E::unknown_variant(other, KINDS)),
+                };
+                Ok(TestSpec {
+                    kind,
+                    severity: Severity::Error,
+                })
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<TestSpec, A::Error> {
+                let key: String = map
+                    .next_key()?
+                    .ok_or_else(|| de::Error::custom("empty test"))?;
+                let spec = match key.as_str() {
+                    "not_null" | "unique" => {
+                        let args: SeverityArgs = map.next_value()?;
+                        let kind = if key == "unique" {
+                            TestKind::Unique
+                        } else {
+                            TestKind::NotNull
+                        };
+                        TestSpec {
+                            kind,
+                            severity: args.severity,
+                        }
+                    }
+                    "accepted_values" => {
+                        let args: AcceptedValuesArgs = map.next_value()?;
+                        TestSpec {
+                            kind: TestKind::AcceptedValues(args.values),
+                            severity: args.severity,
+                        }
+                    }
+                    "relationships" => {
+                        let args: RelationshipsArgs = map.next_value()?;
+                        TestSpec {
+                            kind: TestKind::Relationships {
+                                to: args.to,
+                                field: args.field,
+                            },
+                            severity: args.severity,
+                        }
+                    }
+                    "expression" => match map.next_value()? {
+                        ExpressionArgs::Sql(sql) => TestSpec {
+                            kind: TestKind::Expression(sql),
+                            severity: Severity::Error,
+                        },
+                        ExpressionArgs::Full { sql, severity } => TestSpec {
+                            kind: TestKind::Expression(sql),
+                            severity,
+                        },
+                    },
+                    "row_count" => {
+                        let args: RowCountArgs = map.next_value()?;
+                        TestSpec {
+                            kind: TestKind::RowCount {
+                                min: args.min,
+                                max: args.max,
+                            },
+                            severity: args.severity,
+                        }
+                    }
+                    other => return Err(de::Error::unknown_variant(other, KINDS)),
+                };
+                if let Some(extra) = map.next_key::<String>()? {
+                    return Err(de::Error::custom(format!(
+                        "one test per list item; found {key} and {extra}"
+                    )));
+                }
+                Ok(spec)
+            }
+        }
+        deserializer.deserialize_any(TestVisitor)
+    }
+}
+
+impl ModelsFile {
+    /// Reads `models.yml` next to the models; a missing file is empty.
+    pub fn load(path: &Path) -> Result<ModelsFile, String> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => serde_yaml::from_str(&text).map_err(|e| format!("{}: {e}", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(ModelsFile::default()),
+            Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+        }
+    }
+
+    pub fn model(&self, name: &str) -> Option<&ModelSpec> {
+        self.models.iter().find(|m| m.name == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_test_kind_parses() {
+        let file: ModelsFile = serde_yaml::from_str(
+            r#"
+models:
+  - name: m
+    tags: [daily]
+    tests:
+      - row_count: { min: 1, max: 10 }
+      - expression: "a > 0"
+    columns:
+      - name: a
+        tests:
+          - not_null
+          - unique: { severity: warn }
+          - accepted_values: { values: [1, x] }
+          - relationships: { to: other, field: id }
+          - expression: { sql: "a < 5", severity: warn }
+"#,
+        )
+        .unwrap();
+        let model = file.model("m").unwrap();
+        assert_eq!(
+            model.tests[0].kind,
+            TestKind::RowCount {
+                min: Some(1),
+                max: Some(10)
+            }
+        );
+        assert_eq!(model.tests[1].kind, TestKind::Expression("a > 0".into()));
+        let kinds: Vec<_> = model.columns[0]
+            .tests
+            .iter()
+            .map(|t| (t.kind.name(), t.severity))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                ("not_null", Severity::Error),
+                ("unique", Severity::Warn),
+                ("accepted_values", Severity::Error),
+                ("relationships", Severity::Error),
+                ("expression", Severity::Warn),
+            ]
+        );
+    }
+
+    #[test]
+    fn unknown_tests_are_errors_with_positions() {
+        let err = serde_yaml::from_str::<ModelsFile>(
+            "models:\n  - name: m\n    columns:\n      - name: a\n        tests: [not_nul]\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("unknown variant `not_nul`") && err.contains("line 5"),
+            "{err}"
+        );
+    }
+}

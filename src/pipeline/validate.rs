@@ -1,0 +1,161 @@
+//! `advocacy validate`: plans every model, in order, against the raw-zone
+//! schemas without reading data, and collects every error at once.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+use datafusion::datasource::MemTable;
+use datafusion::error::DataFusionError;
+use datafusion::prelude::SessionContext;
+
+use super::diagnostics::describe;
+use super::spec::TestKind;
+use super::{Project, parameters, sql_options};
+use crate::config::{Config, Pii};
+use crate::schema::Entity;
+
+#[derive(Debug, Default)]
+pub struct Validation {
+    pub errors: Vec<String>,
+    pub warnings: Vec<String>,
+    pub models_checked: usize,
+}
+
+pub async fn validate(config: &Config, project: &Project, run_date: NaiveDate) -> Validation {
+    let mut result = Validation {
+        errors: project.errors.clone(),
+        ..Validation::default()
+    };
+    let ctx = match empty_raw_tables(config) {
+        Ok(ctx) => ctx,
+        Err(e) => {
+            result
+                .errors
+                .push(format!("cannot set up the query engine: {e}"));
+            return result;
+        }
+    };
+    let params = parameters(config, run_date);
+    let known = project.known_tables();
+    let mut broken: BTreeSet<String> = BTreeSet::new();
+    for name in &project.order {
+        let model = project.model(name);
+        if let Some(up) = project.deps[name].iter().find(|t| broken.contains(*t)) {
+            result.warnings.push(format!(
+                "{}: not checked, it reads {up} which has errors",
+                model.file.display()
+            ));
+            broken.insert(name.clone());
+            continue;
+        }
+        let file = model.file.display().to_string();
+        match plan(&ctx, &model.sql, &params).await {
+            Ok(schema) => {
+                let table = MemTable::try_new(schema, vec![vec![]]).expect("empty table");
+                let _ = ctx.register_table(name.as_str(), Arc::new(table));
+                result.models_checked += 1;
+            }
+            Err(e) => {
+                result.errors.push(describe(&file, &model.sql, &e, &known));
+                broken.insert(name.clone());
+            }
+        }
+    }
+    check_spec(&ctx, project, &broken, &mut result).await;
+    result
+}
+
+/// Planning and physical planning catch unknown tables and columns, type
+/// errors and missing parameters, all without touching data.
+async fn plan(
+    ctx: &SessionContext,
+    sql: &str,
+    params: &std::collections::HashMap<String, datafusion::common::ScalarValue>,
+) -> Result<datafusion::arrow::datatypes::SchemaRef, DataFusionError> {
+    let df = ctx
+        .sql_with_options(sql, sql_options())
+        .await?
+        .with_param_values(params.clone())?;
+    let schema = Arc::new(df.schema().as_arrow().clone());
+    df.create_physical_plan().await?;
+    Ok(schema)
+}
+
+fn empty_raw_tables(config: &Config) -> Result<SessionContext, DataFusionError> {
+    let ctx = crate::engine::session(config)?;
+    for entity in Entity::ALL {
+        let schema = entity.arrow_schema(config.run.pii == Pii::Keep);
+        let table = MemTable::try_new(schema, vec![vec![]])?;
+        ctx.register_table(entity.table_name(), Arc::new(table))?;
+    }
+    Ok(ctx)
+}
+
+/// models.yml: documented models must exist, tests must plan, and a
+/// documented column that does not exist is a warning.
+async fn check_spec(
+    ctx: &SessionContext,
+    project: &Project,
+    broken: &BTreeSet<String>,
+    result: &mut Validation,
+) {
+    for spec in &project.spec.models {
+        if !project.deps.contains_key(&spec.name) {
+            if !project.models.iter().any(|m| m.name == spec.name) {
+                result.errors.push(format!(
+                    "models.yml: model {} is documented but there is no {}.sql",
+                    spec.name, spec.name
+                ));
+            }
+            continue;
+        }
+        if broken.contains(&spec.name) {
+            continue;
+        }
+        let columns: BTreeSet<String> = match ctx.table(spec.name.as_str()).await {
+            Ok(df) => df
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| f.name().clone())
+                .collect(),
+            Err(_) => continue,
+        };
+        for column in &spec.columns {
+            if !columns.contains(&column.name) {
+                result.warnings.push(format!(
+                    "models.yml: {}.{} is documented but the model has no such column",
+                    spec.name, column.name
+                ));
+            }
+        }
+        let tests = spec.tests.iter().map(|t| (None, t)).chain(
+            spec.columns
+                .iter()
+                .flat_map(|c| c.tests.iter().map(move |t| (Some(c.name.as_str()), t))),
+        );
+        for (column, test) in tests {
+            if let TestKind::Relationships { to, .. } = &test.kind
+                && !project.deps.contains_key(to)
+                && !project.known_tables().contains(to)
+            {
+                result.errors.push(format!(
+                    "models.yml: {}: relationships test points at unknown model {to}",
+                    spec.name
+                ));
+                continue;
+            }
+            let sql = super::data_tests::failing_rows_sql(&spec.name, column, &test.kind);
+            if let Err(e) = ctx.sql_with_options(&sql, sql_options()).await {
+                result.errors.push(format!(
+                    "models.yml: {} test on {}{}: {}",
+                    test.kind.name(),
+                    spec.name,
+                    column.map(|c| format!(".{c}")).unwrap_or_default(),
+                    e.strip_backtrace()
+                ));
+            }
+        }
+    }
+}
