@@ -24,7 +24,13 @@ pub fn describe(file: &str, sql: &str, error: &DataFusionError, known_tables: &[
             line: s.start.line,
             column: s.start.column,
         })
-        .or_else(|| parser_position(&error.to_string()));
+        .or_else(|| parser_position(&error.to_string()))
+        .or_else(|| {
+            error
+                .to_string()
+                .contains("found: EOF")
+                .then(|| end_of(sql))
+        });
     let mut out = match position {
         Some(p) => format!("{file}:{}:{}: {message}", p.line, p.column),
         None => format!("{file}: {message}"),
@@ -63,6 +69,14 @@ fn parser_position(text: &str) -> Option<Position> {
         .unwrap_or(rest.len());
     let column: u64 = rest[..column_end].parse().ok()?;
     Some(Position { line, column })
+}
+
+/// Just past the last character: where "unexpected end of input" is.
+fn end_of(sql: &str) -> Position {
+    let trimmed = sql.trim_end();
+    let line = trimmed.lines().count().max(1) as u64;
+    let column = trimmed.lines().last().map_or(0, |l| l.chars().count()) as u64 + 1;
+    Position { line, column }
 }
 
 fn caret(sql: &str, p: Position) -> String {
