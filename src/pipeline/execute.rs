@@ -51,6 +51,9 @@ pub async fn register_materialised(
     Ok(false)
 }
 
+/// A model task's outcome: name, rows and bytes or the error, seconds.
+type Finished = (String, Result<(u64, u64), String>, f64);
+
 struct Job {
     ctx: SessionContext,
     model: Model,
@@ -95,7 +98,7 @@ pub async fn execute(
         .iter()
         .filter(|n| selected.contains(*n))
         .collect();
-    let mut running: JoinSet<(String, Result<(u64, u64), String>, f64)> = JoinSet::new();
+    let mut running: JoinSet<Finished> = JoinSet::new();
     let mut in_flight: BTreeSet<String> = BTreeSet::new();
     loop {
         // Start every pending model whose selected upstream models are done.
