@@ -118,41 +118,70 @@ impl IngestReport {
 
     /// A fixed-width table for the end of a run.
     pub fn summary_table(&self) -> String {
-        let mut out = format!(
-            "{:<22} {:<40} {:<10} {:>10} {:>10} {:>12}\n",
-            "source", "file", "status", "read", "loaded", "quarantined"
+        let w = self
+            .sources
+            .iter()
+            .map(|s| s.source.len())
+            .chain([6])
+            .max()
+            .unwrap_or(6);
+        let f = self
+            .sources
+            .iter()
+            .flat_map(|s| s.files.iter().map(|f| f.path.len()))
+            .chain([11])
+            .max()
+            .unwrap_or(11);
+        let row = |source: &str,
+                   file: &str,
+                   status: &str,
+                   r: &dyn std::fmt::Display,
+                   l: &dyn std::fmt::Display,
+                   q: &dyn std::fmt::Display| {
+            format!("{source:<w$} {file:<f$} {status:<10} {r:>10} {l:>10} {q:>12}\n")
+        };
+        let mut out = row(
+            "source",
+            "file",
+            "status",
+            &"read",
+            &"loaded",
+            &"quarantined",
         );
         for source in &self.sources {
             if let Some(error) = &source.error {
-                out.push_str(&format!("{:<22} {error}\n", source.source));
+                out.push_str(&format!("{:<w$} {error}\n", source.source));
             }
             if source.files.is_empty() && source.error.is_none() {
-                out.push_str(&format!("{:<22} (no files matched)\n", source.source));
+                out.push_str(&format!("{:<w$} (no files matched)\n", source.source));
             }
-            for f in &source.files {
-                let status = match &f.status {
+            for file in &source.files {
+                let status = match &file.status {
                     FileStatus::Loaded => "loaded",
                     FileStatus::Unchanged => "unchanged",
                     FileStatus::Duplicate { .. } => "duplicate",
                     FileStatus::Failed { .. } => "FAILED",
                 };
-                out.push_str(&format!(
-                    "{:<22} {:<40} {:<10} {:>10} {:>10} {:>12}\n",
-                    source.source, f.path, status, f.rows_read, f.rows_loaded, f.rows_quarantined
+                out.push_str(&row(
+                    &source.source,
+                    &file.path,
+                    status,
+                    &file.rows_read,
+                    &file.rows_loaded,
+                    &file.rows_quarantined,
                 ));
-                if let FileStatus::Failed { error } = &f.status {
-                    out.push_str(&format!("{:<22}   error: {error}\n", ""));
+                if let FileStatus::Failed { error } = &file.status {
+                    out.push_str(&format!("{:<w$}   error: {error}\n", ""));
                 }
             }
             if source.files.len() > 1 {
-                out.push_str(&format!(
-                    "{:<22} {:<40} {:<10} {:>10} {:>10} {:>12}\n",
-                    source.source,
+                out.push_str(&row(
+                    &source.source,
                     "(all files)",
                     "",
-                    source.rows_read,
-                    source.rows_loaded,
-                    source.rows_quarantined
+                    &source.rows_read,
+                    &source.rows_loaded,
+                    &source.rows_quarantined,
                 ));
             }
         }
