@@ -79,6 +79,13 @@ pub fn failing_rows_sql(model: &str, column: Option<&str>, kind: &TestKind) -> S
             "SELECT {col}, count(*) AS occurrences FROM {table} \
              WHERE {col} IS NOT NULL GROUP BY {col} HAVING count(*) > 1"
         ),
+        TestKind::UniqueCombination(columns) => {
+            let list: Vec<String> = columns.iter().map(|c| quote(c)).collect();
+            let list = list.join(", ");
+            format!(
+                "SELECT {list}, count(*) AS occurrences FROM {table} GROUP BY {list} HAVING count(*) > 1"
+            )
+        }
         TestKind::AcceptedValues(values) => {
             let list: Vec<String> = values.iter().map(literal).collect();
             format!(

@@ -69,10 +69,18 @@ pub enum Severity {
 pub enum TestKind {
     NotNull,
     Unique,
+    /// Model-level: the combination of these columns is a key.
+    UniqueCombination(Vec<String>),
     AcceptedValues(Vec<VarValue>),
-    Relationships { to: String, field: String },
+    Relationships {
+        to: String,
+        field: String,
+    },
     Expression(String),
-    RowCount { min: Option<u64>, max: Option<u64> },
+    RowCount {
+        min: Option<u64>,
+        max: Option<u64>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -85,7 +93,7 @@ impl TestKind {
     pub fn name(&self) -> &'static str {
         match self {
             TestKind::NotNull => "not_null",
-            TestKind::Unique => "unique",
+            TestKind::Unique | TestKind::UniqueCombination(_) => "unique",
             TestKind::AcceptedValues(_) => "accepted_values",
             TestKind::Relationships { .. } => "relationships",
             TestKind::Expression(_) => "expression",
@@ -125,6 +133,15 @@ struct RowCountArgs {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SeverityArgs {
+    #[serde(default = "error_severity")]
+    severity: Severity,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UniqueArgs {
+    #[serde(default)]
+    columns: Option<Vec<String>>,
     #[serde(default = "error_severity")]
     severity: Severity,
 }
@@ -180,12 +197,20 @@ impl<'de> Deserialize<'de> for TestSpec {
                     .next_key()?
                     .ok_or_else(|| de::Error::custom("empty test"))?;
                 let spec = match key.as_str() {
-                    "not_null" | "unique" => {
+                    "not_null" => {
                         let args: SeverityArgs = map.next_value()?;
-                        let kind = if key == "unique" {
-                            TestKind::Unique
-                        } else {
-                            TestKind::NotNull
+                        TestSpec {
+                            kind: TestKind::NotNull,
+                            severity: args.severity,
+                        }
+                    }
+                    "unique" => {
+                        let args: UniqueArgs = map.next_value()?;
+                        let kind = match args.columns {
+                            Some(columns) if !columns.is_empty() => {
+                                TestKind::UniqueCombination(columns)
+                            }
+                            _ => TestKind::Unique,
                         };
                         TestSpec {
                             kind,
