@@ -1,0 +1,59 @@
+-- Social activity per month and platform (and 'all' platforms).
+-- reach: followers of the distinct authors who mentioned, shared or
+-- reposted in the month (each author counted once, at their largest
+-- follower count). engagement_rate: likes and shares received per follower
+-- reached. share_of_voice: our mentions among all mentions, where the
+-- export tags competitor mentions (NULL when none is tagged that month).
+WITH events AS (
+    SELECT CAST(date_trunc('month', occurred_at) AS DATE) AS period_start, platform, * EXCLUDE (platform)
+    FROM int_social_authors
+    UNION ALL
+    SELECT CAST(date_trunc('month', occurred_at) AS DATE), 'all', * EXCLUDE (platform)
+    FROM int_social_authors
+),
+authors AS (
+    SELECT period_start, platform, handle, max(followers) AS followers
+    FROM events
+    WHERE event_type IN ('mention', 'share', 'repost') AND NOT competitor
+    GROUP BY period_start, platform, handle
+),
+reach AS (
+    SELECT period_start, platform, SUM(followers) AS reach
+    FROM authors
+    GROUP BY period_start, platform
+),
+counts AS (
+    SELECT
+        period_start,
+        platform,
+        SUM(CASE WHEN event_type = 'mention' AND NOT competitor THEN 1 ELSE 0 END) AS mentions,
+        SUM(CASE WHEN event_type IN ('share', 'repost') AND NOT competitor THEN 1 ELSE 0 END) AS shares_reposts,
+        SUM(CASE WHEN event_type = 'reply' THEN 1 ELSE 0 END) AS replies,
+        SUM(CASE WHEN event_type IN ('answer', 'accepted_answer') THEN 1 ELSE 0 END) AS answers,
+        SUM(CASE WHEN competitor THEN 1 ELSE 0 END) AS competitor_mentions,
+        SUM(CASE WHEN NOT competitor THEN likes + shares ELSE 0 END) AS engagements,
+        COUNT(DISTINCT CASE WHEN NOT competitor AND customer_id IS NOT NULL THEN handle END) AS matched_authors,
+        COUNT(DISTINCT CASE WHEN NOT competitor AND customer_id IS NULL THEN handle END) AS unmatched_authors
+    FROM events
+    GROUP BY period_start, platform
+)
+SELECT
+    'month' AS period,
+    c.period_start,
+    c.platform,
+    c.mentions,
+    c.shares_reposts,
+    c.replies,
+    c.answers,
+    c.competitor_mentions,
+    COALESCE(r.reach, 0) AS reach,
+    c.engagements,
+    CASE WHEN COALESCE(r.reach, 0) > 0 THEN CAST(c.engagements AS DOUBLE) / r.reach END AS engagement_rate,
+    CASE WHEN c.competitor_mentions > 0
+        THEN CAST(c.mentions AS DOUBLE) / (c.mentions + c.competitor_mentions)
+    END AS share_of_voice,
+    c.matched_authors,
+    c.unmatched_authors
+FROM counts AS c
+LEFT JOIN reach AS r ON r.period_start = c.period_start AND r.platform = c.platform
+ORDER BY c.platform, c.period_start
