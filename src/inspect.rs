@@ -98,7 +98,7 @@ pub async fn query(
     let ctx = engine::session(&config)?;
     engine::register_raw_tables(&ctx, &warehouse, config.run.pii)?;
     engine::register_models(&ctx, &warehouse, &project.order).await?;
-    let params = crate::pipeline::parameters(&config, run_date(&config, None));
+    let params = crate::pipeline::parameters(&config, &project.spec, run_date(&config, None));
     let known = project.known_tables();
     let explain = |e: datafusion::error::DataFusionError| {
         RunError::Query(crate::pipeline::diagnostics::describe(

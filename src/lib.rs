@@ -9,6 +9,7 @@
 pub mod clock;
 pub mod config;
 pub mod engine;
+pub mod functions;
 pub mod generate;
 pub mod ingest;
 pub mod inspect;

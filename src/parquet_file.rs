@@ -2,19 +2,48 @@
 //! statistics, invisible to readers until complete.
 
 use datafusion::arrow::array::RecordBatch;
-use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::datatypes::{DataType, Schema, SchemaRef};
 use datafusion::parquet::arrow::AsyncArrowWriter;
 use datafusion::parquet::basic::{Compression, ZstdLevel};
 use datafusion::parquet::errors::ParquetError;
-use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties};
+use datafusion::parquet::file::properties::{
+    EnabledStatistics, WriterProperties, WriterPropertiesBuilder,
+};
+use datafusion::parquet::schema::types::ColumnPath;
 use object_store::buffered::BufWriter;
 use object_store::path::Path;
 
+use crate::schema::Entity;
 use crate::storage::Location;
 
 /// zstd level 3 is the usual balance: close to level 9's size at a
 /// fraction of the CPU, which matters when ingest is CPU-bound.
 pub fn writer_properties() -> WriterProperties {
+    base_properties().build()
+}
+
+/// Raw-zone files: as [`writer_properties`], but without dictionary
+/// encoding for the columns that are (nearly) unique per row: keys, row
+/// numbers, timestamps and amounts. A dictionary cannot shrink those, and
+/// building it only to throw it away is a large share of ingest CPU.
+pub fn raw_writer_properties(entity: Entity, schema: &Schema) -> WriterProperties {
+    let mut builder = base_properties();
+    for field in schema.fields() {
+        let unique = entity.primary_key().contains(&field.name().as_str())
+            || field.name() == "_row"
+            || matches!(
+                field.data_type(),
+                DataType::Float64 | DataType::Timestamp(_, _)
+            ) && field.name() != "_loaded_at";
+        if unique {
+            builder = builder
+                .set_column_dictionary_enabled(ColumnPath::from(field.name().as_str()), false);
+        }
+    }
+    builder.build()
+}
+
+fn base_properties() -> WriterPropertiesBuilder {
     WriterProperties::builder()
         .set_compression(Compression::ZSTD(
             ZstdLevel::try_new(3).expect("valid level"),
@@ -22,7 +51,6 @@ pub fn writer_properties() -> WriterProperties {
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_max_row_group_row_count(Some(512 * 1024))
         .set_created_by(format!("advocacy {}", env!("CARGO_PKG_VERSION")))
-        .build()
 }
 
 /// A Parquet object being written. Small objects go up in one put, large
@@ -40,8 +68,17 @@ impl ParquetFile {
         path: Path,
         schema: SchemaRef,
     ) -> Result<ParquetFile, ParquetError> {
+        ParquetFile::create_with(location, path, schema, writer_properties())
+    }
+
+    pub fn create_with(
+        location: &Location,
+        path: Path,
+        schema: SchemaRef,
+        properties: WriterProperties,
+    ) -> Result<ParquetFile, ParquetError> {
         let buf = BufWriter::with_capacity(location.store.clone(), path.clone(), 16 * 1024 * 1024);
-        let writer = AsyncArrowWriter::try_new(buf, schema, Some(writer_properties()))?;
+        let writer = AsyncArrowWriter::try_new(buf, schema, Some(properties))?;
         Ok(ParquetFile {
             writer,
             path,

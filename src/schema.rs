@@ -64,6 +64,19 @@ impl Entity {
         self.fields().iter().find(|f| f.name == name)
     }
 
+    /// The fields that identify a record; staging keeps one row per key.
+    pub fn primary_key(self) -> &'static [&'static str] {
+        match self {
+            Entity::Customers => &["customer_id"],
+            Entity::Orders => &["order_id"],
+            Entity::NpsResponses => &["response_id"],
+            Entity::Referrals => &["referral_id"],
+            Entity::Reviews => &["site", "review_id"],
+            Entity::SocialActivity => &["platform", "event_id"],
+            Entity::Identities => &["customer_id", "kind", "value"],
+        }
+    }
+
     /// Fields of which at least one must be present (an NPS answer is
     /// attributed either by customer id or by email).
     pub fn one_of_required(self) -> &'static [&'static str] {

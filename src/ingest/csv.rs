@@ -3,13 +3,50 @@
 //! arrow-csv fails whole batches (see DESIGN.md, "Engine facts").
 
 use std::io::{BufRead, BufReader, Read};
+use std::sync::mpsc::{Receiver, SyncSender};
 
 use super::load::{FileError, RecordSink};
 use super::rows::{Mapping, Rejection};
 use crate::config::CsvOptions;
 
+/// Records per chunk handed from the tokenizing thread to the validating one.
+const CHUNK_RECORDS: usize = 4096;
+
+/// Tokenized records and the line each starts on.
+struct Chunk {
+    records: Vec<csv::ByteRecord>,
+    lines: Vec<i64>,
+    len: usize,
+}
+
+impl Chunk {
+    fn new() -> Chunk {
+        Chunk {
+            records: Vec::with_capacity(CHUNK_RECORDS),
+            lines: Vec::with_capacity(CHUNK_RECORDS),
+            len: 0,
+        }
+    }
+
+    /// Takes `record` by swapping it with a recycled slot, so the buffers
+    /// of both are reused and no record is copied.
+    fn push(&mut self, record: &mut csv::ByteRecord, line: i64) {
+        if self.len == self.records.len() {
+            self.records.push(csv::ByteRecord::new());
+            self.lines.push(0);
+        }
+        std::mem::swap(&mut self.records[self.len], record);
+        self.lines[self.len] = line;
+        self.len += 1;
+    }
+}
+
+/// Reads a CSV file in two stages on two threads: this one validates and
+/// maps records (the sink), a scoped one tokenizes them, hashes the bytes
+/// and counts lines. Chunks go back and forth over bounded channels, so
+/// memory stays flat whatever the file size.
 pub fn read_csv(
-    input: impl Read,
+    input: impl Read + Send,
     options: &CsvOptions,
     mapping: &Mapping,
     sink: &mut dyn RecordSink,
@@ -49,29 +86,63 @@ pub fn read_csv(
         columns: &mapping.columns,
         delimiter: options.delimiter as u8,
     };
-    // One record of lookahead: only at the end of the file is it known
-    // whether the last record had a line terminator, which its line
-    // number depends on.
-    let mut current = csv::ByteRecord::new();
-    let mut pending = csv::ByteRecord::new();
-    let mut pending_end: Option<u64> = None;
+    let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<Result<Chunk, FileError>>(2);
+    let (empty_tx, empty_rx) = std::sync::mpsc::channel::<Chunk>();
+    std::thread::scope(|scope| {
+        scope.spawn(move || tokenize(reader, crlf, full_tx, empty_rx));
+        for chunk in full_rx {
+            let chunk = chunk?;
+            for i in 0..chunk.len {
+                file.emit(chunk.lines[i], &chunk.records[i], sink)?;
+            }
+            // The tokenizer may have finished; then the chunk is just dropped.
+            let _ = empty_tx.send(chunk);
+        }
+        Ok(())
+    })
+}
+
+/// The tokenizing stage. A full chunk is sent only once the next record
+/// has been read, so the file's last record is still at hand at the end:
+/// only then is it known whether it had a line terminator, which its line
+/// number depends on.
+fn tokenize<R: Read>(
+    mut reader: csv::Reader<BufReader<LastByte<R>>>,
+    crlf: bool,
+    full: SyncSender<Result<Chunk, FileError>>,
+    empty: Receiver<Chunk>,
+) {
+    let mut next = csv::ByteRecord::new();
+    let mut chunk = Chunk::new();
     loop {
-        match reader.read_byte_record(&mut current) {
+        match reader.read_byte_record(&mut next) {
             Ok(true) => {}
             Ok(false) => break,
-            Err(e) => return Err(csv_error(e)),
+            Err(e) => {
+                let _ = full.send(Err(csv_error(e)));
+                return;
+            }
         }
-        std::mem::swap(&mut current, &mut pending);
-        let end = pending_end.replace(reader.position().line());
-        if let Some(end) = end {
-            file.emit(start_line(end, crlf, true, &current), &current, sink)?;
+        let line = start_line(reader.position().line(), crlf, true, &next);
+        if chunk.len == CHUNK_RECORDS {
+            let recycled = empty.try_recv().unwrap_or_else(|_| Chunk::new());
+            let ready = std::mem::replace(&mut chunk, recycled);
+            if full.send(Ok(ready)).is_err() {
+                return; // the validating stage stopped
+            }
+            chunk.len = 0;
         }
+        chunk.push(&mut next, line);
     }
-    if let Some(end) = pending_end {
-        let terminated = matches!(reader.get_ref().get_ref().last, Some(b'\n' | b'\r'));
-        file.emit(start_line(end, crlf, terminated, &pending), &pending, sink)?;
+    let terminated = matches!(reader.get_ref().get_ref().last, Some(b'\n' | b'\r'));
+    if chunk.len > 0 && !terminated {
+        let last = chunk.len - 1;
+        let end_line = reader.position().line();
+        chunk.lines[last] = start_line(end_line, crlf, false, &chunk.records[last]);
     }
-    Ok(())
+    if chunk.len > 0 {
+        let _ = full.send(Ok(chunk));
+    }
 }
 
 /// Remembers the last byte read, to tell whether a file ends in a newline.
@@ -140,10 +211,7 @@ fn start_line(end_line: u64, crlf: bool, terminated: bool, record: &csv::ByteRec
     } else {
         end_line
     };
-    let inner: usize = record
-        .iter()
-        .map(|field| field.iter().filter(|&&b| b == b'\n').count())
-        .sum();
+    let inner = memchr::memchr_iter(b'\n', record.as_slice()).count();
     last_line as i64 - inner as i64
 }
 

@@ -16,8 +16,9 @@ use tokio::sync::mpsc;
 use super::input::ObjectReader;
 use super::rows::{EntityRows, LoadContext, Mapping, QuarantineRows, Rejection};
 use crate::config::{Format, SourceConfig};
-use crate::parquet_file::ParquetFile;
+use crate::parquet_file::{ParquetFile, raw_writer_properties, writer_properties};
 use crate::storage::Location;
+use datafusion::parquet::file::properties::WriterProperties;
 
 /// A problem that makes a whole file unusable (missing column, not JSON,
 /// unreadable); rows of such a file are not loaded.
@@ -155,13 +156,20 @@ pub async fn load_file(job: FileJob) -> Result<LoadedFile, FileError> {
     let mut quarantine_file: Option<ParquetFile> = None;
     let mut write_error = None;
     while let Some(output) = rx.recv().await {
-        let (slot, name, batch) = match output {
-            Output::Rows(b) => (&mut rows_file, "rows.parquet", b),
-            Output::Quarantine(b) => (&mut quarantine_file, "quarantine.parquet", b),
+        let (slot, name, batch, properties) = match output {
+            Output::Rows(b) => {
+                let properties = raw_writer_properties(job.ctx.entity, &b.schema());
+                (&mut rows_file, "rows.parquet", b, properties)
+            }
+            Output::Quarantine(b) => (
+                &mut quarantine_file,
+                "quarantine.parquet",
+                b,
+                writer_properties(),
+            ),
         };
-        if let Err(e) =
-            write_batch(slot, &job.warehouse, job.tmp_dir.clone().join(name), batch).await
-        {
+        let path = job.tmp_dir.clone().join(name);
+        if let Err(e) = write_batch(slot, &job.warehouse, path, batch, properties).await {
             write_error = Some(e);
             break;
         }
@@ -212,11 +220,10 @@ fn spawn_reader(
             super::parquet::read_parquet(&handle, &landing, &relative, &mapping, &mut sink)?;
             hashed
         } else {
-            let stream = handle
+            let result = handle
                 .block_on(store.get(&meta.location))
-                .map_err(|e| FileError::new(format!("cannot read: {e}")))?
-                .into_stream();
-            let mut input = ObjectReader::new(handle.clone(), stream, progress);
+                .map_err(|e| FileError::new(format!("cannot read: {e}")))?;
+            let mut input = ObjectReader::new(handle.clone(), result, progress);
             match source.format {
                 Format::Csv => super::csv::read_csv(&mut input, &source.csv, &mapping, &mut sink)?,
                 Format::Json => super::json::read_json_array(
@@ -242,12 +249,14 @@ async fn write_batch(
     warehouse: &Location,
     path: Path,
     batch: RecordBatch,
+    properties: WriterProperties,
 ) -> Result<(), FileError> {
     let failed = |e: datafusion::parquet::errors::ParquetError| {
         FileError::new(format!("cannot write {path}: {e}"))
     };
     if slot.is_none() {
-        *slot = Some(ParquetFile::create(warehouse, path.clone(), batch.schema()).map_err(failed)?);
+        let file = ParquetFile::create_with(warehouse, path.clone(), batch.schema(), properties);
+        *slot = Some(file.map_err(failed)?);
     }
     let file = slot.as_mut().expect("created above");
     file.write(&batch).await.map_err(failed)

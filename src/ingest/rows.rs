@@ -1,6 +1,7 @@
 //! Mapping a source record onto a canonical entity, validating it, and
 //! building typed Arrow batches of good rows and of quarantined rows.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -105,9 +106,9 @@ impl Rejection {
     }
 }
 
-enum Parsed {
+enum Parsed<'a> {
     Null,
-    Text(String),
+    Text(Cow<'a, str>),
     Int(i64),
     Float(f64),
     Date(i32),
@@ -183,7 +184,6 @@ pub struct EntityRows {
     file: String,
     columns: Vec<ColumnBuilder>,
     rows: usize,
-    parsed: Vec<Parsed>,
 }
 
 impl EntityRows {
@@ -201,7 +201,6 @@ impl EntityRows {
             file: file.to_string(),
             columns,
             rows: 0,
-            parsed: Vec::new(),
         }
     }
 
@@ -224,150 +223,16 @@ impl EntityRows {
     /// Validates one record and appends it, or says why it is rejected.
     /// Nothing is appended for a rejected row.
     pub fn push(&mut self, row: i64, values: &[Option<&str>]) -> Result<(), Rejection> {
-        let mut parsed = std::mem::take(&mut self.parsed);
-        parsed.clear();
-        let result = self.parse_row(values, &mut parsed);
-        if result.is_ok() {
-            self.append(row, &mut parsed);
-        }
-        self.parsed = parsed;
-        result
-    }
-
-    fn parse_row(&self, values: &[Option<&str>], out: &mut Vec<Parsed>) -> Result<(), Rejection> {
-        for (def, mapped) in self.ctx.entity.fields().iter().zip(&self.mapping.fields) {
-            let parsed = match mapped {
-                None => Parsed::Null,
-                Some(m) => {
-                    let raw = match &m.input {
-                        Input::Column(i) => values[*i],
-                        Input::Constant(v) => Some(v.as_str()),
-                    };
-                    self.parse_field(m, raw)
-                        .map_err(|reason| Rejection::new(Some(def.name), reason))?
-                }
-            };
-            out.push(parsed);
-        }
-        self.check_one_of(out)?;
-        if self.ctx.entity == Entity::Identities {
-            self.protect_email_identity(out)?;
-        }
+        // Own handles on the mapping and context, so parsed values may
+        // borrow from them (constants) while the builders are appended to.
+        let ctx = Arc::clone(&self.ctx);
+        let mapping = Arc::clone(&self.mapping);
+        let mut parsed = parse_row(&ctx, &mapping, values)?;
+        self.append(row, &mut parsed);
         Ok(())
     }
 
-    fn parse_field(&self, m: &MappedField, raw: Option<&str>) -> Result<Parsed, String> {
-        let def = m.def;
-        let text = raw.map(str::trim).filter(|t| !t.is_empty());
-        let text = match (text, &m.values) {
-            (Some(t), Some(map)) => Some(lookup_value(map, t).unwrap_or(t)),
-            (t, _) => t,
-        };
-        let Some(text) = text else {
-            return if def.required {
-                Err("required value is missing".into())
-            } else {
-                Ok(Parsed::Null)
-            };
-        };
-        let ctx = &self.ctx;
-        let format = m.format.as_deref();
-        Ok(match def.ty {
-            FieldType::Text => Parsed::Text(self.check_text(def, text)?),
-            FieldType::Int => Parsed::Int(check_number(def, values::parse_int(text)?)?),
-            FieldType::Float => {
-                let v = values::parse_float(text)?;
-                if def.check == Check::NonNegative && v < 0.0 {
-                    return Err(format!("{v} is negative"));
-                }
-                Parsed::Float(v)
-            }
-            FieldType::Date => Parsed::Date(values::parse_date(text, format, ctx.tz, &ctx.bounds)?),
-            FieldType::Timestamp => {
-                Parsed::Timestamp(values::parse_timestamp(text, format, ctx.tz, &ctx.bounds)?)
-            }
-            FieldType::Bool => Parsed::Bool(values::parse_bool(text)?),
-            FieldType::Email => {
-                let email = pii::normalize_email(text).ok_or("not an email address")?;
-                if ctx.pii == Pii::Drop {
-                    Parsed::Dropped
-                } else {
-                    let hash = pii::hash_email(&ctx.salt, &email);
-                    Parsed::Email { email, hash }
-                }
-            }
-        })
-    }
-
-    fn check_text(&self, def: &FieldDef, text: &str) -> Result<String, String> {
-        Ok(match def.check {
-            Check::OneOf(allowed) => {
-                let lower = text.to_lowercase();
-                if !allowed.contains(&lower.as_str()) {
-                    return Err(format!(
-                        "{text:?} is not one of {} (map source values with `values:`)",
-                        allowed.join(", ")
-                    ));
-                }
-                lower
-            }
-            Check::Label => text.to_lowercase(),
-            Check::FreeText if self.ctx.pii != Pii::Keep => {
-                pii::redact_emails(text, &self.ctx.salt)
-            }
-            _ => text.to_string(),
-        })
-    }
-
-    fn check_one_of(&self, parsed: &[Parsed]) -> Result<(), Rejection> {
-        let one_of = self.ctx.entity.one_of_required();
-        if one_of.is_empty() {
-            return Ok(());
-        }
-        let fields = self.ctx.entity.fields();
-        let present = fields
-            .iter()
-            .zip(parsed)
-            .any(|(def, value)| one_of.contains(&def.name) && !matches!(value, Parsed::Null));
-        // Under `pii: drop` an email still identifies the respondent even
-        // though it is not stored (Parsed::Dropped), so the row is kept.
-        if present {
-            Ok(())
-        } else {
-            Err(Rejection::new(
-                Some(one_of[0]),
-                format!("needs one of {}", one_of.join(" or ")),
-            ))
-        }
-    }
-
-    /// Identity values of kind `email` are raw addresses; they are stored
-    /// hashed (or normalised under `pii: keep`) so they join on email_hash.
-    fn protect_email_identity(&self, parsed: &mut [Parsed]) -> Result<(), Rejection> {
-        let fields = self.ctx.entity.fields();
-        let index = |name: &str| {
-            fields
-                .iter()
-                .position(|f| f.name == name)
-                .expect("identity field")
-        };
-        let is_email = matches!(&parsed[index("kind")], Parsed::Text(k) if k == "email");
-        if !is_email {
-            return Ok(());
-        }
-        let slot = &mut parsed[index("value")];
-        if let Parsed::Text(value) = slot {
-            let email = pii::normalize_email(value)
-                .ok_or_else(|| Rejection::new(Some("value"), "not an email address"))?;
-            *value = match self.ctx.pii {
-                Pii::Keep => email,
-                Pii::Hash | Pii::Drop => pii::hash_email(&self.ctx.salt, &email),
-            };
-        }
-        Ok(())
-    }
-
-    fn append(&mut self, row: i64, parsed: &mut [Parsed]) {
+    fn append(&mut self, row: i64, parsed: &mut [Parsed<'_>]) {
         let keep = self.ctx.pii == Pii::Keep;
         let mut col = 0;
         for (def, value) in self.ctx.entity.fields().iter().zip(parsed.iter_mut()) {
@@ -412,9 +277,155 @@ impl EntityRows {
     }
 }
 
-fn append_value(builder: &mut ColumnBuilder, value: Parsed) {
+fn parse_row<'a>(
+    ctx: &LoadContext,
+    mapping: &'a Mapping,
+    values: &[Option<&'a str>],
+) -> Result<Vec<Parsed<'a>>, Rejection> {
+    let mut out = Vec::with_capacity(mapping.fields.len());
+    for (def, mapped) in ctx.entity.fields().iter().zip(&mapping.fields) {
+        let parsed = match mapped {
+            None => Parsed::Null,
+            Some(m) => {
+                let raw = match &m.input {
+                    Input::Column(i) => values[*i],
+                    Input::Constant(v) => Some(v.as_str()),
+                };
+                parse_field(ctx, m, raw).map_err(|reason| Rejection::new(Some(def.name), reason))?
+            }
+        };
+        out.push(parsed);
+    }
+    check_one_of(ctx, &out)?;
+    if ctx.entity == Entity::Identities {
+        protect_email_identity(ctx, &mut out)?;
+    }
+    Ok(out)
+}
+
+fn parse_field<'a>(
+    ctx: &LoadContext,
+    m: &'a MappedField,
+    raw: Option<&'a str>,
+) -> Result<Parsed<'a>, String> {
+    let def = m.def;
+    let text = raw.map(str::trim).filter(|t| !t.is_empty());
+    let text = match (text, &m.values) {
+        (Some(t), Some(map)) => Some(lookup_value(map, t).unwrap_or(t)),
+        (t, _) => t,
+    };
+    let Some(text) = text else {
+        return if def.required {
+            Err("required value is missing".into())
+        } else {
+            Ok(Parsed::Null)
+        };
+    };
+    let format = m.format.as_deref();
+    Ok(match def.ty {
+        FieldType::Text => Parsed::Text(check_text(ctx, def, text)?),
+        FieldType::Int => Parsed::Int(check_number(def, values::parse_int(text)?)?),
+        FieldType::Float => {
+            let v = values::parse_float(text)?;
+            if def.check == Check::NonNegative && v < 0.0 {
+                return Err(format!("{v} is negative"));
+            }
+            Parsed::Float(v)
+        }
+        FieldType::Date => Parsed::Date(values::parse_date(text, format, ctx.tz, &ctx.bounds)?),
+        FieldType::Timestamp => {
+            Parsed::Timestamp(values::parse_timestamp(text, format, ctx.tz, &ctx.bounds)?)
+        }
+        FieldType::Bool => Parsed::Bool(values::parse_bool(text)?),
+        FieldType::Email => {
+            let email = pii::normalize_email(text).ok_or("not an email address")?;
+            if ctx.pii == Pii::Drop {
+                Parsed::Dropped
+            } else {
+                let hash = pii::hash_email(&ctx.salt, &email);
+                Parsed::Email { email, hash }
+            }
+        }
+    })
+}
+
+/// Text checks borrow the input whenever it needs no change: most values
+/// in a large export are already lower-case labels or plain ids.
+fn check_text<'a>(
+    ctx: &LoadContext,
+    def: &FieldDef,
+    text: &'a str,
+) -> Result<Cow<'a, str>, String> {
+    Ok(match def.check {
+        Check::OneOf(allowed) => match allowed.iter().find(|a| a.eq_ignore_ascii_case(text)) {
+            Some(canonical) => Cow::Borrowed(*canonical),
+            None => {
+                return Err(format!(
+                    "{text:?} is not one of {} (map source values with `values:`)",
+                    allowed.join(", ")
+                ));
+            }
+        },
+        Check::Label if text.chars().any(char::is_uppercase) => Cow::Owned(text.to_lowercase()),
+        Check::FreeText if ctx.pii != Pii::Keep && text.contains('@') => {
+            Cow::Owned(pii::redact_emails(text, &ctx.salt))
+        }
+        _ => Cow::Borrowed(text),
+    })
+}
+
+fn check_one_of(ctx: &LoadContext, parsed: &[Parsed]) -> Result<(), Rejection> {
+    let one_of = ctx.entity.one_of_required();
+    if one_of.is_empty() {
+        return Ok(());
+    }
+    let present = ctx
+        .entity
+        .fields()
+        .iter()
+        .zip(parsed)
+        .any(|(def, value)| one_of.contains(&def.name) && !matches!(value, Parsed::Null));
+    // Under `pii: drop` an email still identifies the respondent even
+    // though it is not stored (Parsed::Dropped), so the row is kept.
+    if present {
+        Ok(())
+    } else {
+        Err(Rejection::new(
+            Some(one_of[0]),
+            format!("needs one of {}", one_of.join(" or ")),
+        ))
+    }
+}
+
+/// Identity values of kind `email` are raw addresses; they are stored
+/// hashed (or normalised under `pii: keep`) so they join on email_hash.
+fn protect_email_identity(ctx: &LoadContext, parsed: &mut [Parsed]) -> Result<(), Rejection> {
+    let fields = ctx.entity.fields();
+    let index = |name: &str| {
+        fields
+            .iter()
+            .position(|f| f.name == name)
+            .expect("identity field")
+    };
+    let is_email = matches!(&parsed[index("kind")], Parsed::Text(k) if k == "email");
+    if !is_email {
+        return Ok(());
+    }
+    let slot = &mut parsed[index("value")];
+    if let Parsed::Text(value) = slot {
+        let email = pii::normalize_email(value)
+            .ok_or_else(|| Rejection::new(Some("value"), "not an email address"))?;
+        *value = Cow::Owned(match ctx.pii {
+            Pii::Keep => email,
+            Pii::Hash | Pii::Drop => pii::hash_email(&ctx.salt, &email),
+        });
+    }
+    Ok(())
+}
+
+fn append_value(builder: &mut ColumnBuilder, value: Parsed<'_>) {
     match (builder, value) {
-        (ColumnBuilder::Text(b), Parsed::Text(v)) => b.append_value(v),
+        (ColumnBuilder::Text(b), Parsed::Text(v)) => b.append_value(&v),
         (ColumnBuilder::Int(b), Parsed::Int(v)) => b.append_value(v),
         (ColumnBuilder::Float(b), Parsed::Float(v)) => b.append_value(v),
         (ColumnBuilder::Date(b), Parsed::Date(v)) => b.append_value(v),

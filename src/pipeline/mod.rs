@@ -152,11 +152,17 @@ impl BuildReport {
     }
 }
 
-/// Named parameters every model may use: the config's vars and `$run_date`.
-pub fn parameters(config: &Config, run_date: NaiveDate) -> HashMap<String, ScalarValue> {
-    let mut params: HashMap<String, ScalarValue> = config
+/// Named parameters every model may use: the defaults in models.yml's
+/// `vars`, overridden by the config's `vars`, and `$run_date`.
+pub fn parameters(
+    config: &Config,
+    spec: &ModelsFile,
+    run_date: NaiveDate,
+) -> HashMap<String, ScalarValue> {
+    let mut params: HashMap<String, ScalarValue> = spec
         .vars
         .iter()
+        .chain(&config.vars)
         .map(|(name, value)| (name.clone(), scalar(value)))
         .collect();
     params.insert(
@@ -206,7 +212,7 @@ pub async fn build(
         select::select(&options.select, &project.deps, &project.spec)
             .map_err(|e| PipelineError::Invalid(vec![e]))?
     };
-    let params = parameters(config, options.run_date);
+    let params = parameters(config, &project.spec, options.run_date);
     let mut report = BuildReport {
         models: execute::execute(ctx, project, &selected, warehouse, &params).await,
         ..BuildReport::default()

@@ -27,6 +27,10 @@ use crate::config::VarValue;
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelsFile {
+    /// Defaults of the named parameters the models read; the config's
+    /// `vars` override them.
+    #[serde(default)]
+    pub vars: std::collections::BTreeMap<String, VarValue>,
     #[serde(default)]
     pub models: Vec<ModelSpec>,
 }

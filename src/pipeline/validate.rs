@@ -36,7 +36,7 @@ pub async fn validate(config: &Config, project: &Project, run_date: NaiveDate) -
             return result;
         }
     };
-    let params = parameters(config, run_date);
+    let params = parameters(config, &project.spec, run_date);
     let known = project.known_tables();
     let mut broken: BTreeSet<String> = BTreeSet::new();
     for name in &project.order {
