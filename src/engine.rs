@@ -30,7 +30,9 @@ pub fn session(config: &Config) -> Result<SessionContext> {
         .with_target_partitions(cores)
         .with_information_schema(true)
         .set_bool("datafusion.sql_parser.collect_spans", true);
-    Ok(SessionContext::new_with_config_rt(session_config, runtime))
+    let ctx = SessionContext::new_with_config_rt(session_config, runtime);
+    crate::functions::sql::register(&ctx);
+    Ok(ctx)
 }
 
 /// Registers `raw_<entity>` for every entity over the raw zone, with the

@@ -29,8 +29,9 @@ pub fn writer_properties() -> WriterProperties {
 pub fn raw_writer_properties(entity: Entity, schema: &Schema) -> WriterProperties {
     // zstd level 1 for the raw zone: ingest is CPU-bound and raw files are
     // rewritten by every changed export; reports keep level 3.
-    let mut builder = base_properties()
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).expect("valid level")));
+    let mut builder = base_properties().set_compression(Compression::ZSTD(
+        ZstdLevel::try_new(1).expect("valid level"),
+    ));
     for field in schema.fields() {
         let unique = entity.primary_key().contains(&field.name().as_str())
             || field.name() == "_row"

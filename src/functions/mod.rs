@@ -2,3 +2,4 @@
 //! Gamma-Gamma), fitted and scored here and exposed to SQL as functions.
 
 pub mod clv;
+pub mod sql;

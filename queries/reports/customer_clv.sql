@@ -1,0 +1,56 @@
+-- Customer lifetime value, historical and predicted, per customer.
+-- Historical: counted orders and revenue to the run date. Predicted, from
+-- clv_model: the probability the customer is still active, expected
+-- purchases over the next $clv_horizon_weeks, expected average order value,
+-- and CLV = expected value of those purchases discounted at
+-- $annual_discount_rate a year. clv_decile 10 is the top 10% by predicted
+-- CLV ("best customers"); customers without a prediction have no decile.
+-- referred: the customer came through a referral invite.
+WITH everyone AS (
+    SELECT customer_id FROM stg_customers
+    UNION
+    SELECT customer_id FROM int_customer_rfm
+),
+referred AS (
+    SELECT DISTINCT referee_customer_id AS customer_id
+    FROM stg_referrals
+    WHERE referee_customer_id IS NOT NULL
+),
+scored AS (
+    SELECT
+        e.customer_id,
+        COALESCE(r.orders, 0) AS orders,
+        COALESCE(r.revenue, 0.0) AS revenue,
+        r.first_order_date,
+        r.last_order_date,
+        r.frequency,
+        r.recency AS recency_weeks,
+        r.age AS age_weeks,
+        bg_nbd_p_alive(m.r, m.alpha, m.a, m.b, r.frequency, r.recency, r.age) AS p_alive,
+        bg_nbd_expected_purchases(
+            m.r, m.alpha, m.a, m.b, $clv_horizon_weeks, r.frequency, r.recency, r.age
+        ) AS expected_purchases,
+        gamma_gamma_expected_value(m.p, m.q, m.v, r.frequency, r.monetary)
+            AS expected_average_order_value,
+        clv_discounted(
+            m.r, m.alpha, m.a, m.b, m.p, m.q, m.v,
+            r.frequency, r.recency, r.age, r.monetary,
+            $clv_horizon_weeks, $annual_discount_rate
+        ) AS predicted_clv,
+        ref.customer_id IS NOT NULL AS referred
+    FROM everyone AS e
+    LEFT JOIN int_customer_rfm AS r ON r.customer_id = e.customer_id
+    LEFT JOIN referred AS ref ON ref.customer_id = e.customer_id
+    CROSS JOIN clv_model AS m
+),
+deciles AS (
+    SELECT
+        customer_id,
+        NTILE(10) OVER (ORDER BY predicted_clv, customer_id) AS clv_decile
+    FROM scored
+    WHERE predicted_clv IS NOT NULL
+)
+SELECT s.*, d.clv_decile
+FROM scored AS s
+LEFT JOIN deciles AS d ON d.customer_id = s.customer_id
+ORDER BY s.customer_id
