@@ -15,20 +15,7 @@
 -- With $nps_latest_answer_only, a respondent answering twice in a period
 -- counts once, with the latest answer.
 WITH responses AS (
-    SELECT
-        n.response_id,
-        n.responded_at,
-        n.score,
-        COALESCE(n.channel, 'unknown') AS channel,
-        COALESCE(n.touchpoint, 'unknown') AS touchpoint,
-        COALESCE(by_id.country, by_email.country, 'unknown') AS country,
-        COALESCE(by_id.segment, by_email.segment, 'unknown') AS segment,
-        COALESCE(n.customer_id, by_email.customer_id, n.email_hash, n.response_id) AS respondent
-    FROM stg_nps_responses AS n
-    LEFT JOIN stg_customers AS by_id
-        ON by_id.customer_id = n.customer_id
-    LEFT JOIN stg_customers AS by_email
-        ON n.customer_id IS NULL AND by_email.email_hash = n.email_hash
+    SELECT * FROM int_nps_responses
 ),
 periods AS (
     SELECT

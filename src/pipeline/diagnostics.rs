@@ -46,7 +46,13 @@ pub fn describe(file: &str, sql: &str, error: &DataFusionError, known_tables: &[
     if let Some(missing) = missing_table(&message)
         && let Some(suggestion) = closest(&missing, known_tables)
     {
-        out.push_str(&format!("; did you mean {suggestion}?"));
+        if suggestion == missing {
+            out.push_str(&format!(
+                "; model {missing} has not been built yet (advocacy build --select +{missing})"
+            ));
+        } else {
+            out.push_str(&format!("; did you mean {suggestion}?"));
+        }
     }
     if let Some(p) = position {
         out.push_str(&caret(sql, p));

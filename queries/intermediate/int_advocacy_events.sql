@@ -1,0 +1,47 @@
+-- Every advocacy signal of a known customer up to the run date, one row
+-- per event: survey answers (with their score) and written feedback,
+-- positive (4-5 star) reviews, mentions and shares of us (competitor
+-- mentions excluded), community answers and accepted answers, referral
+-- invites sent and converted. `value` carries the NPS score or the
+-- author's followers.
+WITH events AS (
+    SELECT customer_id, responded_at AS occurred_at, 'nps' AS signal, CAST(score AS DOUBLE) AS value
+    FROM int_nps_responses
+    UNION ALL
+    SELECT customer_id, responded_at, 'feedback', NULL
+    FROM int_nps_responses
+    WHERE comment IS NOT NULL AND trim(comment) <> ''
+    UNION ALL
+    SELECT customer_id, published_at, 'positive_review', CAST(rating AS DOUBLE)
+    FROM int_review_authors
+    WHERE rating >= 4
+    UNION ALL
+    SELECT
+        customer_id,
+        occurred_at,
+        CASE event_type
+            WHEN 'mention' THEN 'mention'
+            WHEN 'share' THEN 'share'
+            WHEN 'repost' THEN 'share'
+            ELSE event_type
+        END,
+        CAST(followers AS DOUBLE)
+    FROM int_social_authors
+    WHERE NOT competitor
+        AND event_type IN ('mention', 'share', 'repost', 'answer', 'accepted_answer')
+    UNION ALL
+    SELECT referrer_customer_id, invited_at, 'referral_sent', NULL
+    FROM stg_referrals
+    UNION ALL
+    SELECT referrer_customer_id, converted_at, 'referral_converted', NULL
+    FROM stg_referrals
+    WHERE converted_at IS NOT NULL
+)
+SELECT
+    customer_id,
+    CAST(occurred_at AS DATE) AS event_date,
+    occurred_at,
+    signal,
+    value
+FROM events
+WHERE customer_id IS NOT NULL AND CAST(occurred_at AS DATE) <= $run_date

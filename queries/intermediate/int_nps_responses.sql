@@ -1,0 +1,20 @@
+-- Survey responses with the customer who answered: the customer id the
+-- survey tool recorded, else the customer whose email hash matches. The
+-- respondent key falls back to the email hash (or the response itself)
+-- so unmatched answers still count once per person.
+SELECT
+    n.response_id,
+    n.responded_at,
+    n.score,
+    n.comment,
+    COALESCE(n.channel, 'unknown') AS channel,
+    COALESCE(n.touchpoint, 'unknown') AS touchpoint,
+    COALESCE(n.customer_id, by_email.customer_id) AS customer_id,
+    COALESCE(by_id.country, by_email.country, 'unknown') AS country,
+    COALESCE(by_id.segment, by_email.segment, 'unknown') AS segment,
+    COALESCE(n.customer_id, by_email.customer_id, n.email_hash, n.response_id) AS respondent
+FROM stg_nps_responses AS n
+LEFT JOIN stg_customers AS by_id
+    ON by_id.customer_id = n.customer_id
+LEFT JOIN stg_customers AS by_email
+    ON n.customer_id IS NULL AND by_email.email_hash = n.email_hash
