@@ -1,0 +1,146 @@
+-- The programme's headline measures per month, up to the run date.
+--   customers                 signed up by the end of the month
+--   new_customers             signed up in the month; referred_new_customers
+--                             of them came through a referral invite
+--   referral_rate             referred_new_customers / new_customers
+--   revenue, referred_revenue counted orders in the month, all / of referred
+--                             customers; referred_revenue_share the ratio
+--   active_advocates          customers who had qualified as advocates by the
+--                             month's end and showed any advocacy signal in it;
+--                             advocate_share = active_advocates / customers
+--   mentions, shares_reposts, reach, engagement_rate, share_of_voice
+--                             from social_engagement (all platforms)
+--   nps, nps_responses        from nps_trends (month, overall)
+-- The comparison of advocates, best customers (top CLV decile) and everyone
+-- else (average predicted CLV and 12-month retention) is measured at the
+-- run date, so it is filled on the run date's month only.
+WITH months AS (
+    SELECT DISTINCT CAST(date_trunc('month', signup_date) AS DATE) AS month FROM stg_customers
+    UNION
+    SELECT DISTINCT CAST(date_trunc('month', order_date) AS DATE) FROM int_completed_orders
+    UNION
+    SELECT CAST(date_trunc('month', $run_date) AS DATE)
+),
+bounded AS (
+    SELECT month FROM months WHERE month <= $run_date
+),
+referred AS (
+    SELECT DISTINCT referee_customer_id AS customer_id
+    FROM stg_referrals
+    WHERE referee_customer_id IS NOT NULL
+),
+signups AS (
+    SELECT
+        m.month,
+        SUM(CASE WHEN c.signup_date < CAST(m.month + INTERVAL '1 month' AS DATE) THEN 1 ELSE 0 END) AS customers,
+        SUM(CASE WHEN CAST(date_trunc('month', c.signup_date) AS DATE) = m.month THEN 1 ELSE 0 END) AS new_customers,
+        SUM(CASE WHEN CAST(date_trunc('month', c.signup_date) AS DATE) = m.month AND r.customer_id IS NOT NULL
+            THEN 1 ELSE 0 END) AS referred_new_customers
+    FROM bounded AS m
+    CROSS JOIN stg_customers AS c
+    LEFT JOIN referred AS r ON r.customer_id = c.customer_id
+    GROUP BY m.month
+),
+sales AS (
+    SELECT
+        CAST(date_trunc('month', o.order_date) AS DATE) AS month,
+        SUM(o.amount) AS revenue,
+        SUM(CASE WHEN r.customer_id IS NOT NULL THEN o.amount ELSE 0 END) AS referred_revenue
+    FROM int_completed_orders AS o
+    LEFT JOIN referred AS r ON r.customer_id = o.customer_id
+    GROUP BY 1
+),
+active AS (
+    SELECT
+        CAST(date_trunc('month', e.event_date) AS DATE) AS month,
+        COUNT(DISTINCT e.customer_id) AS active_advocates
+    FROM int_advocacy_events AS e
+    JOIN advocates AS a ON a.customer_id = e.customer_id
+    WHERE a.first_qualified_date < CAST(date_trunc('month', e.event_date) + INTERVAL '1 month' AS DATE)
+    GROUP BY 1
+),
+groups AS (
+    SELECT
+        CASE
+            WHEN a.is_advocate THEN 'advocates'
+            WHEN a.best_customer THEN 'best_customers'
+            ELSE 'everyone_else'
+        END AS customer_group,
+        a.customer_id,
+        a.predicted_clv,
+        v.first_order_date
+    FROM advocates AS a
+    JOIN customer_clv AS v ON v.customer_id = a.customer_id
+),
+retained AS (
+    SELECT
+        g.customer_group,
+        g.customer_id,
+        g.predicted_clv,
+        g.first_order_date + INTERVAL '12 months' <= $run_date AS eligible,
+        MAX(CASE
+            WHEN o.order_date > g.first_order_date + INTERVAL '1 month' - INTERVAL '1 day'
+                AND o.order_date <= g.first_order_date + INTERVAL '12 months'
+            THEN 1 ELSE 0 END) = 1 AS kept
+    FROM groups AS g
+    LEFT JOIN int_completed_orders AS o ON o.customer_id = g.customer_id
+    GROUP BY g.customer_group, g.customer_id, g.predicted_clv, g.first_order_date
+),
+comparison AS (
+    SELECT
+        CAST(date_trunc('month', $run_date) AS DATE) AS month,
+        AVG(CASE WHEN customer_group = 'advocates' THEN predicted_clv END) AS advocates_average_clv,
+        AVG(CASE WHEN customer_group = 'best_customers' THEN predicted_clv END) AS best_customers_average_clv,
+        AVG(CASE WHEN customer_group = 'everyone_else' THEN predicted_clv END) AS everyone_else_average_clv,
+        CAST(SUM(CASE WHEN customer_group = 'advocates' AND eligible AND kept THEN 1 ELSE 0 END) AS DOUBLE)
+            / NULLIF(SUM(CASE WHEN customer_group = 'advocates' AND eligible THEN 1 ELSE 0 END), 0)
+            AS advocates_retention_12m,
+        CAST(SUM(CASE WHEN customer_group = 'best_customers' AND eligible AND kept THEN 1 ELSE 0 END) AS DOUBLE)
+            / NULLIF(SUM(CASE WHEN customer_group = 'best_customers' AND eligible THEN 1 ELSE 0 END), 0)
+            AS best_customers_retention_12m,
+        CAST(SUM(CASE WHEN customer_group = 'everyone_else' AND eligible AND kept THEN 1 ELSE 0 END) AS DOUBLE)
+            / NULLIF(SUM(CASE WHEN customer_group = 'everyone_else' AND eligible THEN 1 ELSE 0 END), 0)
+            AS everyone_else_retention_12m
+    FROM retained
+),
+social AS (
+    SELECT period_start AS month, mentions, shares_reposts, reach, engagement_rate, share_of_voice
+    FROM social_engagement
+    WHERE platform = 'all'
+),
+nps AS (
+    SELECT period_start AS month, nps, responses AS nps_responses
+    FROM nps_trends
+    WHERE period = 'month' AND dimension = 'overall'
+)
+SELECT
+    s.month,
+    s.customers,
+    s.new_customers,
+    s.referred_new_customers,
+    CAST(s.referred_new_customers AS DOUBLE) / NULLIF(s.new_customers, 0) AS referral_rate,
+    COALESCE(sa.revenue, 0.0) AS revenue,
+    COALESCE(sa.referred_revenue, 0.0) AS referred_revenue,
+    sa.referred_revenue / NULLIF(sa.revenue, 0.0) AS referred_revenue_share,
+    COALESCE(a.active_advocates, 0) AS active_advocates,
+    CAST(COALESCE(a.active_advocates, 0) AS DOUBLE) / NULLIF(s.customers, 0) AS advocate_share,
+    COALESCE(so.mentions, 0) AS mentions,
+    COALESCE(so.shares_reposts, 0) AS shares_reposts,
+    COALESCE(so.reach, 0) AS reach,
+    so.engagement_rate,
+    so.share_of_voice,
+    n.nps,
+    COALESCE(n.nps_responses, 0) AS nps_responses,
+    c.advocates_average_clv,
+    c.best_customers_average_clv,
+    c.everyone_else_average_clv,
+    c.advocates_retention_12m,
+    c.best_customers_retention_12m,
+    c.everyone_else_retention_12m
+FROM signups AS s
+LEFT JOIN sales AS sa ON sa.month = s.month
+LEFT JOIN active AS a ON a.month = s.month
+LEFT JOIN social AS so ON so.month = s.month
+LEFT JOIN nps AS n ON n.month = s.month
+LEFT JOIN comparison AS c ON c.month = s.month
+ORDER BY s.month

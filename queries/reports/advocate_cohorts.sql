@@ -1,0 +1,49 @@
+-- Advocate retention by cohort, in the long layout BI tools pivot into a
+-- retention heatmap: one row per cohort month (the month customers first
+-- qualified as advocates) and months since, up to the run date's month.
+-- active_advocates: members of the cohort with any advocacy signal (survey
+-- answer, positive review, mention or share, community answer, referral)
+-- in that month; retention_rate = active_advocates / cohort_size.
+WITH members AS (
+    SELECT
+        customer_id,
+        CAST(date_trunc('month', first_qualified_date) AS DATE) AS cohort_month
+    FROM advocates
+    WHERE first_qualified_date IS NOT NULL
+),
+cohorts AS (
+    SELECT
+        cohort_month,
+        COUNT(*) AS cohort_size,
+        (date_part('year', $run_date) - date_part('year', cohort_month)) * 12
+            + date_part('month', $run_date) - date_part('month', cohort_month) AS last_offset
+    FROM members
+    GROUP BY cohort_month
+),
+offsets AS (
+    SELECT unnest(range(0, 601)) AS months_since
+),
+activity AS (
+    SELECT
+        m.cohort_month,
+        CAST(
+            (date_part('year', e.event_date) - date_part('year', m.cohort_month)) * 12
+            + date_part('month', e.event_date) - date_part('month', m.cohort_month)
+        AS BIGINT) AS months_since,
+        COUNT(DISTINCT m.customer_id) AS active_advocates
+    FROM members AS m
+    JOIN int_advocacy_events AS e
+        ON e.customer_id = m.customer_id AND e.event_date >= m.cohort_month
+    GROUP BY 1, 2
+)
+SELECT
+    c.cohort_month,
+    o.months_since,
+    c.cohort_size,
+    COALESCE(a.active_advocates, 0) AS active_advocates,
+    CAST(COALESCE(a.active_advocates, 0) AS DOUBLE) / c.cohort_size AS retention_rate
+FROM cohorts AS c
+JOIN offsets AS o ON o.months_since <= c.last_offset
+LEFT JOIN activity AS a
+    ON a.cohort_month = c.cohort_month AND a.months_since = o.months_since
+ORDER BY c.cohort_month, o.months_since
