@@ -117,6 +117,17 @@ fn the_nightly_run_on_the_bundled_default() {
     let months: u64 = row.split(" | ").next().unwrap().parse().unwrap();
     assert!(months >= 24 && row.ends_with("| true | true"), "{row}");
 
+    // Every report of queries/reports/ is published and non-empty.
+    let mut reports = 0;
+    for entry in std::fs::read_dir(Path::new(REPO).join("queries/reports")).unwrap() {
+        let name = entry.unwrap().path().file_stem().unwrap().to_string_lossy().into_owned();
+        let rows = p.query(&format!("reports/{name}"), "SELECT count(*) AS n FROM t");
+        let n: u64 = lines(&rows)[1].parse().unwrap();
+        assert!(n > 0, "report {name} is empty on the bundled default");
+        reports += 1;
+    }
+    assert_eq!(reports, 12, "the twelve report tables of DESIGN.md");
+
     // Re-running the same date loads nothing new and republishes the same rows.
     let first = p.query(
         "reports/nps_trends",

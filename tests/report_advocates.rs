@@ -1,0 +1,196 @@
+//! `advocates`, `advocate_cohorts` and `detractor_followups` on customers
+//! built to hit each scoring and persona rule; every expected value is
+//! worked out by hand next to the assertion (default weights 25 promoter,
+//! 20 reviews, 15 social, 15 community, 25 referrals; cap 3; advocate from 40).
+
+mod common;
+
+use common::{Project, assert_exit, lines};
+
+const REPO: &str = env!("CARGO_MANIFEST_DIR");
+
+fn project() -> Project {
+    let p = Project::new();
+    p.write(
+        "config.yaml",
+        &format!(
+            r#"landing: landing
+warehouse: warehouse
+queries: {REPO}/queries
+run: {{ pii_salt: s }}
+vars: {{ detractor_lookback_days: 120 }}
+sources:
+  - name: crm
+    entity: customers
+    format: csv
+    path: customers.csv
+    columns: {{ customer_id: id, signup_date: signup }}
+  - name: ids
+    entity: identities
+    format: csv
+    path: identities.csv
+    columns: {{ customer_id: id, kind: kind, value: value }}
+  - name: surveys
+    entity: nps_responses
+    format: csv
+    path: nps.csv
+    columns: {{ response_id: id, customer_id: cid, responded_at: at, score: score, comment: comment }}
+  - name: google
+    entity: reviews
+    format: csv
+    path: reviews.csv
+    columns: {{ review_id: id, site: {{ value: google }}, rating: stars, published_at: at, author_name: name }}
+  - name: x
+    entity: social_activity
+    format: csv
+    path: x.csv
+    columns: {{ event_id: id, platform: {{ value: x }}, handle: user, event_type: type, occurred_at: at, followers: followers }}
+  - name: forum
+    entity: social_activity
+    format: csv
+    path: forum.csv
+    columns: {{ event_id: id, platform: {{ value: community }}, handle: user, event_type: type, occurred_at: at }}
+  - name: refer
+    entity: referrals
+    format: csv
+    path: referrals.csv
+    columns: {{ referral_id: id, referrer_customer_id: referrer, invited_at: invited, referee_customer_id: referee, converted_at: converted }}
+"#
+        ),
+    );
+    p.land(
+        "customers.csv",
+        "id,signup\nA1,2025-01-01\nA2,2026-01-01\nA3,2024-01-01\nA4,2026-05-01\nN1,2025-06-01\n\
+         N2,2025-06-01\nD1,2025-06-01\nD2,2025-06-01\nR1,2026-02-20\nR2,2026-05-24\n",
+    );
+    p.land(
+        "identities.csv",
+        "id,kind,value\nA1,community,ann\nA2,x,@bigvoice\nA3,review_name,Cara V.\nA4,x,dana\nA4,review_name,Dana\nN2,x,ned\n",
+    );
+    p.land(
+        "nps.csv",
+        "id,cid,at,score,comment\n\
+         n1,A1,2026-03-01,10,\n\
+         n2,A2,2026-04-05,9,\n\
+         n3,A3,2026-02-01,10,\n\
+         n4,A4,2026-05-10,9,Add dark mode\n\
+         n5,A4,2026-05-20,10,Beta looks great\n\
+         n6,N1,2026-03-01,10,\n\
+         n7,N2,2026-01-05,10,\n\
+         n8,N2,2026-04-01,3,Prices went up\n\
+         n9,D1,2026-05-01,8,\n\
+         n10,D1,2026-06-10,6,Slow delivery\n\
+         n11,D2,2026-01-01,2,Too old to follow up\n",
+    );
+    p.land(
+        "reviews.csv",
+        "id,stars,at,name\ng1,5,2026-02-10,Cara V.\ng2,4,2026-02-20,Cara V.\ng3,5,2026-05-15,Dana\n",
+    );
+    p.land(
+        "x.csv",
+        "id,user,type,at,followers\n\
+         x1,bigvoice,mention,2026-04-01,5000\nx2,bigvoice,mention,2026-04-02,5000\nx3,bigvoice,repost,2026-04-03,5000\n\
+         x4,dana,mention,2026-05-12,10\n\
+         x5,ned,mention,2026-01-06,50\nx6,ned,mention,2026-01-07,50\nx7,ned,mention,2026-01-08,50\n",
+    );
+    p.land(
+        "forum.csv",
+        "id,user,type,at\nc1,ann,answer,2026-03-05\nc2,ann,answer,2026-03-10\nc3,ann,accepted_answer,2026-03-15\n",
+    );
+    p.land(
+        "referrals.csv",
+        "id,referrer,invited,referee,converted\nf1,A3,2026-02-15,R1,2026-02-25\nf2,A4,2026-05-22,R2,2026-05-25\n",
+    );
+    assert_exit(&p.advocacy(&["run", "--config", "config.yaml", "--date", "2026-06-30"]), 0);
+    p
+}
+
+#[test]
+fn scores_personas_and_first_qualification() {
+    let p = project();
+    // A1: promoter (25) + 3 community answers (15) = 40 from Mar 15 (35 on
+    //     Mar 10): educator (3 answers).
+    // A2: 3 mentions/reposts (15) + promoter from Apr 5 (25) = 40: reach 5000,
+    //     3 shares: status_seeker.
+    // A3: promoter (25) + 2 positive reviews (20 * 2/3) + 1 converted
+    //     referral (25/3) = 46.6667 from Feb 25: 130 weeks a customer and a
+    //     promoter: validator.
+    // A4: promoter (25) + 1 mention (5) + 1 review (6.6667) + 1 referral
+    //     (8.3333) = 45 from May 25; 2 answers with feedback, 8 weeks a
+    //     customer, 10 followers: collaborator.
+    // N1: promoter only, 25: not an advocate.
+    // N2: 40 on Jan 8 (promoter + 3 mentions), then a 3 on Apr 1: 15 now,
+    //     not an advocate, but first qualified on Jan 8.
+    let advocates = p.query(
+        "reports/advocates",
+        "SELECT customer_id, latest_nps, is_promoter, feedback_given, positive_reviews, mentions + shares AS social, \
+         community_answers + accepted_answers AS community, referrals_made, referrals_converted, social_reach, \
+         round(advocacy_score, 4) AS score, is_advocate, persona, CAST(first_qualified_date AS VARCHAR) AS first \
+         FROM t WHERE customer_id IN ('A1', 'A2', 'A3', 'A4', 'N1', 'N2') ORDER BY customer_id",
+    );
+    assert_eq!(
+        lines(&advocates)[1..],
+        [
+            "A1 | 10 | true | 0 | 0 | 0 | 3 | 0 | 0 | 0 | 40.0 | true | educator | 2026-03-15",
+            "A2 | 9 | true | 0 | 0 | 3 | 0 | 0 | 0 | 5000 | 40.0 | true | status_seeker | 2026-04-05",
+            "A3 | 10 | true | 0 | 2 | 0 | 0 | 1 | 1 | 0 | 46.6667 | true | validator | 2026-02-25",
+            "A4 | 10 | true | 2 | 1 | 1 | 0 | 1 | 1 | 10 | 45.0 | true | collaborator | 2026-05-25",
+            "N1 | 10 | true | 0 | 0 | 0 | 0 | 0 | 0 | 0 | 25.0 | false |  |",
+            "N2 | 3 | false | 1 | 0 | 3 | 0 | 0 | 0 | 50 | 15.0 | false |  | 2026-01-08",
+        ]
+    );
+    // The best-customer flag is the top CLV decile, never the advocate flag.
+    let flags = p.query(
+        "reports/advocates",
+        "SELECT count(*) AS n FROM t WHERE best_customer <> COALESCE(clv_decile = 10, false)",
+    );
+    assert_eq!(lines(&flags)[1..], ["0"]);
+}
+
+#[test]
+fn cohorts_follow_first_qualification() {
+    let p = project();
+    // Cohorts by month of first qualification, months since up to June:
+    //   2026-01 N2: active in Jan (its events) and Apr (the 3 answer).
+    //   2026-02 A3: Feb only. 2026-03 A1: Mar only. 2026-04 A2: Apr only.
+    //   2026-05 A4: May only.
+    let cohorts = p.query(
+        "reports/advocate_cohorts",
+        "SELECT CAST(cohort_month AS VARCHAR) AS cohort, months_since, cohort_size, active_advocates, retention_rate \
+         FROM t ORDER BY cohort_month, months_since",
+    );
+    let expected: Vec<String> = [
+        ("2026-01-01", [1, 0, 0, 1, 0, 0].as_slice()),
+        ("2026-02-01", [1, 0, 0, 0, 0].as_slice()),
+        ("2026-03-01", [1, 0, 0, 0].as_slice()),
+        ("2026-04-01", [1, 0, 0].as_slice()),
+        ("2026-05-01", [1, 0].as_slice()),
+    ]
+    .iter()
+    .flat_map(|(cohort, active)| {
+        active.iter().enumerate().map(move |(since, a)| {
+            format!("{cohort} | {since} | 1 | {a} | {}", if *a == 1 { "1.0" } else { "0.0" })
+        })
+    })
+    .collect();
+    assert_eq!(lines(&cohorts)[1..], expected[..]);
+}
+
+#[test]
+fn detractors_to_follow_up() {
+    let p = project();
+    // Latest answers below 7 within 120 days of June 30: D1 (6 on Jun 10,
+    // history 8 6) and N2 (3 on Apr 1, history 10 3). D2's 2 is from
+    // January, too old. No predicted CLV here: most recent first.
+    let followups = p.query(
+        "reports/detractor_followups",
+        "SELECT customer_id, score, comment, score_history, responses FROM t",
+    );
+    assert_eq!(
+        lines(&followups)[1..],
+        [
+            "D1 | 6 | Slow delivery | 8 6 | 2",
+            "N2 | 3 | Prices went up | 10 3 | 2",
+        ]
+    );
+}
