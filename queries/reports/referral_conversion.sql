@@ -4,6 +4,10 @@
 -- revenue from the referred customers those invites brought in (their
 -- counted orders to date), and the viral coefficient.
 --
+-- A step counts as reached when it or any later step has a date: referral
+-- tools often record the purchase but not the click, and the funnel must
+-- not narrow then widen.
+--
 -- viral_coefficient = invites per customer x invite conversion
 --                   = (invites / customers) x (first_purchases / invites),
 -- with customers = everyone signed up by the end of the month: how many
@@ -30,8 +34,8 @@ funnel AS (
         b.period_start,
         b.channel,
         COUNT(*) AS invites,
-        COUNT(b.clicked_at) AS clicks,
-        COUNT(b.signed_up_at) AS signups,
+        COUNT(COALESCE(b.clicked_at, b.signed_up_at, b.converted_at)) AS clicks,
+        COUNT(COALESCE(b.signed_up_at, b.converted_at)) AS signups,
         COUNT(b.converted_at) AS first_purchases,
         median(date_diff_days) AS median_days_to_convert,
         percentile_cont(0.9) WITHIN GROUP (ORDER BY date_diff_days) AS p90_days_to_convert,
