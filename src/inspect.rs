@@ -55,7 +55,10 @@ pub fn dag(config_path: &Path, format: GraphFormat) -> Result<String, RunError> 
 }
 
 /// Runs the data tests against the models' last materialised results.
-pub async fn test(config_path: &Path) -> Result<(Vec<TestResult>, Vec<String>), RunError> {
+pub async fn test(
+    config_path: &Path,
+    date: Option<NaiveDate>,
+) -> Result<(Vec<TestResult>, Vec<String>), RunError> {
     let config = Config::load(config_path)?;
     let project = Project::load_valid(&config)?;
     let warehouse = open_warehouse(&config)?;
@@ -68,7 +71,8 @@ pub async fn test(config_path: &Path) -> Result<(Vec<TestResult>, Vec<String>), 
         .filter(|m| !missing.contains(m))
         .cloned()
         .collect();
-    let (results, mut warnings) = data_tests::run(&ctx, &project, &built).await;
+    let params = crate::pipeline::parameters(&config, &project.spec, run_date(&config, date));
+    let (results, mut warnings) = data_tests::run(&ctx, &project, &built, &params).await;
     for name in missing {
         if project.spec.model(&name).is_some() {
             warnings.push(format!(

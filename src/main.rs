@@ -221,7 +221,7 @@ fn run_dag(args: DagArgs) -> i32 {
 
 fn run_tests(common: Common) -> i32 {
     init_logging(&common);
-    match runtime().block_on(inspect::test(&common.config)) {
+    match runtime().block_on(inspect::test(&common.config, common.date)) {
         Ok((results, warnings)) => {
             for warning in &warnings {
                 eprintln!("warning: {warning}");

@@ -120,7 +120,13 @@ fn the_nightly_run_on_the_bundled_default() {
     // Every report of queries/reports/ is published and non-empty.
     let mut reports = 0;
     for entry in std::fs::read_dir(Path::new(REPO).join("queries/reports")).unwrap() {
-        let name = entry.unwrap().path().file_stem().unwrap().to_string_lossy().into_owned();
+        let name = entry
+            .unwrap()
+            .path()
+            .file_stem()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
         let rows = p.query(&format!("reports/{name}"), "SELECT count(*) AS n FROM t");
         let n: u64 = lines(&rows)[1].parse().unwrap();
         assert!(n > 0, "report {name} is empty on the bundled default");

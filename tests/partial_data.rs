@@ -34,21 +34,38 @@ sources:
         ),
     );
     p.land("customers.csv", "id,signup\nC1,2025-01-01\nC2,2025-02-01\n");
-    p.land("orders.csv", "id,cid,at,amount\no1,C1,2025-03-01,10\no2,C1,2025-04-01,20\no3,C2,2025-05-01,30\n");
+    p.land(
+        "orders.csv",
+        "id,cid,at,amount\no1,C1,2025-03-01,10\no2,C1,2025-04-01,20\no3,C2,2025-05-01,30\n",
+    );
     let out = p.advocacy(&["run", "--config", "config.yaml", "--date", "2026-01-01"]);
     assert_exit(&out, 0);
 
     let reports: Vec<String> = std::fs::read_dir(format!("{REPO}/queries/reports"))
         .unwrap()
-        .map(|e| e.unwrap().path().file_stem().unwrap().to_string_lossy().into_owned())
+        .map(|e| {
+            e.unwrap()
+                .path()
+                .file_stem()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        })
         .collect();
     assert!(reports.len() >= 7, "{reports:?}");
     for report in &reports {
-        let file = p.warehouse().join(format!("reports/{report}/{report}.parquet"));
+        let file = p
+            .warehouse()
+            .join(format!("reports/{report}/{report}.parquet"));
         assert!(file.exists(), "{report} was not published");
         // Readable, with its full schema, even when empty.
-        let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&file).unwrap()).unwrap();
-        assert!(reader.schema().fields().len() >= 3, "{report}: {:?}", reader.schema());
+        let reader =
+            ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&file).unwrap()).unwrap();
+        assert!(
+            reader.schema().fields().len() >= 3,
+            "{report}: {:?}",
+            reader.schema()
+        );
         query_batches(&file, "SELECT count(*) FROM t");
     }
     let empty = p.query("reports/nps_trends", "SELECT count(*) AS n FROM t");
@@ -58,6 +75,9 @@ sources:
         "SELECT count(*) AS n FROM (SELECT nps, nps_margin_of_error, change_significant FROM t)",
     );
     assert_eq!(lines(&columns)[1..], ["0"]);
-    let clv = p.query("reports/customer_clv", "SELECT customer_id, orders FROM t ORDER BY customer_id");
+    let clv = p.query(
+        "reports/customer_clv",
+        "SELECT customer_id, orders FROM t ORDER BY customer_id",
+    );
     assert_eq!(lines(&clv)[1..], ["C1 | 2", "C2 | 1"]);
 }

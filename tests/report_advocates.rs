@@ -101,7 +101,10 @@ sources:
         "referrals.csv",
         "id,referrer,invited,referee,converted\nf1,A3,2026-02-15,R1,2026-02-25\nf2,A4,2026-05-22,R2,2026-05-25\n",
     );
-    assert_exit(&p.advocacy(&["run", "--config", "config.yaml", "--date", "2026-06-30"]), 0);
+    assert_exit(
+        &p.advocacy(&["run", "--config", "config.yaml", "--date", "2026-06-30"]),
+        0,
+    );
     p
 }
 
@@ -169,7 +172,10 @@ fn cohorts_follow_first_qualification() {
     .iter()
     .flat_map(|(cohort, active)| {
         active.iter().enumerate().map(move |(since, a)| {
-            format!("{cohort} | {since} | 1 | {a} | {}", if *a == 1 { "1.0" } else { "0.0" })
+            format!(
+                "{cohort} | {since} | 1 | {a} | {}",
+                if *a == 1 { "1.0" } else { "0.0" }
+            )
         })
     })
     .collect();

@@ -14,6 +14,9 @@ use crate::config::VarValue;
 
 const SAMPLE_ROWS: usize = 5;
 
+/// The named parameters models see, so test expressions can use `$vars`.
+pub type Params = std::collections::HashMap<String, datafusion::common::ScalarValue>;
+
 #[derive(Debug, Clone, Serialize)]
 pub struct TestResult {
     pub model: String,
@@ -113,6 +116,7 @@ pub async fn run(
     ctx: &SessionContext,
     project: &Project,
     models: &BTreeSet<String>,
+    params: &Params,
 ) -> (Vec<TestResult>, Vec<String>) {
     let mut results = Vec::new();
     let mut warnings = Vec::new();
@@ -132,11 +136,11 @@ pub async fn run(
             }
         }
         for test in &spec.tests {
-            results.push(run_one(ctx, &spec.name, None, test).await);
+            results.push(run_one(ctx, &spec.name, None, test, params).await);
         }
         for column in &spec.columns {
             for test in &column.tests {
-                results.push(run_one(ctx, &spec.name, Some(&column.name), test).await);
+                results.push(run_one(ctx, &spec.name, Some(&column.name), test, params).await);
             }
         }
     }
@@ -160,6 +164,7 @@ async fn run_one(
     model: &str,
     column: Option<&str>,
     test: &TestSpec,
+    params: &Params,
 ) -> TestResult {
     let mut result = TestResult {
         model: model.to_string(),
@@ -172,7 +177,7 @@ async fn run_one(
         error: None,
     };
     let sql = failing_rows_sql(model, column, &test.kind);
-    match evaluate(ctx, &sql, &test.kind).await {
+    match evaluate(ctx, &sql, &test.kind, params).await {
         Ok((failures, sample)) => {
             result.passed = failures == 0;
             result.failures = failures;
@@ -190,11 +195,13 @@ async fn evaluate(
     ctx: &SessionContext,
     sql: &str,
     kind: &TestKind,
+    params: &Params,
 ) -> Result<(u64, Vec<String>), String> {
     let query = |sql: String| async move {
         let df = ctx
             .sql_with_options(&sql, sql_options())
             .await
+            .and_then(|df| df.with_param_values(params.clone()))
             .map_err(|e| e.strip_backtrace())?;
         df.collect().await.map_err(|e| e.strip_backtrace())
     };

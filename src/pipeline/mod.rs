@@ -223,7 +223,7 @@ pub async fn build(
         .filter(|m| matches!(m.status, ModelStatus::Success))
         .map(|m| m.model.clone())
         .collect();
-    let (tests, warnings) = data_tests::run(ctx, project, &built).await;
+    let (tests, warnings) = data_tests::run(ctx, project, &built, &params).await;
     report.tests = tests;
     report.warnings = warnings;
     for warning in &report.warnings {

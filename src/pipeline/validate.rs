@@ -62,7 +62,7 @@ pub async fn validate(config: &Config, project: &Project, run_date: NaiveDate) -
             }
         }
     }
-    check_spec(&ctx, project, &broken, &mut result).await;
+    check_spec(&ctx, project, &broken, &params, &mut result).await;
     result
 }
 
@@ -98,6 +98,7 @@ async fn check_spec(
     ctx: &SessionContext,
     project: &Project,
     broken: &BTreeSet<String>,
+    params: &std::collections::HashMap<String, datafusion::common::ScalarValue>,
     result: &mut Validation,
 ) {
     for spec in &project.spec.models {
@@ -147,7 +148,11 @@ async fn check_spec(
                 continue;
             }
             let sql = super::data_tests::failing_rows_sql(&spec.name, column, &test.kind);
-            if let Err(e) = ctx.sql_with_options(&sql, sql_options()).await {
+            let planned = ctx
+                .sql_with_options(&sql, sql_options())
+                .await
+                .and_then(|df| df.with_param_values(params.clone()));
+            if let Err(e) = planned {
                 result.errors.push(format!(
                     "models.yml: {} test on {}{}: {}",
                     test.kind.name(),
