@@ -402,8 +402,9 @@ impl BgNbd {
 
     /// E[purchases in (T, T + t] | alive at T, x, T]: the posterior is
     /// lambda ~ Gamma(r + x, alpha + T), p ~ Beta(a, b + x), and for given
-    /// (lambda, p) the expectation is (1 - exp(-lambda p t)) / p.
-    fn expected_purchases_if_alive(&self, t: f64, x: f64, age: f64) -> f64 {
+    /// (lambda, p) the expectation is (1 - exp(-lambda p t)) / p. It does
+    /// not depend on t_x, so callers scoring many customers can share it.
+    pub fn expected_purchases_if_alive(&self, t: f64, x: f64, age: f64) -> f64 {
         if t.is_nan() || t <= 0.0 {
             return 0.0;
         }
@@ -526,8 +527,9 @@ fn discounted_purchases(bg: &BgNbd, c: &Rfm, horizon_weeks: f64, annual_rate: f6
     result.is_finite().then_some(result)
 }
 
-/// The same for a customer known to be alive: depends on (x, T) only.
-fn discounted_purchases_if_alive(
+/// The same for a customer known to be alive: depends on (x, T) only, so
+/// callers scoring many customers can compute it once per distinct pair.
+pub fn discounted_purchases_if_alive(
     bg: &BgNbd,
     c: &Rfm,
     horizon_weeks: f64,

@@ -14,10 +14,12 @@
 //! is a row with NULL parameters and `converged = false`, so a company
 //! without order history still gets its reports; invalid rows are errors.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float64Array, ListArray};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields, Float64Type};
+use datafusion::common::utils::SingleRowListArrayBuilder;
 use datafusion::common::{Result, ScalarValue, exec_err};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{
@@ -180,15 +182,18 @@ impl Accumulator for FitAccumulator {
     }
 
     fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        // One list per input, built as an array: a ScalarValue per value
+        // would cost an allocation per customer.
         Ok(self
             .columns
             .iter()
             .map(|column| {
-                let values: Vec<ScalarValue> = column
-                    .iter()
-                    .map(|v| ScalarValue::Float64(Some(*v)))
-                    .collect();
-                ScalarValue::List(ScalarValue::new_list_nullable(&values, &DataType::Float64))
+                let values = Float64Array::from(column.clone());
+                ScalarValue::List(
+                    SingleRowListArrayBuilder::new(Arc::new(values))
+                        .build_list_array()
+                        .into(),
+                )
             })
             .collect())
     }
@@ -360,10 +365,27 @@ impl Scalar {
     }
 }
 
-#[derive(Debug, PartialEq, Eq, Hash)]
+#[derive(Debug)]
 struct ScalarFn {
     kind: Scalar,
     signature: Signature,
+    /// clv_discounted's per-(frequency, age) results, see [`clv_batch`].
+    cache: Mutex<HashMap<[u64; 8], Option<f64>>>,
+}
+
+/// Functions are equal by kind: the cache is an optimisation, not identity.
+impl PartialEq for ScalarFn {
+    fn eq(&self, other: &Self) -> bool {
+        self.kind == other.kind
+    }
+}
+
+impl Eq for ScalarFn {}
+
+impl std::hash::Hash for ScalarFn {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.kind.hash(state);
+    }
 }
 
 impl ScalarFn {
@@ -375,6 +397,7 @@ impl ScalarFn {
                 vec![DataType::Float64],
                 Volatility::Immutable,
             ),
+            cache: Mutex::new(HashMap::new()),
         }
     }
 }
@@ -398,11 +421,13 @@ impl ScalarUDFImpl for ScalarFn {
             .iter()
             .map(|a| a.as_primitive::<Float64Type>())
             .collect();
+        if self.kind == Scalar::ExpectedPurchases {
+            let expected = expected_purchases_batch(&columns, args.number_rows, &self.cache);
+            return Ok(ColumnarValue::Array(Arc::new(expected)));
+        }
         if self.kind == Scalar::Clv {
-            return Ok(ColumnarValue::Array(Arc::new(clv_batch(
-                &columns,
-                args.number_rows,
-            ))));
+            let scores = clv_batch(&columns, args.number_rows, &self.cache);
+            return Ok(ColumnarValue::Array(Arc::new(scores)));
         }
         let mut row = vec![0.0; columns.len()];
         let out: Float64Array = (0..args.number_rows)
@@ -420,48 +445,100 @@ impl ScalarUDFImpl for ScalarFn {
     }
 }
 
-/// CLV for a batch: rows sharing model parameters, horizon and rate (in
-/// practice the whole batch) are scored together with
-/// `clv::score_customers`, which computes the costly weekly part once per
-/// distinct (frequency, age) instead of once per row.
-fn clv_batch(columns: &[&Float64Array], rows: usize) -> Float64Array {
-    let mut out: Vec<Option<f64>> = vec![None; rows];
-    let mut groups: std::collections::HashMap<[u64; 9], Vec<usize>> =
-        std::collections::HashMap::new();
-    for i in 0..rows {
-        if columns.iter().any(|c| c.is_null(i)) {
-            continue;
-        }
-        let key_columns = [0, 1, 2, 3, 4, 5, 6, 11, 12];
-        let key = key_columns.map(|c| columns[c].value(i).to_bits());
-        groups.entry(key).or_default().push(i);
+/// CLV for a batch: the costly part, the discounted purchases of a
+/// customer known to be alive, depends only on the model, horizon, rate
+/// and the customer's (frequency, age), and customers summarised from order
+/// dates share few such pairs; it is computed once per pair and kept in
+/// the function's cache across batches.
+fn clv_batch(
+    columns: &[&Float64Array],
+    rows: usize,
+    cache: &Mutex<HashMap<[u64; 8], Option<f64>>>,
+) -> Float64Array {
+    let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
+    if cache.len() > CACHE_LIMIT {
+        cache.clear();
     }
-    for (key, members) in groups {
-        let p = key.map(f64::from_bits);
-        let bg = BgNbd {
-            r: p[0],
-            alpha: p[1],
-            a: p[2],
-            b: p[3],
-        };
-        let gg = GammaGamma {
-            p: p[4],
-            q: p[5],
-            v: p[6],
-        };
-        let customers: Vec<Rfm> = members
-            .iter()
-            .map(|&i| Rfm {
-                frequency: columns[7].value(i),
-                recency: columns[8].value(i),
-                age: columns[9].value(i),
-            })
-            .collect();
-        let monetary: Vec<f64> = members.iter().map(|&i| columns[10].value(i)).collect();
-        let scores = clv::score_customers(&bg, &gg, &customers, &monetary, p[7], p[8]);
-        for (&i, score) in members.iter().zip(scores) {
-            out[i] = score.clv.filter(|v| v.is_finite());
-        }
-    }
-    Float64Array::from(out)
+    let mut row = [0.0; 13];
+    (0..rows)
+        .map(|i| {
+            if columns.iter().any(|c| c.is_null(i)) {
+                return None;
+            }
+            for (slot, column) in row.iter_mut().zip(columns) {
+                *slot = column.value(i);
+            }
+            let bg = BgNbd {
+                r: row[0],
+                alpha: row[1],
+                a: row[2],
+                b: row[3],
+            };
+            let gg = GammaGamma {
+                p: row[4],
+                q: row[5],
+                v: row[6],
+            };
+            let customer = Rfm {
+                frequency: row[7],
+                recency: row[8],
+                age: row[9],
+            };
+            let key = [0, 1, 2, 3, 7, 9, 11, 12].map(|c| row[c].to_bits());
+            let if_alive = *cache.entry(key).or_insert_with(|| {
+                clv::discounted_purchases_if_alive(&bg, &customer, row[11], row[12])
+            });
+            let value = gg.expected_average_value(customer.frequency, row[10])?;
+            Some(value * bg.p_alive(&customer) * if_alive?).filter(|v| v.is_finite())
+        })
+        .collect()
 }
+
+/// Expected purchases for a batch: P(alive) per row times the expectation
+/// for a customer known to be alive, which depends on (model, t, frequency,
+/// age) only and is cached like [`clv_batch`]'s.
+fn expected_purchases_batch(
+    columns: &[&Float64Array],
+    rows: usize,
+    cache: &Mutex<HashMap<[u64; 8], Option<f64>>>,
+) -> Float64Array {
+    let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
+    if cache.len() > CACHE_LIMIT {
+        cache.clear();
+    }
+    let mut row = [0.0; 8];
+    (0..rows)
+        .map(|i| {
+            if columns.iter().any(|c| c.is_null(i)) {
+                return None;
+            }
+            for (slot, column) in row.iter_mut().zip(columns) {
+                *slot = column.value(i);
+            }
+            let bg = BgNbd {
+                r: row[0],
+                alpha: row[1],
+                a: row[2],
+                b: row[3],
+            };
+            let t = row[4];
+            let customer = Rfm {
+                frequency: row[5],
+                recency: row[6],
+                age: row[7],
+            };
+            if t.is_nan() || t <= 0.0 {
+                return Some(0.0);
+            }
+            let key = [0, 1, 2, 3, 4, 5, 7, 7].map(|c| row[c].to_bits());
+            let if_alive = *cache.entry(key).or_insert_with(|| {
+                Some(bg.expected_purchases_if_alive(t, customer.frequency, customer.age))
+            });
+            Some(bg.p_alive(&customer) * if_alive?).filter(|v| v.is_finite())
+        })
+        .collect()
+}
+
+/// Distinct (model, frequency, age, horizon, rate) entries kept between
+/// batches; far above what order-date summaries produce.
+const CACHE_LIMIT: usize = 4_000_000;
