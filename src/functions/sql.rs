@@ -369,8 +369,8 @@ impl Scalar {
 struct ScalarFn {
     kind: Scalar,
     signature: Signature,
-    /// clv_discounted's per-(frequency, age) results, see [`clv_batch`].
-    cache: Mutex<HashMap<[u64; 8], Option<f64>>>,
+    /// Per-(frequency, age) results, see [`clv_value`].
+    cache: Mutex<Cache>,
 }
 
 /// Functions are equal by kind: the cache is an optimisation, not identity.
@@ -421,45 +421,42 @@ impl ScalarUDFImpl for ScalarFn {
             .iter()
             .map(|a| a.as_primitive::<Float64Type>())
             .collect();
-        if self.kind == Scalar::ExpectedPurchases {
-            let expected = expected_purchases_batch(&columns, args.number_rows, &self.cache);
-            return Ok(ColumnarValue::Array(Arc::new(expected)));
-        }
-        if self.kind == Scalar::Clv {
-            let scores = clv_batch(&columns, args.number_rows, &self.cache);
-            return Ok(ColumnarValue::Array(Arc::new(scores)));
-        }
-        let mut row = vec![0.0; columns.len()];
-        let out: Float64Array = (0..args.number_rows)
-            .map(|i| {
-                if columns.iter().any(|c| c.is_null(i)) {
-                    return None;
-                }
-                for (slot, column) in row.iter_mut().zip(&columns) {
-                    *slot = column.value(i);
-                }
-                self.kind.value(&row)
-            })
-            .collect();
+        let rows = args.number_rows;
+        let out = match self.kind {
+            Scalar::ExpectedPurchases => {
+                let mut cache = self.cache();
+                map_rows(&columns, rows, |a| expected_purchases(a, &mut cache))
+            }
+            Scalar::Clv => {
+                let mut cache = self.cache();
+                map_rows(&columns, rows, |a| clv_value(a, &mut cache))
+            }
+            kind => map_rows(&columns, rows, |a| kind.value(a)),
+        };
         Ok(ColumnarValue::Array(Arc::new(out)))
     }
 }
 
-/// CLV for a batch: the costly part, the discounted purchases of a
-/// customer known to be alive, depends only on the model, horizon, rate
-/// and the customer's (frequency, age), and customers summarised from order
-/// dates share few such pairs; it is computed once per pair and kept in
-/// the function's cache across batches.
-fn clv_batch(
+type Cache = HashMap<[u64; 8], Option<f64>>;
+
+impl ScalarFn {
+    fn cache(&self) -> std::sync::MutexGuard<'_, Cache> {
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.len() > CACHE_LIMIT {
+            cache.clear();
+        }
+        cache
+    }
+}
+
+/// Applies `f` to every row's arguments: NULL in, NULL out, and a result
+/// that is not finite becomes NULL, never NaN.
+fn map_rows(
     columns: &[&Float64Array],
     rows: usize,
-    cache: &Mutex<HashMap<[u64; 8], Option<f64>>>,
+    mut f: impl FnMut(&[f64]) -> Option<f64>,
 ) -> Float64Array {
-    let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
-    if cache.len() > CACHE_LIMIT {
-        cache.clear();
-    }
-    let mut row = [0.0; 13];
+    let mut row = vec![0.0; columns.len()];
     (0..rows)
         .map(|i| {
             if columns.iter().any(|c| c.is_null(i)) {
@@ -468,75 +465,66 @@ fn clv_batch(
             for (slot, column) in row.iter_mut().zip(columns) {
                 *slot = column.value(i);
             }
-            let bg = BgNbd {
-                r: row[0],
-                alpha: row[1],
-                a: row[2],
-                b: row[3],
-            };
-            let gg = GammaGamma {
-                p: row[4],
-                q: row[5],
-                v: row[6],
-            };
-            let customer = Rfm {
-                frequency: row[7],
-                recency: row[8],
-                age: row[9],
-            };
-            let key = [0, 1, 2, 3, 7, 9, 11, 12].map(|c| row[c].to_bits());
-            let if_alive = *cache.entry(key).or_insert_with(|| {
-                clv::discounted_purchases_if_alive(&bg, &customer, row[11], row[12])
-            });
-            let value = gg.expected_average_value(customer.frequency, row[10])?;
-            Some(value * bg.p_alive(&customer) * if_alive?).filter(|v| v.is_finite())
+            f(&row).filter(|v| v.is_finite())
         })
         .collect()
 }
 
-/// Expected purchases for a batch: P(alive) per row times the expectation
-/// for a customer known to be alive, which depends on (model, t, frequency,
-/// age) only and is cached like [`clv_batch`]'s.
-fn expected_purchases_batch(
-    columns: &[&Float64Array],
-    rows: usize,
-    cache: &Mutex<HashMap<[u64; 8], Option<f64>>>,
-) -> Float64Array {
-    let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
-    if cache.len() > CACHE_LIMIT {
-        cache.clear();
+/// Expected purchases: P(alive) per row times the expectation for a
+/// customer known to be alive, which depends on (model, t, frequency, age)
+/// only, so it is computed once per distinct key and cached across batches
+/// (customers summarised from order dates share few such keys).
+fn expected_purchases(a: &[f64], cache: &mut Cache) -> Option<f64> {
+    let bg = BgNbd {
+        r: a[0],
+        alpha: a[1],
+        a: a[2],
+        b: a[3],
+    };
+    let (t, customer) = (
+        a[4],
+        Rfm {
+            frequency: a[5],
+            recency: a[6],
+            age: a[7],
+        },
+    );
+    if t.is_nan() || t <= 0.0 {
+        return Some(0.0);
     }
-    let mut row = [0.0; 8];
-    (0..rows)
-        .map(|i| {
-            if columns.iter().any(|c| c.is_null(i)) {
-                return None;
-            }
-            for (slot, column) in row.iter_mut().zip(columns) {
-                *slot = column.value(i);
-            }
-            let bg = BgNbd {
-                r: row[0],
-                alpha: row[1],
-                a: row[2],
-                b: row[3],
-            };
-            let t = row[4];
-            let customer = Rfm {
-                frequency: row[5],
-                recency: row[6],
-                age: row[7],
-            };
-            if t.is_nan() || t <= 0.0 {
-                return Some(0.0);
-            }
-            let key = [0, 1, 2, 3, 4, 5, 7, 7].map(|c| row[c].to_bits());
-            let if_alive = *cache.entry(key).or_insert_with(|| {
-                Some(bg.expected_purchases_if_alive(t, customer.frequency, customer.age))
-            });
-            Some(bg.p_alive(&customer) * if_alive?).filter(|v| v.is_finite())
-        })
-        .collect()
+    let key = [0, 1, 2, 3, 4, 5, 7, 7].map(|c| a[c].to_bits());
+    let if_alive = *cache.entry(key).or_insert_with(|| {
+        Some(bg.expected_purchases_if_alive(t, customer.frequency, customer.age))
+    });
+    Some(bg.p_alive(&customer) * if_alive?)
+}
+
+/// Discounted CLV: expected order value x P(alive) x the discounted
+/// purchases of a customer known to be alive, the costly part, cached per
+/// (model, frequency, age, horizon, rate) like [`expected_purchases`].
+fn clv_value(a: &[f64], cache: &mut Cache) -> Option<f64> {
+    let bg = BgNbd {
+        r: a[0],
+        alpha: a[1],
+        a: a[2],
+        b: a[3],
+    };
+    let gg = GammaGamma {
+        p: a[4],
+        q: a[5],
+        v: a[6],
+    };
+    let customer = Rfm {
+        frequency: a[7],
+        recency: a[8],
+        age: a[9],
+    };
+    let key = [0, 1, 2, 3, 7, 9, 11, 12].map(|c| a[c].to_bits());
+    let if_alive = *cache
+        .entry(key)
+        .or_insert_with(|| clv::discounted_purchases_if_alive(&bg, &customer, a[11], a[12]));
+    let value = gg.expected_average_value(customer.frequency, a[10])?;
+    Some(value * bg.p_alive(&customer) * if_alive?)
 }
 
 /// Distinct (model, frequency, age, horizon, rate) entries kept between
