@@ -31,7 +31,8 @@ fn main() {
         let started = Instant::now();
         ctx.register_csv("rfm", &path, Default::default()).await.expect("csv");
         // Fit once, as clv_model does; then score every customer, as
-        // customer_clv does. Each phase is timed.
+        // customer_clv does (the one-row model on the cross join's left,
+        // as there). Each phase is timed.
         let fit = ctx
             .sql(
                 "SELECT bg_nbd_fit(frequency, recency, \"T\") AS bg,
@@ -57,7 +58,7 @@ fn main() {
                     round(sum(clv_discounted(m.bg['r'], m.bg['alpha'], m.bg['a'], m.bg['b'],
                                              m.gg['p'], m.gg['q'], m.gg['v'],
                                              frequency, recency, \"T\", monetary_value, {horizon}, {rate})), 2) AS sum_clv
-             FROM rfm CROSS JOIN m"
+             FROM m CROSS JOIN rfm"
         );
         let batches = ctx
             .sql(&sql)
