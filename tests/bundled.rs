@@ -134,6 +134,41 @@ fn the_nightly_run_on_the_bundled_default() {
     }
     assert_eq!(reports, 12, "the twelve report tables of DESIGN.md");
 
+    // Every report column is documented in queries/models.yml.
+    let spec =
+        advocacy::pipeline::spec::ModelsFile::load(&Path::new(REPO).join("queries/models.yml"))
+            .unwrap();
+    for entry in std::fs::read_dir(Path::new(REPO).join("queries/reports")).unwrap() {
+        let name = entry
+            .unwrap()
+            .path()
+            .file_stem()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        let model = spec
+            .model(&name)
+            .unwrap_or_else(|| panic!("{name} is not in models.yml"));
+        assert!(model.description.is_some(), "{name} has no description");
+        let file = p.warehouse().join(format!("reports/{name}/{name}.parquet"));
+        let reader =
+            datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+                std::fs::File::open(file).unwrap(),
+            )
+            .unwrap();
+        for field in reader.schema().fields() {
+            let documented = model
+                .columns
+                .iter()
+                .any(|c| &c.name == field.name() && c.description.is_some());
+            assert!(
+                documented,
+                "{name}.{} is not documented in models.yml",
+                field.name()
+            );
+        }
+    }
+
     // Re-running the same date loads nothing new and republishes the same rows.
     let first = p.query(
         "reports/nps_trends",
