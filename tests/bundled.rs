@@ -8,6 +8,7 @@ use std::path::Path;
 use advocacy::generate::{GenerateOptions, generate};
 use chrono::NaiveDate;
 use common::{Project, assert_exit, lines, stdout};
+use datafusion::arrow::array::{Array, Float64Array};
 
 const REPO: &str = env!("CARGO_MANIFEST_DIR");
 
@@ -133,6 +134,31 @@ fn the_nightly_run_on_the_bundled_default() {
         reports += 1;
     }
     assert_eq!(reports, 12, "the twelve report tables of DESIGN.md");
+
+    // Detractors to call come most valuable first (NULL predictions last).
+    let file = p
+        .warehouse()
+        .join("reports/detractor_followups/detractor_followups.parquet");
+    let batches = common::query_batches(&file, "SELECT predicted_clv FROM t");
+    let mut values: Vec<Option<f64>> = Vec::new();
+    for batch in &batches {
+        let column = batch
+            .column(0)
+            .as_any()
+            .downcast_ref::<Float64Array>()
+            .unwrap();
+        values.extend((0..column.len()).map(|i| column.is_valid(i).then(|| column.value(i))));
+    }
+    assert!(values.len() >= 5, "{values:?}");
+    let ordered = values.windows(2).all(|w| match (w[0], w[1]) {
+        (Some(a), Some(b)) => a >= b,
+        (None, Some(_)) => false,
+        _ => true,
+    });
+    assert!(
+        ordered,
+        "detractor_followups is not highest value first: {values:?}"
+    );
 
     // Every report column is documented in queries/models.yml.
     let spec =
