@@ -69,7 +69,11 @@ impl Lock {
         if lock.try_create().await? {
             return Ok(lock);
         }
-        let holder = lock.read_holder().await?;
+        let holder = match lock.read_holder().await {
+            Ok(holder) => holder,
+            Err(LockError::Unreadable(_)) if force => None,
+            Err(e) => return Err(e),
+        };
         let stale = holder
             .as_ref()
             .is_some_and(|h| Utc::now() - h.started_at > ttl);

@@ -65,17 +65,18 @@ pub fn redact_emails(text: &str, salt: &str) -> String {
         while end > i + 1 && bytes[end - 1] == b'.' {
             end -= 1;
         }
-        let candidate = &text[start..end];
-        match normalize_email(candidate) {
-            Some(email) if start < i => {
-                out.push_str(&text[copied..start]);
-                out.push_str("<email:");
-                out.push_str(&hash_email(salt, &email)[..12]);
-                out.push('>');
-                copied = end;
-                i = end;
-            }
-            _ => i += 1,
+        // Anything shaped local@domain goes, valid or not: an address
+        // rejected as malformed is still somebody's address.
+        if start < i && end > i + 1 {
+            let email = text[start..end].to_lowercase();
+            out.push_str(&text[copied..start]);
+            out.push_str("<email:");
+            out.push_str(&hash_email(salt, &email)[..12]);
+            out.push('>');
+            copied = end;
+            i = end;
+        } else {
+            i += 1;
         }
     }
     out.push_str(&text[copied..]);
@@ -116,6 +117,12 @@ mod tests {
             "{out}"
         );
         assert!(out.ends_with(". Twitter @jane"), "{out}");
+        // Malformed addresses are personal data too.
+        let bad = redact_emails("bad,jane.doe@gmail,x", "s");
+        assert!(
+            !bad.contains("jane") && bad.starts_with("bad,<email:") && bad.ends_with(">,x"),
+            "{bad}"
+        );
         let h = &hash_email("s", "jane.doe@example.com")[..12];
         assert!(
             out.starts_with(&format!("mail <email:{h}> or <email:")),

@@ -217,6 +217,7 @@ impl Run<'_> {
                 run_date: self.run_date,
                 run_id: self.run_id.clone(),
                 select: self.select.to_vec(),
+                inputs_complete: !ingest_report.failed(),
             };
             build = pipeline::build(&ctx, config, self.warehouse, project, &options).await?;
         }

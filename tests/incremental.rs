@@ -64,7 +64,9 @@ fn same_file_changed_file_and_renamed_copy() {
     );
     assert_eq!(raw_files(&p, "raw/customers"), 1);
 
-    // Changed in place: its rows are replaced, the quarantine too.
+    // Changed in place: its rows are replaced, the quarantine too. The
+    // resent copy now holds the only copy of the old content, so it loads
+    // as a file of its own.
     p.land("crm/customers.csv", V2);
     let fourth = p.ingest();
     assert_exit(&fourth, 0);
@@ -74,14 +76,20 @@ fn same_file_changed_file_and_renamed_copy() {
     );
     let rows = p.query(
         "raw/customers",
-        "SELECT customer_id, country, _row FROM t ORDER BY customer_id",
+        "SELECT _file, customer_id, country, _row FROM t ORDER BY _file, customer_id",
     );
     assert_eq!(
         lines(&rows)[1..],
-        ["C1 | CA | 2", "C2 | FR | 3", "C4 | IT | 4"]
+        [
+            "crm/customers-resent.csv | C1 | US | 2",
+            "crm/customers-resent.csv | C2 | FR | 3",
+            "crm/customers.csv | C1 | CA | 2",
+            "crm/customers.csv | C2 | FR | 3",
+            "crm/customers.csv | C4 | IT | 4",
+        ]
     );
-    assert_eq!(raw_files(&p, "raw/customers"), 1);
-    assert_eq!(raw_files(&p, "quarantine"), 0);
+    assert_eq!(raw_files(&p, "raw/customers"), 2);
+    assert_eq!(raw_files(&p, "quarantine"), 1);
 
     let manifest = p.query(
         "_state",
@@ -90,9 +98,17 @@ fn same_file_changed_file_and_renamed_copy() {
     assert_eq!(
         lines(&manifest)[1..],
         [
-            "crm/customers-resent.csv | 0 | 0 | 0 | crm/customers.csv",
+            "crm/customers-resent.csv | 3 | 2 | 1 |",
             "crm/customers.csv | 3 | 3 | 0 |",
         ]
+    );
+
+    // Nothing changes on the next run.
+    let fifth = p.ingest();
+    assert!(
+        !stdout(&fifth)
+            .lines()
+            .any(|l| l.split_whitespace().nth(2) == Some("loaded"))
     );
 }
 
@@ -152,4 +168,65 @@ fn duplicate_keys_across_loads_resolve_to_the_latest_load_in_staging() {
         lines(&report)[1..],
         ["C1 | CA | crm/b.csv", "C2 | NL | crm/b.csv"]
     );
+}
+
+#[test]
+fn a_copy_whose_original_changes_is_loaded_on_its_own() {
+    let p = Project::new();
+    p.config(SOURCE);
+    p.land("crm/a.csv", V1);
+    assert_exit(&p.ingest(), 0);
+    p.land("crm/b.csv", V1);
+    assert_eq!(
+        status_line(&p.ingest(), "crm/b.csv")[2..],
+        ["duplicate", "0", "0", "0"]
+    );
+    // a.csv changes in place: b.csv is the only holder of V1's rows now.
+    p.land("crm/a.csv", V2);
+    let out = p.ingest();
+    assert_exit(&out, 0);
+    let text = stdout(&out);
+    let reloaded = text.lines().any(|l| {
+        l.split_whitespace().collect::<Vec<_>>() == ["crm", "crm/b.csv", "loaded", "3", "2", "1"]
+    });
+    assert!(reloaded, "{text}");
+    let rows = p.query(
+        "raw/customers",
+        "SELECT _file, customer_id, country FROM t ORDER BY _file, customer_id",
+    );
+    assert_eq!(
+        lines(&rows)[1..],
+        [
+            "crm/a.csv | C1 | CA",
+            "crm/a.csv | C2 | FR",
+            "crm/a.csv | C4 | IT",
+            "crm/b.csv | C1 | US",
+            "crm/b.csv | C2 | FR",
+        ]
+    );
+}
+
+#[test]
+fn a_file_changed_into_a_copy_of_another_loses_its_old_rows() {
+    let p = Project::new();
+    p.config(SOURCE);
+    p.land("crm/x.csv", V2);
+    p.land("crm/y.csv", V1);
+    assert_exit(&p.ingest(), 0);
+    p.land("crm/y.csv", V2);
+    let out = p.ingest();
+    assert_exit(&out, 0);
+    assert_eq!(
+        status_line(&out, "crm/y.csv")[2..],
+        ["duplicate", "0", "0", "0"]
+    );
+    let rows = p.query(
+        "raw/customers",
+        "SELECT _file, customer_id FROM t ORDER BY customer_id",
+    );
+    assert_eq!(
+        lines(&rows)[1..],
+        ["crm/x.csv | C1", "crm/x.csv | C2", "crm/x.csv | C4"]
+    );
+    assert_eq!(raw_files(&p, "quarantine"), 0);
 }

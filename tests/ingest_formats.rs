@@ -107,7 +107,7 @@ fn csv_without_header_uses_column_names() {
     );
     p.land(
         "ids.csv",
-        "C1,X,@jane\nC1,Email,Jane@Example.com\nC2,email,nope\n",
+        "C1,X,@jane\nC1,Email,Jane@Example.com\nC2,email,nope\nC3,E-mail,Zed@Example.com\n",
     );
     assert_exit(&p.ingest(), 0);
     let loaded = p.query(
@@ -119,6 +119,8 @@ fn csv_without_header_uses_column_names() {
         [
             "C1 | x | @jane | 1".to_string(),
             format!("C1 | email | {} | 2", hash("jane@example.com")),
+            // Any spelling of the kind is an email, hashed.
+            format!("C3 | email | {} | 4", hash("zed@example.com")),
         ]
     );
     let quarantined = p.query("quarantine/ids", "SELECT row, field, reason FROM t");

@@ -84,6 +84,13 @@ fn a_stale_lock_is_taken_over_and_force_unlock_works() {
     let forced = p.advocacy(&["ingest", "--config", "config.yaml", "--force-unlock"]);
     assert_exit(&forced, 0);
     assert!(!lock_file(&p).exists());
+
+    // An unreadable lock blocks a run but not --force-unlock.
+    std::fs::write(lock_file(&p), "not json").unwrap();
+    assert_exit(&p.ingest(), 4);
+    let forced = p.advocacy(&["ingest", "--config", "config.yaml", "--force-unlock"]);
+    assert_exit(&forced, 0);
+    assert!(!lock_file(&p).exists());
 }
 
 #[test]

@@ -533,3 +533,51 @@ fn query_prints_table_csv_and_json() {
     let refused = p.advocacy(&["query", "DROP TABLE revenue", "--config", "config.yaml"]);
     assert_exit(&refused, 2);
 }
+
+#[test]
+fn a_failed_source_publishes_what_loaded_but_marks_no_success() {
+    let p = project();
+    p.write(
+        "config.yaml",
+        &format!(
+            "landing: landing\nwarehouse: warehouse\nrun: {{ pii_salt: s }}\nvars: {{ big_order: 100 }}\nsources:\n{SOURCE}\
+  - name: broken
+    entity: customers
+    format: csv
+    path: customers.csv
+    columns: {{ customer_id: Id, signup_date: Created }}
+"
+        ),
+    );
+    p.land("customers.csv", "id,created\nC1,2025-01-01\n");
+    let out = run(&p, &[]);
+    assert_exit(&out, 1);
+    assert!(
+        p.warehouse()
+            .join("reports/revenue/revenue.parquet")
+            .exists()
+    );
+    assert!(!p.warehouse().join("reports/_SUCCESS").exists());
+}
+
+#[test]
+fn a_failed_upstream_test_blocks_the_reports_built_on_it() {
+    let p = project();
+    assert_exit(&run(&p, &[]), 0);
+    let before = std::fs::read(p.warehouse().join("reports/revenue/revenue.parquet")).unwrap();
+    p.write(
+        "queries/models.yml",
+        "models:\n  - name: stg_orders\n    tests:\n      - row_count: { max: 2 }\n",
+    );
+    p.land("orders.csv", format!("{ORDERS}o4,C3,2025-01-04,500\n"));
+    let out = run(&p, &["--date", "2026-11-02"]);
+    assert_exit(&out, 3);
+    // stg_orders has 4 rows: revenue and big_orders read it, so neither publishes.
+    let after = std::fs::read(p.warehouse().join("reports/revenue/revenue.parquet")).unwrap();
+    assert_eq!(before, after);
+    assert!(
+        !p.warehouse()
+            .join("history/big_orders/run_date=2026-11-02")
+            .exists()
+    );
+}

@@ -1,7 +1,20 @@
 -- Survey responses with the customer who answered: the customer id the
 -- survey tool recorded, else the customer whose email hash matches. The
 -- respondent key falls back to the email hash (or the response itself)
--- so unmatched answers still count once per person.
+-- so unmatched answers still count once per person. An email hash shared
+-- by several customers resolves to the smallest customer id, so an answer
+-- is never counted twice.
+WITH by_email AS (
+    SELECT customer_id, email_hash, country, segment
+    FROM (
+        SELECT
+            *,
+            ROW_NUMBER() OVER (PARTITION BY email_hash ORDER BY customer_id) AS holder_rank
+        FROM stg_customers
+        WHERE email_hash IS NOT NULL
+    )
+    WHERE holder_rank = 1
+)
 SELECT
     n.response_id,
     n.responded_at,
@@ -16,5 +29,5 @@ SELECT
 FROM stg_nps_responses AS n
 LEFT JOIN stg_customers AS by_id
     ON by_id.customer_id = n.customer_id
-LEFT JOIN stg_customers AS by_email
+LEFT JOIN by_email
     ON n.customer_id IS NULL AND by_email.email_hash = n.email_hash

@@ -2,8 +2,9 @@
 -- reach: followers of the distinct authors who mentioned, shared or
 -- reposted in the month (each author counted once, at their largest
 -- follower count). engagement_rate: likes and shares received per follower
--- reached. share_of_voice: our mentions among all mentions, where the
--- export tags competitor mentions (NULL when none is tagged that month).
+-- reached. share_of_voice: our mentions among all mentions, on platforms
+-- whose export tags competitor mentions at all (NULL elsewhere, and in
+-- months without any mention).
 WITH events AS (
     SELECT CAST(date_trunc('month', occurred_at) AS DATE) AS period_start, platform, * EXCLUDE (platform)
     FROM int_social_authors
@@ -16,6 +17,11 @@ authors AS (
     FROM events
     WHERE event_type IN ('mention', 'share', 'repost') AND NOT competitor
     GROUP BY period_start, platform, handle
+),
+tagging AS (
+    SELECT platform, MAX(CASE WHEN competitor THEN 1 ELSE 0 END) = 1 AS tags_competitors
+    FROM events
+    GROUP BY platform
 ),
 reach AS (
     SELECT period_start, platform, SUM(followers) AS reach
@@ -49,11 +55,12 @@ SELECT
     COALESCE(r.reach, 0) AS reach,
     c.engagements,
     CASE WHEN COALESCE(r.reach, 0) > 0 THEN CAST(c.engagements AS DOUBLE) / r.reach END AS engagement_rate,
-    CASE WHEN c.competitor_mentions > 0
+    CASE WHEN t.tags_competitors AND c.mentions + c.competitor_mentions > 0
         THEN CAST(c.mentions AS DOUBLE) / (c.mentions + c.competitor_mentions)
     END AS share_of_voice,
     c.matched_authors,
     c.unmatched_authors
 FROM counts AS c
 LEFT JOIN reach AS r ON r.period_start = c.period_start AND r.platform = c.platform
+JOIN tagging AS t ON t.platform = c.platform
 ORDER BY c.platform, c.period_start

@@ -118,6 +118,27 @@ impl Manifest {
             .find(|e| e.source == source && e.hash == hash && e.duplicate_of.is_none())
     }
 
+    /// Copies whose original no longer holds the content they duplicate
+    /// (it changed in place, or was itself replaced).
+    pub fn orphaned_duplicates(&self, source: &str) -> Vec<String> {
+        self.entries
+            .iter()
+            .filter(|e| e.source == source)
+            .filter(|e| match &e.duplicate_of {
+                Some(original) => self
+                    .find(source, original)
+                    .is_none_or(|o| o.hash != e.hash || o.duplicate_of.is_some()),
+                None => false,
+            })
+            .map(|e| e.path.clone())
+            .collect()
+    }
+
+    pub fn remove(&mut self, source: &str, path: &str) {
+        self.entries
+            .retain(|e| !(e.source == source && e.path == path));
+    }
+
     pub fn upsert(&mut self, entry: ManifestEntry) {
         match self
             .entries

@@ -256,8 +256,31 @@ impl SourceRun<'_> {
         };
         tracing::info!(source = %self.source.name, files = files.len(), "ingesting source");
         let mapping = Arc::new(Mapping::new(&self.source));
-        for (n, meta) in files.into_iter().enumerate() {
-            let file = self.ingest_file(manifest, mapping.clone(), meta, n).await?;
+        for (n, meta) in files.iter().enumerate() {
+            let file = self
+                .ingest_file(manifest, mapping.clone(), meta.clone(), n)
+                .await?;
+            report.files.push(file);
+        }
+        // A copy whose original changed in place no longer has its rows
+        // anywhere: forget it and load it as a file of its own.
+        let orphans = manifest.orphaned_duplicates(&self.source.name);
+        for path in orphans {
+            manifest.remove(&self.source.name, &path);
+            if let Some((n, meta)) = files
+                .iter()
+                .enumerate()
+                .find(|(_, m)| self.landing.relative(&m.location) == path)
+            {
+                let file = self
+                    .ingest_file(manifest, mapping.clone(), meta.clone(), files.len() + n)
+                    .await?;
+                report.files.push(file);
+            } else {
+                manifest.save(self.warehouse).await?;
+            }
+        }
+        for file in &report.files {
             tracing::info!(
                 source = %self.source.name,
                 file = %file.path,
@@ -267,7 +290,6 @@ impl SourceRun<'_> {
                 rows_quarantined = file.rows_quarantined,
                 "file done"
             );
-            report.files.push(file);
         }
         report.add_totals();
         Ok(report)
@@ -332,7 +354,7 @@ impl SourceRun<'_> {
             file.status = FileStatus::Duplicate {
                 of: original.path.clone(),
             };
-            manifest.upsert(ManifestEntry {
+            let duplicate = ManifestEntry {
                 rows_read: 0,
                 rows_loaded: 0,
                 rows_quarantined: 0,
@@ -340,7 +362,12 @@ impl SourceRun<'_> {
                 quarantine_object: None,
                 duplicate_of: Some(original.path),
                 ..entry
-            });
+            };
+            // A file changed into a copy of another: its earlier rows go.
+            if let Some(prev) = &previous {
+                self.remove_previous(prev, &duplicate).await?;
+            }
+            manifest.upsert(duplicate);
         } else {
             let entry = self.publish(entry, &loaded).await?;
             if let Some(prev) = &previous {

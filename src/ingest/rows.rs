@@ -407,10 +407,17 @@ fn protect_email_identity(ctx: &LoadContext, parsed: &mut [Parsed]) -> Result<()
             .position(|f| f.name == name)
             .expect("identity field")
     };
-    let is_email = matches!(&parsed[index("kind")], Parsed::Text(k) if k == "email");
+    // Exports spell the kind "Email", "E-mail", "email_address": all are
+    // raw addresses, stored under the canonical kind "email".
+    let kind_slot = &mut parsed[index("kind")];
+    let is_email = matches!(kind_slot, Parsed::Text(k) if {
+        let compact: String = k.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+        compact.starts_with("email") || compact == "mail"
+    });
     if !is_email {
         return Ok(());
     }
+    *kind_slot = Parsed::Text(Cow::Borrowed("email"));
     let slot = &mut parsed[index("value")];
     if let Parsed::Text(value) = slot {
         let email = pii::normalize_email(value)

@@ -100,6 +100,7 @@ pub async fn execute(
         .collect();
     let mut running: JoinSet<Finished> = JoinSet::new();
     let mut in_flight: BTreeSet<String> = BTreeSet::new();
+    let mut task_names: HashMap<tokio::task::Id, String> = HashMap::new();
     loop {
         // Start every pending model whose selected upstream models are done.
         let mut index = 0;
@@ -139,16 +140,25 @@ pub async fn execute(
                 warehouse: warehouse.clone(),
                 known_tables: project.known_tables(),
             };
-            running.spawn(async move {
+            let handle = running.spawn(async move {
                 let started = Instant::now();
                 let result = run_model(&job).await;
                 (job.model.name, result, started.elapsed().as_secs_f64())
             });
+            task_names.insert(handle.id(), name.clone());
         }
         let Some(done) = running.join_next().await else {
             break;
         };
-        let (name, result, seconds) = done.expect("model tasks do not panic");
+        // A panic inside a model (DataFusion or a function) fails that
+        // model only; the run goes on and still releases its lock.
+        let (name, result, seconds) = match done {
+            Ok(finished) => finished,
+            Err(e) => {
+                let name = task_names.get(&e.id()).cloned().unwrap_or_default();
+                (name, Err(format!("the model's task failed: {e}")), 0.0)
+            }
+        };
         in_flight.remove(&name);
         let report = finished(project.model(&name), result, seconds);
         reports.insert(name, report);

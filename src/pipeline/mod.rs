@@ -194,6 +194,9 @@ pub struct BuildOptions {
     pub run_id: String,
     /// `--select` patterns; empty means every model.
     pub select: Vec<String>,
+    /// False when ingest failed: reports still publish from what loaded,
+    /// but the run is not marked successful.
+    pub inputs_complete: bool,
 }
 
 /// Builds the selected models in dependency order (independent ones
@@ -230,7 +233,7 @@ pub async fn build(
         tracing::warn!("{warning}");
     }
     publish_reports(warehouse, project, &mut report, options.run_date).await;
-    if !report.models_failed() && !report.tests_failed() {
+    if options.inputs_complete && !report.models_failed() && !report.tests_failed() {
         publish::write_success_marker(warehouse, &options.run_id)
             .await
             .map_err(PipelineError::Io)?;
@@ -247,12 +250,17 @@ async fn publish_reports(
     report: &mut BuildReport,
     run_date: NaiveDate,
 ) {
-    let blocked: BTreeSet<String> = report
+    // A failed error-severity test blocks its model's report and every
+    // report built on that model: they were computed from data known bad.
+    let mut blocked: BTreeSet<String> = report
         .tests
         .iter()
         .filter(|t| !t.passed && t.severity == Severity::Error)
         .map(|t| t.model.clone())
         .collect();
+    for model in blocked.clone() {
+        blocked.extend(dag::descendants(&project.deps, &model));
+    }
     for entry in &mut report.models {
         let model = project.model(&entry.model);
         if !model.publish || !matches!(entry.status, ModelStatus::Success) {
