@@ -537,16 +537,12 @@ fn query_prints_table_csv_and_json() {
 #[test]
 fn a_failed_source_publishes_what_loaded_but_marks_no_success() {
     let p = project();
+    let broken = "  - name: broken\n    entity: customers\n    format: csv\n    path: customers.csv\n    \
+                  columns: { customer_id: Id, signup_date: Created }\n";
     p.write(
         "config.yaml",
         &format!(
-            "landing: landing\nwarehouse: warehouse\nrun: {{ pii_salt: s }}\nvars: {{ big_order: 100 }}\nsources:\n{SOURCE}\
-  - name: broken
-    entity: customers
-    format: csv
-    path: customers.csv
-    columns: {{ customer_id: Id, signup_date: Created }}
-"
+            "landing: landing\nwarehouse: warehouse\nrun: {{ pii_salt: s }}\nvars: {{ big_order: 100 }}\nsources:\n{SOURCE}{broken}"
         ),
     );
     p.land("customers.csv", "id,created\nC1,2025-01-01\n");
