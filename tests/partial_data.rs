@@ -12,26 +12,19 @@ const REPO: &str = env!("CARGO_MANIFEST_DIR");
 #[test]
 fn a_crm_only_company_gets_every_report() {
     let p = Project::new();
-    p.write(
-        "config.yaml",
-        &format!(
-            r#"landing: landing
-warehouse: warehouse
-queries: {REPO}/queries
-run: {{ pii_salt: s }}
-sources:
+    p.repo_config(
+        r#"sources:
   - name: crm
     entity: customers
     format: csv
     path: customers.csv
-    columns: {{ customer_id: id, signup_date: signup }}
+    columns: { customer_id: id, signup_date: signup }
   - name: shop
     entity: orders
     format: csv
     path: orders.csv
-    columns: {{ order_id: id, customer_id: cid, ordered_at: at, amount: amount }}
-"#
-        ),
+    columns: { order_id: id, customer_id: cid, ordered_at: at, amount: amount }
+"#,
     );
     p.land("customers.csv", "id,signup\nC1,2025-01-01\nC2,2025-02-01\n");
     p.land(

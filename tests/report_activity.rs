@@ -5,18 +5,10 @@ mod common;
 
 use common::{Project, assert_exit, lines};
 
-const REPO: &str = env!("CARGO_MANIFEST_DIR");
-
 fn project() -> Project {
     let p = Project::new();
-    p.write(
-        "config.yaml",
-        &format!(
-            r#"landing: landing
-warehouse: warehouse
-queries: {REPO}/queries
-run: {{ pii_salt: s }}
-vars:
+    p.repo_config(
+        r#"vars:
   promoter_min: 9
   passive_min: 7
   nps_dimensions: channel
@@ -28,17 +20,17 @@ sources:
     entity: customers
     format: csv
     path: customers.csv
-    columns: {{ customer_id: id, signup_date: signup }}
+    columns: { customer_id: id, signup_date: signup }
   - name: ids
     entity: identities
     format: csv
     path: identities.csv
-    columns: {{ customer_id: id, kind: kind, value: value }}
+    columns: { customer_id: id, kind: kind, value: value }
   - name: shop
     entity: orders
     format: csv
     path: orders.csv
-    columns: {{ order_id: id, customer_id: cid, ordered_at: at, amount: amount, status: status }}
+    columns: { order_id: id, customer_id: cid, ordered_at: at, amount: amount, status: status }
   - name: refer
     entity: referrals
     format: csv
@@ -57,19 +49,19 @@ sources:
     format: json
     path: trustpilot.json
     records: /reviews
-    columns: {{ review_id: id, site: {{ value: trustpilot }}, rating: stars, published_at: at, author_name: name }}
+    columns: { review_id: id, site: { value: trustpilot }, rating: stars, published_at: at, author_name: name }
   - name: google
     entity: reviews
     format: csv
     path: google.csv
-    columns: {{ review_id: id, site: {{ value: google }}, rating: stars, published_at: at, author_name: name }}
+    columns: { review_id: id, site: { value: google }, rating: stars, published_at: at, author_name: name }
   - name: x
     entity: social_activity
     format: jsonl
     path: x.jsonl
     columns:
       event_id: id
-      platform: {{ value: x }}
+      platform: { value: x }
       handle: user
       event_type: type
       occurred_at: at
@@ -81,9 +73,8 @@ sources:
     entity: social_activity
     format: jsonl
     path: forum.jsonl
-    columns: {{ event_id: id, platform: {{ value: community }}, handle: user, event_type: kind, occurred_at: at, likes: likes }}
-"#
-        ),
+    columns: { event_id: id, platform: { value: community }, handle: user, event_type: kind, occurred_at: at, likes: likes }
+"#,
     );
     p.land(
         "customers.csv",

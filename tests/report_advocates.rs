@@ -7,56 +7,47 @@ mod common;
 
 use common::{Project, assert_exit, lines};
 
-const REPO: &str = env!("CARGO_MANIFEST_DIR");
-
 fn project() -> Project {
     let p = Project::new();
-    p.write(
-        "config.yaml",
-        &format!(
-            r#"landing: landing
-warehouse: warehouse
-queries: {REPO}/queries
-run: {{ pii_salt: s }}
-vars: {{ detractor_lookback_days: 120 }}
+    p.repo_config(
+        r#"vars: { detractor_lookback_days: 120 }
 sources:
   - name: crm
     entity: customers
     format: csv
     path: customers.csv
-    columns: {{ customer_id: id, signup_date: signup }}
+    columns: { customer_id: id, signup_date: signup }
   - name: ids
     entity: identities
     format: csv
     path: identities.csv
-    columns: {{ customer_id: id, kind: kind, value: value }}
+    columns: { customer_id: id, kind: kind, value: value }
   - name: surveys
     entity: nps_responses
     format: csv
     path: nps.csv
-    columns: {{ response_id: id, customer_id: cid, responded_at: at, score: score, comment: comment }}
+    columns: { response_id: id, customer_id: cid, responded_at: at, score: score, comment: comment }
   - name: google
     entity: reviews
     format: csv
     path: reviews.csv
-    columns: {{ review_id: id, site: {{ value: google }}, rating: stars, published_at: at, author_name: name }}
+    columns: { review_id: id, site: { value: google }, rating: stars, published_at: at, author_name: name }
   - name: x
     entity: social_activity
     format: csv
     path: x.csv
-    columns: {{ event_id: id, platform: {{ value: x }}, handle: user, event_type: type, occurred_at: at, followers: followers }}
+    columns: { event_id: id, platform: { value: x }, handle: user, event_type: type, occurred_at: at, followers: followers }
   - name: forum
     entity: social_activity
     format: csv
     path: forum.csv
-    columns: {{ event_id: id, platform: {{ value: community }}, handle: user, event_type: type, occurred_at: at }}
+    columns: { event_id: id, platform: { value: community }, handle: user, event_type: type, occurred_at: at }
   - name: refer
     entity: referrals
     format: csv
     path: referrals.csv
-    columns: {{ referral_id: id, referrer_customer_id: referrer, invited_at: invited, referee_customer_id: referee, converted_at: converted }}
-"#
-        ),
+    columns: { referral_id: id, referrer_customer_id: referrer, invited_at: invited, referee_customer_id: referee, converted_at: converted }
+"#,
     );
     p.land(
         "customers.csv",

@@ -6,8 +6,6 @@ mod common;
 
 use common::{Project, assert_exit, lines, stdout};
 
-const REPO: &str = env!("CARGO_MANIFEST_DIR");
-
 fn sql(p: &Project, query: &str) -> Vec<String> {
     let out = p.advocacy(&["query", query, "--config", "config.yaml"]);
     assert_exit(&out, 0);
@@ -16,32 +14,25 @@ fn sql(p: &Project, query: &str) -> Vec<String> {
 
 fn project() -> Project {
     let p = Project::new();
-    p.write(
-        "config.yaml",
-        &format!(
-            r#"landing: landing
-warehouse: warehouse
-queries: {REPO}/queries
-run: {{ pii_salt: s }}
-vars: {{ clv_horizon_weeks: 39, annual_discount_rate: 0.0 }}
+    p.repo_config(
+        r#"vars: { clv_horizon_weeks: 39, annual_discount_rate: 0.0 }
 sources:
   - name: crm
     entity: customers
     format: csv
     path: customers.csv
-    columns: {{ customer_id: id, signup_date: signup }}
+    columns: { customer_id: id, signup_date: signup }
   - name: shop
     entity: orders
     format: csv
     path: orders.csv
-    columns: {{ order_id: id, customer_id: cid, ordered_at: at, amount: amount, status: status }}
+    columns: { order_id: id, customer_id: cid, ordered_at: at, amount: amount, status: status }
   - name: refer
     entity: referrals
     format: csv
     path: referrals.csv
-    columns: {{ referral_id: id, referrer_customer_id: referrer, invited_at: invited, referee_customer_id: referee }}
-"#
-        ),
+    columns: { referral_id: id, referrer_customer_id: referrer, invited_at: invited, referee_customer_id: referee }
+"#,
     );
     p.land(
         "customers.csv",

@@ -4,8 +4,6 @@ mod common;
 
 use common::{Project, assert_exit, lines};
 
-const REPO: &str = env!("CARGO_MANIFEST_DIR");
-
 /// Responses (respondent, channel, date, score).
 ///
 /// email, January: C1 answers 0 and later 10 (only the 10 counts), and
@@ -55,14 +53,8 @@ fn responses() -> Vec<(String, &'static str, &'static str, u8)> {
 
 fn project(latest_only: bool) -> Project {
     let p = Project::new();
-    p.write(
-        "config.yaml",
-        &format!(
-            r#"landing: landing
-warehouse: warehouse
-queries: {REPO}/queries
-run: {{ pii_salt: s }}
-vars:
+    p.repo_config(&format!(
+        r#"vars:
   promoter_min: 9
   passive_min: 7
   nps_dimensions: channel
@@ -75,8 +67,7 @@ sources:
     path: nps.csv
     columns: {{ response_id: id, customer_id: who, responded_at: at, score: score, channel: channel }}
 "#
-        ),
-    );
+    ));
     let mut csv = String::from("id,who,at,score,channel\n");
     for (i, (who, channel, at, score)) in responses().into_iter().enumerate() {
         // The second answer of C1 comes later the same month.

@@ -5,35 +5,26 @@ mod common;
 
 use common::{Project, assert_exit, lines};
 
-const REPO: &str = env!("CARGO_MANIFEST_DIR");
-
 fn project() -> Project {
     let p = Project::new();
-    p.write(
-        "config.yaml",
-        &format!(
-            r#"landing: landing
-warehouse: warehouse
-queries: {REPO}/queries
-run: {{ pii_salt: s }}
-sources:
+    p.repo_config(
+        r#"sources:
   - name: crm
     entity: customers
     format: csv
     path: customers.csv
-    columns: {{ customer_id: id, signup_date: signup }}
+    columns: { customer_id: id, signup_date: signup }
   - name: shop
     entity: orders
     format: csv
     path: orders.csv
-    columns: {{ order_id: id, customer_id: cid, ordered_at: at, amount: amount }}
+    columns: { order_id: id, customer_id: cid, ordered_at: at, amount: amount }
   - name: refer
     entity: referrals
     format: csv
     path: referrals.csv
-    columns: {{ referral_id: id, referrer_customer_id: referrer, invited_at: invited, referee_customer_id: referee }}
-"#
-        ),
+    columns: { referral_id: id, referrer_customer_id: referrer, invited_at: invited, referee_customer_id: referee }
+"#,
     );
     p.land(
         "customers.csv",

@@ -59,32 +59,18 @@ active AS (
     WHERE a.first_qualified_date < CAST(date_trunc('month', e.event_date) + INTERVAL '1 month' AS DATE)
     GROUP BY 1
 ),
-groups AS (
+retained AS (
     SELECT
         CASE
             WHEN a.is_advocate THEN 'advocates'
             WHEN a.best_customer THEN 'best_customers'
             ELSE 'everyone_else'
         END AS customer_group,
-        a.customer_id,
         a.predicted_clv,
-        v.first_order_date
+        r.eligible,
+        r.retained AS kept
     FROM advocates AS a
-    JOIN customer_clv AS v ON v.customer_id = a.customer_id
-),
-retained AS (
-    SELECT
-        g.customer_group,
-        g.customer_id,
-        g.predicted_clv,
-        g.first_order_date + INTERVAL '12 months' <= $run_date AS eligible,
-        MAX(CASE
-            WHEN o.order_date > g.first_order_date + INTERVAL '1 month' - INTERVAL '1 day'
-                AND o.order_date <= g.first_order_date + INTERVAL '12 months'
-            THEN 1 ELSE 0 END) = 1 AS kept
-    FROM groups AS g
-    LEFT JOIN int_completed_orders AS o ON o.customer_id = g.customer_id
-    GROUP BY g.customer_group, g.customer_id, g.predicted_clv, g.first_order_date
+    LEFT JOIN int_customer_retention AS r ON r.customer_id = a.customer_id
 ),
 comparison AS (
     SELECT

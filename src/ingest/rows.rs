@@ -80,14 +80,6 @@ impl Mapping {
             .collect();
         Mapping { fields, columns }
     }
-
-    /// The source column feeding each canonical field, for error messages.
-    pub fn source_column(&self, field: &str) -> Option<&str> {
-        self.fields.iter().flatten().find_map(|f| match f.input {
-            Input::Column(i) if f.def.name == field => Some(self.columns[i].as_str()),
-            _ => None,
-        })
-    }
 }
 
 /// Why a row was quarantined.
@@ -223,50 +215,12 @@ impl EntityRows {
     /// Validates one record and appends it, or says why it is rejected.
     /// Nothing is appended for a rejected row.
     pub fn push(&mut self, row: i64, values: &[Option<&str>]) -> Result<(), Rejection> {
-        // Own handles on the mapping and context, so parsed values may
-        // borrow from them (constants) while the builders are appended to.
-        let ctx = Arc::clone(&self.ctx);
-        let mapping = Arc::clone(&self.mapping);
-        let mut parsed = parse_row(&ctx, &mapping, values)?;
-        self.append(row, &mut parsed);
-        Ok(())
-    }
-
-    fn append(&mut self, row: i64, parsed: &mut [Parsed<'_>]) {
-        let keep = self.ctx.pii == Pii::Keep;
-        let mut col = 0;
-        for (def, value) in self.ctx.entity.fields().iter().zip(parsed.iter_mut()) {
-            let width = if def.ty == FieldType::Email && keep {
-                2
-            } else {
-                1
-            };
-            match std::mem::replace(value, Parsed::Null) {
-                Parsed::Null | Parsed::Dropped => {
-                    for c in &mut self.columns[col..col + width] {
-                        c.append_null();
-                    }
-                }
-                Parsed::Email { email, hash } => {
-                    if keep {
-                        self.columns[col].text().append_value(email);
-                        self.columns[col + 1].text().append_value(hash);
-                    } else {
-                        self.columns[col].text().append_value(hash);
-                    }
-                }
-                other => append_value(&mut self.columns[col], other),
-            }
-            col += width;
-        }
-        self.columns[col].text().append_value(&self.ctx.source);
-        self.columns[col + 1].text().append_value(&self.file);
-        append_value(&mut self.columns[col + 2], Parsed::Int(row));
-        append_value(
-            &mut self.columns[col + 3],
-            Parsed::Timestamp(self.ctx.loaded_at),
-        );
+        // Parsed values may borrow from the mapping (constants), so the
+        // builders are appended to through their own field, not `self`.
+        let mut parsed = parse_row(&self.ctx, &self.mapping, values)?;
+        append(&mut self.columns, &self.ctx, &self.file, row, &mut parsed);
         self.rows += 1;
+        Ok(())
     }
 
     /// Takes the rows accumulated so far as one batch.
@@ -275,6 +229,46 @@ impl EntityRows {
         self.rows = 0;
         RecordBatch::try_new(self.schema.clone(), arrays).expect("builders follow the schema")
     }
+}
+
+/// Appends one validated row to the builders, in schema order.
+fn append(
+    columns: &mut [ColumnBuilder],
+    ctx: &LoadContext,
+    file: &str,
+    row: i64,
+    parsed: &mut [Parsed<'_>],
+) {
+    let keep = ctx.pii == Pii::Keep;
+    let mut col = 0;
+    for (def, value) in ctx.entity.fields().iter().zip(parsed.iter_mut()) {
+        let width = if def.ty == FieldType::Email && keep {
+            2
+        } else {
+            1
+        };
+        match std::mem::replace(value, Parsed::Null) {
+            Parsed::Null | Parsed::Dropped => {
+                for c in &mut columns[col..col + width] {
+                    c.append_null();
+                }
+            }
+            Parsed::Email { email, hash } => {
+                if keep {
+                    columns[col].text().append_value(email);
+                    columns[col + 1].text().append_value(hash);
+                } else {
+                    columns[col].text().append_value(hash);
+                }
+            }
+            other => append_value(&mut columns[col], other),
+        }
+        col += width;
+    }
+    columns[col].text().append_value(&ctx.source);
+    columns[col + 1].text().append_value(file);
+    append_value(&mut columns[col + 2], Parsed::Int(row));
+    append_value(&mut columns[col + 3], Parsed::Timestamp(ctx.loaded_at));
 }
 
 fn parse_row<'a>(

@@ -126,37 +126,26 @@ pub async fn run(
         .iter()
         .filter(|m| models.contains(&m.name))
     {
-        let columns = table_columns(ctx, &spec.name).await;
-        for column in &spec.columns {
-            if !columns.contains(&column.name) {
-                warnings.push(format!(
-                    "models.yml: {}.{} is documented but the model has no such column",
-                    spec.name, column.name
-                ));
-            }
+        if let Some(columns) = table_columns(ctx, &spec.name).await {
+            warnings.extend(spec.missing_column_warnings(&columns));
         }
-        for test in &spec.tests {
-            results.push(run_one(ctx, &spec.name, None, test, params).await);
-        }
-        for column in &spec.columns {
-            for test in &column.tests {
-                results.push(run_one(ctx, &spec.name, Some(&column.name), test, params).await);
-            }
+        for (column, test) in spec.all_tests() {
+            results.push(run_one(ctx, &spec.name, column, test, params).await);
         }
     }
     (results, warnings)
 }
 
-async fn table_columns(ctx: &SessionContext, name: &str) -> BTreeSet<String> {
-    match ctx.table(name).await {
-        Ok(df) => df
-            .schema()
+/// The columns of a registered table; `None` when it is not registered.
+pub async fn table_columns(ctx: &SessionContext, name: &str) -> Option<BTreeSet<String>> {
+    let df = ctx.table(name).await.ok()?;
+    Some(
+        df.schema()
             .fields()
             .iter()
             .map(|f| f.name().clone())
             .collect(),
-        Err(_) => BTreeSet::new(),
-    }
+    )
 }
 
 async fn run_one(

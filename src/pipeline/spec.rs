@@ -272,6 +272,34 @@ impl<'de> Deserialize<'de> for TestSpec {
     }
 }
 
+impl ModelSpec {
+    /// Model-level tests, then each column's, with the column they test.
+    pub fn all_tests(&self) -> impl Iterator<Item = (Option<&str>, &TestSpec)> {
+        self.tests.iter().map(|t| (None, t)).chain(
+            self.columns
+                .iter()
+                .flat_map(|c| c.tests.iter().map(move |t| (Some(c.name.as_str()), t))),
+        )
+    }
+
+    /// A warning for each documented column the model does not have.
+    pub fn missing_column_warnings(
+        &self,
+        columns: &std::collections::BTreeSet<String>,
+    ) -> Vec<String> {
+        self.columns
+            .iter()
+            .filter(|c| !columns.contains(&c.name))
+            .map(|c| {
+                format!(
+                    "models.yml: {}.{} is documented but the model has no such column",
+                    self.name, c.name
+                )
+            })
+            .collect()
+    }
+}
+
 impl ModelsFile {
     /// Reads `models.yml` next to the models; a missing file is empty.
     pub fn load(path: &Path) -> Result<ModelsFile, String> {

@@ -114,29 +114,13 @@ async fn check_spec(
         if broken.contains(&spec.name) {
             continue;
         }
-        let columns: BTreeSet<String> = match ctx.table(spec.name.as_str()).await {
-            Ok(df) => df
-                .schema()
-                .fields()
-                .iter()
-                .map(|f| f.name().clone())
-                .collect(),
-            Err(_) => continue,
+        let Some(columns) = super::data_tests::table_columns(ctx, &spec.name).await else {
+            continue;
         };
-        for column in &spec.columns {
-            if !columns.contains(&column.name) {
-                result.warnings.push(format!(
-                    "models.yml: {}.{} is documented but the model has no such column",
-                    spec.name, column.name
-                ));
-            }
-        }
-        let tests = spec.tests.iter().map(|t| (None, t)).chain(
-            spec.columns
-                .iter()
-                .flat_map(|c| c.tests.iter().map(move |t| (Some(c.name.as_str()), t))),
-        );
-        for (column, test) in tests {
+        result
+            .warnings
+            .extend(spec.missing_column_warnings(&columns));
+        for (column, test) in spec.all_tests() {
             if let TestKind::Relationships { to, .. } = &test.kind
                 && !project.deps.contains_key(to)
                 && !project.known_tables().contains(to)

@@ -64,6 +64,19 @@ impl Project {
         );
     }
 
+    /// Writes `config.yaml` that runs the repository's own `queries/` over
+    /// this project's landing folder; `rest` holds `vars:` (optional) and
+    /// `sources:`.
+    pub fn repo_config(&self, rest: &str) {
+        let repo = env!("CARGO_MANIFEST_DIR");
+        self.write(
+            "config.yaml",
+            &format!(
+                "landing: landing\nwarehouse: warehouse\nqueries: {repo}/queries\nrun: {{ pii_salt: s }}\n{rest}"
+            ),
+        );
+    }
+
     pub fn advocacy(&self, args: &[&str]) -> Output {
         advocacy_in(self.dir.path(), args, &[])
     }
