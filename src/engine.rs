@@ -26,13 +26,39 @@ pub fn session(config: &Config) -> Result<SessionContext> {
             DiskManagerBuilder::default().with_mode(DiskManagerMode::OsTmpDirectory),
         )
         .build_arc()?;
-    let session_config = SessionConfig::new()
+    let mut session_config = SessionConfig::new()
         .with_target_partitions(cores)
         .with_information_schema(true)
-        .set_bool("datafusion.sql_parser.collect_spans", true);
+        .set_bool("datafusion.sql_parser.collect_spans", true)
+        .set_bool(
+            "datafusion.execution.parquet.schema_force_view_types",
+            false,
+        )
+        .set_bool("datafusion.sql_parser.map_string_types_to_utf8view", false);
+    override_from_env(&mut session_config)?;
     let ctx = SessionContext::new_with_config_rt(session_config, runtime);
     crate::functions::sql::register(&ctx);
     Ok(ctx)
+}
+
+/// Any DataFusion setting can be overridden for one run by its environment
+/// variable (`datafusion.optimizer.prefer_hash_join` is
+/// `DATAFUSION_OPTIMIZER_PREFER_HASH_JOIN`), on top of our defaults.
+fn override_from_env(config: &mut SessionConfig) -> Result<()> {
+    let keys: Vec<String> = config
+        .options()
+        .entries()
+        .into_iter()
+        .map(|e| e.key)
+        .collect();
+    for key in keys {
+        let var = key.to_uppercase().replace('.', "_");
+        if let Ok(value) = std::env::var(&var) {
+            tracing::info!(setting = %key, value = %value, "engine setting from the environment");
+            config.options_mut().set(&key, &value)?;
+        }
+    }
+    Ok(())
 }
 
 /// Registers `raw_<entity>` for every entity over the raw zone, with the

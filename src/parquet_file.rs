@@ -53,7 +53,10 @@ fn base_properties() -> WriterPropertiesBuilder {
             ZstdLevel::try_new(3).expect("valid level"),
         ))
         .set_statistics_enabled(EnabledStatistics::Page)
-        .set_max_row_group_row_count(Some(512 * 1024))
+        // 128Ki rows: several row groups per million rows, so readers
+        // (DataFusion here, DuckDB or Spark in BI) scan one file on several
+        // cores, and the writer buffers a bounded row group, not 512Ki rows.
+        .set_max_row_group_row_count(Some(128 * 1024))
         .set_created_by(format!("advocacy {}", env!("CARGO_PKG_VERSION")))
 }
 

@@ -1,13 +1,16 @@
 -- One row per review per site: when the same key arrives again (a re-export, a
 -- correction), the latest load wins, and within a load the later row.
-SELECT * EXCLUDE (load_rank)
+-- Rows are put in key order, each key's latest load first, and the first
+-- row of every key is kept: one sort and a look at the previous row, which
+-- is far cheaper than a ROW_NUMBER() per key (one window partition per key).
+SELECT * EXCLUDE (previous_site, previous_review_id)
 FROM (
     SELECT
         *,
-        ROW_NUMBER() OVER (
-            PARTITION BY site, review_id
-            ORDER BY _loaded_at DESC, _file DESC, _row DESC
-        ) AS load_rank
+        LAG(site) OVER latest_first AS previous_site,
+        LAG(review_id) OVER latest_first AS previous_review_id
     FROM raw_reviews
+    WINDOW latest_first AS (ORDER BY site, review_id, _loaded_at DESC, _file DESC, _row DESC)
 )
-WHERE load_rank = 1
+WHERE (previous_site IS DISTINCT FROM site)
+    OR (previous_review_id IS DISTINCT FROM review_id)

@@ -1,13 +1,16 @@
 -- One row per social event per platform: when the same key arrives again (a re-export, a
 -- correction), the latest load wins, and within a load the later row.
-SELECT * EXCLUDE (load_rank)
+-- Rows are put in key order, each key's latest load first, and the first
+-- row of every key is kept: one sort and a look at the previous row, which
+-- is far cheaper than a ROW_NUMBER() per key (one window partition per key).
+SELECT * EXCLUDE (previous_platform, previous_event_id)
 FROM (
     SELECT
         *,
-        ROW_NUMBER() OVER (
-            PARTITION BY platform, event_id
-            ORDER BY _loaded_at DESC, _file DESC, _row DESC
-        ) AS load_rank
+        LAG(platform) OVER latest_first AS previous_platform,
+        LAG(event_id) OVER latest_first AS previous_event_id
     FROM raw_social_activity
+    WINDOW latest_first AS (ORDER BY platform, event_id, _loaded_at DESC, _file DESC, _row DESC)
 )
-WHERE load_rank = 1
+WHERE (previous_platform IS DISTINCT FROM platform)
+    OR (previous_event_id IS DISTINCT FROM event_id)

@@ -60,6 +60,9 @@ struct Job {
     params: HashMap<String, ScalarValue>,
     warehouse: Location,
     known_tables: Vec<String>,
+    /// The key models.yml declares (its unique tests), for the row order
+    /// of a published report without an ORDER BY.
+    key: Option<Vec<String>>,
 }
 
 pub async fn execute(
@@ -139,6 +142,7 @@ pub async fn execute(
                 params: params.clone(),
                 warehouse: warehouse.clone(),
                 known_tables: project.known_tables(),
+                key: project.spec.model(name).and_then(|spec| spec.key()),
             };
             let handle = running.spawn(async move {
                 let started = Instant::now();
@@ -215,7 +219,13 @@ async fn run_model(job: &Job) -> Result<(u64, u64), String> {
         .sql_with_options(&model.sql, sql_options())
         .await
         .and_then(|df| df.with_param_values(job.params.clone()))
-        .and_then(deterministic_order)
+        .and_then(|df| {
+            if model.publish {
+                deterministic_order(df, job.key.as_deref())
+            } else {
+                Ok(df)
+            }
+        })
         .map_err(explain)?;
     let schema = Arc::new(df.schema().as_arrow().clone());
     let mut stream = df.execute_stream().await.map_err(explain)?;
@@ -252,19 +262,40 @@ fn explain_error(file: &str, sql: &str, error: DataFusionError, known: &[String]
     describe(file, sql, &error, known)
 }
 
-/// Rows are written in a deterministic order so that re-running a date on
-/// the same inputs gives identical tables: a model without a top-level
-/// ORDER BY is sorted by all its (sortable) columns.
-fn deterministic_order(df: DataFrame) -> Result<DataFrame, DataFusionError> {
+/// A published report's rows are written in a deterministic order, so
+/// that re-running a date on the same inputs gives identical tables: the
+/// model's own ORDER BY, else the key its tests declare, else all its
+/// (sortable) columns. Intermediate models are not sorted: only reports
+/// are read by people and BI tools, and sorting every intermediate result
+/// by every column was the largest cost of a run at a million customers.
+fn deterministic_order(
+    df: DataFrame,
+    key: Option<&[String]>,
+) -> Result<DataFrame, DataFusionError> {
     if has_order(df.logical_plan()) {
         return Ok(df);
     }
-    let keys: Vec<SortExpr> = df
-        .schema()
-        .iter()
-        .filter(|(_, f)| !f.data_type().is_nested())
-        .map(|(qualifier, f)| Expr::Column(Column::from((qualifier, f))).sort(true, true))
-        .collect();
+    // A declared key that names a missing column (warned about by the data
+    // tests) falls back to every column rather than failing the model.
+    let by_key: Option<Vec<SortExpr>> = key.and_then(|columns| {
+        columns
+            .iter()
+            .map(|name| {
+                let field = df
+                    .schema()
+                    .qualified_field_with_unqualified_name(name)
+                    .ok()?;
+                Some(Expr::Column(Column::from(field)).sort(true, true))
+            })
+            .collect()
+    });
+    let keys: Vec<SortExpr> = by_key.unwrap_or_else(|| {
+        df.schema()
+            .iter()
+            .filter(|(_, f)| !f.data_type().is_nested())
+            .map(|(qualifier, f)| Expr::Column(Column::from((qualifier, f))).sort(true, true))
+            .collect()
+    });
     if keys.is_empty() {
         Ok(df)
     } else {

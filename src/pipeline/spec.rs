@@ -300,6 +300,23 @@ impl ModelSpec {
     }
 }
 
+impl ModelSpec {
+    /// The key its tests declare: a model-level `unique: { columns }`,
+    /// else the first column tested `unique`.
+    pub fn key(&self) -> Option<Vec<String>> {
+        let combination = self.tests.iter().find_map(|t| match &t.kind {
+            TestKind::UniqueCombination(columns) => Some(columns.clone()),
+            _ => None,
+        });
+        combination.or_else(|| {
+            self.columns
+                .iter()
+                .find(|c| c.tests.iter().any(|t| t.kind == TestKind::Unique))
+                .map(|c| vec![c.name.clone()])
+        })
+    }
+}
+
 impl ModelsFile {
     /// Reads `models.yml` next to the models; a missing file is empty.
     pub fn load(path: &Path) -> Result<ModelsFile, String> {
