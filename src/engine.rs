@@ -1,6 +1,7 @@
 //! The DataFusion session of a run: memory limit with spilling, one
 //! partition per core, object stores and raw-zone tables registered.
 
+use std::num::NonZeroUsize;
 use std::sync::Arc;
 
 use datafusion::datasource::file_format::parquet::ParquetFormat;
@@ -9,7 +10,7 @@ use datafusion::datasource::listing::{
 };
 use datafusion::error::Result;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
-use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
@@ -21,7 +22,12 @@ use crate::storage::Location;
 pub fn session(config: &Config) -> Result<SessionContext> {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let runtime = RuntimeEnvBuilder::new()
-        .with_memory_pool(Arc::new(FairSpillPool::new(config.memory_limit_bytes())))
+        // The fair pool shares the limit among the operators that can spill;
+        // the tracking wrapper names the largest consumers when it runs out.
+        .with_memory_pool(Arc::new(TrackConsumersPool::new(
+            FairSpillPool::new(config.memory_limit_bytes()),
+            NonZeroUsize::new(5).expect("non-zero"),
+        )))
         .with_disk_manager_builder(
             DiskManagerBuilder::default().with_mode(DiskManagerMode::OsTmpDirectory),
         )

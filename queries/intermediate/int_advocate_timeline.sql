@@ -19,29 +19,63 @@ WITH daily AS (
     FROM int_advocacy_events
     GROUP BY customer_id, event_date
 ),
+-- Running counts per customer, computed with windows over the whole table
+-- in (customer, day) order rather than one window partition per customer
+-- (DataFusion 55 pays a fixed cost per window partition: 37 s instead of
+-- 2 s at a million customers). A customer's running count is the running
+-- count over everyone minus what it was just before the customer's first
+-- day; counts never decrease, so that offset is the running maximum of the
+-- offsets marked on first days.
+cumulative AS (
+    SELECT
+        *,
+        customer_id IS DISTINCT FROM LAG(customer_id) OVER customer_days AS first_day,
+        SUM(nps_answers) OVER customer_days AS nps_answers_so_far,
+        SUM(feedback) OVER customer_days AS feedback_so_far,
+        SUM(positive_reviews) OVER customer_days AS positive_reviews_so_far,
+        SUM(mentions) OVER customer_days AS mentions_so_far,
+        SUM(shares) OVER customer_days AS shares_so_far,
+        SUM(answers) OVER customer_days AS answers_so_far,
+        SUM(accepted_answers) OVER customer_days AS accepted_answers_so_far,
+        SUM(referrals_sent) OVER customer_days AS referrals_sent_so_far,
+        SUM(referrals_converted) OVER customer_days AS referrals_converted_so_far
+    FROM daily
+    WINDOW customer_days AS (ORDER BY customer_id, event_date ROWS UNBOUNDED PRECEDING)
+),
 running AS (
     SELECT
         customer_id,
         event_date,
-        SUM(nps_answers) OVER w AS nps_answers,
-        SUM(feedback) OVER w AS feedback,
-        SUM(positive_reviews) OVER w AS positive_reviews,
-        SUM(mentions) OVER w AS mentions,
-        SUM(shares) OVER w AS shares,
-        SUM(answers) OVER w AS answers,
-        SUM(accepted_answers) OVER w AS accepted_answers,
-        SUM(referrals_sent) OVER w AS referrals_sent,
-        SUM(referrals_converted) OVER w AS referrals_converted
-    FROM daily
-    WINDOW w AS (PARTITION BY customer_id ORDER BY event_date ROWS UNBOUNDED PRECEDING)
+        nps_answers_so_far - MAX(CASE WHEN first_day THEN nps_answers_so_far - nps_answers END) OVER customer_days AS nps_answers,
+        feedback_so_far - MAX(CASE WHEN first_day THEN feedback_so_far - feedback END) OVER customer_days AS feedback,
+        positive_reviews_so_far - MAX(CASE WHEN first_day THEN positive_reviews_so_far - positive_reviews END) OVER customer_days AS positive_reviews,
+        mentions_so_far - MAX(CASE WHEN first_day THEN mentions_so_far - mentions END) OVER customer_days AS mentions,
+        shares_so_far - MAX(CASE WHEN first_day THEN shares_so_far - shares END) OVER customer_days AS shares,
+        answers_so_far - MAX(CASE WHEN first_day THEN answers_so_far - answers END) OVER customer_days AS answers,
+        accepted_answers_so_far - MAX(CASE WHEN first_day THEN accepted_answers_so_far - accepted_answers END) OVER customer_days AS accepted_answers,
+        referrals_sent_so_far - MAX(CASE WHEN first_day THEN referrals_sent_so_far - referrals_sent END) OVER customer_days AS referrals_sent,
+        referrals_converted_so_far - MAX(CASE WHEN first_day THEN referrals_converted_so_far - referrals_converted END) OVER customer_days AS referrals_converted
+    FROM cumulative
+    WINDOW customer_days AS (ORDER BY customer_id, event_date ROWS UNBOUNDED PRECEDING)
+),
+-- Each customer's survey answers numbered in time order, the same way.
+nps_ordered AS (
+    SELECT
+        customer_id,
+        value AS score,
+        customer_id IS DISTINCT FROM LAG(customer_id) OVER customer_answers AS first_answer,
+        ROW_NUMBER() OVER customer_answers AS overall_number
+    FROM int_advocacy_events
+    WHERE signal = 'nps'
+    WINDOW customer_answers AS (ORDER BY customer_id, occurred_at, value)
 ),
 nps_numbered AS (
     SELECT
         customer_id,
-        value AS score,
-        ROW_NUMBER() OVER (PARTITION BY customer_id ORDER BY occurred_at, value) AS answer_number
-    FROM int_advocacy_events
-    WHERE signal = 'nps'
+        score,
+        overall_number + 1 - MAX(CASE WHEN first_answer THEN overall_number END)
+            OVER (ORDER BY customer_id, overall_number ROWS UNBOUNDED PRECEDING) AS answer_number
+    FROM nps_ordered
 ),
 with_nps AS (
     SELECT r.*, CAST(n.score AS BIGINT) AS latest_nps

@@ -6,8 +6,11 @@
 --   recency    weeks from the first to the last purchase (t_x)
 --   age        weeks from the first purchase to the run date (T)
 --   monetary   mean value of the repeat purchase days (0 without repeats)
+-- Money is summed as DECIMAL: exact, so the result does not depend on the
+-- order in which parallel partitions add the amounts up, and a re-run
+-- gives the same bits.
 WITH daily AS (
-    SELECT customer_id, order_date, SUM(amount) AS day_amount, COUNT(*) AS day_orders
+    SELECT customer_id, order_date, SUM(CAST(amount AS DECIMAL(38, 6))) AS day_amount, COUNT(*) AS day_orders
     FROM int_completed_orders
     WHERE order_date <= $run_date
     GROUP BY customer_id, order_date
@@ -21,12 +24,12 @@ numbered AS (
 SELECT
     customer_id,
     CAST(SUM(day_orders) AS BIGINT) AS orders,
-    SUM(day_amount) AS revenue,
+    CAST(SUM(day_amount) AS DOUBLE) AS revenue,
     MIN(order_date) AS first_order_date,
     MAX(order_date) AS last_order_date,
     CAST(COUNT(*) - 1 AS DOUBLE) AS frequency,
     CAST(MAX(order_date) - MIN(order_date) AS DOUBLE) / 7.0 AS recency,
     CAST($run_date - MIN(order_date) AS DOUBLE) / 7.0 AS age,
-    COALESCE(AVG(CASE WHEN purchase_number > 1 THEN day_amount END), 0.0) AS monetary
+    COALESCE(CAST(AVG(CASE WHEN purchase_number > 1 THEN day_amount END) AS DOUBLE), 0.0) AS monetary
 FROM numbered
 GROUP BY customer_id

@@ -44,8 +44,11 @@ signups AS (
 sales AS (
     SELECT
         CAST(date_trunc('month', o.order_date) AS DATE) AS month,
-        SUM(o.amount) AS revenue,
-        SUM(CASE WHEN r.customer_id IS NOT NULL THEN o.amount ELSE 0 END) AS referred_revenue
+        -- DECIMAL sums are exact: the same result whatever order the
+        -- parallel partitions add up in.
+        CAST(SUM(CAST(o.amount AS DECIMAL(38, 6))) AS DOUBLE) AS revenue,
+        CAST(SUM(CASE WHEN r.customer_id IS NOT NULL THEN CAST(o.amount AS DECIMAL(38, 6)) ELSE 0 END) AS DOUBLE)
+            AS referred_revenue
     FROM int_completed_orders AS o
     LEFT JOIN referred AS r ON r.customer_id = o.customer_id
     GROUP BY 1
@@ -75,9 +78,12 @@ retained AS (
 comparison AS (
     SELECT
         CAST(date_trunc('month', $run_date) AS DATE) AS month,
-        AVG(CASE WHEN customer_group = 'advocates' THEN predicted_clv END) AS advocates_average_clv,
-        AVG(CASE WHEN customer_group = 'best_customers' THEN predicted_clv END) AS best_customers_average_clv,
-        AVG(CASE WHEN customer_group = 'everyone_else' THEN predicted_clv END) AS everyone_else_average_clv,
+        CAST(AVG(CASE WHEN customer_group = 'advocates' THEN CAST(predicted_clv AS DECIMAL(38, 6)) END) AS DOUBLE)
+            AS advocates_average_clv,
+        CAST(AVG(CASE WHEN customer_group = 'best_customers' THEN CAST(predicted_clv AS DECIMAL(38, 6)) END) AS DOUBLE)
+            AS best_customers_average_clv,
+        CAST(AVG(CASE WHEN customer_group = 'everyone_else' THEN CAST(predicted_clv AS DECIMAL(38, 6)) END) AS DOUBLE)
+            AS everyone_else_average_clv,
         CAST(SUM(CASE WHEN customer_group = 'advocates' AND eligible AND kept THEN 1 ELSE 0 END) AS DOUBLE)
             / NULLIF(SUM(CASE WHEN customer_group = 'advocates' AND eligible THEN 1 ELSE 0 END), 0)
             AS advocates_retention_12m,

@@ -25,7 +25,7 @@ both_levels AS (
     SELECT period_start, 'all' AS channel, * EXCLUDE (period_start, channel) FROM invites
 ),
 referee_revenue AS (
-    SELECT customer_id, SUM(amount) AS revenue
+    SELECT customer_id, SUM(CAST(amount AS DECIMAL(38, 6))) AS revenue
     FROM int_completed_orders
     GROUP BY customer_id
 ),
@@ -39,7 +39,8 @@ funnel AS (
         COUNT(b.converted_at) AS first_purchases,
         median(date_diff_days) AS median_days_to_convert,
         percentile_cont(0.9) WITHIN GROUP (ORDER BY date_diff_days) AS p90_days_to_convert,
-        COALESCE(SUM(CASE WHEN b.converted_at IS NOT NULL THEN rr.revenue END), 0) AS referred_revenue
+        CAST(COALESCE(SUM(CASE WHEN b.converted_at IS NOT NULL THEN rr.revenue END), 0) AS DOUBLE)
+            AS referred_revenue
     FROM (
         SELECT
             *,

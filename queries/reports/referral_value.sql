@@ -14,7 +14,8 @@ SELECT
     c.acquisition,
     COUNT(*) AS customers,
     SUM(CASE WHEN c.orders > 0 THEN 1 ELSE 0 END) AS buying_customers,
-    AVG(c.predicted_clv) AS average_clv,
+    -- An exact DECIMAL mean: the same bits whatever the summation order.
+    CAST(AVG(CAST(c.predicted_clv AS DECIMAL(38, 6))) AS DOUBLE) AS average_clv,
     AVG(CAST(c.orders AS DOUBLE)) AS average_orders,
     SUM(CASE WHEN r.eligible THEN 1 ELSE 0 END) AS retention_base,
     CAST(SUM(CASE WHEN r.eligible AND r.retained THEN 1 ELSE 0 END) AS DOUBLE)

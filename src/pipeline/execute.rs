@@ -51,8 +51,23 @@ pub async fn register_materialised(
     Ok(false)
 }
 
+/// Why a model did not build.
+enum Failure {
+    /// The memory pool ran out: worth another try with the whole pool.
+    OutOfMemory(String),
+    Other(String),
+}
+
+impl Failure {
+    fn message(self) -> String {
+        match self {
+            Failure::OutOfMemory(m) | Failure::Other(m) => m,
+        }
+    }
+}
+
 /// A model task's outcome: name, rows and bytes or the error, seconds.
-type Finished = (String, Result<(u64, u64), String>, f64);
+type Finished = (String, Result<(u64, u64), Failure>, f64);
 
 struct Job {
     ctx: SessionContext,
@@ -104,11 +119,20 @@ pub async fn execute(
     let mut running: JoinSet<Finished> = JoinSet::new();
     let mut in_flight: BTreeSet<String> = BTreeSet::new();
     let mut task_names: HashMap<tokio::task::Id, String> = HashMap::new();
+    // Models that ran out of memory next to others get one more try alone,
+    // with the whole pool: running models concurrently must never make a
+    // run fail that would fit one model at a time.
+    let mut retry_alone: BTreeSet<String> = BTreeSet::new();
+    let mut alone: Option<String> = None;
     loop {
         // Start every pending model whose selected upstream models are done.
         let mut index = 0;
-        while index < pending.len() && running.len() < limit {
+        while index < pending.len() && running.len() < limit && alone.is_none() {
             let name = pending[index];
+            if retry_alone.contains(name) && !running.is_empty() {
+                index += 1;
+                continue;
+            }
             let upstream: Vec<&String> = project.deps[name]
                 .iter()
                 .filter(|t| selected.contains(*t))
@@ -150,6 +174,9 @@ pub async fn execute(
                 (job.model.name, result, started.elapsed().as_secs_f64())
             });
             task_names.insert(handle.id(), name.clone());
+            if retry_alone.contains(name) {
+                alone = Some(name.clone());
+            }
         }
         let Some(done) = running.join_next().await else {
             break;
@@ -160,11 +187,36 @@ pub async fn execute(
             Ok(finished) => finished,
             Err(e) => {
                 let name = task_names.get(&e.id()).cloned().unwrap_or_default();
-                (name, Err(format!("the model's task failed: {e}")), 0.0)
+                let failure = Failure::Other(format!("the model's task failed: {e}"));
+                (name, Err(failure), 0.0)
             }
         };
         in_flight.remove(&name);
-        let report = finished(project.model(&name), result, seconds);
+        let ran_alone = alone.as_deref() == Some(name.as_str());
+        if ran_alone {
+            alone = None;
+        }
+        if let Err(Failure::OutOfMemory(message)) = &result
+            && !ran_alone
+            && !retry_alone.contains(&name)
+        {
+            tracing::warn!(model = %name, "{message}; trying again once the models running beside it are done");
+            retry_alone.insert(name.clone());
+            pending.insert(
+                0,
+                project
+                    .order
+                    .iter()
+                    .find(|n| **n == name)
+                    .expect("in order"),
+            );
+            continue;
+        }
+        let report = finished(
+            project.model(&name),
+            result.map_err(Failure::message),
+            seconds,
+        );
         reports.insert(name, report);
     }
     project
@@ -210,10 +262,16 @@ fn finished(model: &Model, result: Result<(u64, u64), String>, seconds: f64) -> 
 }
 
 /// Plans, executes and materialises one model; returns rows and bytes.
-async fn run_model(job: &Job) -> Result<(u64, u64), String> {
+async fn run_model(job: &Job) -> Result<(u64, u64), Failure> {
     let model = &job.model;
     let file = model.file.display().to_string();
     let explain = |e: DataFusionError| explain_error(&file, &model.sql, e, &job.known_tables);
+    let write_error = |e: &dyn std::fmt::Display| {
+        Failure::Other(format!(
+            "{file}: cannot write {}: {e}",
+            materialised_path(&model.name)
+        ))
+    };
     let df = job
         .ctx
         .sql_with_options(&model.sql, sql_options())
@@ -231,7 +289,6 @@ async fn run_model(job: &Job) -> Result<(u64, u64), String> {
     let mut stream = df.execute_stream().await.map_err(explain)?;
     let relative = materialised_path(&model.name);
     let path = job.warehouse.path(&relative);
-    let write_error = |e: &dyn std::fmt::Display| format!("{file}: cannot write {relative}: {e}");
     let mut out = ParquetFile::create(&job.warehouse, path, schema).map_err(|e| write_error(&e))?;
     while let Some(batch) = stream.next().await {
         let batch = batch.map_err(explain)?;
@@ -250,16 +307,35 @@ async fn run_model(job: &Job) -> Result<(u64, u64), String> {
 }
 
 /// Points at the file and line, and turns running out of memory into
-/// advice on the setting that helps.
-fn explain_error(file: &str, sql: &str, error: DataFusionError, known: &[String]) -> String {
-    if matches!(error.find_root(), DataFusionError::ResourcesExhausted(_)) {
-        return format!(
-            "{file}: ran out of memory ({}); raise run.memory_limit, or avoid a large hash join \
-             (joins are the one operator that cannot spill)",
-            error.find_root()
-        );
+/// advice naming the operator and the setting that helps.
+fn explain_error(file: &str, sql: &str, error: DataFusionError, known: &[String]) -> Failure {
+    match error.find_root() {
+        DataFusionError::ResourcesExhausted(detail) => {
+            Failure::OutOfMemory(out_of_memory(file, detail))
+        }
+        _ => Failure::Other(describe(file, sql, &error, known)),
     }
-    describe(file, sql, &error, known)
+}
+
+fn out_of_memory(file: &str, detail: &str) -> String {
+    // DataFusion names the consumer: "... additional 7.3 MB for
+    // HashJoinInput[1] with ...".
+    let consumer = detail
+        .split(" for ")
+        .nth(1)
+        .and_then(|rest| rest.split(['[', ' ']).next())
+        .unwrap_or("an operator");
+    let advice = if consumer.starts_with("HashJoin") {
+        "a hash join keeps its whole build side in memory and cannot spill: raise \
+         run.memory_limit, or let joins spill by planning sort-merge joins \
+         (DATAFUSION_OPTIMIZER_PREFER_HASH_JOIN=false)"
+    } else {
+        "raise run.memory_limit"
+    };
+    format!(
+        "{file}: ran out of memory in {consumer} ({}); {advice}",
+        detail.trim()
+    )
 }
 
 /// A published report's rows are written in a deterministic order, so
