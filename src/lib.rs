@@ -20,3 +20,4 @@ pub mod pipeline;
 pub mod run;
 pub mod schema;
 pub mod storage;
+pub mod timing;

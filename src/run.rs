@@ -13,6 +13,7 @@ use crate::lock::{Lock, LockError, LockInfo};
 use crate::pipeline::data_tests::TestResult;
 use crate::pipeline::{self, BuildOptions, ModelReport, PipelineError, Project};
 use crate::storage::{Location, StorageError};
+use crate::timing::PhaseTiming;
 
 /// Exit codes of DESIGN.md, in one place.
 pub mod exit {
@@ -96,6 +97,8 @@ pub struct RunRecord {
     pub models: Vec<ModelReport>,
     pub tests: Vec<TestResult>,
     pub warnings: Vec<String>,
+    /// Ingest, models, data tests and publishing: seconds and rows/s.
+    pub phases: Vec<PhaseTiming>,
 }
 
 impl RunRecord {
@@ -110,6 +113,10 @@ impl RunRecord {
         }
         for warning in &self.warnings {
             out.push_str(&format!("warning: {warning}\n"));
+        }
+        if !self.phases.is_empty() {
+            out.push('\n');
+            out.push_str(&crate::timing::phase_table(&self.phases));
         }
         out.push_str(&format!(
             "\nrun {} {} in {:.1}s (exit {})\n",
@@ -204,10 +211,20 @@ impl Run<'_> {
             loaded_at: self.started,
             show_progress: self.show_progress,
         };
+        let mut phases = Vec::new();
         let ingest_report = if self.step == Step::Build {
             IngestReport::default()
         } else {
-            ingest::ingest(config, self.landing, self.warehouse, &ingest_options).await?
+            let started = std::time::Instant::now();
+            let report =
+                ingest::ingest(config, self.landing, self.warehouse, &ingest_options).await?;
+            let rows = report.sources.iter().map(|s| s.rows_read).sum();
+            phases.push(PhaseTiming::new(
+                "ingest",
+                started.elapsed().as_secs_f64(),
+                rows,
+            ));
+            report
         };
         let mut build = pipeline::BuildReport::default();
         if let Some(project) = self.project {
@@ -220,6 +237,7 @@ impl Run<'_> {
                 inputs_complete: !ingest_report.failed(),
             };
             build = pipeline::build(&ctx, config, self.warehouse, project, &options).await?;
+            phases.append(&mut build.phases);
         }
         let failed = ingest_report.failed() || build.models_failed();
         let exit_code = if failed {
@@ -249,6 +267,7 @@ impl Run<'_> {
             models: build.models,
             tests: build.tests,
             warnings: build.warnings,
+            phases,
         };
         write_record(self.warehouse, &record).await?;
         tracing::info!(run_id = %record.run_id, status = %record.status, "run finished");

@@ -69,6 +69,10 @@ pub struct FileReport {
     pub rows_read: u64,
     pub rows_loaded: u64,
     pub rows_quarantined: u64,
+    /// Wall time of reading, validating and writing the file.
+    pub seconds: f64,
+    /// Rows read per second.
+    pub rows_per_second: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -132,21 +136,17 @@ impl IngestReport {
             .chain([11])
             .max()
             .unwrap_or(11);
-        let row = |source: &str,
-                   file: &str,
-                   status: &str,
-                   r: &dyn std::fmt::Display,
-                   l: &dyn std::fmt::Display,
-                   q: &dyn std::fmt::Display| {
-            format!("{source:<w$} {file:<f$} {status:<10} {r:>10} {l:>10} {q:>12}\n")
+        let row = |source: &str, file: &str, status: &str, counts: [&dyn std::fmt::Display; 5]| {
+            let [r, l, q, s, rate] = counts;
+            format!(
+                "{source:<w$} {file:<f$} {status:<10} {r:>10} {l:>10} {q:>12} {s:>8} {rate:>10}\n"
+            )
         };
         let mut out = row(
             "source",
             "file",
             "status",
-            &"read",
-            &"loaded",
-            &"quarantined",
+            [&"read", &"loaded", &"quarantined", &"seconds", &"rows/s"],
         );
         for source in &self.sources {
             if let Some(error) = &source.error {
@@ -166,9 +166,13 @@ impl IngestReport {
                     &source.source,
                     &file.path,
                     status,
-                    &file.rows_read,
-                    &file.rows_loaded,
-                    &file.rows_quarantined,
+                    [
+                        &file.rows_read,
+                        &file.rows_loaded,
+                        &file.rows_quarantined,
+                        &format!("{:.2}", file.seconds),
+                        &format!("{:.0}", file.rows_per_second),
+                    ],
                 ));
                 if let FileStatus::Failed { error } = &file.status {
                     out.push_str(&format!("{:<w$}   error: {error}\n", ""));
@@ -179,9 +183,13 @@ impl IngestReport {
                     &source.source,
                     "(all files)",
                     "",
-                    &source.rows_read,
-                    &source.rows_loaded,
-                    &source.rows_quarantined,
+                    [
+                        &source.rows_read,
+                        &source.rows_loaded,
+                        &source.rows_quarantined,
+                        &"",
+                        &"",
+                    ],
                 ));
             }
         }
@@ -258,7 +266,7 @@ impl SourceRun<'_> {
         let mapping = Arc::new(Mapping::new(&self.source));
         for (n, meta) in files.iter().enumerate() {
             let file = self
-                .ingest_file(manifest, mapping.clone(), meta.clone(), n)
+                .timed_ingest_file(manifest, mapping.clone(), meta.clone(), n)
                 .await?;
             report.files.push(file);
         }
@@ -273,7 +281,7 @@ impl SourceRun<'_> {
                 .find(|(_, m)| self.landing.relative(&m.location) == path)
             {
                 let file = self
-                    .ingest_file(manifest, mapping.clone(), meta.clone(), files.len() + n)
+                    .timed_ingest_file(manifest, mapping.clone(), meta.clone(), files.len() + n)
                     .await?;
                 report.files.push(file);
             } else {
@@ -295,6 +303,20 @@ impl SourceRun<'_> {
         Ok(report)
     }
 
+    async fn timed_ingest_file(
+        &self,
+        manifest: &mut Manifest,
+        mapping: Arc<Mapping>,
+        meta: ObjectMeta,
+        n: usize,
+    ) -> Result<FileReport, IngestError> {
+        let started = std::time::Instant::now();
+        let mut file = self.ingest_file(manifest, mapping, meta, n).await?;
+        file.seconds = started.elapsed().as_secs_f64();
+        file.rows_per_second = crate::timing::per_second(file.rows_read, file.seconds);
+        Ok(file)
+    }
+
     async fn ingest_file(
         &self,
         manifest: &mut Manifest,
@@ -311,6 +333,8 @@ impl SourceRun<'_> {
             rows_read: 0,
             rows_loaded: 0,
             rows_quarantined: 0,
+            seconds: 0.0,
+            rows_per_second: 0.0,
         };
         if previous.as_ref().is_some_and(|p| same_version(p, &meta)) {
             return Ok(file);

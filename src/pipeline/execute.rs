@@ -236,6 +236,7 @@ fn skipped(model: &Model, reason: String) -> ModelReport {
         rows: 0,
         bytes_written: 0,
         seconds: 0.0,
+        rows_per_second: 0.0,
         error: Some(reason),
     }
 }
@@ -257,6 +258,7 @@ fn finished(model: &Model, result: Result<(u64, u64), String>, seconds: f64) -> 
         rows,
         bytes_written: bytes,
         seconds,
+        rows_per_second: crate::timing::per_second(rows, seconds),
         error,
     }
 }

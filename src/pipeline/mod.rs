@@ -13,6 +13,7 @@ pub mod spec;
 pub mod validate;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::Instant;
 
 use chrono::NaiveDate;
 use datafusion::common::ScalarValue;
@@ -23,6 +24,7 @@ use serde::Serialize;
 use crate::config::{Config, VarValue};
 use crate::schema::Entity;
 use crate::storage::Location;
+use crate::timing::PhaseTiming;
 use data_tests::TestResult;
 use models::Model;
 use spec::{ModelsFile, Severity};
@@ -125,6 +127,8 @@ pub struct ModelReport {
     pub rows: u64,
     pub bytes_written: u64,
     pub seconds: f64,
+    /// Rows written per second.
+    pub rows_per_second: f64,
     pub error: Option<String>,
 }
 
@@ -136,6 +140,8 @@ pub struct BuildReport {
     /// Set when `_SUCCESS` was written: every model built, every
     /// error-severity test passed, every report published.
     pub success_marker: bool,
+    /// Models, data tests and publishing, timed.
+    pub phases: Vec<PhaseTiming>,
 }
 
 impl BuildReport {
@@ -216,23 +222,54 @@ pub async fn build(
             .map_err(|e| PipelineError::Invalid(vec![e]))?
     };
     let params = parameters(config, &project.spec, options.run_date);
+    let started = Instant::now();
     let mut report = BuildReport {
         models: execute::execute(ctx, project, &selected, warehouse, &params).await,
         ..BuildReport::default()
     };
+    let rows_built: u64 = report.models.iter().map(|m| m.rows).sum();
+    report.phases.push(PhaseTiming::new(
+        "models",
+        started.elapsed().as_secs_f64(),
+        rows_built,
+    ));
     let built: BTreeSet<String> = report
         .models
         .iter()
         .filter(|m| matches!(m.status, ModelStatus::Success))
         .map(|m| m.model.clone())
         .collect();
+    let started = Instant::now();
     let (tests, warnings) = data_tests::run(ctx, project, &built, &params).await;
+    let rows_tested: u64 = report
+        .models
+        .iter()
+        .filter(|m| tests.iter().any(|t| t.model == m.model))
+        .map(|m| m.rows)
+        .sum();
+    report.phases.push(PhaseTiming::new(
+        "tests",
+        started.elapsed().as_secs_f64(),
+        rows_tested,
+    ));
     report.tests = tests;
     report.warnings = warnings;
     for warning in &report.warnings {
         tracing::warn!("{warning}");
     }
+    let started = Instant::now();
     publish_reports(warehouse, project, &mut report, options.run_date).await;
+    let rows_published: u64 = report
+        .models
+        .iter()
+        .filter(|m| m.published)
+        .map(|m| m.rows)
+        .sum();
+    report.phases.push(PhaseTiming::new(
+        "publish",
+        started.elapsed().as_secs_f64(),
+        rows_published,
+    ));
     if options.inputs_complete && !report.models_failed() && !report.tests_failed() {
         publish::write_success_marker(warehouse, &options.run_id)
             .await
@@ -287,8 +324,8 @@ async fn publish_reports(
 /// The end-of-run tables for models and tests.
 pub fn summary_table(models: &[ModelReport], tests: &[TestResult]) -> String {
     let mut out = format!(
-        "{:<28} {:<8} {:<9} {:>10} {:>12} {:>9}\n",
-        "model", "status", "published", "rows", "bytes", "seconds"
+        "{:<28} {:<8} {:<9} {:>10} {:>12} {:>9} {:>10}\n",
+        "model", "status", "published", "rows", "bytes", "seconds", "rows/s"
     );
     for m in models {
         let status = match m.status {
@@ -297,13 +334,14 @@ pub fn summary_table(models: &[ModelReport], tests: &[TestResult]) -> String {
             ModelStatus::Skipped => "skipped",
         };
         out.push_str(&format!(
-            "{:<28} {:<8} {:<9} {:>10} {:>12} {:>9.2}\n",
+            "{:<28} {:<8} {:<9} {:>10} {:>12} {:>9.2} {:>10.0}\n",
             m.model,
             status,
             if m.published { "yes" } else { "-" },
             m.rows,
             m.bytes_written,
-            m.seconds
+            m.seconds,
+            m.rows_per_second
         ));
         if let Some(error) = &m.error {
             for line in error.lines() {
