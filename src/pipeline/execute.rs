@@ -10,6 +10,7 @@ use datafusion::common::{Column, ScalarValue};
 use datafusion::dataframe::DataFrame;
 use datafusion::error::DataFusionError;
 use datafusion::logical_expr::{Expr, LogicalPlan, SortExpr};
+use datafusion::physical_plan::{ExecutionPlan, execute_stream};
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use futures::StreamExt;
 use tokio::task::JoinSet;
@@ -67,7 +68,15 @@ impl Failure {
 }
 
 /// A model task's outcome: name, rows and bytes or the error, seconds.
-type Finished = (String, Result<(u64, u64), Failure>, f64);
+type Finished = (String, Result<Built, Failure>, f64);
+
+/// What building a model wrote.
+struct Built {
+    rows: u64,
+    bytes: u64,
+    /// Bytes its operators spilled to disk under the memory limit.
+    spilled_bytes: u64,
+}
 
 struct Job {
     ctx: SessionContext,
@@ -237,34 +246,42 @@ fn skipped(model: &Model, reason: String) -> ModelReport {
         bytes_written: 0,
         seconds: 0.0,
         rows_per_second: 0.0,
+        spilled_bytes: 0,
         error: Some(reason),
     }
 }
 
-fn finished(model: &Model, result: Result<(u64, u64), String>, seconds: f64) -> ModelReport {
-    let (status, rows, bytes, error) = match result {
-        Ok((rows, bytes)) => (ModelStatus::Success, rows, bytes, None),
+fn finished(model: &Model, result: Result<Built, String>, seconds: f64) -> ModelReport {
+    let (status, built, error) = match result {
+        Ok(built) => (ModelStatus::Success, built, None),
         Err(e) => {
             tracing::error!(model = %model.name, error = %e, "model failed");
-            (ModelStatus::Failed, 0, 0, Some(e))
+            let nothing = Built {
+                rows: 0,
+                bytes: 0,
+                spilled_bytes: 0,
+            };
+            (ModelStatus::Failed, nothing, Some(e))
         }
     };
-    tracing::info!(model = %model.name, status = ?status, rows, seconds, "model done");
+    let (rows, spilled_bytes) = (built.rows, built.spilled_bytes);
+    tracing::info!(model = %model.name, status = ?status, rows, seconds, spilled_bytes, "model done");
     ModelReport {
         model: model.name.clone(),
         file: model.file.display().to_string(),
         status,
         published: false,
         rows,
-        bytes_written: bytes,
+        bytes_written: built.bytes,
         seconds,
         rows_per_second: crate::timing::per_second(rows, seconds),
+        spilled_bytes,
         error,
     }
 }
 
-/// Plans, executes and materialises one model; returns rows and bytes.
-async fn run_model(job: &Job) -> Result<(u64, u64), Failure> {
+/// Plans, executes and materialises one model.
+async fn run_model(job: &Job) -> Result<Built, Failure> {
     let model = &job.model;
     let file = model.file.display().to_string();
     let explain = |e: DataFusionError| explain_error(&file, &model.sql, e, &job.known_tables);
@@ -288,7 +305,9 @@ async fn run_model(job: &Job) -> Result<(u64, u64), Failure> {
         })
         .map_err(explain)?;
     let schema = Arc::new(df.schema().as_arrow().clone());
-    let mut stream = df.execute_stream().await.map_err(explain)?;
+    let task = Arc::new(df.task_ctx());
+    let plan = df.create_physical_plan().await.map_err(explain)?;
+    let mut stream = execute_stream(plan.clone(), task).map_err(explain)?;
     let relative = materialised_path(&model.name);
     let path = job.warehouse.path(&relative);
     let mut out = ParquetFile::create(&job.warehouse, path, schema).map_err(|e| write_error(&e))?;
@@ -305,7 +324,21 @@ async fn run_model(job: &Job) -> Result<(u64, u64), Failure> {
         .register_parquet(model.name.as_str(), url, ParquetReadOptions::default())
         .await
         .map_err(explain)?;
-    Ok((rows, bytes))
+    Ok(Built {
+        rows,
+        bytes,
+        spilled_bytes: spilled_bytes(plan.as_ref()),
+    })
+}
+
+/// Bytes every operator of an executed plan spilled to disk.
+fn spilled_bytes(plan: &dyn ExecutionPlan) -> u64 {
+    let own = plan.metrics().and_then(|m| m.spilled_bytes()).unwrap_or(0) as u64;
+    own + plan
+        .children()
+        .into_iter()
+        .map(|child| spilled_bytes(child.as_ref()))
+        .sum::<u64>()
 }
 
 /// Points at the file and line, and turns running out of memory into

@@ -129,6 +129,9 @@ pub struct ModelReport {
     pub seconds: f64,
     /// Rows written per second.
     pub rows_per_second: f64,
+    /// Bytes spilled to disk because the model's sorts, aggregations or
+    /// joins did not fit in its share of `run.memory_limit`.
+    pub spilled_bytes: u64,
     pub error: Option<String>,
 }
 
