@@ -32,6 +32,11 @@ pub fn session(config: &Config) -> Result<SessionContext> {
             DiskManagerBuilder::default().with_mode(DiskManagerMode::OsTmpDirectory),
         )
         .build_arc()?;
+    // Each sort sets this much aside for merging what it spilled, outside
+    // the fair share of the spilling operators. DataFusion's 10 MiB suits
+    // gigabyte limits; under a small limit a plan with a few sorts would
+    // hand all of it to merge reserves, so it scales with the limit.
+    let merge_reserve = (config.memory_limit_bytes() / 64).clamp(256 * 1024, 10 * 1024 * 1024);
     let mut session_config = SessionConfig::new()
         .with_target_partitions(cores)
         .with_information_schema(true)
@@ -40,7 +45,11 @@ pub fn session(config: &Config) -> Result<SessionContext> {
             "datafusion.execution.parquet.schema_force_view_types",
             false,
         )
-        .set_bool("datafusion.sql_parser.map_string_types_to_utf8view", false);
+        .set_bool("datafusion.sql_parser.map_string_types_to_utf8view", false)
+        .set_usize(
+            "datafusion.execution.sort_spill_reservation_bytes",
+            merge_reserve,
+        );
     override_from_env(&mut session_config)?;
     let ctx = SessionContext::new_with_config_rt(session_config, runtime);
     crate::functions::sql::register(&ctx);

@@ -87,7 +87,7 @@ fn csv_with_bom_crlf_custom_delimiter_and_quote() {
     assert!(
         summary
             .lines()
-            .any(|l| l.split_whitespace().collect::<Vec<_>>()
+            .any(|l| l.split_whitespace().take(6).collect::<Vec<_>>()
                 == ["crm", "crm/customers.csv", "loaded", "7", "3", "4"]),
         "{summary}"
     );

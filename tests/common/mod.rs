@@ -104,6 +104,34 @@ impl Project {
     }
 }
 
+/// Writes `config.yaml`: the bundled `config/advocacy.yaml` with its
+/// landing folder, warehouse and memory limit replaced, and the
+/// repository's `queries/`.
+pub fn bundled_config(p: &Project, landing: &Path, warehouse: &str, memory_limit: &str) {
+    let repo = env!("CARGO_MANIFEST_DIR");
+    let text = std::fs::read_to_string(Path::new(repo).join("config/advocacy.yaml")).unwrap();
+    let mut replaced = 0;
+    let text: String = text
+        .lines()
+        .map(|line| {
+            let new = match line {
+                "landing: ../testdata" => format!("landing: {}", landing.display()),
+                "warehouse: ../warehouse" => format!("warehouse: {warehouse}"),
+                "queries: ../queries" => format!("queries: {repo}/queries"),
+                "  memory_limit: 2GiB" => format!("  memory_limit: {memory_limit}"),
+                other => return format!("{other}\n"),
+            };
+            replaced += 1;
+            format!("{new}\n")
+        })
+        .collect();
+    assert_eq!(
+        replaced, 4,
+        "config/advocacy.yaml no longer has the expected location and memory lines"
+    );
+    p.write("config.yaml", &text);
+}
+
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;

@@ -1,0 +1,118 @@
+//! The bundled config on a generated company of 20,000 customers under a
+//! tight memory limit: sorts and aggregations spill to disk and the reports
+//! come out byte for byte as without a limit; a limit too small to finish
+//! fails naming the model, the operator and the setting to change.
+
+mod common;
+
+use advocacy::generate::{GenerateOptions, generate};
+use chrono::NaiveDate;
+use common::{Project, assert_exit, bundled_config, stdout};
+
+const DATE: &str = "2026-11-23";
+
+fn generated_project(customers: usize) -> Project {
+    let p = Project::new();
+    generate(&GenerateOptions {
+        out: p.landing(),
+        customers,
+        seed: 11,
+        start: NaiveDate::from_ymd_opt(2024, 6, 1).unwrap(),
+        end: NaiveDate::from_ymd_opt(2026, 10, 31).unwrap(),
+        bad_rows: true,
+    })
+    .unwrap();
+    p
+}
+
+fn run(p: &Project, warehouse: &str, memory_limit: &str) -> std::process::Output {
+    bundled_config(p, &p.landing(), warehouse, memory_limit);
+    p.advocacy(&["run", "--config", "config.yaml", "--date", DATE])
+}
+
+fn run_record(p: &Project, warehouse: &str) -> serde_json::Value {
+    let text = std::fs::read_to_string(p.path(&format!("{warehouse}/_runs/latest.json"))).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+fn published_reports(p: &Project, warehouse: &str) -> Vec<(String, Vec<u8>)> {
+    let folder = p.path(&format!("{warehouse}/reports"));
+    let mut reports: Vec<(String, Vec<u8>)> = std::fs::read_dir(&folder)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|path| path.is_dir())
+        .map(|dir| {
+            let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+            let bytes = std::fs::read(dir.join(format!("{name}.parquet"))).unwrap();
+            (name, bytes)
+        })
+        .collect();
+    reports.sort();
+    reports
+}
+
+#[test]
+fn a_tight_memory_limit_spills_and_publishes_the_same_reports() {
+    let p = generated_project(20_000);
+    let roomy = run(&p, "roomy", "2GiB");
+    assert_exit(&roomy, 0);
+    // 48 MiB for 20,000 customers (about 450,000 rows of exports): found by
+    // trying, the smallest round limit at which every model still finishes.
+    let tight = run(&p, "tight", "48MiB");
+    assert_exit(&tight, 0);
+
+    let record = run_record(&p, "tight");
+    let spilled: u64 = record["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["spilled_bytes"].as_u64().unwrap())
+        .sum();
+    assert!(
+        spilled > 0,
+        "nothing spilled under 48MiB:\n{}",
+        stdout(&tight)
+    );
+    let roomy_record = run_record(&p, "roomy");
+    let roomy_spilled: u64 = roomy_record["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["spilled_bytes"].as_u64().unwrap())
+        .sum();
+    assert_eq!(roomy_spilled, 0, "the 2GiB run spilled");
+
+    let roomy_reports = published_reports(&p, "roomy");
+    let tight_reports = published_reports(&p, "tight");
+    assert_eq!(roomy_reports.len(), 12);
+    assert_eq!(
+        roomy_reports.iter().map(|r| &r.0).collect::<Vec<_>>(),
+        tight_reports.iter().map(|r| &r.0).collect::<Vec<_>>()
+    );
+    for ((name, roomy), (_, tight)) in roomy_reports.iter().zip(&tight_reports) {
+        assert!(roomy == tight, "{name} differs between 2GiB and 48MiB");
+    }
+
+    // Every phase is timed in the run record.
+    let phases: Vec<&str> = record["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["phase"].as_str().unwrap())
+        .collect();
+    assert_eq!(phases, ["ingest", "models", "tests", "publish"]);
+}
+
+#[test]
+fn a_limit_too_small_fails_naming_the_model_operator_and_setting() {
+    let p = generated_project(2_000);
+    let out = run(&p, "warehouse", "1MiB");
+    assert_exit(&out, 1);
+    let text = stdout(&out);
+    // The first staging model's sort cannot hold even one batch.
+    assert!(
+        text.contains("queries/staging/stg_customers.sql: ran out of memory in "),
+        "{text}"
+    );
+    assert!(text.contains("raise run.memory_limit"), "{text}");
+}
