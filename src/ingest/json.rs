@@ -16,8 +16,16 @@ pub fn read_json_array(
     mapping: &Mapping,
     sink: &mut dyn RecordSink,
 ) -> Result<(), FileError> {
-    let document: Value = serde_json::from_reader(input)
+    // Read into memory first: serde_json reads an unbuffered reader a byte
+    // at a time (18 s for a 38 MB Trustpilot page, 0.3 s from a slice).
+    let mut bytes = Vec::new();
+    let mut input = input;
+    input
+        .read_to_end(&mut bytes)
+        .map_err(|e| FileError::new(format!("cannot read: {e}")))?;
+    let document: Value = serde_json::from_slice(&bytes)
         .map_err(|e| FileError::new(format!("not valid JSON: {e}")))?;
+    drop(bytes);
     let pointer = pointer.unwrap_or("");
     let records = document
         .pointer(pointer)
