@@ -29,5 +29,8 @@ SELECT
 FROM stg_nps_responses AS n
 LEFT JOIN stg_customers AS by_id
     ON by_id.customer_id = n.customer_id
+-- The email is only looked at when the survey tool recorded no customer id;
+-- as a plain key equality (NULL matches nothing) this is a hash join, not a
+-- join filter evaluated on every pair of equal emails.
 LEFT JOIN by_email
-    ON n.customer_id IS NULL AND by_email.email_hash = n.email_hash
+    ON by_email.email_hash = CASE WHEN n.customer_id IS NULL THEN n.email_hash END

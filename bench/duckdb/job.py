@@ -1,0 +1,150 @@
+"""The DuckDB peer of `advocacy run`, for bench/job.sh.
+
+Two phases, timed separately, printed as one JSON object:
+
+ingest  every export under the landing folder converted to zstd Parquet
+        (read_csv / read_json with DuckDB's detection, then COPY), the
+        nearest DuckDB equivalent of loading the raw zone.
+models  every model of queries/ run in dependency order over advocacy's
+        own raw zone (the same Parquet files advocacy's models read), each
+        materialised to Parquet and read back by the models that use it,
+        as advocacy does. The model files run unchanged: DuckDB accepts
+        their SQL as written; named parameters ($run_date, the vars of
+        queries/models.yml) are substituted as literals.
+
+clv_model and customer_clv call advocacy's BG/NBD and Gamma-Gamma functions,
+which DuckDB does not have: they are read from advocacy's materialised
+results instead of being computed (bench/clv.sh compares the CLV fitting
+with lifetimes), and their time is left out of the comparison on both sides.
+
+usage: job.py LANDING WAREHOUSE QUERIES OUT THREADS RUN_DATE
+"""
+
+import glob
+import json
+import os
+import re
+import sys
+import time
+
+import duckdb
+
+ENTITIES = [
+    "customers",
+    "orders",
+    "nps_responses",
+    "referrals",
+    "reviews",
+    "social_activity",
+    "identities",
+]
+NOT_IN_DUCKDB = {"clv_model", "customer_clv"}
+
+
+def ingest(con, landing, out):
+    os.makedirs(out, exist_ok=True)
+    rows = 0
+    for path in sorted(glob.glob(f"{landing}/**/*.*", recursive=True)):
+        name = os.path.relpath(path, landing).replace("/", "_")
+        target = f"{out}/{name}.parquet"
+        if path.endswith(".csv"):
+            source = f"read_csv('{path}', store_rejects = true)"
+        elif path.endswith(".jsonl"):
+            source = f"read_json('{path}', format = 'newline_delimited', ignore_errors = true)"
+        elif path.endswith(".json"):
+            # An API page: {"reviews": [...], ...}; one row per record.
+            source = f"(SELECT unnest(reviews, recursive := true) FROM read_json('{path}', maximum_object_size = 268435456))"
+        else:
+            continue
+        con.execute(
+            f"COPY (SELECT * FROM {source}) TO '{target}' (FORMAT parquet, COMPRESSION zstd)"
+        )
+        rows += con.execute(f"SELECT count(*) FROM '{target}'").fetchone()[0]
+    return rows
+
+
+def parameters(queries, run_date):
+    """The vars block of models.yml as SQL literals, plus $run_date."""
+    text = open(f"{queries}/models.yml").read().split("\nmodels:")[0]
+    values = {}
+    for m in re.finditer(r"^  (\w+): ([^#\n]+)", text, re.M):
+        value = m.group(2).strip()
+        if re.fullmatch(r"-?[\d.]+", value) or value in ("true", "false"):
+            values[m.group(1)] = value
+        else:
+            values[m.group(1)] = "'" + value.replace("'", "''") + "'"
+    values["run_date"] = f"DATE '{run_date}'"
+    return values
+
+
+def build_order(queries):
+    files = {os.path.basename(f)[:-4]: f for f in glob.glob(f"{queries}/**/*.sql", recursive=True)}
+    sql = {name: open(path).read() for name, path in files.items()}
+    deps = {
+        name: [other for other in files if other != name and re.search(rf"\b{other}\b", text)]
+        for name, text in sql.items()
+    }
+    order, seen = [], set()
+
+    def visit(name):
+        if name not in seen:
+            seen.add(name)
+            for dep in deps[name]:
+                visit(dep)
+            order.append(name)
+
+    for name in sorted(files):
+        visit(name)
+    return order, sql
+
+
+def models(con, warehouse, queries, out, run_date):
+    os.makedirs(out, exist_ok=True)
+    for entity in ENTITIES:
+        con.execute(
+            f"CREATE VIEW raw_{entity} AS SELECT * FROM "
+            f"read_parquet('{warehouse}/raw/{entity}/**/*.parquet', union_by_name = true)"
+        )
+    params = parameters(queries, run_date)
+    order, sql = build_order(queries)
+    seconds, rows = {}, 0
+    for name in order:
+        if name in NOT_IN_DUCKDB:
+            con.execute(
+                f"CREATE VIEW {name} AS SELECT * FROM '{warehouse}/_state/models/{name}.parquet'"
+            )
+            continue
+        text = re.sub(r"\$(\w+)", lambda m: params[m.group(1)], sql[name])
+        target = f"{out}/{name}.parquet"
+        started = time.perf_counter()
+        con.execute(f"COPY ({text}) TO '{target}' (FORMAT parquet, COMPRESSION zstd)")
+        con.execute(f"CREATE VIEW {name} AS SELECT * FROM '{target}'")
+        seconds[name] = time.perf_counter() - started
+        rows += con.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
+    return seconds, rows
+
+
+def main():
+    landing, warehouse, queries, out, threads, run_date = sys.argv[1:7]
+    con = duckdb.connect()
+    con.execute(f"SET threads = {int(threads)}")
+    con.execute("SET memory_limit = '2GB'")
+    started = time.perf_counter()
+    ingest_rows = ingest(con, landing, f"{out}/ingest")
+    ingest_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    per_model, model_rows = models(con, warehouse, queries, f"{out}/models", run_date)
+    model_seconds = time.perf_counter() - started
+    print(
+        json.dumps(
+            {
+                "ingest": {"seconds": ingest_seconds, "rows": ingest_rows},
+                "models": {"seconds": model_seconds, "rows": model_rows},
+                "per_model": per_model,
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Whole-job benchmark (issue 8): `advocacy run` of the bundled config on
+# generated companies against DuckDB doing the same work (bench/duckdb/job.py:
+# every export to Parquet, then the same models over the same raw zone),
+# alternating runs. Prints per run: wall time per phase, rows/s and peak RSS
+# (GNU time); then medians and advocacy/DuckDB ratios.
+#   bash bench/job.sh                          # 100k and 1M customers, 3 runs each
+#   SIZES=100000 RUNS=5 bash bench/job.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+sizes="${SIZES:-100000 1000000}"
+runs="${RUNS:-3}"
+date="${RUN_DATE:-2026-11-23}"
+threads="$(nproc)"
+data=bench/data
+cache="${ADVOCACY_CACHE:-$HOME/.cache/advocacy}"
+# DuckDB 2.0.0, pinned: 1.5 plans int_nps_responses' conditional join as a
+# nested loop (16 s at 100k customers), which says nothing about our work.
+venv="$cache/bench-job-venv"
+
+if [ ! -x "$venv/bin/python" ]; then
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check 'duckdb==2.0.0'
+fi
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$cache/target}"
+cargo build --release --quiet
+bin="$CARGO_TARGET_DIR/release/advocacy"
+results="$data/job-results.jsonl"
+mkdir -p "$data"
+: > "$results"
+
+for n in $sizes; do
+    dir="$data/job-$n"
+    if [ ! -d "$dir/landing" ]; then
+        "$bin" generate --out "$dir/landing" --customers "$n" --seed 11 >/dev/null
+    fi
+    # The bundled config with only the landing and warehouse changed.
+    sed -e "s|^landing: .*|landing: ../$dir/landing|" -e "s|^warehouse: .*|warehouse: ../$dir/warehouse|" \
+        config/advocacy.yaml > "config/.bench-$n.yaml"
+    echo "$n customers: $(du -sh "$dir/landing" | cut -f1) of exports, $threads threads, $runs runs each"
+    for i in $(seq "$runs"); do
+        rm -rf "$dir/warehouse" "$dir/duckdb"
+        /usr/bin/time -o "$data/time.txt" -f "%e %M" \
+            "$bin" run --config "config/.bench-$n.yaml" --date "$date" -q >/dev/null
+        "$venv/bin/python" - "$n" "$dir/warehouse/_runs/latest.json" "$data/time.txt" >> "$results" <<'EOF'
+import json, sys
+n, record, timing = sys.argv[1:4]
+r = json.load(open(record))
+wall, kb = open(timing).read().split()[-2:]
+phases = {p["phase"]: p for p in r["phases"]}
+clv = sum(m["seconds"] for m in r["models"] if m["model"] in ("clv_model", "customer_clv"))
+print(json.dumps({"tool": "advocacy", "customers": int(n), "wall": float(wall), "rss_mib": int(kb) / 1024,
+                  "ingest": phases["ingest"]["seconds"], "ingest_rows": phases["ingest"]["rows"],
+                  "models": phases["models"]["seconds"], "clv_models": clv,
+                  "tests": phases["tests"]["seconds"], "publish": phases["publish"]["seconds"]}))
+EOF
+        /usr/bin/time -o "$data/time.txt" -f "%e %M" \
+            "$venv/bin/python" bench/duckdb/job.py "$dir/landing" "$dir/warehouse" queries \
+            "$dir/duckdb" "$threads" "$date" > "$data/duckdb.json"
+        "$venv/bin/python" - "$n" "$data/duckdb.json" "$data/time.txt" >> "$results" <<'EOF'
+import json, sys
+n, out, timing = sys.argv[1:4]
+d = json.load(open(out))
+wall, kb = open(timing).read().split()[-2:]
+print(json.dumps({"tool": "duckdb", "customers": int(n), "wall": float(wall), "rss_mib": int(kb) / 1024,
+                  "ingest": d["ingest"]["seconds"], "ingest_rows": d["ingest"]["rows"],
+                  "models": d["models"]["seconds"]}))
+EOF
+        tail -2 "$results"
+    done
+    rm -f "config/.bench-$n.yaml"
+done
+
+"$venv/bin/python" - "$results" <<'EOF'
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+def med(tool, n, key):
+    values = [r[key] for r in rows if r["tool"] == tool and r["customers"] == n and key in r]
+    return statistics.median(values) if values else float("nan")
+for n in sorted({r["customers"] for r in rows}):
+    print(f"\n{n} customers (medians)")
+    print(f"{'':10} {'advocacy':>10} {'duckdb':>10} {'ratio':>7}")
+    for key in ["ingest", "models", "wall", "rss_mib"]:
+        a, d = med("advocacy", n, key), med("duckdb", n, key)
+        print(f"{key:10} {a:10.2f} {d:10.2f} {a / d:7.2f}")
+    print(f"advocacy: tests {med('advocacy', n, 'tests'):.2f} s, publish {med('advocacy', n, 'publish'):.2f} s, "
+          f"CLV models (not run by DuckDB) {med('advocacy', n, 'clv_models'):.2f} s of model time; "
+          f"ingest {med('advocacy', n, 'ingest_rows') / med('advocacy', n, 'ingest'):,.0f} rows/s")
+EOF
