@@ -19,15 +19,16 @@
 --   collaborator   written survey feedback >= $collaborator_min_feedback times
 --   (none of these: 'advocate')
 -- best_customer: in the top predicted-CLV decile (customer_clv.clv_decile = 10).
-WITH latest AS (
-    SELECT *
-    FROM (
-        SELECT
-            t.*,
-            ROW_NUMBER() OVER (PARTITION BY customer_id ORDER BY event_date DESC) AS day_rank
-        FROM int_advocate_timeline AS t
-    )
-    WHERE day_rank = 1
+WITH last_day AS (
+    SELECT customer_id, MAX(event_date) AS event_date
+    FROM int_advocate_timeline
+    GROUP BY customer_id
+),
+-- Each customer's row of their latest day (one row per customer and day).
+latest AS (
+    SELECT t.*
+    FROM int_advocate_timeline AS t
+    JOIN last_day AS d ON d.customer_id = t.customer_id AND d.event_date = t.event_date
 ),
 qualified AS (
     SELECT customer_id, MIN(event_date) AS first_qualified_date
