@@ -22,6 +22,17 @@ pub fn writer_properties() -> WriterProperties {
     base_properties().build()
 }
 
+/// Intermediate models (`_state/models/`, read only by later models):
+/// zstd level 1, since they are written once per run and read once or
+/// twice, so encoding time matters more than size; reports keep level 3.
+pub fn intermediate_writer_properties() -> WriterProperties {
+    base_properties()
+        .set_compression(Compression::ZSTD(
+            ZstdLevel::try_new(1).expect("valid level"),
+        ))
+        .build()
+}
+
 /// Raw-zone files: as [`writer_properties`], but without dictionary
 /// encoding for the columns that are (nearly) unique per row: keys, row
 /// numbers, timestamps and amounts. A dictionary cannot shrink those, and

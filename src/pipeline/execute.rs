@@ -18,7 +18,7 @@ use tokio::task::JoinSet;
 use super::diagnostics::describe;
 use super::models::Model;
 use super::{ModelReport, ModelStatus, Project, sql_options};
-use crate::parquet_file::ParquetFile;
+use crate::parquet_file::{ParquetFile, intermediate_writer_properties, writer_properties};
 use crate::storage::Location;
 
 pub fn materialised_path(name: &str) -> String {
@@ -310,7 +310,13 @@ async fn run_model(job: &Job) -> Result<Built, Failure> {
     let mut stream = execute_stream(plan.clone(), task).map_err(explain)?;
     let relative = materialised_path(&model.name);
     let path = job.warehouse.path(&relative);
-    let mut out = ParquetFile::create(&job.warehouse, path, schema).map_err(|e| write_error(&e))?;
+    let properties = if model.publish {
+        writer_properties()
+    } else {
+        intermediate_writer_properties()
+    };
+    let mut out = ParquetFile::create_with(&job.warehouse, path, schema, properties)
+        .map_err(|e| write_error(&e))?;
     while let Some(batch) = stream.next().await {
         let batch = batch.map_err(explain)?;
         out.write(&batch).await.map_err(|e| write_error(&e))?;
