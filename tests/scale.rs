@@ -25,9 +25,15 @@ fn generated_project(customers: usize) -> Project {
     p
 }
 
+/// Two partitions per operator whatever the machine, so that each
+/// operator's share of a small limit is the same on CI as where the limit
+/// was chosen.
 fn run(p: &Project, warehouse: &str, memory_limit: &str) -> std::process::Output {
     bundled_config(p, &p.landing(), warehouse, memory_limit);
-    p.advocacy(&["run", "--config", "config.yaml", "--date", DATE])
+    p.advocacy_env(
+        &["run", "--config", "config.yaml", "--date", DATE],
+        &[("DATAFUSION_EXECUTION_TARGET_PARTITIONS", "2")],
+    )
 }
 
 fn run_record(p: &Project, warehouse: &str) -> serde_json::Value {
@@ -56,9 +62,11 @@ fn a_tight_memory_limit_spills_and_publishes_the_same_reports() {
     let p = generated_project(20_000);
     let roomy = run(&p, "roomy", "2GiB");
     assert_exit(&roomy, 0);
-    // 48 MiB for 20,000 customers (about 450,000 rows of exports): found by
-    // trying, the smallest round limit at which every model still finishes.
-    let tight = run(&p, "tight", "48MiB");
+    // 64 MiB for 20,000 customers (about 190,000 rows of exports): found by
+    // trying on 2 cores; the staging sorts, nps_trends and the advocate
+    // timeline spill (20 MB), and 48 MiB is the smallest round limit that
+    // still finishes, so there is some room either way.
+    let tight = run(&p, "tight", "64MiB");
     assert_exit(&tight, 0);
 
     let record = run_record(&p, "tight");
@@ -70,7 +78,7 @@ fn a_tight_memory_limit_spills_and_publishes_the_same_reports() {
         .sum();
     assert!(
         spilled > 0,
-        "nothing spilled under 48MiB:\n{}",
+        "nothing spilled under 64MiB:\n{}",
         stdout(&tight)
     );
     let roomy_record = run_record(&p, "roomy");
@@ -90,7 +98,7 @@ fn a_tight_memory_limit_spills_and_publishes_the_same_reports() {
         tight_reports.iter().map(|r| &r.0).collect::<Vec<_>>()
     );
     for ((name, roomy), (_, tight)) in roomy_reports.iter().zip(&tight_reports) {
-        assert!(roomy == tight, "{name} differs between 2GiB and 48MiB");
+        assert!(roomy == tight, "{name} differs between 2GiB and 64MiB");
     }
 
     // Every phase is timed in the run record.
@@ -111,7 +119,7 @@ fn a_limit_too_small_fails_naming_the_model_operator_and_setting() {
     let text = stdout(&out);
     // The first staging model's sort cannot hold even one batch.
     assert!(
-        text.contains("queries/staging/stg_customers.sql: ran out of memory in "),
+        text.contains("queries/staging/stg_customers.sql: ran out of memory in ExternalSorter"),
         "{text}"
     );
     assert!(text.contains("raise run.memory_limit"), "{text}");

@@ -15,7 +15,8 @@ models  every model of queries/ run in dependency order over advocacy's
 clv_model and customer_clv call advocacy's BG/NBD and Gamma-Gamma functions,
 which DuckDB does not have: they are read from advocacy's materialised
 results instead of being computed (bench/clv.sh compares the CLV fitting
-with lifetimes), and their time is left out of the comparison on both sides.
+with lifetimes). DuckDB's models time leaves them out; advocacy's includes
+them (bench/job.sh prints how much of it they take).
 
 usage: job.py LANDING WAREHOUSE QUERIES OUT THREADS RUN_DATE
 """

@@ -149,19 +149,22 @@ fn parse_naive_date(t: &str, format: &str) -> Option<NaiveDate> {
 }
 
 fn parse_with_format(t: &str, format: &str, tz: Tz) -> Result<DateTime<Utc>, String> {
-    let fields = parse_fields(t, format);
-    if let Some(fields) = fields {
-        if let Ok(dt) = fields.to_datetime() {
-            return Ok(dt.with_timezone(&Utc));
-        }
-        if let Ok(naive) = fields.to_naive_datetime_with_offset(0) {
-            return local_to_utc(naive, tz);
-        }
-        if let Ok(date) = fields.to_naive_date() {
-            return local_to_utc(date.and_time(NaiveTime::MIN), tz);
-        }
+    parse_fields(t, format)
+        .and_then(|fields| fields_to_utc(&fields, tz))
+        .unwrap_or_else(|| Err(format!("{t:?} does not match format {format:?}")))
+}
+
+/// An instant from parsed fields: with their offset, else a local time in
+/// `tz`, else local midnight of a date; `None` when they make none of them.
+fn fields_to_utc(fields: &Parsed, tz: Tz) -> Option<Result<DateTime<Utc>, String>> {
+    if let Ok(dt) = fields.to_datetime() {
+        return Some(Ok(dt.with_timezone(&Utc)));
     }
-    Err(format!("{t:?} does not match format {format:?}"))
+    if let Ok(naive) = fields.to_naive_datetime_with_offset(0) {
+        return Some(local_to_utc(naive, tz));
+    }
+    let date = fields.to_naive_date().ok()?;
+    Some(local_to_utc(date.and_time(NaiveTime::MIN), tz))
 }
 
 fn parse_timestamp_auto(t: &str, tz: Tz) -> Result<DateTime<Utc>, String> {
@@ -215,10 +218,17 @@ pub fn parse_date(
 ) -> Result<i32, String> {
     let t = text.trim();
     let date = match format {
-        Some(f) => match parse_naive_date(t, f) {
-            Some(d) => d,
-            None => parse_with_format(t, f, tz)?.with_timezone(&tz).date_naive(),
-        },
+        Some(f) => {
+            let mismatch = || format!("{t:?} does not match format {f:?}");
+            let fields = parse_fields(t, f).ok_or_else(mismatch)?;
+            match fields.to_naive_date() {
+                Ok(d) => d,
+                Err(_) => fields_to_utc(&fields, tz)
+                    .unwrap_or_else(|| Err(mismatch()))?
+                    .with_timezone(&tz)
+                    .date_naive(),
+            }
+        }
         None => match parse_naive_date(t, "%Y-%m-%d") {
             Some(d) => d,
             None => parse_timestamp_auto(t, tz)

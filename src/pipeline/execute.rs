@@ -67,7 +67,7 @@ impl Failure {
     }
 }
 
-/// A model task's outcome: name, rows and bytes or the error, seconds.
+/// A model task's outcome: name, what it built or why not, seconds.
 type Finished = (String, Result<Built, Failure>, f64);
 
 /// What building a model wrote.
@@ -128,17 +128,21 @@ pub async fn execute(
     let mut running: JoinSet<Finished> = JoinSet::new();
     let mut in_flight: BTreeSet<String> = BTreeSet::new();
     let mut task_names: HashMap<tokio::task::Id, String> = HashMap::new();
-    // Models that ran out of memory next to others get one more try alone,
-    // with the whole pool: running models concurrently must never make a
-    // run fail that would fit one model at a time.
+    // Models that ran out of memory while another model ran beside them get
+    // one more try alone, with the whole pool: running models concurrently
+    // must never make a run fail that would fit one model at a time. While
+    // such a model waits, nothing new starts; once it runs, nothing joins it.
+    let mut overlapped: BTreeSet<String> = BTreeSet::new();
     let mut retry_alone: BTreeSet<String> = BTreeSet::new();
     let mut alone: Option<String> = None;
     loop {
         // Start every pending model whose selected upstream models are done.
+        let retry_waiting = pending.iter().any(|n| retry_alone.contains(*n));
         let mut index = 0;
         while index < pending.len() && running.len() < limit && alone.is_none() {
             let name = pending[index];
-            if retry_alone.contains(name) && !running.is_empty() {
+            let is_retry = retry_alone.contains(name);
+            if (retry_waiting && !is_retry) || (is_retry && !running.is_empty()) {
                 index += 1;
                 continue;
             }
@@ -183,8 +187,11 @@ pub async fn execute(
                 (job.model.name, result, started.elapsed().as_secs_f64())
             });
             task_names.insert(handle.id(), name.clone());
-            if retry_alone.contains(name) {
+            if is_retry {
                 alone = Some(name.clone());
+            }
+            if in_flight.len() > 1 {
+                overlapped.extend(in_flight.iter().cloned());
             }
         }
         let Some(done) = running.join_next().await else {
@@ -206,6 +213,7 @@ pub async fn execute(
             alone = None;
         }
         if let Err(Failure::OutOfMemory(message)) = &result
+            && overlapped.contains(&name)
             && !ran_alone
             && !retry_alone.contains(&name)
         {
@@ -351,7 +359,9 @@ fn spilled_bytes(plan: &dyn ExecutionPlan) -> u64 {
 /// advice naming the operator and the setting that helps.
 fn explain_error(file: &str, sql: &str, error: DataFusionError, known: &[String]) -> Failure {
     match error.find_root() {
-        DataFusionError::ResourcesExhausted(detail) => {
+        // The memory pool refusing an allocation; running out of spill disk
+        // is the other kind of exhaustion, and no retry helps it.
+        DataFusionError::ResourcesExhausted(detail) if detail.contains("allocate") => {
             Failure::OutOfMemory(out_of_memory(file, detail))
         }
         _ => Failure::Other(describe(file, sql, &error, known)),
@@ -392,27 +402,30 @@ fn deterministic_order(
     if has_order(df.logical_plan()) {
         return Ok(df);
     }
-    // A declared key that names a missing column (warned about by the data
-    // tests) falls back to every column rather than failing the model.
-    let by_key: Option<Vec<SortExpr>> = key.and_then(|columns| {
-        columns
-            .iter()
-            .map(|name| {
-                let field = df
-                    .schema()
-                    .qualified_field_with_unqualified_name(name)
-                    .ok()?;
-                Some(Expr::Column(Column::from(field)).sort(true, true))
-            })
-            .collect()
-    });
-    let keys: Vec<SortExpr> = by_key.unwrap_or_else(|| {
-        df.schema()
-            .iter()
-            .filter(|(_, f)| !f.data_type().is_nested())
-            .map(|(qualifier, f)| Expr::Column(Column::from((qualifier, f))).sort(true, true))
-            .collect()
-    });
+    // The declared key first, then every other sortable column: a key test
+    // ignores NULLs and may only warn, so equal keys can still be published
+    // and need a tie-break. A key naming a missing column (the data tests
+    // warn about it) is left out rather than failing the model.
+    let sortable: Vec<Column> = df
+        .schema()
+        .iter()
+        .filter(|(_, f)| !f.data_type().is_nested())
+        .map(|(qualifier, f)| Column::from((qualifier, f)))
+        .collect();
+    let mut order: Vec<Column> = key
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|name| sortable.iter().find(|c| &c.name == name).cloned())
+        .collect();
+    for column in sortable {
+        if !order.contains(&column) {
+            order.push(column);
+        }
+    }
+    let keys: Vec<SortExpr> = order
+        .into_iter()
+        .map(|c| Expr::Column(c).sort(true, true))
+        .collect();
     if keys.is_empty() {
         Ok(df)
     } else {
