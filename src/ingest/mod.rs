@@ -17,7 +17,7 @@ use std::sync::Arc;
 use chrono::{DateTime, NaiveDate, Utc};
 use futures::{StreamExt, TryStreamExt};
 use globset::GlobMatcher;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use object_store::ObjectMeta;
 use serde::Serialize;
 use tokio::sync::Mutex;
@@ -210,6 +210,8 @@ pub async fn ingest(
     cleanup_tmp(warehouse, "").await;
     let manifest = Mutex::new(Manifest::load(warehouse).await?);
     let tz = crate::clock::parse_timezone(&config.run.timezone).expect("checked at load");
+    // Sources load side by side: their progress bars share one display.
+    let bars = MultiProgress::new();
     let mut runs = Vec::new();
     for (index, source) in config.sources.iter().enumerate() {
         let ctx = Arc::new(LoadContext {
@@ -229,6 +231,7 @@ pub async fn ingest(
             warehouse,
             options,
             tmp_prefix: format!("_state/tmp/{}/{index}", options.run_id),
+            bars: &bars,
         };
         runs.push(run);
     }
@@ -259,6 +262,7 @@ struct SourceRun<'a> {
     warehouse: &'a Location,
     options: &'a IngestOptions,
     tmp_prefix: String,
+    bars: &'a MultiProgress,
 }
 
 impl SourceRun<'_> {
@@ -525,7 +529,7 @@ impl SourceRun<'_> {
             .progress_chars("=> "),
         );
         bar.set_message(format!("{} {path}", self.source.name));
-        bar
+        self.bars.add(bar)
     }
 }
 
