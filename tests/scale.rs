@@ -41,6 +41,16 @@ fn run_record(p: &Project, warehouse: &str) -> serde_json::Value {
     serde_json::from_str(&text).unwrap()
 }
 
+/// Bytes spilled to disk by all the models of a run.
+fn spilled_bytes(record: &serde_json::Value) -> u64 {
+    record["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["spilled_bytes"].as_u64().unwrap())
+        .sum()
+}
+
 fn published_reports(p: &Project, warehouse: &str) -> Vec<(String, Vec<u8>)> {
     let folder = p.path(&format!("{warehouse}/reports"));
     let mut reports: Vec<(String, Vec<u8>)> = std::fs::read_dir(&folder)
@@ -70,25 +80,16 @@ fn a_tight_memory_limit_spills_and_publishes_the_same_reports() {
     assert_exit(&tight, 0);
 
     let record = run_record(&p, "tight");
-    let spilled: u64 = record["models"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["spilled_bytes"].as_u64().unwrap())
-        .sum();
     assert!(
-        spilled > 0,
+        spilled_bytes(&record) > 0,
         "nothing spilled under 64MiB:\n{}",
         stdout(&tight)
     );
-    let roomy_record = run_record(&p, "roomy");
-    let roomy_spilled: u64 = roomy_record["models"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["spilled_bytes"].as_u64().unwrap())
-        .sum();
-    assert_eq!(roomy_spilled, 0, "the 2GiB run spilled");
+    assert_eq!(
+        spilled_bytes(&run_record(&p, "roomy")),
+        0,
+        "the 2GiB run spilled"
+    );
 
     let roomy_reports = published_reports(&p, "roomy");
     let tight_reports = published_reports(&p, "tight");
