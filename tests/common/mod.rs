@@ -2,7 +2,6 @@
 //! binary, reading what it wrote, and an S3 server on loopback.
 #![allow(dead_code)]
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -222,31 +221,39 @@ pub struct S3Server {
 }
 
 impl S3Server {
+    /// moto picks its own free port (`-p 0`) and prints it: choosing a
+    /// free port here and passing it on let two tests be handed the same
+    /// port, and one then talked to the other's server until that stopped
+    /// (a refused connection in CI).
     pub fn start() -> S3Server {
         let program =
             std::env::var("ADVOCACY_MOTO_SERVER").unwrap_or_else(|_| "moto_server".into());
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(&program)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        let mut child = Command::new(&program)
+            .args(["-H", "127.0.0.1", "-p", "0"])
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| {
                 panic!("cannot start {program} ({e}); run the suite with scripts/test.sh, which installs it")
             });
+        let stderr = child.stderr.take().expect("piped");
+        let (tx, rx) = std::sync::mpsc::channel();
+        // Reads the announced address, then keeps draining moto's request
+        // log so that it never blocks on a full pipe.
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if let Some(rest) = line.split("Running on http://127.0.0.1:").nth(1) {
+                    let port: String = rest.chars().take_while(char::is_ascii_digit).collect();
+                    let _ = tx.send(port);
+                }
+            }
+        });
+        let port = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("moto did not announce its port within 30 s");
         let endpoint = format!("http://127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "moto did not start on {endpoint}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
         S3Server { child, endpoint }
     }
 
@@ -255,7 +262,19 @@ impl S3Server {
     pub fn create_bucket(&self, bucket: &str) {
         let port: u16 = self.endpoint.rsplit(':').next().unwrap().parse().unwrap();
         use std::io::{Read, Write};
-        let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        // moto may still be settling on its port (a refused connection right
+        // after the first one answered was seen in CI): retry for a while.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut stream = loop {
+            match std::net::TcpStream::connect(("127.0.0.1", port)) {
+                Ok(stream) => break stream,
+                Err(e) if Instant::now() < deadline => {
+                    eprintln!("moto on port {port} refused a connection ({e}); retrying");
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                Err(e) => panic!("moto on port {port}: {e}"),
+            }
+        };
         write!(
             stream,
             "PUT /{bucket} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
