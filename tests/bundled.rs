@@ -191,3 +191,39 @@ fn the_nightly_run_on_the_bundled_default() {
         )
     );
 }
+
+/// A backfill of any date inside the data's range runs: every month end
+/// from the first export month to the one after the last, on one warehouse
+/// as a scheduler's backfill would (the first run loads, the rest reuse).
+/// Before, every date up to 2026-10-31 failed in detractor_followups.
+#[test]
+fn every_month_end_of_the_data_can_be_backfilled() {
+    let p = Project::new();
+    bundled_config(&p, &Path::new(REPO).join("testdata"), "warehouse", "2GiB");
+    let mut month = NaiveDate::from_ymd_opt(2024, 6, 1).unwrap();
+    let last = NaiveDate::from_ymd_opt(2026, 11, 1).unwrap();
+    let mut runs = 0;
+    while month <= last {
+        let month_end = month
+            .checked_add_months(chrono::Months::new(1))
+            .unwrap()
+            .pred_opt()
+            .unwrap();
+        let out = p.advocacy(&[
+            "run",
+            "--config",
+            "config.yaml",
+            "--date",
+            &month_end.to_string(),
+        ]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "run --date {month_end}:\n{}",
+            stdout(&out)
+        );
+        month = month.checked_add_months(chrono::Months::new(1)).unwrap();
+        runs += 1;
+    }
+    assert_eq!(runs, 30);
+}

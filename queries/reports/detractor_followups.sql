@@ -44,5 +44,8 @@ FROM latest AS l
 JOIN history AS h ON h.customer_id = l.customer_id
 LEFT JOIN customer_clv AS v ON v.customer_id = l.customer_id
 WHERE l.score < $passive_min
-    AND CAST($run_date - CAST(l.responded_at AS DATE) AS DOUBLE) < $detractor_lookback_days
+    -- Within the last $detractor_lookback_days days: the arithmetic stays on
+    -- the parameters (a day count subtracted from a column is planned as a
+    -- Duration and fails against Date32 when Parquet statistics prune).
+    AND CAST(l.responded_at AS DATE) > $run_date - CAST($detractor_lookback_days AS INT)
 ORDER BY v.predicted_clv DESC NULLS LAST, l.responded_at DESC, l.customer_id
