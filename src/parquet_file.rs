@@ -26,11 +26,7 @@ pub fn writer_properties() -> WriterProperties {
 /// zstd level 1, since they are written once per run and read once or
 /// twice, so encoding time matters more than size; reports keep level 3.
 pub fn intermediate_writer_properties() -> WriterProperties {
-    base_properties()
-        .set_compression(Compression::ZSTD(
-            ZstdLevel::try_new(1).expect("valid level"),
-        ))
-        .build()
+    fast_properties().build()
 }
 
 /// Raw-zone files: as [`writer_properties`], but without dictionary
@@ -40,9 +36,7 @@ pub fn intermediate_writer_properties() -> WriterProperties {
 pub fn raw_writer_properties(entity: Entity, schema: &Schema) -> WriterProperties {
     // zstd level 1 for the raw zone: ingest is CPU-bound and raw files are
     // rewritten by every changed export; reports keep level 3.
-    let mut builder = base_properties().set_compression(Compression::ZSTD(
-        ZstdLevel::try_new(1).expect("valid level"),
-    ));
+    let mut builder = fast_properties();
     for field in schema.fields() {
         let unique = entity.primary_key().contains(&field.name().as_str())
             || field.name() == "_row"
@@ -56,6 +50,14 @@ pub fn raw_writer_properties(entity: Entity, schema: &Schema) -> WriterPropertie
         }
     }
     builder.build()
+}
+
+/// As [`base_properties`], with zstd level 1: for files where encoding
+/// time matters more than size.
+fn fast_properties() -> WriterPropertiesBuilder {
+    base_properties().set_compression(Compression::ZSTD(
+        ZstdLevel::try_new(1).expect("valid level"),
+    ))
 }
 
 fn base_properties() -> WriterPropertiesBuilder {

@@ -219,11 +219,7 @@ impl Run<'_> {
             let report =
                 ingest::ingest(config, self.landing, self.warehouse, &ingest_options).await?;
             let rows = report.sources.iter().map(|s| s.rows_read).sum();
-            phases.push(PhaseTiming::new(
-                "ingest",
-                started.elapsed().as_secs_f64(),
-                rows,
-            ));
+            phases.push(PhaseTiming::since("ingest", started, rows));
             report
         };
         let mut build = pipeline::BuildReport::default();

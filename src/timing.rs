@@ -1,6 +1,8 @@
 //! Wall-clock figures of a run, per file, per model and per phase, for the
 //! run record and the end-of-run summary.
 
+use std::time::Instant;
+
 use serde::Serialize;
 
 /// Rows per second, 0 when nothing was timed.
@@ -24,7 +26,9 @@ pub struct PhaseTiming {
 }
 
 impl PhaseTiming {
-    pub fn new(phase: &str, seconds: f64, rows: u64) -> PhaseTiming {
+    /// A phase that started at `started` and ends now.
+    pub fn since(phase: &str, started: Instant, rows: u64) -> PhaseTiming {
+        let seconds = started.elapsed().as_secs_f64();
         PhaseTiming {
             phase: phase.to_string(),
             seconds,

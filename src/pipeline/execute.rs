@@ -71,6 +71,7 @@ impl Failure {
 type Finished = (String, Result<Built, Failure>, f64);
 
 /// What building a model wrote.
+#[derive(Default)]
 struct Built {
     rows: u64,
     bytes: u64,
@@ -134,12 +135,12 @@ pub async fn execute(
     // such a model waits, nothing new starts; once it runs, nothing joins it.
     let mut overlapped: BTreeSet<String> = BTreeSet::new();
     let mut retry_alone: BTreeSet<String> = BTreeSet::new();
-    let mut alone: Option<String> = None;
     loop {
         // Start every pending model whose selected upstream models are done.
         let retry_waiting = pending.iter().any(|n| retry_alone.contains(*n));
+        let retry_running = in_flight.iter().any(|n| retry_alone.contains(n));
         let mut index = 0;
-        while index < pending.len() && running.len() < limit && alone.is_none() {
+        while index < pending.len() && running.len() < limit && !retry_running {
             let name = pending[index];
             let is_retry = retry_alone.contains(name);
             if (retry_waiting && !is_retry) || (is_retry && !running.is_empty()) {
@@ -188,7 +189,8 @@ pub async fn execute(
             });
             task_names.insert(handle.id(), name.clone());
             if is_retry {
-                alone = Some(name.clone());
+                // Nothing joins a model retried alone.
+                break;
             }
             if in_flight.len() > 1 {
                 overlapped.extend(in_flight.iter().cloned());
@@ -208,13 +210,8 @@ pub async fn execute(
             }
         };
         in_flight.remove(&name);
-        let ran_alone = alone.as_deref() == Some(name.as_str());
-        if ran_alone {
-            alone = None;
-        }
         if let Err(Failure::OutOfMemory(message)) = &result
             && overlapped.contains(&name)
-            && !ran_alone
             && !retry_alone.contains(&name)
         {
             tracing::warn!(model = %name, "{message}; trying again once the models running beside it are done");
@@ -264,12 +261,7 @@ fn finished(model: &Model, result: Result<Built, String>, seconds: f64) -> Model
         Ok(built) => (ModelStatus::Success, built, None),
         Err(e) => {
             tracing::error!(model = %model.name, error = %e, "model failed");
-            let nothing = Built {
-                rows: 0,
-                bytes: 0,
-                spilled_bytes: 0,
-            };
-            (ModelStatus::Failed, nothing, Some(e))
+            (ModelStatus::Failed, Built::default(), Some(e))
         }
     };
     let (rows, spilled_bytes) = (built.rows, built.spilled_bytes);

@@ -230,12 +230,10 @@ pub async fn build(
         models: execute::execute(ctx, project, &selected, warehouse, &params).await,
         ..BuildReport::default()
     };
-    let rows_built: u64 = report.models.iter().map(|m| m.rows).sum();
-    report.phases.push(PhaseTiming::new(
-        "models",
-        started.elapsed().as_secs_f64(),
-        rows_built,
-    ));
+    let rows_built = rows_where(&report.models, |_| true);
+    report
+        .phases
+        .push(PhaseTiming::since("models", started, rows_built));
     let built: BTreeSet<String> = report
         .models
         .iter()
@@ -244,17 +242,10 @@ pub async fn build(
         .collect();
     let started = Instant::now();
     let (tests, warnings) = data_tests::run(ctx, project, &built, &params).await;
-    let rows_tested: u64 = report
-        .models
-        .iter()
-        .filter(|m| tests.iter().any(|t| t.model == m.model))
-        .map(|m| m.rows)
-        .sum();
-    report.phases.push(PhaseTiming::new(
-        "tests",
-        started.elapsed().as_secs_f64(),
-        rows_tested,
-    ));
+    let rows_tested = rows_where(&report.models, |m| tests.iter().any(|t| t.model == m.model));
+    report
+        .phases
+        .push(PhaseTiming::since("tests", started, rows_tested));
     report.tests = tests;
     report.warnings = warnings;
     for warning in &report.warnings {
@@ -262,17 +253,10 @@ pub async fn build(
     }
     let started = Instant::now();
     publish_reports(warehouse, project, &mut report, options.run_date).await;
-    let rows_published: u64 = report
-        .models
-        .iter()
-        .filter(|m| m.published)
-        .map(|m| m.rows)
-        .sum();
-    report.phases.push(PhaseTiming::new(
-        "publish",
-        started.elapsed().as_secs_f64(),
-        rows_published,
-    ));
+    let rows_published = rows_where(&report.models, |m| m.published);
+    report
+        .phases
+        .push(PhaseTiming::since("publish", started, rows_published));
     if options.inputs_complete && !report.models_failed() && !report.tests_failed() {
         publish::write_success_marker(warehouse, &options.run_id)
             .await
@@ -280,6 +264,11 @@ pub async fn build(
         report.success_marker = true;
     }
     Ok(report)
+}
+
+/// Rows of the models that `keep` selects, for a phase's rows per second.
+fn rows_where(models: &[ModelReport], keep: impl Fn(&ModelReport) -> bool) -> u64 {
+    models.iter().filter(|m| keep(m)).map(|m| m.rows).sum()
 }
 
 /// Publishes every built report model whose error-severity tests passed;

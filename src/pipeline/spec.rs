@@ -298,9 +298,7 @@ impl ModelSpec {
             })
             .collect()
     }
-}
 
-impl ModelSpec {
     /// The key its tests declare: a model-level `unique: { columns }`,
     /// else the first column tested `unique`.
     pub fn key(&self) -> Option<Vec<String>> {
