@@ -240,14 +240,17 @@ fn sigmoid(x: f64) -> f64 {
 
 /// Sum of the Gauss series 2F1(a, b; c; y) for |y| < 1, kept on the log
 /// scale (a running scale factor absorbs the growth of the terms, which can
-/// exceed f64 for customers with many purchases). Returns (ln |sum|, sign).
-/// `c` must not be a non-positive integer.
-fn ln_gauss_series(a: f64, b: f64, c: f64, y: f64) -> (f64, f64) {
+/// exceed f64 for customers with many purchases). Returns (ln |sum|, sign,
+/// ln of the sum of the terms' absolute values): the last minus the first
+/// is how many digits (in e) cancellation cost. `c` must not be a
+/// non-positive integer.
+fn ln_gauss_series(a: f64, b: f64, c: f64, y: f64) -> (f64, f64, f64) {
     const MAX_TERMS: u32 = 2_000_000;
     const RESCALE: f64 = 1e200;
     let ln_rescale = RESCALE.ln();
     let n_monotone = a.abs().max(b.abs()).max(c.abs()) + 2.0;
     let mut sum = 1.0_f64;
+    let mut abs_sum = 1.0_f64;
     let mut term = 1.0_f64;
     let mut ln_scale = 0.0_f64;
     for n in 0..MAX_TERMS {
@@ -258,8 +261,10 @@ fn ln_gauss_series(a: f64, b: f64, c: f64, y: f64) -> (f64, f64) {
             break; // a or b is a non-positive integer: the series is a polynomial
         }
         sum += term;
-        if sum.abs() > RESCALE {
+        abs_sum += term.abs();
+        if abs_sum > RESCALE {
             sum /= RESCALE;
+            abs_sum /= RESCALE;
             term /= RESCALE;
             ln_scale += ln_rescale;
         }
@@ -272,7 +277,11 @@ fn ln_gauss_series(a: f64, b: f64, c: f64, y: f64) -> (f64, f64) {
             }
         }
     }
-    (sum.abs().ln() + ln_scale, sum.signum())
+    (
+        sum.abs().ln() + ln_scale,
+        sum.signum(),
+        abs_sum.ln() + ln_scale,
+    )
 }
 
 /// ln 2F1(a, b; c; z) for a, b, c > 0 and 0 <= z < 1, where F >= 1.
@@ -324,26 +333,38 @@ fn ln_hyp2f1_connection(a: f64, b: f64, c: f64, z: f64, w: f64) -> f64 {
     let (lg_m, s_m) = ln_gamma_signed(m);
     let (lg_ca, s_ca) = ln_gamma_signed(c - a);
     let (lg_cb, s_cb) = ln_gamma_signed(c - b);
-    let (l1, s1) = if s_ca == 0.0 || s_cb == 0.0 {
-        (f64::NEG_INFINITY, 0.0) // 1/Gamma at a pole: the term vanishes
+    let (l1, s1, lost1) = if s_ca == 0.0 || s_cb == 0.0 {
+        (f64::NEG_INFINITY, 0.0, 0.0) // 1/Gamma at a pole: the term vanishes
     } else {
-        let (ls, ss) = ln_gauss_series(a, b, 1.0 - m, w);
-        (lg_c + lg_m - lg_ca - lg_cb + ls, s_m * s_ca * s_cb * ss)
+        let (ls, ss, labs) = ln_gauss_series(a, b, 1.0 - m, w);
+        (
+            lg_c + lg_m - lg_ca - lg_cb + ls,
+            s_m * s_ca * s_cb * ss,
+            labs - ls,
+        )
     };
     // Second term: w^m Gamma(c) Gamma(-m) / (Gamma(a) Gamma(b)) 2F1(c-a, c-b; 1+m; w)
     let (lg_mm, s_mm) = ln_gamma_signed(-m);
-    let (ls2, ss2) = ln_gauss_series(c - a, c - b, 1.0 + m, w);
+    let (ls2, ss2, labs2) = ln_gauss_series(c - a, c - b, 1.0 + m, w);
     let l2 = m * ln_w + lg_c + lg_mm - ln_gamma(a) - ln_gamma(b) + ls2;
     let s2 = s_mm * ss2;
     let (l, s) = log_add_exp_signed(l1, s1, l2, s2);
-    if s > 0.0 && l.is_finite() && l >= -1e-12 {
+    // Digits (in e) lost to cancellation inside either series (whose third
+    // argument is negative when |c - a - b| > 1) or between the two terms.
+    // Fitted parameters can make this huge: a = 14.4, b = 72.9, r = 1.07
+    // (600 customers, a backfill) put c - a - b at 12.4 and returned
+    // -1.3e7 expected purchases. The direct series has positive terms only.
+    let lost = lost1.max(labs2 - ls2).max(l1.max(l2) - l);
+    if s > 0.0 && l.is_finite() && l >= -1e-12 && lost < MAX_LOST_DIGITS_E {
         l.max(0.0)
     } else {
-        // Cancellation destroyed the result (it cannot happen for the
-        // parameters the model produces, but F >= 1 is known): sum directly.
         ln_gauss_series(a, b, c, z).0
     }
 }
+
+/// Cancellation the connection formula may lose before the direct series is
+/// used instead: e^18 ~ 1e8, leaving ~8 correct digits.
+const MAX_LOST_DIGITS_E: f64 = 18.0;
 
 /// ln 2F1(a, b; c; z) for a, b, c > 0, 0 <= z < 1.
 #[cfg(test)]
@@ -1605,6 +1626,27 @@ mod tests {
         assert_eq!(s, -1.0);
         assert_eq!(sigmoid(-800.0), 0.0);
         assert_eq!(sigmoid(800.0), 1.0);
+    }
+
+    #[test]
+    fn expected_purchases_stay_exact_where_the_connection_formula_cancels() {
+        // Fitted on the bundled data as of 2025-11-30 (311 buyers): with
+        // t = 52 and T = 0, z = 0.755 and c - a - b = 12.4, where A&S 15.3.6
+        // cancelled to -1.3e7. Wanted values from mpmath at 40 digits:
+        // c/(a-1) (1 - (1-z)^r 2F1(r, b; a+b-1; z)).
+        let m = BgNbd {
+            r: 1.0691714590627774,
+            alpha: 16.89214597010688,
+            a: 14.430309956744887,
+            b: 72.91039501175992,
+        };
+        for (age, want) in [(0.0, 2.167579442212644), (3.0 / 7.0, 2.131791488223369)] {
+            let got = m.expected_purchases_if_alive(52.0, 0.0, age);
+            assert!(
+                ((got - want) / want).abs() < 1e-9,
+                "T = {age}: {got}, want {want}"
+            );
+        }
     }
 
     #[test]
