@@ -6,10 +6,12 @@
 # (GNU time); then medians and advocacy/DuckDB ratios.
 #   bash bench/job.sh                          # 100k and 1M customers, 3 runs each
 #   SIZES=100000 RUNS=5 bash bench/job.sh
+#   PROFILES="standard heavy" bash bench/job.sh  # also ~20 orders per customer
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 sizes="${SIZES:-100000 1000000}"
+profiles="${PROFILES:-standard}"
 runs="${RUNS:-3}"
 date="${RUN_DATE:-2026-11-23}"
 threads="$(nproc)"
@@ -30,27 +32,31 @@ results="$data/job-results.jsonl"
 mkdir -p "$data"
 : > "$results"
 
+for profile in $profiles; do
 for n in $sizes; do
-    dir="$data/job-$n"
-    if [ ! -d "$dir/landing" ]; then
-        "$bin" generate --out "$dir/landing" --customers "$n" --seed 11 >/dev/null
+    key="$n"
+    [ "$profile" = standard ] || key="$n-$profile"
+    dir="$data/job-$key"
+    if [ ! -f "$dir/landing/README.md" ]; then
+        rm -rf "$dir/landing"
+        "$bin" generate --out "$dir/landing" --customers "$n" --seed 11 --profile "$profile" >/dev/null
     fi
     # The bundled config with only the landing and warehouse changed.
     sed -e "s|^landing: .*|landing: ../$dir/landing|" -e "s|^warehouse: .*|warehouse: ../$dir/warehouse|" \
         config/advocacy.yaml > "config/.bench-$n.yaml"
-    echo "$n customers: $(du -sh "$dir/landing" | cut -f1) of exports, $threads threads, $runs runs each"
+    echo "$n customers ($profile profile): $(du -sh "$dir/landing" | cut -f1) of exports, $threads threads, $runs runs each"
     for i in $(seq "$runs"); do
         rm -rf "$dir/warehouse" "$dir/duckdb"
         /usr/bin/time -o "$data/time.txt" -f "%e %M" \
             "$bin" run --config "config/.bench-$n.yaml" --date "$date" -q >/dev/null
-        "$venv/bin/python" - "$n" "$dir/warehouse/_runs/latest.json" "$data/time.txt" >> "$results" <<'EOF'
+        "$venv/bin/python" - "$key" "$dir/warehouse/_runs/latest.json" "$data/time.txt" >> "$results" <<'EOF'
 import json, sys
 n, record, timing = sys.argv[1:4]
 r = json.load(open(record))
 wall, kb = open(timing).read().split()[-2:]
 phases = {p["phase"]: p for p in r["phases"]}
 clv = sum(m["seconds"] for m in r["models"] if m["model"] in ("clv_model", "customer_clv"))
-print(json.dumps({"tool": "advocacy", "customers": int(n), "wall": float(wall), "rss_mib": int(kb) / 1024,
+print(json.dumps({"tool": "advocacy", "customers": n, "wall": float(wall), "rss_mib": int(kb) / 1024,
                   "ingest": phases["ingest"]["seconds"], "ingest_rows": phases["ingest"]["rows"],
                   "models": phases["models"]["seconds"], "clv_models": clv,
                   "tests": phases["tests"]["seconds"], "publish": phases["publish"]["seconds"]}))
@@ -58,18 +64,19 @@ EOF
         /usr/bin/time -o "$data/time.txt" -f "%e %M" \
             "$venv/bin/python" bench/duckdb/job.py "$dir/landing" "$dir/warehouse" queries \
             "$dir/duckdb" "$threads" "$date" > "$data/duckdb.json"
-        "$venv/bin/python" - "$n" "$data/duckdb.json" "$data/time.txt" >> "$results" <<'EOF'
+        "$venv/bin/python" - "$key" "$data/duckdb.json" "$data/time.txt" >> "$results" <<'EOF'
 import json, sys
 n, out, timing = sys.argv[1:4]
 d = json.load(open(out))
 wall, kb = open(timing).read().split()[-2:]
-print(json.dumps({"tool": "duckdb", "customers": int(n), "wall": float(wall), "rss_mib": int(kb) / 1024,
+print(json.dumps({"tool": "duckdb", "customers": n, "wall": float(wall), "rss_mib": int(kb) / 1024,
                   "ingest": d["ingest"]["seconds"], "ingest_rows": d["ingest"]["rows"],
                   "models": d["models"]["seconds"]}))
 EOF
         tail -2 "$results"
     done
     rm -f "config/.bench-$n.yaml"
+done
 done
 
 "$venv/bin/python" - "$results" <<'EOF'

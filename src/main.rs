@@ -8,7 +8,8 @@ use std::process::ExitCode;
 use chrono::NaiveDate;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use advocacy::generate::{GenerateOptions, generate};
+use advocacy::config::Config;
+use advocacy::generate::{GenerateOptions, Profile, generate};
 use advocacy::inspect::{self, OutputFormat};
 use advocacy::pipeline::dag::GraphFormat;
 use advocacy::pipeline::spec::Severity;
@@ -47,8 +48,22 @@ enum Command {
     /// Run an ad-hoc SELECT over raw tables, models and reports.
     Query(QueryArgs),
     /// Write deterministic synthetic exports (the bundled testdata is made with this).
+    #[command(long_about = GENERATE_ABOUT)]
     Generate(GenerateArgs),
 }
+
+const GENERATE_ABOUT: &str = "Write deterministic synthetic exports (the bundled testdata is made with this): \
+CRM, review-site and social exports in the shapes real tools produce, with deliberately bad rows, \
+to a folder or an object-store URL. Memory does not grow with --customers.
+
+Planted truth (also in the README.md written beside the exports, with the list of planted advocates):
+  - Repeat paid orders follow BG/NBD exactly, time in weeks: standard profile r=0.9 alpha=14 a=1.2 b=4; \
+heavy profile r=1.5 alpha=2.5 a=1 b=30.
+  - Order values follow Gamma-Gamma in USD: p=6 q=4 v=35 (other currencies at fixed rates per USD).
+  - NPS: every answer of the month three fifths into the period scores 1.5 points lower: the lowest \
+month of monthly NPS.
+  - One customer in 200 is a planted advocate the advocates report flags with its persona \
+(educator, status_seeker, validator, collaborator).";
 
 #[derive(Args)]
 struct Common {
@@ -109,9 +124,9 @@ enum TableArg {
 
 #[derive(Args)]
 struct GenerateArgs {
-    /// Folder to write the exports into.
+    /// Folder or object-store URL to write the exports into (s3://bucket/landing, ...).
     #[arg(long)]
-    out: PathBuf,
+    out: String,
     #[arg(long, default_value_t = 600)]
     customers: usize,
     #[arg(long, default_value_t = 42)]
@@ -120,9 +135,22 @@ struct GenerateArgs {
     start: NaiveDate,
     #[arg(long, default_value = "2026-10-31")]
     end: NaiveDate,
+    /// How much customers buy and post: standard (~2.5 orders, ~1.6 social events each)
+    /// or heavy (~20 orders, ~10 social events each).
+    #[arg(long, value_enum, default_value_t = ProfileArg::Standard)]
+    profile: ProfileArg,
     /// Leave out the deliberately bad rows.
     #[arg(long)]
     clean: bool,
+    /// Config whose `storage:` options (endpoint, credentials) apply to an --out URL.
+    #[arg(long)]
+    config: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ProfileArg {
+    Standard,
+    Heavy,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -262,6 +290,16 @@ fn run_query(args: QueryArgs) -> i32 {
 }
 
 fn run_generate(args: GenerateArgs) -> i32 {
+    let storage = match &args.config {
+        Some(path) => match Config::load(path) {
+            Ok(config) => config.storage,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return exit::INVALID;
+            }
+        },
+        None => Default::default(),
+    };
     let options = GenerateOptions {
         out: args.out,
         customers: args.customers,
@@ -269,15 +307,28 @@ fn run_generate(args: GenerateArgs) -> i32 {
         start: args.start,
         end: args.end,
         bad_rows: !args.clean,
+        profile: match args.profile {
+            ProfileArg::Standard => Profile::Standard,
+            ProfileArg::Heavy => Profile::Heavy,
+        },
+        storage,
     };
+    let started = std::time::Instant::now();
     match generate(&options) {
         Ok(summary) => {
-            for file in summary.files {
+            for file in &summary.files {
                 println!(
-                    "{:<36} {:>8} rows {:>4} bad",
+                    "{:<36} {:>10} rows {:>4} bad",
                     file.path, file.rows, file.bad_rows
                 );
             }
+            let seconds = started.elapsed().as_secs_f64();
+            println!(
+                "{:.1} MB in {seconds:.1} s ({:.0} MB/s); planted truth in {}/README.md",
+                summary.bytes as f64 / 1e6,
+                summary.bytes as f64 / 1e6 / seconds.max(1e-9),
+                options.out.trim_end_matches('/')
+            );
             exit::SUCCESS
         }
         Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {
@@ -285,7 +336,7 @@ fn run_generate(args: GenerateArgs) -> i32 {
             exit::INVALID
         }
         Err(e) => {
-            eprintln!("error: cannot write to {}: {e}", options.out.display());
+            eprintln!("error: cannot write to {}: {e}", options.out);
             exit::FAILED
         }
     }

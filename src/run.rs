@@ -146,12 +146,12 @@ pub async fn execute(step: Step, options: &RunOptions) -> Result<RunRecord, RunE
     let run_id = new_run_id(started);
     let landing = Location::open(
         &config.resolve_location(config.landing.as_str()),
-        &config,
+        &config.storage,
         false,
     )?;
     let warehouse = Location::open(
         &config.resolve_location(config.warehouse.as_str()),
-        &config,
+        &config.storage,
         true,
     )?;
     let info = LockInfo {

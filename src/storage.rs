@@ -14,7 +14,10 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload, RetryConfig};
 use url::Url;
 
-use crate::config::{Config, Text, redact};
+use crate::config::{Text, redact};
+
+/// The config's `storage:` section: options per URL scheme.
+pub type StorageOptions = BTreeMap<String, BTreeMap<String, Text>>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
@@ -56,7 +59,11 @@ fn memory_stores() -> &'static Mutex<HashMap<String, Arc<InMemory>>> {
 impl Location {
     /// Opens a path or URL. Local folders are created when `create` is set
     /// (the warehouse) and must exist otherwise (the landing area).
-    pub fn open(location: &str, config: &Config, create: bool) -> Result<Location, StorageError> {
+    pub fn open(
+        location: &str,
+        storage: &StorageOptions,
+        create: bool,
+    ) -> Result<Location, StorageError> {
         let fail = |message: String| StorageError::Location {
             location: redact(location),
             message: redact(&message),
@@ -85,7 +92,7 @@ impl Location {
             url.set_path(&path);
         }
         let prefix = Path::from_url_path(url.path()).map_err(|e| fail(e.to_string()))?;
-        let options = config.storage.get(url.scheme());
+        let options = storage.get(url.scheme());
         let store: Arc<dyn ObjectStore> = match url.scheme() {
             "memory" => {
                 let key = url.host_str().unwrap_or_default().to_string();

@@ -13,14 +13,7 @@ use datafusion::arrow::array::{Array, Float64Array};
 const REPO: &str = env!("CARGO_MANIFEST_DIR");
 
 fn generate_options(out: &Path) -> GenerateOptions {
-    GenerateOptions {
-        out: out.to_path_buf(),
-        customers: 600,
-        seed: 42,
-        start: NaiveDate::from_ymd_opt(2024, 6, 1).unwrap(),
-        end: NaiveDate::from_ymd_opt(2026, 10, 31).unwrap(),
-        bad_rows: true,
-    }
+    GenerateOptions::new(out.to_string_lossy())
 }
 
 #[test]
