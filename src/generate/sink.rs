@@ -92,7 +92,9 @@ impl Sink {
         let mut sink = Sink {
             rel: rel.to_string(),
             description,
-            writer: BufWriter::with_capacity(store, path, CHUNK),
+            // Two parts in flight per file bound memory at a dozen files x
+            // 2 x CHUNK however slow the store is.
+            writer: BufWriter::with_capacity(store, path, CHUNK).with_max_concurrency(2),
             buf: Vec::with_capacity(CHUNK + (1 << 16)),
             layout,
             rows: 0,
