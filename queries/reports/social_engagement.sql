@@ -12,10 +12,22 @@ WITH events AS (
     SELECT CAST(date_trunc('month', occurred_at) AS DATE), 'all', * EXCLUDE (platform)
     FROM int_social_authors
 ),
-authors AS (
-    SELECT period_start, platform, handle, max(followers) AS followers
+-- One row per author and month: their reach (largest follower count among
+-- their mentions, shares and reposts of us) and whether they are a matched
+-- or unmatched author of non-competitor posts. Counting authors from here
+-- rather than with COUNT(DISTINCT handle) keeps the distinct handles in a
+-- grouped aggregation, which spills, instead of in per-group sets held in
+-- memory (10M events needed 354 MB more than a 2 GiB limit could give).
+author_months AS (
+    SELECT
+        period_start,
+        platform,
+        handle,
+        MAX(CASE WHEN event_type IN ('mention', 'share', 'repost') AND NOT competitor
+            THEN followers END) AS followers,
+        BOOL_OR(NOT competitor AND customer_id IS NOT NULL) AS matched,
+        BOOL_OR(NOT competitor AND customer_id IS NULL) AS unmatched
     FROM events
-    WHERE event_type IN ('mention', 'share', 'repost') AND NOT competitor
     GROUP BY period_start, platform, handle
 ),
 tagging AS (
@@ -24,8 +36,13 @@ tagging AS (
     GROUP BY platform
 ),
 reach AS (
-    SELECT period_start, platform, SUM(followers) AS reach
-    FROM authors
+    SELECT
+        period_start,
+        platform,
+        SUM(followers) AS reach,
+        COUNT(CASE WHEN matched AND handle IS NOT NULL THEN 1 END) AS matched_authors,
+        COUNT(CASE WHEN unmatched AND handle IS NOT NULL THEN 1 END) AS unmatched_authors
+    FROM author_months
     GROUP BY period_start, platform
 ),
 counts AS (
@@ -37,9 +54,7 @@ counts AS (
         SUM(CASE WHEN event_type = 'reply' THEN 1 ELSE 0 END) AS replies,
         SUM(CASE WHEN event_type IN ('answer', 'accepted_answer') THEN 1 ELSE 0 END) AS answers,
         SUM(CASE WHEN competitor THEN 1 ELSE 0 END) AS competitor_mentions,
-        SUM(CASE WHEN NOT competitor THEN likes + shares ELSE 0 END) AS engagements,
-        COUNT(DISTINCT CASE WHEN NOT competitor AND customer_id IS NOT NULL THEN handle END) AS matched_authors,
-        COUNT(DISTINCT CASE WHEN NOT competitor AND customer_id IS NULL THEN handle END) AS unmatched_authors
+        SUM(CASE WHEN NOT competitor THEN likes + shares ELSE 0 END) AS engagements
     FROM events
     GROUP BY period_start, platform
 )
@@ -58,8 +73,8 @@ SELECT
     CASE WHEN t.tags_competitors AND c.mentions + c.competitor_mentions > 0
         THEN CAST(c.mentions AS DOUBLE) / (c.mentions + c.competitor_mentions)
     END AS share_of_voice,
-    c.matched_authors,
-    c.unmatched_authors
+    COALESCE(r.matched_authors, 0) AS matched_authors,
+    COALESCE(r.unmatched_authors, 0) AS unmatched_authors
 FROM counts AS c
 LEFT JOIN reach AS r ON r.period_start = c.period_start AND r.platform = c.platform
 JOIN tagging AS t ON t.platform = c.platform
