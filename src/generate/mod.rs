@@ -26,6 +26,7 @@ mod orders;
 mod people;
 mod random;
 mod readme;
+mod reference;
 mod referrals;
 mod reviews;
 mod sink;

@@ -6,8 +6,9 @@
 
 use super::Ctx;
 use super::calendar::{DAY_MS, HOUR_MS, WEEK_MS, at_local_hour};
-use super::people::{Customer, usd_rate};
+use super::people::Customer;
 use super::random::{Rng, stream};
+use super::reference::usd_rate;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Status {

@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use super::people::USD_RATES;
+use super::reference::USD_RATES;
 use super::truth::{PLANTED_ONE_IN, Persona, Profile, Truth};
 use super::{GenerateOptions, WorldCounts, Written};
 

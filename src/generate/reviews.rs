@@ -10,8 +10,9 @@
 use super::Ctx;
 use super::calendar::{DAY_MS, HOUR_MS};
 use super::orders::Order;
-use super::people::{Customer, FIRST_NAMES, LAST_NAMES, random_country};
+use super::people::{Customer, random_country};
 use super::random::{Rng, stream};
+use super::reference::{FIRST_NAMES, LAST_NAMES};
 use super::truth::Persona;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

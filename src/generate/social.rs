@@ -6,8 +6,9 @@
 
 use super::Ctx;
 use super::calendar::{DAY_MS, HOUR_MS, WEEK_MS};
-use super::people::{BRAND, Customer, crowd_community_handle, crowd_x_handle, followers};
+use super::people::{Customer, crowd_community_handle, crowd_x_handle, followers};
 use super::random::{Rng, hash64, stable_hex, stream};
+use super::reference::BRAND;
 use super::truth::Persona;
 
 const BRAND_TWEETS: [&str; 8] = [
