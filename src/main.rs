@@ -135,7 +135,7 @@ struct GenerateArgs {
     start: NaiveDate,
     #[arg(long, default_value = "2026-10-31")]
     end: NaiveDate,
-    /// How much customers buy and post: standard (~2.5 orders, ~1.6 social events each)
+    /// How much customers buy and post: standard (~3 orders, ~1.8 social events each)
     /// or heavy (~20 orders, ~10 social events each).
     #[arg(long, value_enum, default_value_t = ProfileArg::Standard)]
     profile: ProfileArg,
@@ -355,4 +355,31 @@ fn main() -> ExitCode {
         Command::Generate(args) => run_generate(args),
     };
     ExitCode::from(code as u8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::GENERATE_ABOUT;
+    use advocacy::generate::Profile;
+
+    /// The help states the planted parameters by hand; they must be the
+    /// ones the generator uses.
+    #[test]
+    fn generate_help_states_the_planted_parameters() {
+        for profile in [Profile::Standard, Profile::Heavy] {
+            let bg = profile.bg_nbd();
+            let stated = format!(
+                "{} profile r={} alpha={} a={} b={}",
+                profile.name(),
+                bg.r,
+                bg.alpha,
+                bg.a,
+                bg.b
+            );
+            assert!(GENERATE_ABOUT.contains(&stated), "{stated}");
+            let gg = profile.gamma_gamma();
+            let stated = format!("p={} q={} v={}", gg.p, gg.q, gg.v);
+            assert!(GENERATE_ABOUT.contains(&stated), "{stated}");
+        }
+    }
 }

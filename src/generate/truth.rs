@@ -9,7 +9,7 @@ use super::calendar::WEEK_MS;
 /// How much the simulated customers buy and post.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Profile {
-    /// About 2.5 orders and 1.6 social events per customer over the
+    /// About 3 orders and 1.8 social events per customer over the
     /// bundled period: a typical retailer's CRM.
     #[default]
     Standard,
