@@ -191,7 +191,8 @@ pub(super) fn referrer_identity(ctx: &Ctx, j: usize) -> (String, String) {
     (customer_id(ctx, j), referral_code(ctx.seed, first, j))
 }
 
-fn pick_country(r: &mut Rng) -> &'static Country {
+/// A country drawn by population weight (customers and strangers alike).
+pub(super) fn pick_country(r: &mut Rng) -> &'static Country {
     let total: f64 = COUNTRIES.iter().map(|c| c.weight).sum();
     let mut x = r.unit() * total;
     for c in &COUNTRIES {
@@ -201,11 +202,6 @@ fn pick_country(r: &mut Rng) -> &'static Country {
         x -= c.weight;
     }
     &COUNTRIES[0]
-}
-
-/// A country drawn by population weight, for strangers (review authors).
-pub(super) fn random_country(r: &mut Rng) -> &'static Country {
-    pick_country(r)
 }
 
 /// Salesforce 18-character ids: 15 case-sensitive characters plus the

@@ -10,7 +10,7 @@
 use super::Ctx;
 use super::calendar::{DAY_MS, HOUR_MS};
 use super::orders::Order;
-use super::people::{Customer, random_country};
+use super::people::{Customer, pick_country};
 use super::random::{Rng, stream};
 use super::reference::{FIRST_NAMES, LAST_NAMES};
 use super::truth::Persona;
@@ -246,7 +246,7 @@ pub(super) fn stranger_reviews(ctx: &Ctx, block: usize, customers: usize) -> Vec
             let author = typed_name(&mut r, site, first, last);
             let at_ms = r.between(from, ctx.end_ms);
             let stars = (3.4 + 1.6 * r.normal()).round().clamp(1.0, 5.0) as u8;
-            let country = random_country(&mut r).code;
+            let country = pick_country(&mut r).code;
             let verified = r.chance(0.2) || site == Site::Google;
             out.push(review(
                 &mut r, site, author, at_ms, stars, verified, country,
