@@ -10,22 +10,24 @@ use datafusion::datasource::listing::{
 };
 use datafusion::error::Result;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
-use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
+use datafusion::execution::memory_pool::TrackConsumersPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
 use crate::config::{Config, Pii};
 use crate::ingest::raw_folder;
+use crate::memory_pool::ActiveFairPool;
 use crate::schema::Entity;
 use crate::storage::Location;
 
 pub fn session(config: &Config) -> Result<SessionContext> {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let runtime = RuntimeEnvBuilder::new()
-        // The fair pool shares the limit among the operators that can spill;
+        // The pool shares the limit among the spilling operators that hold
+        // memory (see memory_pool.rs for why not DataFusion's FairSpillPool);
         // the tracking wrapper names the largest consumers when it runs out.
         .with_memory_pool(Arc::new(TrackConsumersPool::new(
-            FairSpillPool::new(config.memory_limit_bytes()),
+            ActiveFairPool::new(config.memory_limit_bytes()),
             NonZeroUsize::new(5).expect("non-zero"),
         )))
         .with_disk_manager_builder(

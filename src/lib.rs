@@ -14,6 +14,7 @@ pub mod generate;
 pub mod ingest;
 pub mod inspect;
 pub mod lock;
+pub mod memory_pool;
 pub mod parquet_file;
 pub mod pii;
 pub mod pipeline;
