@@ -14,13 +14,10 @@ WITH daily AS (
     FROM int_completed_orders
     WHERE order_date <= $run_date
     GROUP BY customer_id, order_date
-),
-numbered AS (
-    SELECT
-        *,
-        ROW_NUMBER() OVER (PARTITION BY customer_id ORDER BY order_date) AS purchase_number
-    FROM daily
 )
+-- The mean of the repeat purchase days is the total of all days but the
+-- first, over their number. (Numbering each customer's days with a window
+-- is one window partition per customer: 3.8 s of 5 at a million.)
 SELECT
     customer_id,
     CAST(SUM(day_orders) AS BIGINT) AS orders,
@@ -30,6 +27,9 @@ SELECT
     CAST(COUNT(*) - 1 AS DOUBLE) AS frequency,
     CAST(MAX(order_date) - MIN(order_date) AS DOUBLE) / 7.0 AS recency,
     CAST($run_date - MIN(order_date) AS DOUBLE) / 7.0 AS age,
-    COALESCE(CAST(AVG(CASE WHEN purchase_number > 1 THEN day_amount END) AS DOUBLE), 0.0) AS monetary
-FROM numbered
+    CASE WHEN COUNT(*) > 1
+        THEN CAST(SUM(day_amount) - first_value(day_amount ORDER BY order_date) AS DOUBLE) / (COUNT(*) - 1)
+        ELSE 0.0
+    END AS monetary
+FROM daily
 GROUP BY customer_id

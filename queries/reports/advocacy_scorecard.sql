@@ -29,16 +29,28 @@ referred AS (
     FROM stg_referrals
     WHERE referee_customer_id IS NOT NULL
 ),
+-- Customers are counted once per signup month, then each reported month
+-- adds up the signup months up to it: (months x months), not (months x
+-- customers).
+signup_months AS (
+    SELECT
+        CAST(date_trunc('month', c.signup_date) AS DATE) AS month,
+        COUNT(*) AS new_customers,
+        SUM(CASE WHEN r.customer_id IS NOT NULL THEN 1 ELSE 0 END) AS referred_new_customers
+    FROM stg_customers AS c
+    LEFT JOIN referred AS r ON r.customer_id = c.customer_id
+    WHERE c.signup_date IS NOT NULL
+    GROUP BY 1
+),
 signups AS (
     SELECT
         m.month,
-        SUM(CASE WHEN c.signup_date < CAST(m.month + INTERVAL '1 month' AS DATE) THEN 1 ELSE 0 END) AS customers,
-        SUM(CASE WHEN CAST(date_trunc('month', c.signup_date) AS DATE) = m.month THEN 1 ELSE 0 END) AS new_customers,
-        SUM(CASE WHEN CAST(date_trunc('month', c.signup_date) AS DATE) = m.month AND r.customer_id IS NOT NULL
-            THEN 1 ELSE 0 END) AS referred_new_customers
+        COALESCE(SUM(s.new_customers), 0) AS customers,
+        COALESCE(SUM(CASE WHEN s.month = m.month THEN s.new_customers END), 0) AS new_customers,
+        COALESCE(SUM(CASE WHEN s.month = m.month THEN s.referred_new_customers END), 0)
+            AS referred_new_customers
     FROM bounded AS m
-    CROSS JOIN stg_customers AS c
-    LEFT JOIN referred AS r ON r.customer_id = c.customer_id
+    LEFT JOIN signup_months AS s ON s.month <= m.month
     GROUP BY m.month
 ),
 sales AS (
@@ -53,13 +65,20 @@ sales AS (
     LEFT JOIN referred AS r ON r.customer_id = o.customer_id
     GROUP BY 1
 ),
+-- A customer qualified on a day D counts as an advocate in every month
+-- from D's month on.
 active AS (
-    SELECT
-        CAST(date_trunc('month', e.event_date) AS DATE) AS month,
-        COUNT(DISTINCT e.customer_id) AS active_advocates
-    FROM int_advocacy_events AS e
-    JOIN advocates AS a ON a.customer_id = e.customer_id
-    WHERE a.first_qualified_date < CAST(date_trunc('month', e.event_date) + INTERVAL '1 month' AS DATE)
+    SELECT e.month, COUNT(DISTINCT e.customer_id) AS active_advocates
+    FROM (
+        SELECT customer_id, CAST(date_trunc('month', event_date) AS DATE) AS month
+        FROM int_advocacy_events
+    ) AS e
+    JOIN (
+        SELECT customer_id, CAST(date_trunc('month', first_qualified_date) AS DATE) AS qualified_month
+        FROM advocates
+        WHERE first_qualified_date IS NOT NULL
+    ) AS a
+        ON a.customer_id = e.customer_id AND a.qualified_month <= e.month
     GROUP BY 1
 ),
 retained AS (

@@ -15,49 +15,48 @@
 -- With $nps_latest_answer_only, a respondent answering twice in a period
 -- counts once, with the latest answer.
 WITH responses AS (
-    SELECT * FROM int_nps_responses
-),
-periods AS (
     SELECT
-        r.*,
-        g.period,
-        CAST(CASE g.period
-            WHEN 'week' THEN date_trunc('week', r.responded_at)
-            WHEN 'month' THEN date_trunc('month', r.responded_at)
-            ELSE date_trunc('quarter', r.responded_at)
-        END AS DATE) AS period_start
-    FROM responses AS r
-    CROSS JOIN (VALUES ('week'), ('month'), ('quarter')) AS g(period)
+        respondent,
+        responded_at,
+        response_id,
+        score,
+        channel,
+        touchpoint,
+        country,
+        segment,
+        CAST(date_trunc('week', responded_at) AS DATE) AS week_start,
+        CAST(date_trunc('month', responded_at) AS DATE) AS month_start,
+        CAST(date_trunc('quarter', responded_at) AS DATE) AS quarter_start
+    FROM int_nps_responses
 ),
--- Rows in (period, period start, respondent) order, each respondent's
--- latest answer first; the first row of each is the one that counts. (One
--- sort and a look at the previous row: a ROW_NUMBER() per respondent and
--- period is one window partition each, and ten times slower.)
-counted AS (
-    SELECT *
-    FROM (
-        SELECT
-            p.*,
-            LAG(p.period) OVER latest_first AS previous_period,
-            LAG(p.period_start) OVER latest_first AS previous_period_start,
-            LAG(p.respondent) OVER latest_first AS previous_respondent
-        FROM periods AS p
-        WINDOW latest_first AS (
-            ORDER BY p.period, p.period_start, p.respondent, p.responded_at DESC, p.response_id DESC
-        )
-    )
-    WHERE NOT $nps_latest_answer_only
-        OR (previous_period IS DISTINCT FROM period)
-        OR (previous_period_start IS DISTINCT FROM period_start)
-        OR (previous_respondent IS DISTINCT FROM respondent)
-),
--- Counted once per combination of the dimensions, then each combination
--- is spread over the dimensions reported (overall and $nps_dimensions) and
--- summed again: the answers are read once, not once per dimension.
-cells AS (
+-- Each respondent's answers in time order, each with the periods of the
+-- respondent's next answer: a respondent's latest answer in a period is the
+-- one whose next answer falls in a later period, or that has none. One sort
+-- of the answers and a look at the next row (a ROW_NUMBER() per respondent
+-- and period is one window partition each, and ten times slower; sorting
+-- the answers once per period kind, three times as many rows, took 5 s of
+-- the 7 s this model took at a million customers).
+sequenced AS (
     SELECT
-        period,
-        period_start,
+        *,
+        $nps_latest_answer_only
+            AND LEAD(respondent) OVER in_time IS NOT DISTINCT FROM respondent AS answered_again,
+        LEAD(week_start) OVER in_time AS next_week_start,
+        LEAD(month_start) OVER in_time AS next_month_start,
+        LEAD(quarter_start) OVER in_time AS next_quarter_start
+    FROM responses
+    WINDOW in_time AS (ORDER BY respondent, responded_at, response_id)
+),
+-- Answers counted per combination of periods, of whether the answer counts
+-- in each, and of the dimensions...
+by_answer AS (
+    SELECT
+        week_start,
+        month_start,
+        quarter_start,
+        NOT (answered_again AND next_week_start = week_start) AS counts_in_week,
+        NOT (answered_again AND next_month_start = month_start) AS counts_in_month,
+        NOT (answered_again AND next_quarter_start = quarter_start) AS counts_in_quarter,
         channel,
         touchpoint,
         country,
@@ -66,8 +65,37 @@ cells AS (
         SUM(CASE WHEN score >= $promoter_min THEN 1 ELSE 0 END) AS promoters,
         SUM(CASE WHEN score >= $passive_min AND score < $promoter_min THEN 1 ELSE 0 END) AS passives,
         SUM(CASE WHEN score < $passive_min THEN 1 ELSE 0 END) AS detractors
-    FROM counted
-    GROUP BY period, period_start, channel, touchpoint, country, segment
+    FROM sequenced
+    GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10
+),
+-- ...then spread over the period kinds (week, month, quarter) where they
+-- count, and over the dimensions reported (overall and $nps_dimensions),
+-- and summed again: the answers are read once, not once per period kind
+-- and dimension.
+cells AS (
+    SELECT
+        g.period,
+        CASE g.period
+            WHEN 'week' THEN a.week_start
+            WHEN 'month' THEN a.month_start
+            ELSE a.quarter_start
+        END AS period_start,
+        a.channel,
+        a.touchpoint,
+        a.country,
+        a.segment,
+        SUM(a.responses) AS responses,
+        SUM(a.promoters) AS promoters,
+        SUM(a.passives) AS passives,
+        SUM(a.detractors) AS detractors
+    FROM by_answer AS a
+    CROSS JOIN (VALUES ('week'), ('month'), ('quarter')) AS g(period)
+    WHERE CASE g.period
+        WHEN 'week' THEN a.counts_in_week
+        WHEN 'month' THEN a.counts_in_month
+        ELSE a.counts_in_quarter
+    END
+    GROUP BY 1, 2, 3, 4, 5, 6
 ),
 dimensions AS (
     SELECT dimension
@@ -91,8 +119,11 @@ aggregated AS (
         SUM(c.promoters) AS promoters,
         SUM(c.passives) AS passives,
         SUM(c.detractors) AS detractors
-    FROM cells AS c
-    CROSS JOIN dimensions AS d
+    -- The five dimensions on the left: the other way round every cell made
+    -- a batch of its own (45,000 one-row batches at a million customers,
+    -- 1.2 s of grouping overhead).
+    FROM dimensions AS d
+    CROSS JOIN cells AS c
     GROUP BY 1, 2, 3, 4
 ),
 measured AS (
