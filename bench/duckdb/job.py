@@ -116,6 +116,10 @@ def models(con, warehouse, queries, out, run_date):
             )
             continue
         text = re.sub(r"\$(\w+)", lambda m: params[m.group(1)], sql[name])
+        # The one spelling the two dialects do not share: DataFusion's
+        # ordered aggregate first_value(x ORDER BY y) is DuckDB's
+        # first(x ORDER BY y) (DuckDB reads first_value as a window).
+        text = re.sub(r"\bfirst_value\((\w+) ORDER BY", r"first(\1 ORDER BY", text)
         target = f"{out}/{name}.parquet"
         started = time.perf_counter()
         con.execute(f"COPY ({text}) TO '{target}' (FORMAT parquet, COMPRESSION zstd)")

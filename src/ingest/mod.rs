@@ -245,11 +245,24 @@ pub async fn ingest(
     // fails: dropping one mid-file could leave a published raw object that
     // no manifest entry owns.
     let parallel = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 4));
-    let results: Vec<Result<SourceReport, IngestError>> = futures::stream::iter(runs.iter())
-        .map(|run| run.ingest(&manifest))
-        .buffered(parallel)
-        .collect()
-        .await;
+    // The largest first, and a free slot goes to the next source as soon as
+    // any finishes: in config order, with results taken in that order, a
+    // small source done early held its slot until the large one before it
+    // finished, and the largest export came last (1M customers: 17.7 s).
+    let mut order: Vec<(u64, usize)> = Vec::with_capacity(runs.len());
+    for (index, run) in runs.iter().enumerate() {
+        order.push((run.landing_bytes().await, index));
+    }
+    order.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    let manifest = &manifest;
+    let mut results: Vec<(usize, Result<SourceReport, IngestError>)> =
+        futures::stream::iter(order.into_iter().map(|(_, index)| (index, &runs[index])))
+            .map(|(index, run)| async move { (index, run.ingest(manifest).await) })
+            .buffer_unordered(parallel)
+            .collect()
+            .await;
+    results.sort_by_key(|(index, _)| *index);
+    let results = results.into_iter().map(|(_, result)| result);
     let sources = results.into_iter().collect::<Result<Vec<_>, _>>()?;
     cleanup_tmp(warehouse, &options.run_id).await;
     Ok(IngestReport { sources })
@@ -266,6 +279,14 @@ struct SourceRun<'a> {
 }
 
 impl SourceRun<'_> {
+    /// Bytes of the landing files this source matches now (0 when they
+    /// cannot be listed: the load itself reports that).
+    async fn landing_bytes(&self) -> u64 {
+        list_matching(self.landing, &self.source.path)
+            .await
+            .map_or(0, |files| files.iter().map(|f| f.size).sum())
+    }
+
     async fn ingest(&self, manifest: &Mutex<Manifest>) -> Result<SourceReport, IngestError> {
         let mut report = SourceReport {
             source: self.source.name.clone(),
