@@ -1,8 +1,11 @@
 -- Social events with the customer behind the handle, when the identities
 -- export links that handle on that platform to a customer.
+-- Only the kinds of key that are social platforms are grouped: emails and
+-- review names are most of the keys and never match a handle.
 WITH handles AS (
     SELECT kind AS platform, key, min(customer_id) AS customer_id
     FROM int_identity_keys
+    WHERE kind IN (SELECT DISTINCT platform FROM stg_social_activity)
     GROUP BY kind, key
 )
 SELECT
