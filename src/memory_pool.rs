@@ -19,9 +19,8 @@
 //! spills. Why two: a sort that spills first sorts what it holds, outside
 //! the pool, so the process's peak grows with the largest share. With one
 //! share kept free the heavy company (20M orders) peaked at 3.03 GiB of RSS
-//! under the 2 GiB limit; with two, 2.84 GiB, and its models ran in 163 s
-//! instead of 214 s (less time in the allocator, as much spilled). Operators that cannot spill (hash join build sides) take what
-//! is left, as in `FairSpillPool`.
+//! under the 2 GiB limit; with two, 2.84 GiB. Operators that cannot spill
+//! (hash join build sides) take what is left, as in `FairSpillPool`.
 
 use std::collections::HashMap;
 use std::fmt::{Display, Formatter};
@@ -40,7 +39,6 @@ pub struct ActiveFairPool {
 
 #[derive(Debug, Default)]
 struct State {
-    spillable: usize,
     unspillable: usize,
     /// Bytes held by each spilling consumer (by consumer id) holding any.
     /// Per consumer, not per reservation: an operator may split its
@@ -67,7 +65,6 @@ impl ActiveFairPool {
 impl State {
     fn add(&mut self, consumer: &MemoryConsumer, bytes: usize) {
         if consumer.can_spill() {
-            self.spillable += bytes;
             if bytes > 0 {
                 *self.holders.entry(consumer.id()).or_default() += bytes;
             }
@@ -78,7 +75,6 @@ impl State {
 
     fn remove(&mut self, consumer: &MemoryConsumer, bytes: usize) {
         if consumer.can_spill() {
-            self.spillable = self.spillable.saturating_sub(bytes);
             if let Some(held) = self.holders.get_mut(&consumer.id()) {
                 *held = held.saturating_sub(bytes);
                 if *held == 0 {
@@ -90,8 +86,13 @@ impl State {
         }
     }
 
+    /// What the spilling consumers hold (a few dozen at most to add up).
+    fn spillable(&self) -> usize {
+        self.holders.values().sum()
+    }
+
     fn free(&self, pool_size: usize) -> usize {
-        pool_size.saturating_sub(self.spillable + self.unspillable)
+        pool_size.saturating_sub(self.spillable() + self.unspillable)
     }
 }
 
@@ -103,10 +104,7 @@ impl MemoryPool for ActiveFairPool {
     fn unregister(&self, consumer: &MemoryConsumer) {
         // Reservations give their memory back (shrink) before the consumer
         // goes; this only forgets a consumer that never did.
-        let mut state = self.state();
-        if let Some(held) = state.holders.remove(&consumer.id()) {
-            state.spillable = state.spillable.saturating_sub(held);
-        }
+        self.state().holders.remove(&consumer.id());
     }
 
     fn grow(&self, reservation: &MemoryReservation, additional: usize) {
@@ -143,7 +141,7 @@ impl MemoryPool for ActiveFairPool {
 
     fn reserved(&self) -> usize {
         let state = self.state();
-        state.spillable + state.unspillable
+        state.spillable() + state.unspillable
     }
 
     fn memory_limit(&self) -> MemoryLimit {

@@ -8,7 +8,6 @@
 WITH windows AS (
     SELECT
         customer_id,
-        first_order_date,
         first_order_date + INTERVAL '1 month' - INTERVAL '1 day' AS retained_after,
         first_order_date + INTERVAL '12 months' AS retained_until
     FROM int_customer_rfm

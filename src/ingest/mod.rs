@@ -249,21 +249,29 @@ pub async fn ingest(
     // any finishes: in config order, with results taken in that order, a
     // small source done early held its slot until the large one before it
     // finished, and the largest export came last (1M customers: 17.7 s).
-    let mut order: Vec<(u64, usize)> = Vec::with_capacity(runs.len());
+    // Each source's files are listed once, here: their sizes set the order
+    // and the load reads the same listing.
+    let mut listed = Vec::with_capacity(runs.len());
     for (index, run) in runs.iter().enumerate() {
-        order.push((run.landing_bytes().await, index));
+        let files = list_matching(run.landing, &run.source.path).await;
+        let bytes: u64 = files.iter().flatten().map(|f| f.size).sum();
+        listed.push((bytes, index, files));
     }
-    order.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    listed.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
     let manifest = &manifest;
-    let mut results: Vec<(usize, Result<SourceReport, IngestError>)> =
-        futures::stream::iter(order.into_iter().map(|(_, index)| (index, &runs[index])))
-            .map(|(index, run)| async move { (index, run.ingest(manifest).await) })
-            .buffer_unordered(parallel)
-            .collect()
-            .await;
+    let runs = &runs;
+    let mut results: Vec<(usize, Result<SourceReport, IngestError>)> = futures::stream::iter(
+        listed,
+    )
+    .map(|(_, index, files)| async move { (index, runs[index].ingest(manifest, files).await) })
+    .buffer_unordered(parallel)
+    .collect()
+    .await;
     results.sort_by_key(|(index, _)| *index);
-    let results = results.into_iter().map(|(_, result)| result);
-    let sources = results.into_iter().collect::<Result<Vec<_>, _>>()?;
+    let sources = results
+        .into_iter()
+        .map(|(_, result)| result)
+        .collect::<Result<Vec<_>, _>>()?;
     cleanup_tmp(warehouse, &options.run_id).await;
     Ok(IngestReport { sources })
 }
@@ -279,15 +287,13 @@ struct SourceRun<'a> {
 }
 
 impl SourceRun<'_> {
-    /// Bytes of the landing files this source matches now (0 when they
-    /// cannot be listed: the load itself reports that).
-    async fn landing_bytes(&self) -> u64 {
-        list_matching(self.landing, &self.source.path)
-            .await
-            .map_or(0, |files| files.iter().map(|f| f.size).sum())
-    }
-
-    async fn ingest(&self, manifest: &Mutex<Manifest>) -> Result<SourceReport, IngestError> {
+    /// Loads the source's landing files (`listed`: what matched its path, or
+    /// why they could not be listed).
+    async fn ingest(
+        &self,
+        manifest: &Mutex<Manifest>,
+        listed: Result<Vec<ObjectMeta>, String>,
+    ) -> Result<SourceReport, IngestError> {
         let mut report = SourceReport {
             source: self.source.name.clone(),
             entity: self.source.entity.name().to_string(),
@@ -297,7 +303,7 @@ impl SourceRun<'_> {
             rows_loaded: 0,
             rows_quarantined: 0,
         };
-        let files = match list_matching(self.landing, &self.source.path).await {
+        let files = match listed {
             Ok(files) => files,
             Err(e) => {
                 report.error = Some(e);
