@@ -1,10 +1,17 @@
 //! JSON readers: an array of records found by a JSON pointer (review-site
 //! API dumps), and JSON Lines (social and community exports), which stream.
+//! Either way each record is parsed once for the mapped paths only
+//! ([`PathTree`]).
 
+use std::fmt;
 use std::io::{BufRead, BufReader, Read};
 
+use serde::Deserializer;
+use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
+use serde_json::value::RawValue;
 
+use super::json_paths::{Found, PathTree};
 use super::load::{FileError, RecordSink};
 use super::rows::{Mapping, Rejection};
 
@@ -22,21 +29,54 @@ pub fn read_json_array(
     input
         .read_to_end(&mut bytes)
         .map_err(|e| FileError::new(format!("cannot read: {e}")))?;
-    let document: Value = serde_json::from_slice(&bytes)
-        .map_err(|e| FileError::new(format!("not valid JSON: {e}")))?;
-    drop(bytes);
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|e| FileError::new(format!("not valid JSON: not UTF-8 ({e})")))?;
     let pointer = pointer.unwrap_or("");
-    let records = document
-        .pointer(pointer)
-        .ok_or_else(|| FileError::new(format!("no value at JSON pointer {pointer:?}")))?
-        .as_array()
-        .ok_or_else(|| FileError::new(format!("the value at {pointer:?} is not an array")))?;
+    let tokens = pointer_tokens(pointer)
+        .ok_or_else(|| FileError::new(format!("no value at JSON pointer {pointer:?}")))?;
+    let mut de = serde_json::Deserializer::from_str(text);
+    let target = PointerSeed { tokens: &tokens }
+        .deserialize(&mut de)
+        .and_then(|target| de.end().map(|()| target))
+        .map_err(|e| FileError::new(format!("not valid JSON: {e}")))?;
+    let records = match target {
+        Target::Records(records) => records,
+        Target::Missing => {
+            return Err(FileError::new(format!(
+                "no value at JSON pointer {pointer:?}"
+            )));
+        }
+        Target::NotArray => {
+            return Err(FileError::new(format!(
+                "the value at {pointer:?} is not an array"
+            )));
+        }
+    };
+    let tree = PathTree::new(&mapping.columns);
     for (index, record) in records.iter().enumerate() {
-        emit(index as i64 + 1, record, mapping, sink, || {
-            record.to_string()
-        })?;
+        let row = index as i64 + 1;
+        let raw = || compact(record.get());
+        match tree.extract(record.get()) {
+            Ok(Some(found)) => emit(row, &found, sink, raw)?,
+            Ok(None) => sink.reject(
+                row,
+                Rejection::new(None, "record is not a JSON object"),
+                raw(),
+            )?,
+            // The document parsed as a whole, so a record cannot fail alone.
+            Err(e) => sink.reject(
+                row,
+                Rejection::new(None, format!("not valid JSON: {e}")),
+                raw(),
+            )?,
+        }
     }
     Ok(())
+}
+
+/// A record as compact JSON, as quarantine stores it.
+fn compact(record: &str) -> String {
+    serde_json::from_str::<Value>(record).map_or_else(|_| record.to_string(), |v| v.to_string())
 }
 
 /// One JSON object per line; a line that does not parse is quarantined and
@@ -46,6 +86,7 @@ pub fn read_json_lines(
     mapping: &Mapping,
     sink: &mut dyn RecordSink,
 ) -> Result<(), FileError> {
+    let tree = PathTree::new(&mapping.columns);
     let mut reader = BufReader::with_capacity(1 << 20, input);
     let mut line = Vec::new();
     let mut number = 0i64;
@@ -69,11 +110,9 @@ pub fn read_json_lines(
         if text.is_empty() {
             continue;
         }
-        match serde_json::from_str::<Value>(text) {
-            Ok(record @ Value::Object(_)) => {
-                emit(number, &record, mapping, sink, || text.to_string())?
-            }
-            Ok(_) => sink.reject(
+        match tree.extract(text) {
+            Ok(Some(found)) => emit(number, &found, sink, || text.to_string())?,
+            Ok(None) => sink.reject(
                 number,
                 Rejection::new(None, "line is not a JSON object"),
                 text.to_string(),
@@ -90,47 +129,133 @@ pub fn read_json_lines(
 
 fn emit(
     row: i64,
-    record: &Value,
-    mapping: &Mapping,
+    found: &Found<'_>,
     sink: &mut dyn RecordSink,
     raw: impl Fn() -> String,
 ) -> Result<(), FileError> {
-    if !record.is_object() {
-        return sink.reject(
-            row,
-            Rejection::new(None, "record is not a JSON object"),
-            raw(),
-        );
-    }
-    let owned: Vec<Option<String>> = mapping
-        .columns
+    let values: Vec<Option<&str>> = found
         .iter()
-        .map(|path| lookup(record, path).and_then(scalar_text))
+        .map(|f| f.as_ref().and_then(|(_, text)| text.as_deref()))
         .collect();
-    let values: Vec<Option<&str>> = owned.iter().map(Option::as_deref).collect();
     sink.accept(row, &values, &raw)
 }
 
-/// Follows a dotted path (`consumer.displayName`, `tweets.0.id`); a key
-/// that itself contains dots is matched whole first.
-pub fn lookup<'a>(record: &'a Value, path: &str) -> Option<&'a Value> {
-    if let Some(v) = record.get(path) {
-        return Some(v);
+/// A JSON pointer's reference tokens (RFC 6901); `None` if it is not one.
+fn pointer_tokens(pointer: &str) -> Option<Vec<String>> {
+    if pointer.is_empty() {
+        return Some(Vec::new());
     }
-    path.split('.').try_fold(record, |value, part| match value {
-        Value::Object(map) => map.get(part),
-        Value::Array(items) => part.parse::<usize>().ok().and_then(|i| items.get(i)),
-        _ => None,
-    })
+    let rest = pointer.strip_prefix('/')?;
+    Some(
+        rest.split('/')
+            .map(|t| t.replace("~1", "/").replace("~0", "~"))
+            .collect(),
+    )
 }
 
-fn scalar_text(value: &Value) -> Option<String> {
-    match value {
-        Value::Null => None,
-        Value::String(s) => Some(s.clone()),
-        Value::Bool(b) => Some(b.to_string()),
-        Value::Number(n) => Some(n.to_string()),
-        other => Some(other.to_string()),
+/// What a JSON pointer leads to.
+enum Target<'de> {
+    Records(Vec<&'de RawValue>),
+    NotArray,
+    Missing,
+}
+
+/// Walks a document down a JSON pointer, skipping everything else, and
+/// takes the array it points at as raw records (each parsed afterwards).
+struct PointerSeed<'t> {
+    tokens: &'t [String],
+}
+
+impl<'de> DeserializeSeed<'de> for PointerSeed<'_> {
+    type Value = Target<'de>;
+
+    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<Target<'de>, D::Error> {
+        de.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for PointerSeed<'_> {
+    type Value = Target<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Target<'de>, A::Error> {
+        let mut target = if self.tokens.is_empty() {
+            Target::NotArray
+        } else {
+            Target::Missing
+        };
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            match self.tokens.split_first() {
+                Some((first, rest)) if *first == key => {
+                    target = map.next_value_seed(PointerSeed { tokens: rest })?;
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(target)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Target<'de>, A::Error> {
+        let Some((first, rest)) = self.tokens.split_first() else {
+            let mut records = Vec::new();
+            while let Some(record) = seq.next_element::<&'de RawValue>()? {
+                records.push(record);
+            }
+            return Ok(Target::Records(records));
+        };
+        // RFC 6901 array indices: digits, no leading zero.
+        let wanted = first
+            .parse::<usize>()
+            .ok()
+            .filter(|_| !first.starts_with('+') && (first == "0" || !first.starts_with('0')));
+        let mut target = Target::Missing;
+        let mut index = 0;
+        loop {
+            if Some(index) == wanted {
+                match seq.next_element_seed(PointerSeed { tokens: rest })? {
+                    Some(t) => target = t,
+                    None => return Ok(target),
+                }
+            } else if seq.next_element::<IgnoredAny>()?.is_none() {
+                return Ok(target);
+            }
+            index += 1;
+        }
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Target<'de>, E> {
+        Ok(self.scalar())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Target<'de>, E> {
+        Ok(self.scalar())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Target<'de>, E> {
+        Ok(self.scalar())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Target<'de>, E> {
+        Ok(self.scalar())
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Target<'de>, E> {
+        Ok(self.scalar())
+    }
+    fn visit_unit<E>(self) -> Result<Target<'de>, E> {
+        Ok(self.scalar())
+    }
+}
+
+impl PointerSeed<'_> {
+    /// A scalar is the target itself (not an array) or has nothing below.
+    fn scalar<'de>(&self) -> Target<'de> {
+        if self.tokens.is_empty() {
+            Target::NotArray
+        } else {
+            Target::Missing
+        }
     }
 }
 
@@ -138,15 +263,48 @@ fn scalar_text(value: &Value) -> Option<String> {
 mod tests {
     use super::*;
 
+    fn records(document: &str, pointer: &str) -> Result<Vec<String>, String> {
+        let tokens = pointer_tokens(pointer).ok_or("not a pointer")?;
+        let mut de = serde_json::Deserializer::from_str(document);
+        let target = PointerSeed { tokens: &tokens }
+            .deserialize(&mut de)
+            .map_err(|e| e.to_string())?;
+        match target {
+            Target::Records(r) => Ok(r.iter().map(|r| r.get().to_string()).collect()),
+            Target::NotArray => Err("not an array".into()),
+            Target::Missing => Err("missing".into()),
+        }
+    }
+
+    /// The pointer walk agrees with `Value::pointer`.
     #[test]
-    fn dotted_paths_reach_nested_values() {
-        let v: Value = serde_json::from_str(
-            r#"{"a": {"b": [{"c": 1}]}, "x.y": 2, "consumer": {"displayName": "Jo"}}"#,
-        )
-        .unwrap();
-        assert_eq!(lookup(&v, "a.b.0.c"), Some(&Value::from(1)));
-        assert_eq!(lookup(&v, "x.y"), Some(&Value::from(2)));
-        assert_eq!(lookup(&v, "consumer.displayName"), Some(&Value::from("Jo")));
-        assert_eq!(lookup(&v, "a.missing"), None);
+    fn pointers_find_the_records_array() {
+        let doc = r#"{"a": {"reviews": [{"id": 1}, 2]}, "x/y": [[], [3]], "s": "t", "e": {}}"#;
+        let value: Value = serde_json::from_str(doc).unwrap();
+        for pointer in [
+            "/a/reviews",
+            "/x~1y/1",
+            "/x~1y/0",
+            "/a",
+            "/s",
+            "/e",
+            "/nope",
+            "/a/reviews/01",
+            "",
+            "/x~1y/2",
+        ] {
+            let expected = match value.pointer(pointer) {
+                Some(Value::Array(items)) => Ok(items.iter().map(|v| v.to_string()).collect()),
+                Some(_) => Err("not an array".to_string()),
+                None => Err("missing".to_string()),
+            };
+            let got =
+                records(doc, pointer).map(|r| r.iter().map(|t| compact(t)).collect::<Vec<_>>());
+            assert_eq!(got, expected, "pointer {pointer:?}");
+        }
+        assert_eq!(
+            records("[{\"a\": 1}]", ""),
+            Ok(vec!["{\"a\": 1}".to_string()])
+        );
     }
 }

@@ -6,6 +6,7 @@
 mod csv;
 mod input;
 mod json;
+mod json_paths;
 mod load;
 pub mod manifest;
 mod parquet;
