@@ -1,6 +1,7 @@
 //! Running models: each is planned, executed as a stream and materialised
 //! once to `_state/models/<name>.parquet`, which its consumers then read.
-//! Independent models run concurrently, bounded by the number of cores.
+//! Independent models run concurrently, bounded by the number of cores,
+//! the longest remaining chain of work first (see `schedule`).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use tokio::task::JoinSet;
 
 use super::diagnostics::describe;
 use super::models::Model;
+use super::schedule;
 use super::{ModelReport, ModelStatus, Project, sql_options};
 use crate::parquet_file::{ParquetFile, intermediate_writer_properties, writer_properties};
 use crate::storage::Location;
@@ -121,11 +123,13 @@ pub async fn execute(
     }
 
     let limit = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let mut pending: Vec<&String> = project
+    let in_order: Vec<&String> = project
         .order
         .iter()
         .filter(|n| selected.contains(*n))
         .collect();
+    let seconds = schedule::previous_seconds(warehouse).await;
+    let mut pending = schedule::by_priority(&in_order, &project.deps, &seconds);
     let mut running: JoinSet<Finished> = JoinSet::new();
     let mut in_flight: BTreeSet<String> = BTreeSet::new();
     let mut task_names: HashMap<tokio::task::Id, String> = HashMap::new();

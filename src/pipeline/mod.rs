@@ -8,6 +8,7 @@ pub mod diagnostics;
 mod execute;
 pub mod models;
 pub mod publish;
+mod schedule;
 pub mod select;
 pub mod spec;
 pub mod validate;
