@@ -1,6 +1,6 @@
 """The DuckDB peer of `advocacy run`, for bench/job.sh.
 
-Two phases, timed separately, printed as one JSON object:
+Three phases, timed separately, printed as one JSON object:
 
 ingest  every export under the landing folder converted to zstd Parquet
         (read_csv / read_json with DuckDB's detection, then COPY), the
@@ -11,6 +11,8 @@ models  every model of queries/ run in dependency order over advocacy's
         as advocacy does. The model files run unchanged: DuckDB accepts
         their SQL as written; named parameters ($run_date, the vars of
         queries/models.yml) are substituted as literals.
+tests   the data tests of queries/models.yml, each the query advocacy ran
+        for it (read from advocacy's run record of the same run).
 
 clv_model and customer_clv call advocacy's BG/NBD and Gamma-Gamma functions,
 which DuckDB does not have: they are read from advocacy's materialised
@@ -129,6 +131,22 @@ def models(con, warehouse, queries, out, run_date):
     return seconds, rows
 
 
+def data_tests(con, record, run_date, queries):
+    """The same data tests as advocacy's run: each test's query from its
+    run record (`tests[].sql`), run the way advocacy runs it (a count of the
+    failing rows; row_count tests count the table)."""
+    params = parameters(queries, run_date)
+    tests = json.load(open(record))["tests"]
+    failed = 0
+    for test in tests:
+        sql = re.sub(r"\$(\w+)", lambda m: params[m.group(1)], test["sql"])
+        if test["test"] == "row_count":
+            con.execute(sql).fetchall()
+        elif con.execute(f"SELECT count(*) FROM ({sql})").fetchall()[0][0] > 0:
+            failed += 1
+    return len(tests), failed
+
+
 def main():
     landing, warehouse, queries, out, threads, run_date = sys.argv[1:7]
     con = duckdb.connect()
@@ -140,11 +158,15 @@ def main():
     started = time.perf_counter()
     per_model, model_rows = models(con, warehouse, queries, f"{out}/models", run_date)
     model_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    tests, failed = data_tests(con, f"{warehouse}/_runs/latest.json", run_date, queries)
+    test_seconds = time.perf_counter() - started
     print(
         json.dumps(
             {
                 "ingest": {"seconds": ingest_seconds, "rows": ingest_rows},
                 "models": {"seconds": model_seconds, "rows": model_rows},
+                "tests": {"seconds": test_seconds, "count": tests, "failed": failed},
                 "per_model": per_model,
             }
         )

@@ -30,6 +30,9 @@ pub struct TestResult {
     pub sample: Vec<String>,
     /// Set when the test itself could not run (bad expression, ...).
     pub error: Option<String>,
+    /// The query that returns the failing rows (for row_count: the count),
+    /// with `$params` as written, to rerun by hand with `advocacy query`.
+    pub sql: String,
 }
 
 impl TestResult {
@@ -164,9 +167,9 @@ async fn run_one(
         failures: 0,
         sample: Vec::new(),
         error: None,
+        sql: failing_rows_sql(model, column, &test.kind),
     };
-    let sql = failing_rows_sql(model, column, &test.kind);
-    match evaluate(ctx, &sql, &test.kind, params).await {
+    match evaluate(ctx, &result.sql, &test.kind, params).await {
         Ok((failures, sample)) => {
             result.passed = failures == 0;
             result.failures = failures;
