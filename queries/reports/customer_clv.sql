@@ -46,12 +46,19 @@ scored AS (
     LEFT JOIN int_customer_rfm AS r ON r.customer_id = e.customer_id
     LEFT JOIN referred AS ref ON ref.customer_id = e.customer_id
 ),
+-- Deciles among the customers with a prediction. The customers without one
+-- are a partition of their own, not filtered out: DataFusion inlines
+-- `scored` into both of its readers, and a WHERE on predicted_clv would
+-- compute the CLV a third time per customer (about 0.5 s of CPU at 1M).
 deciles AS (
     SELECT
         customer_id,
-        NTILE(10) OVER (ORDER BY predicted_clv, customer_id) AS clv_decile
+        CASE WHEN predicted_clv IS NOT NULL THEN
+            NTILE(10) OVER (
+                PARTITION BY predicted_clv IS NULL ORDER BY predicted_clv, customer_id
+            )
+        END AS clv_decile
     FROM scored
-    WHERE predicted_clv IS NOT NULL
 )
 SELECT s.*, d.clv_decile
 FROM scored AS s
