@@ -51,12 +51,23 @@ funnel AS (
     LEFT JOIN referee_revenue AS rr ON rr.customer_id = b.referee_customer_id
     GROUP BY b.period_start, b.channel
 ),
+-- Customers signed up by the end of each month: counted per signup month,
+-- then summed over the months up to each period (months x months rows), not
+-- every period joined to every customer (14M rows at 1M customers). The
+-- periods come from the invites, not from funnel, which DataFusion would
+-- compute a second time.
+signups AS (
+    SELECT
+        CAST(date_trunc('month', signup_date) AS DATE) AS signup_month,
+        COUNT(customer_id) AS customers
+    FROM stg_customers
+    GROUP BY 1
+),
 customers AS (
-    SELECT f.period_start, COUNT(c.customer_id) AS customers
-    FROM (SELECT DISTINCT period_start FROM funnel) AS f
-    LEFT JOIN stg_customers AS c
-        ON c.signup_date < CAST(f.period_start + INTERVAL '1 month' AS DATE)
-    GROUP BY f.period_start
+    SELECT p.period_start, COALESCE(SUM(s.customers), 0) AS customers
+    FROM (SELECT DISTINCT period_start FROM invites) AS p
+    LEFT JOIN signups AS s ON s.signup_month <= p.period_start
+    GROUP BY p.period_start
 )
 SELECT
     'month' AS period,
