@@ -18,7 +18,7 @@ use serde_json::Value;
 
 /// The keys a mapping reads, as a tree: `author.username` and
 /// `author.public_metrics.followers_count` share the `author` node.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct PathTree {
     root: Node,
     columns: usize,
@@ -130,7 +130,7 @@ impl Node {
 
 /// Text of a mapped value: strings as they are, numbers and booleans as
 /// JSON spells them, objects and arrays as compact JSON.
-pub fn scalar_text(value: &Value) -> Option<String> {
+fn scalar_text(value: &Value) -> Option<String> {
     match value {
         Value::Null => None,
         Value::String(s) => Some(s.clone()),
