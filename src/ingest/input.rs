@@ -3,6 +3,12 @@
 //! bytes as they pass, so a file is read once for both parsing and its
 //! content hash, and reports progress.
 //!
+//! The content hash is BLAKE3: it names raw objects and finds a file
+//! delivered twice under two names, so it must be collision resistant,
+//! and it sees every byte of every export. SHA-256 (sha2, with the CPU's
+//! SHA instructions) was 8% of the CPU of ingesting the heavy 1M-customer
+//! exports (5.5 GB); BLAKE3 hashes the same bytes several times faster.
+//!
 //! A local file comes from object_store as an open `File`: it is read
 //! directly, because the generic stream over it hands out 8 KiB chunks,
 //! each a round trip through tokio's blocking pool, which costs more than
@@ -15,7 +21,6 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 use indicatif::ProgressBar;
 use object_store::{GetResult, GetResultPayload};
-use sha2::{Digest, Sha256};
 use tokio::runtime::Handle;
 
 enum Source {
@@ -27,7 +32,7 @@ pub struct ObjectReader {
     handle: Handle,
     source: Source,
     chunk: Bytes,
-    hasher: Sha256,
+    hasher: blake3::Hasher,
     progress: ProgressBar,
     bytes: u64,
 }
@@ -43,18 +48,18 @@ impl ObjectReader {
             handle,
             source,
             chunk: Bytes::new(),
-            hasher: Sha256::new(),
+            hasher: blake3::Hasher::new(),
             progress,
             bytes: 0,
         }
     }
 
     /// Reads whatever the parser left unread (so the hash covers the whole
-    /// object) and returns the hex SHA-256 and the byte count.
+    /// object) and returns the hex content hash and the byte count.
     pub fn finish(mut self) -> std::io::Result<(String, u64)> {
         std::io::copy(&mut self, &mut std::io::sink())?;
         self.progress.finish_and_clear();
-        Ok((hex::encode(self.hasher.finalize()), self.bytes))
+        Ok((self.hasher.finalize().to_hex().to_string(), self.bytes))
     }
 }
 

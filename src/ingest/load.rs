@@ -9,7 +9,6 @@ use futures::StreamExt;
 use indicatif::ProgressBar;
 use object_store::path::Path;
 use object_store::{ObjectMeta, ObjectStoreExt};
-use sha2::{Digest, Sha256};
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 
@@ -287,7 +286,7 @@ async fn hash_object(
         .await
         .map_err(|e| FileError::new(format!("cannot read: {e}")))?
         .into_stream();
-    let mut hasher = Sha256::new();
+    let mut hasher = blake3::Hasher::new();
     let mut bytes = 0u64;
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| FileError::new(format!("cannot read: {e}")))?;
@@ -296,5 +295,5 @@ async fn hash_object(
         progress.inc(chunk.len() as u64);
     }
     progress.finish_and_clear();
-    Ok((hex::encode(hasher.finalize()), bytes))
+    Ok((hasher.finalize().to_hex().to_string(), bytes))
 }
