@@ -180,9 +180,16 @@ impl CsvFile<'_> {
             let reason = format!("expected {} fields, found {}", self.width, record.len());
             return sink.reject(line, Rejection::new(None, reason), raw());
         }
+        // One UTF-8 check of the whole record rather than one per field:
+        // from_utf8 on short fields was 6% of the instructions of loading
+        // an orders CSV (callgrind). A field is checked on its own only when
+        // the record is not valid UTF-8 or the field does not begin and end
+        // on a character boundary of it.
+        let whole = std::str::from_utf8(record.as_slice()).ok();
         let mut values: Vec<Option<&str>> = Vec::with_capacity(self.indices.len());
         for (&index, column) in self.indices.iter().zip(self.columns) {
-            match std::str::from_utf8(&record[index]) {
+            let field = whole.and_then(|text| text.get(record.range(index)?));
+            match field.map_or_else(|| std::str::from_utf8(&record[index]), Ok) {
                 Ok(v) => values.push(Some(v)),
                 Err(_) => {
                     let reason = format!("column {column:?} is not valid UTF-8");
@@ -256,29 +263,51 @@ fn render(record: &csv::ByteRecord, delimiter: u8) -> String {
 mod tests {
     use super::*;
 
-    /// Reads every record and returns its physical start line.
-    fn lines_of(data: &str) -> Vec<i64> {
-        struct Lines(Vec<i64>);
-        impl RecordSink for Lines {
+    /// What the reader made of each record: its physical start line and
+    /// its mapped values, or the reason it was rejected.
+    type Outcome = (i64, Result<Vec<Option<String>>, String>);
+
+    /// Reads `data` (no header row; `width` columns named a, b, c) with
+    /// `mapped` as the columns the sink asks for.
+    fn read(data: &[u8], width: usize, mapped: &[&str]) -> Vec<Outcome> {
+        struct Records(Vec<Outcome>);
+        impl RecordSink for Records {
             fn accept(
                 &mut self,
                 row: i64,
-                _: &[Option<&str>],
+                values: &[Option<&str>],
                 _: &dyn Fn() -> String,
             ) -> Result<(), FileError> {
-                self.0.push(row);
+                let values = values.iter().map(|v| v.map(str::to_string)).collect();
+                self.0.push((row, Ok(values)));
                 Ok(())
             }
-            fn reject(&mut self, row: i64, _: Rejection, _: String) -> Result<(), FileError> {
-                self.0.push(row);
+            fn reject(&mut self, row: i64, why: Rejection, _: String) -> Result<(), FileError> {
+                self.0.push((row, Err(why.reason)));
                 Ok(())
             }
         }
         let options = CsvOptions {
             header: false,
-            column_names: vec!["a".into()],
+            column_names: ["a", "b", "c"][..width]
+                .iter()
+                .map(|c| c.to_string())
+                .collect(),
             ..CsvOptions::default()
         };
+        let columns = mapped
+            .iter()
+            .zip(["kind", "value"])
+            .map(|(from, field)| {
+                let spec = crate::config::ColumnSpec {
+                    from: Some(from.to_string()),
+                    value: None,
+                    format: None,
+                    values: None,
+                };
+                (field.to_string(), spec)
+            })
+            .collect();
         let source = crate::config::SourceConfig {
             name: "s".into(),
             entity: crate::schema::Entity::Identities,
@@ -286,17 +315,34 @@ mod tests {
             path: "x".into(),
             csv: options.clone(),
             records: None,
-            columns: vec![],
+            columns,
         };
-        let mut lines = Lines(Vec::new());
-        read_csv(
-            data.as_bytes(),
-            &options,
-            &Mapping::new(&source),
-            &mut lines,
-        )
-        .unwrap();
-        lines.0
+        let mut records = Records(Vec::new());
+        read_csv(data, &options, &Mapping::new(&source), &mut records).unwrap();
+        records.0
+    }
+
+    /// Reads every record and returns its physical start line.
+    fn lines_of(data: &str) -> Vec<i64> {
+        read(data.as_bytes(), 1, &[])
+            .into_iter()
+            .map(|(line, _)| line)
+            .collect()
+    }
+
+    #[test]
+    fn each_mapped_field_must_be_utf8_on_its_own() {
+        let some = |v: &str| Some(v.to_string());
+        // "\xC3" ends field a and "\xA9" begins field b: together they are
+        // "é", so the record is valid UTF-8 while neither field is.
+        let got = read(b"\xC3,\xA9\n\xC3\xA9,x\n", 2, &["a", "b"]);
+        assert_eq!(got[0], (1, Err("column \"a\" is not valid UTF-8".into())));
+        assert_eq!(got[1], (2, Ok(vec![some("é"), some("x")])));
+        // An invalid byte in a column nobody maps does not reject the row.
+        let got = read(b"\xC3\xA9,x,\xFF\n", 3, &["a", "b"]);
+        assert_eq!(got, [(1, Ok(vec![some("é"), some("x")]))]);
+        let got = read(b"ok,\xFF\n", 2, &["a", "b"]);
+        assert_eq!(got, [(1, Err("column \"b\" is not valid UTF-8".into()))]);
     }
 
     #[test]

@@ -303,7 +303,7 @@ fn parse_field<'a>(
     raw: Option<&'a str>,
 ) -> Result<Parsed<'a>, String> {
     let def = m.def;
-    let text = raw.map(str::trim).filter(|t| !t.is_empty());
+    let text = raw.map(values::trim).filter(|t| !t.is_empty());
     let text = match (text, &m.values) {
         (Some(t), Some(map)) => Some(lookup_value(map, t).unwrap_or(t)),
         (t, _) => t,
