@@ -57,11 +57,11 @@ pub fn redact_emails(text: &str, salt: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut copied = 0;
     let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] != b'@' {
-            i += 1;
-            continue;
-        }
+    // memchr jumps from one '@' to the next: posts and comments are long and
+    // nearly all of them mention a handle, so a byte-by-byte scan was 2.8%
+    // of the instructions of loading X posts (callgrind).
+    while let Some(at) = memchr::memchr(b'@', &bytes[i..]) {
+        i += at;
         let mut start = i;
         while start > copied && is_local_char(bytes[start - 1]) {
             start -= 1;
