@@ -1,6 +1,6 @@
 //! Parsing one text value into a typed value, with the reason when it
-//! does not parse. Dates and timestamps accept ISO 8601, epoch seconds or
-//! milliseconds, or an explicit chrono format.
+//! does not parse. Dates and timestamps accept ISO 8601, `YYYYMMDD`, epoch
+//! seconds or milliseconds, or an explicit chrono format.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -89,16 +89,47 @@ pub fn parse_bool(text: &str) -> Result<bool, String> {
 /// seconds is the year 5138, 1e11 milliseconds is March 1973.
 const MILLIS_THRESHOLD: i64 = 100_000_000_000;
 
-fn parse_epoch(t: &str) -> Option<DateTime<Utc>> {
-    if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) || t.len() > 15 {
+/// What a value made only of digits stands for.
+enum BareNumber {
+    Date(NaiveDate),
+    Instant(DateTime<Utc>),
+}
+
+/// Eight digits are a `YYYYMMDD` date from 1900-01-01 to 2100-12-31, 9 to
+/// 13 are epoch seconds or milliseconds, and any other count is refused:
+/// read as epoch seconds, the date 20240501 would be 1970-08-23 and load
+/// without a word. `None` when `t` is not all digits.
+fn parse_bare_number(t: &str) -> Option<Result<BareNumber, String>> {
+    if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    let n: i64 = t.parse().ok()?;
-    if n >= MILLIS_THRESHOLD {
-        DateTime::from_timestamp_millis(n)
-    } else {
-        DateTime::from_timestamp(n, 0)
+    Some(match t.len() {
+        8 => yyyymmdd(t)
+            .map(BareNumber::Date)
+            .ok_or_else(|| format!("{t:?} is not a date (eight digits are read as YYYYMMDD)")),
+        9..=13 => {
+            let n: i64 = t.parse().expect("at most 13 digits fit an i64");
+            let instant = if n >= MILLIS_THRESHOLD {
+                DateTime::from_timestamp_millis(n)
+            } else {
+                DateTime::from_timestamp(n, 0)
+            };
+            instant
+                .map(BareNumber::Instant)
+                .ok_or_else(|| format!("{t:?} is out of range"))
+        }
+        _ => Err(format!(
+            "{t:?} is neither a YYYYMMDD date (8 digits) nor epoch seconds or milliseconds (9 to 13 digits)"
+        )),
+    })
+}
+
+fn yyyymmdd(t: &str) -> Option<NaiveDate> {
+    let n: u32 = t.parse().ok()?;
+    if !(19000101..=21001231).contains(&n) {
+        return None;
     }
+    NaiveDate::from_ymd_opt((n / 10000) as i32, n / 100 % 100, n % 100)
 }
 
 fn local_to_utc(naive: NaiveDateTime, tz: Tz) -> Result<DateTime<Utc>, String> {
@@ -182,8 +213,11 @@ fn fields_to_utc(fields: &Parsed, tz: Tz) -> Option<Result<DateTime<Utc>, String
 }
 
 fn parse_timestamp_auto(t: &str, tz: Tz) -> Result<DateTime<Utc>, String> {
-    if let Some(dt) = parse_epoch(t) {
-        return Ok(dt);
+    match parse_bare_number(t) {
+        Some(Ok(BareNumber::Date(date))) => return local_to_utc(date.and_time(NaiveTime::MIN), tz),
+        Some(Ok(BareNumber::Instant(instant))) => return Ok(instant),
+        Some(Err(reason)) => return Err(reason),
+        None => {}
     }
     if let Ok(dt) = DateTime::parse_from_rfc3339(t) {
         return Ok(dt.with_timezone(&Utc));
@@ -218,7 +252,7 @@ fn parse_timestamp_auto(t: &str, tz: Tz) -> Result<DateTime<Utc>, String> {
         return local_to_utc(date.and_time(NaiveTime::MIN), tz);
     }
     Err(format!(
-        "{t:?} is not a timestamp (ISO 8601, epoch seconds or milliseconds; or set `format`)"
+        "{t:?} is not a timestamp (ISO 8601, YYYYMMDD, epoch seconds or milliseconds; or set `format`)"
     ))
 }
 
@@ -243,12 +277,14 @@ pub fn parse_date(
                     .date_naive(),
             }
         }
-        None => match parse_naive_date(t, "%Y-%m-%d") {
-            Some(d) => d,
-            None => parse_timestamp_auto(t, tz)
+        None => match (parse_naive_date(t, "%Y-%m-%d"), parse_bare_number(t)) {
+            (Some(d), _) | (None, Some(Ok(BareNumber::Date(d)))) => d,
+            (None, Some(Ok(BareNumber::Instant(instant)))) => instant.with_timezone(&tz).date_naive(),
+            (None, Some(Err(reason))) => return Err(reason),
+            (None, None) => parse_timestamp_auto(t, tz)
                 .map_err(|_| {
                     format!(
-                        "{t:?} is not a date (YYYY-MM-DD, ISO 8601, epoch seconds; or set `format`)"
+                        "{t:?} is not a date (YYYY-MM-DD, YYYYMMDD, ISO 8601, epoch seconds; or set `format`)"
                     )
                 })?
                 .with_timezone(&tz)
@@ -332,6 +368,41 @@ mod tests {
         assert!(d("yesterday", None).is_err());
         assert!(d("2099-01-01", None).unwrap_err().contains("future"));
         assert!(d("1969-12-31", None).unwrap_err().contains("before 1970"));
+    }
+
+    #[test]
+    fn bare_numbers_are_yyyymmdd_dates_or_9_to_13_digit_epochs() {
+        // 2024-05-01 is day 19_844 (2024-03-15 is 19_797, plus 16 days of
+        // March and 30 of April, plus 1) and 1_714_521_600 s at UTC midnight.
+        assert_eq!(ts("20240501"), Ok(1_714_521_600_000_000));
+        // Local midnight in Paris (UTC+2 in May) is two hours earlier.
+        let paris: Tz = "Europe/Paris".parse().unwrap();
+        let micros = parse_timestamp("20240501", None, paris, &bounds()).unwrap();
+        assert_eq!(micros, 1_714_521_600_000_000 - 7_200_000_000);
+        let la: Tz = "America/Los_Angeles".parse().unwrap();
+        let tokyo: Tz = "Asia/Tokyo".parse().unwrap();
+        let d = |t: &str, tz: Tz| parse_date(t, None, tz, &bounds());
+        // A YYYYMMDD date is the same day in every zone.
+        assert_eq!(d("20240501", la), Ok(19_844));
+        assert_eq!(d("20240501", tokyo), Ok(19_844));
+        // 1_714_600_800 s is 2024-05-01T22:00Z: 15:00 in Los Angeles, 07:00
+        // the next day in Tokyo.
+        assert_eq!(d("1714600800", la), Ok(19_844));
+        assert_eq!(d("1714600800", tokyo), Ok(19_845));
+        // Nine digits are seconds: 999_999_999 s is 2001-09-09T01:46:39Z.
+        assert_eq!(ts("999999999"), Ok(999_999_999_000_000));
+        for (text, reason) in [
+            ("20241332", "eight digits are read as YYYYMMDD"),
+            ("21010101", "eight digits are read as YYYYMMDD"),
+            ("18991231", "eight digits are read as YYYYMMDD"),
+            ("1714564", "neither a YYYYMMDD date"),
+            ("17145648000000", "neither a YYYYMMDD date"),
+        ] {
+            assert!(ts(text).unwrap_err().contains(reason), "{text}");
+            assert!(d(text, la).unwrap_err().contains(reason), "{text}");
+        }
+        // In range for YYYYMMDD, but before the dates the load accepts.
+        assert!(d("19000101", la).unwrap_err().contains("before 1970"));
     }
 
     #[test]
