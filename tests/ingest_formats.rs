@@ -339,3 +339,51 @@ fn an_unusable_file_fails_its_source_and_the_others_still_load() {
     assert_eq!(lines(&loaded)[1..], ["3"]);
     assert!(!p.warehouse().join("raw/orders").exists());
 }
+
+/// Issue 9 point 10: a bare 8-digit number is a YYYYMMDD date, not epoch
+/// seconds (20240501 s would be 1970-08-23); 9 to 13 digits are epochs and
+/// other digit counts are quarantined, naming the field and the reason.
+#[test]
+fn bare_numbers_are_yyyymmdd_dates_or_epochs() {
+    let p = Project::new();
+    p.config(
+        r#"  - name: nps
+    entity: nps_responses
+    format: csv
+    path: nps.csv
+    columns: { response_id: id, customer_id: cid, responded_at: at, score: score }
+"#,
+    );
+    p.land(
+        "nps.csv",
+        "id,cid,at,score\n\
+         R1,C1,20240501,9\n\
+         R2,C2,1714600800,7\n\
+         R3,C3,20241332,8\n\
+         R4,C4,1714564,3\n",
+    );
+    assert_exit(&p.ingest(), 0);
+    // 20240501 is local midnight (the config's zone is UTC); 1714600800 s
+    // is 2024-05-01T22:00:00Z.
+    let loaded = p.query(
+        "raw/nps_responses",
+        "SELECT response_id, CAST(responded_at AS VARCHAR) AS at FROM t ORDER BY _row",
+    );
+    assert_eq!(
+        lines(&loaded)[1..],
+        ["R1 | 2024-05-01T00:00:00Z", "R2 | 2024-05-01T22:00:00Z"],
+        "{loaded}"
+    );
+    let quarantined = p.query(
+        "quarantine/nps",
+        "SELECT row, field, reason FROM t ORDER BY row",
+    );
+    assert_eq!(
+        lines(&quarantined)[1..],
+        [
+            "4 | responded_at | \"20241332\" is not a date (eight digits are read as YYYYMMDD)",
+            "5 | responded_at | \"1714564\" is neither a YYYYMMDD date (8 digits) nor epoch seconds or milliseconds (9 to 13 digits)",
+        ],
+        "{quarantined}"
+    );
+}
