@@ -7,12 +7,13 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Instant;
 
+use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{Column, ScalarValue};
 use datafusion::dataframe::DataFrame;
 use datafusion::error::DataFusionError;
 use datafusion::logical_expr::{Expr, LogicalPlan, SortExpr};
 use datafusion::physical_plan::{ExecutionPlan, execute_stream};
-use datafusion::prelude::{ParquetReadOptions, SessionContext};
+use datafusion::prelude::{ParquetReadOptions, SessionContext, cast};
 use futures::StreamExt;
 use tokio::task::JoinSet;
 
@@ -302,7 +303,7 @@ async fn run_model(job: &Job) -> Result<Built, Failure> {
         .and_then(|df| df.with_param_values(job.params.clone()))
         .and_then(|df| {
             if model.publish {
-                deterministic_order(df, job.key.as_deref())
+                deterministic_order(df, job.key.as_deref()).and_then(bi_types)
             } else {
                 Ok(df)
             }
@@ -427,6 +428,49 @@ fn deterministic_order(
     } else {
         df.sort(keys)
     }
+}
+
+/// The type a published column is written as, when BI tools do not read
+/// the one the query produced: unsigned integers (NTILE and ROW_NUMBER give
+/// UInt64, which Spark reads as decimal(20,0) and several BI connectors
+/// refuse) become Int64, and Arrow's view and dictionary encodings, which
+/// only Arrow readers know, their plain types. `None`: written as it is.
+fn bi_type(data_type: &DataType) -> Option<DataType> {
+    match data_type {
+        DataType::UInt8 | DataType::UInt16 | DataType::UInt32 | DataType::UInt64 => {
+            Some(DataType::Int64)
+        }
+        DataType::Utf8View => Some(DataType::Utf8),
+        DataType::BinaryView => Some(DataType::Binary),
+        DataType::Float16 => Some(DataType::Float64),
+        DataType::Dictionary(_, value) => Some(bi_type(value).unwrap_or(*value.clone())),
+        _ => None,
+    }
+}
+
+/// Casts a report's columns to types every BI tool reads (see [`bi_type`]).
+/// A value that does not fit (an unsigned above i64::MAX) fails the model
+/// rather than being published wrong.
+fn bi_types(df: DataFrame) -> Result<DataFrame, DataFusionError> {
+    let schema = df.schema().clone();
+    if !schema
+        .fields()
+        .iter()
+        .any(|f| bi_type(f.data_type()).is_some())
+    {
+        return Ok(df);
+    }
+    let columns: Vec<Expr> = schema
+        .iter()
+        .map(|(qualifier, field)| {
+            let column = Expr::Column(Column::from((qualifier, field)));
+            match bi_type(field.data_type()) {
+                Some(target) => cast(column, target).alias(field.name()),
+                None => column,
+            }
+        })
+        .collect();
+    df.select(columns)
 }
 
 fn has_order(plan: &LogicalPlan) -> bool {
