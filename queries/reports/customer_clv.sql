@@ -30,6 +30,12 @@ scored AS (
         bg_nbd_expected_purchases(
             m.r, m.alpha, m.a, m.b, $clv_horizon_weeks, r.frequency, r.recency, r.age
         ) AS expected_purchases,
+        -- p_alive is 1 for one-time buyers by the model's construction; the
+        -- purchases expected in the next 90 days fall with time since the
+        -- last one for every customer, so they rank churn risk.
+        bg_nbd_expected_purchases(
+            m.r, m.alpha, m.a, m.b, 90.0 / 7.0, r.frequency, r.recency, r.age
+        ) AS expected_purchases_90d,
         gamma_gamma_expected_value(m.p, m.q, m.v, r.frequency, r.monetary)
             AS expected_average_order_value,
         clv_discounted(

@@ -245,20 +245,51 @@ fn sigmoid(x: f64) -> f64 {
 /// is how many digits (in e) cancellation cost. `c` must not be a
 /// non-positive integer.
 fn ln_gauss_series(a: f64, b: f64, c: f64, y: f64) -> (f64, f64, f64) {
-    const MAX_TERMS: u32 = 2_000_000;
+    match gauss_series(a, b, c, y, 2_000_000) {
+        Ok(sum) | Err(sum) => sum,
+    }
+}
+
+/// [`ln_gauss_series`] within `max_terms` terms: `Err` with the partial sum
+/// when the tail was not yet provably below 1e-17 of the sum.
+fn gauss_series(
+    a: f64,
+    b: f64,
+    c: f64,
+    y: f64,
+    max_terms: u32,
+) -> Result<(f64, f64, f64), (f64, f64, f64)> {
     const RESCALE: f64 = 1e200;
     let ln_rescale = RESCALE.ln();
     let n_monotone = a.abs().max(b.abs()).max(c.abs()) + 2.0;
+    // With a, b, c, y > 0 and c >= b, every later term ratio
+    // (a + k)(b + k) / ((c + k)(k + 1)) y is at most y (a + k) / (k + 1),
+    // which a bound can take from the current n on (likewise with a and b
+    // swapped): a geometric tail bound long before n_monotone, which for a
+    // BG/NBD fit at an edge (b and c in the millions) is never reached.
+    let positive = a > 0.0 && b > 0.0 && c > 0.0 && y > 0.0;
+    let early_bound = |nf: f64| -> Option<f64> {
+        let next = |p: f64| y * ((p + nf + 1.0) / (nf + 2.0)).max(1.0);
+        match () {
+            _ if positive && c >= b => Some(next(a)),
+            _ if positive && c >= a => Some(next(b)),
+            _ => None,
+        }
+    };
     let mut sum = 1.0_f64;
     let mut abs_sum = 1.0_f64;
     let mut term = 1.0_f64;
     let mut ln_scale = 0.0_f64;
-    for n in 0..MAX_TERMS {
+    let mut converged = false;
+    for n in 0..max_terms {
         let nf = f64::from(n);
         let ratio = (a + nf) * (b + nf) / ((c + nf) * (nf + 1.0)) * y;
         term *= ratio;
         if term == 0.0 {
-            break; // a or b is a non-positive integer: the series is a polynomial
+            // a or b is a non-positive integer (a polynomial), or the terms
+            // fell below the smallest f64.
+            converged = true;
+            break;
         }
         sum += term;
         abs_sum += term.abs();
@@ -268,21 +299,34 @@ fn ln_gauss_series(a: f64, b: f64, c: f64, y: f64) -> (f64, f64, f64) {
             term /= RESCALE;
             ln_scale += ln_rescale;
         }
-        if nf + 1.0 >= n_monotone {
-            // Past this point the term ratio moves monotonically towards y,
-            // so the tail is bounded by a geometric series.
-            let rho = ratio.abs().max(y.abs());
-            if rho < 1.0 && term.abs() * rho / (1.0 - rho) <= 1e-17 * sum.abs() {
-                break;
-            }
+        // Past n_monotone the term ratio moves monotonically towards y.
+        let rho = if nf + 1.0 >= n_monotone {
+            Some(ratio.abs().max(y.abs()))
+        } else {
+            early_bound(nf)
+        };
+        if let Some(rho) = rho
+            && rho < 1.0
+            && term.abs() * rho / (1.0 - rho) <= 1e-17 * sum.abs()
+        {
+            converged = true;
+            break;
         }
     }
-    (
+    let result = (
         sum.abs().ln() + ln_scale,
         sum.signum(),
         abs_sum.ln() + ln_scale,
-    )
+    );
+    if converged { Ok(result) } else { Err(result) }
 }
+
+/// Terms the direct series may take for z >= 0.75 before the connection
+/// formula is used instead: enough for a tail ratio up to about 0.96, which
+/// covers parameters in the millions (a BG/NBD fit at an edge: the terms
+/// fall by about z b / c) where the connection formula's own series, with a
+/// third argument near minus a million, took two million terms per value.
+const DIRECT_TERMS_ABOVE_075: u32 = 1000;
 
 /// ln 2F1(a, b; c; z) for a, b, c > 0 and 0 <= z < 1, where F >= 1.
 /// `one_minus_z` is passed separately because callers know it exactly
@@ -300,6 +344,9 @@ fn ln_hyp2f1_split(a: f64, b: f64, c: f64, z: f64, one_minus_z: f64) -> f64 {
     }
     if z < 0.75 {
         return ln_gauss_series(a, b, c, z).0;
+    }
+    if let Ok((ln_f, _, _)) = gauss_series(a, b, c, z, DIRECT_TERMS_ABOVE_075) {
+        return ln_f;
     }
     let m = c - a - b;
     let k = m.round();
@@ -355,7 +402,21 @@ fn ln_hyp2f1_connection(a: f64, b: f64, c: f64, z: f64, w: f64) -> f64 {
     // (600 customers, a backfill) put c - a - b at 12.4 and returned
     // -1.3e7 expected purchases. The direct series has positive terms only.
     let lost = lost1.max(labs2 - ls2).max(l1.max(l2) - l);
-    if s > 0.0 && l.is_finite() && l >= -1e-12 && lost < MAX_LOST_DIGITS_E {
+    // For c >= b, (b)_n / (c)_n <= 1 term by term, so F is at most the
+    // binomial series (1 - z)^-a (and likewise with a and b swapped). With
+    // b and c in the millions (a BG/NBD fit ending at an edge, a = 2.5e6,
+    // b = 9.3e6: a backfill of the bundled data at 2024-08-31) the first
+    // series above has a third argument near -2.5e6 and loses every digit
+    // without the estimate noticing: ln F came out as 5.5e6 where the
+    // direct series, which then falls by about z b / c a term, gives 1.568.
+    let bound = if c >= b {
+        -a * ln_w
+    } else if c >= a {
+        -b * ln_w
+    } else {
+        f64::INFINITY
+    };
+    if s > 0.0 && l.is_finite() && l >= -1e-12 && l <= bound + 1e-9 && lost < MAX_LOST_DIGITS_E {
         l.max(0.0)
     } else {
         ln_gauss_series(a, b, c, z).0
@@ -1642,6 +1703,32 @@ mod tests {
         };
         for (age, want) in [(0.0, 2.167579442212644), (3.0 / 7.0, 2.131791488223369)] {
             let got = m.expected_purchases_if_alive(52.0, 0.0, age);
+            assert!(
+                ((got - want) / want).abs() < 1e-9,
+                "T = {age}: {got}, want {want}"
+            );
+        }
+    }
+
+    #[test]
+    fn expected_purchases_stay_exact_for_a_fit_at_the_edge() {
+        // Fitted on the bundled data as of 2024-08-31: the search ended with
+        // a and b in the millions (a / (a + b) = 0.213), where A&S 15.3.6
+        // lost every digit for x = 1 (ln 2F1 = 5.5e6, expected purchases
+        // -inf, published as NULL). Wanted values from mpmath at 40 digits:
+        // c/(a-1) (1 - (1-z)^A 2F1(A, B; c; z)), A = r + x, B = b + x,
+        // c = a + b + x - 1, z = 52 / (alpha + T + 52).
+        let m = BgNbd {
+            r: 0.7550807910071463,
+            alpha: 9.257251626458002,
+            a: 2509976.5844626105,
+            b: 9258138.188149806,
+        };
+        for (age, want) in [
+            (8.0, 2.726420568116212),
+            (5.428571428571429, 2.941829846232159),
+        ] {
+            let got = m.expected_purchases_if_alive(52.0, 1.0, age);
             assert!(
                 ((got - want) / want).abs() < 1e-9,
                 "T = {age}: {got}, want {want}"

@@ -13,6 +13,12 @@
 //! them. A model that cannot be fitted (no customers, nobody bought twice)
 //! is a row with NULL parameters and `converged = false`, so a company
 //! without order history still gets its reports; invalid rows are errors.
+//! A search that ends at an edge of the parameter space (the likelihood
+//! still rising as, say, BG/NBD's a and b grow together: every customer
+//! drops out with the same probability) gives its best finite parameters
+//! with `converged = false`: they are close to that limit model and score
+//! customers sensibly, where NULL parameters left every prediction empty
+//! with nothing said (`clv_model`'s data tests warn instead).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -243,7 +249,7 @@ impl FitAccumulator {
             Ok(fit) => {
                 let p = fit.params;
                 let ok = fit.converged;
-                let param = |v: f64| float(ok.then_some(v));
+                let param = |v: f64| float(v.is_finite().then_some(v));
                 Ok(vec![
                     param(p.r),
                     param(p.alpha),
@@ -279,7 +285,7 @@ impl FitAccumulator {
             Ok(fit) => {
                 let p = fit.params;
                 let ok = fit.converged;
-                let param = |v: f64| float(ok.then_some(v));
+                let param = |v: f64| float(v.is_finite().then_some(v));
                 Ok(vec![
                     param(p.p),
                     param(p.q),
