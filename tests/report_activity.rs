@@ -82,7 +82,8 @@ sources:
     );
     p.land(
         "identities.csv",
-        "id,kind,value\nC1,x,@Ann_X\nC1,review_name,Ann B.\nC2,community,bob_c\nC2,email,bob@example.com\n",
+        "id,kind,value\nC1,x,@Ann_X\nC1,review_name,Ann B.\nC2,community,bob_c\nC2,email,bob@example.com\n\
+         C4,x,zed\nC5,x,@Zed\nC4,review_name,Stranger\nC5,review_name,stranger\nC3,x,eve\n",
     );
     p.land(
         "orders.csv",
@@ -181,17 +182,22 @@ fn reports_on_the_activity_fixture() {
 
     // Reviews by "Ann B." and "ann b." match C1 through review_name; the x
     // handle ann_x matches C1's "@Ann_X"; bob_c matches C2 on community.
+    // Ambiguous: "Stranger" (t2) is the review name of both C4 and C5, and
+    // zed (s3, s4) their x handle: those three stay unmatched, given to
+    // neither. eve is C3's x handle, not a community one: c3 stays unmatched
+    // and is not ambiguous.
     let matched = p.query(
         "reports/identity_match",
-        "SELECT source, entity, records, matched, unmatched, round(match_rate, 5) FROM t ORDER BY source",
+        "SELECT source, entity, records, matched, unmatched, ambiguous, round(match_rate, 5) \
+         FROM t ORDER BY source",
     );
     assert_eq!(
         lines(&matched)[1..],
         [
-            "forum | social_activity | 3 | 2 | 1 | 0.66667",
-            "google | reviews | 2 | 1 | 1 | 0.5",
-            "trustpilot | reviews | 2 | 1 | 1 | 0.5",
-            "x | social_activity | 5 | 3 | 2 | 0.6",
+            "forum | social_activity | 3 | 2 | 1 | 0 | 0.66667",
+            "google | reviews | 2 | 1 | 1 | 0 | 0.5",
+            "trustpilot | reviews | 2 | 1 | 1 | 1 | 0.5",
+            "x | social_activity | 5 | 3 | 2 | 2 | 0.6",
         ]
     );
 

@@ -1,9 +1,17 @@
 -- Social events with the customer behind the handle, when the identities
--- export links that handle on that platform to a customer.
+-- export links that handle on that platform to one customer. A handle that
+-- several customers claim on the platform is ambiguous: its events stay
+-- unmatched (flagged `ambiguous`) rather than going to one of them.
 -- Only the kinds of key that are social platforms are grouped: emails and
 -- review names are most of the keys and never match a handle.
 WITH handles AS (
-    SELECT kind AS platform, key, min(customer_id) AS customer_id
+    SELECT
+        kind AS platform,
+        key,
+        -- int_identity_keys is distinct, so one customer iff min = max
+        -- (cheaper than COUNT(DISTINCT), and it spills).
+        CASE WHEN min(customer_id) = max(customer_id) THEN min(customer_id) END AS customer_id,
+        min(customer_id) <> max(customer_id) AS ambiguous
     FROM int_identity_keys
     WHERE kind IN (SELECT DISTINCT platform FROM stg_social_activity)
     GROUP BY kind, key
@@ -19,7 +27,8 @@ SELECT
     COALESCE(s.shares, 0) AS shares,
     COALESCE(s.competitor, false) AS competitor,
     s._source AS source,
-    h.customer_id
+    h.customer_id,
+    COALESCE(h.ambiguous, false) AS ambiguous
 FROM stg_social_activity AS s
 LEFT JOIN handles AS h
     ON h.platform = s.platform AND h.key = ltrim(lower(trim(s.handle)), '@')
