@@ -127,6 +127,7 @@ sources:
         r#"{"id":"c1","user":"bob_c","kind":"answer","at":"2026-01-08T10:00:00Z","likes":4}
 {"id":"c2","user":"bob_c","kind":"accepted_answer","at":"2026-01-09T10:00:00Z","likes":6}
 {"id":"c3","user":"eve","kind":"post","at":"2026-01-10T10:00:00Z","likes":0}
+{"id":"c4","user":"eve","kind":"mention","at":"2026-01-11T10:00:00Z","likes":3}
 "#,
     );
     assert_exit(
@@ -194,7 +195,7 @@ fn reports_on_the_activity_fixture() {
     assert_eq!(
         lines(&matched)[1..],
         [
-            "forum | social_activity | 3 | 2 | 1 | 0 | 0.66667",
+            "forum | social_activity | 4 | 2 | 2 | 0 | 0.5",
             "google | reviews | 2 | 1 | 1 | 0 | 0.5",
             "trustpilot | reviews | 2 | 1 | 1 | 1 | 0.5",
             "x | social_activity | 5 | 3 | 2 | 2 | 0.6",
@@ -203,9 +204,14 @@ fn reports_on_the_activity_fixture() {
 
     // x, January: mentions s1 s3 (s4 is a competitor's), repost s2, reply s5.
     // Reach: ann_x at most 120 followers + zed 1000 = 1120. Engagements of
-    // our events: 6 + 0 + 12 + 1 = 19, rate 19 / 1120. Share of voice 2 / 3.
-    // Authors: ann_x matched, zed not. community: answers c1 c2 (likes 10),
-    // no reach; bob_c matched, eve not.
+    // the same mentions and reposts: s1 6 + s2 0 + s3 12 = 18 (the reply's
+    // like is not over the reach line), rate 18 / 1120 = 0.01607. Share of
+    // voice 2 / 3. Authors: ann_x matched, zed not. community: answers c1 c2,
+    // eve's post c3 and mention c4 (3 likes; no followers, so no reach);
+    // bob_c matched, eve not; the forum tags no competitors, so no share of
+    // voice, and its mention stays out of the 'all' share of voice too
+    // (2 / 3, not 3 / 4). all: engagements 18 + 3 = 21, rate 21 / 1120 =
+    // 0.01875.
     let social = p.query(
         "reports/social_engagement",
         "SELECT platform, mentions, shares_reposts, replies, answers, competitor_mentions, reach, engagements, \
@@ -215,9 +221,9 @@ fn reports_on_the_activity_fixture() {
     assert_eq!(
         lines(&social)[1..],
         [
-            "all | 2 | 1 | 1 | 2 | 1 | 1120 | 29 | 0.02589 | 0.66667 | 2 | 2",
-            "community | 0 | 0 | 0 | 2 | 0 | 0 | 10 |  |  | 1 | 1",
-            "x | 2 | 1 | 1 | 0 | 1 | 1120 | 19 | 0.01696 | 0.66667 | 1 | 1",
+            "all | 3 | 1 | 1 | 2 | 1 | 1120 | 21 | 0.01875 | 0.66667 | 2 | 2",
+            "community | 1 | 0 | 0 | 2 | 0 | 0 | 3 |  |  | 1 | 1",
+            "x | 2 | 1 | 1 | 0 | 1 | 1120 | 18 | 0.01607 | 0.66667 | 1 | 1",
         ]
     );
 }

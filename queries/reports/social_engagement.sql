@@ -1,16 +1,29 @@
 -- Social activity per month and platform (and 'all' platforms).
 -- reach: followers of the distinct authors who mentioned, shared or
--- reposted in the month (each author counted once, at their largest
--- follower count). engagement_rate: likes and shares received per follower
--- reached. share_of_voice: our mentions among all mentions, on platforms
--- whose export tags competitor mentions at all (NULL elsewhere, and in
--- months without any mention).
-WITH events AS (
-    SELECT CAST(date_trunc('month', occurred_at) AS DATE) AS period_start, platform, * EXCLUDE (platform)
+-- reposted us in the month (each author counted once, at their largest
+-- follower count). engagements: likes and shares those same mentions,
+-- shares and reposts received, so engagement_rate = engagements / reach
+-- has the same events above and below the line. share_of_voice: our
+-- mentions among all mentions (ours and competitors', mention events on
+-- both sides), on platforms whose export tags competitor mentions at all;
+-- the 'all' row pools those platforms only (NULL without any, and in months
+-- without a mention).
+WITH tagging AS (
+    SELECT platform, BOOL_OR(competitor) AS tags_competitors
     FROM int_social_authors
+    GROUP BY platform
+),
+tagged AS (
+    SELECT s.*, t.tags_competitors
+    FROM int_social_authors AS s
+    JOIN tagging AS t ON t.platform = s.platform
+),
+events AS (
+    SELECT CAST(date_trunc('month', occurred_at) AS DATE) AS period_start, platform, * EXCLUDE (platform)
+    FROM tagged
     UNION ALL
     SELECT CAST(date_trunc('month', occurred_at) AS DATE), 'all', * EXCLUDE (platform)
-    FROM int_social_authors
+    FROM tagged
 ),
 -- One row per author and month: their reach (largest follower count among
 -- their mentions, shares and reposts of us) and whether they are a matched
@@ -30,11 +43,6 @@ author_months AS (
     FROM events
     GROUP BY period_start, platform, handle
 ),
-tagging AS (
-    SELECT platform, MAX(CASE WHEN competitor THEN 1 ELSE 0 END) = 1 AS tags_competitors
-    FROM events
-    GROUP BY platform
-),
 reach AS (
     SELECT
         period_start,
@@ -53,8 +61,13 @@ counts AS (
         SUM(CASE WHEN event_type IN ('share', 'repost') AND NOT competitor THEN 1 ELSE 0 END) AS shares_reposts,
         SUM(CASE WHEN event_type = 'reply' THEN 1 ELSE 0 END) AS replies,
         SUM(CASE WHEN event_type IN ('answer', 'accepted_answer') THEN 1 ELSE 0 END) AS answers,
-        SUM(CASE WHEN competitor THEN 1 ELSE 0 END) AS competitor_mentions,
-        SUM(CASE WHEN NOT competitor THEN likes + shares ELSE 0 END) AS engagements
+        SUM(CASE WHEN event_type = 'mention' AND competitor THEN 1 ELSE 0 END) AS competitor_mentions,
+        SUM(CASE WHEN event_type IN ('mention', 'share', 'repost') AND NOT competitor
+            THEN likes + shares ELSE 0 END) AS engagements,
+        -- Share of voice counts the platforms that tag competitors only.
+        SUM(CASE WHEN event_type = 'mention' AND NOT competitor AND tags_competitors
+            THEN 1 ELSE 0 END) AS voice_mentions,
+        BOOL_OR(tags_competitors) AS tags_competitors
     FROM events
     GROUP BY period_start, platform
 )
@@ -70,12 +83,11 @@ SELECT
     COALESCE(r.reach, 0) AS reach,
     c.engagements,
     CASE WHEN COALESCE(r.reach, 0) > 0 THEN CAST(c.engagements AS DOUBLE) / r.reach END AS engagement_rate,
-    CASE WHEN t.tags_competitors AND c.mentions + c.competitor_mentions > 0
-        THEN CAST(c.mentions AS DOUBLE) / (c.mentions + c.competitor_mentions)
+    CASE WHEN c.tags_competitors AND c.voice_mentions + c.competitor_mentions > 0
+        THEN CAST(c.voice_mentions AS DOUBLE) / (c.voice_mentions + c.competitor_mentions)
     END AS share_of_voice,
     COALESCE(r.matched_authors, 0) AS matched_authors,
     COALESCE(r.unmatched_authors, 0) AS unmatched_authors
 FROM counts AS c
 LEFT JOIN reach AS r ON r.period_start = c.period_start AND r.platform = c.platform
-JOIN tagging AS t ON t.platform = c.platform
 ORDER BY c.platform, c.period_start
