@@ -36,7 +36,7 @@ sources:
     entity: social_activity
     format: csv
     path: x.csv
-    columns: { event_id: id, platform: { value: x }, handle: user, event_type: type, occurred_at: at, followers: followers }
+    columns: { event_id: id, platform: { value: x }, handle: user, event_type: type, occurred_at: at, followers: followers, sentiment: sentiment }
   - name: forum
     entity: social_activity
     format: csv
@@ -79,10 +79,11 @@ sources:
     );
     p.land(
         "x.csv",
-        "id,user,type,at,followers\n\
-         x1,bigvoice,mention,2026-04-01,5000\nx2,bigvoice,mention,2026-04-02,5000\nx3,bigvoice,repost,2026-04-03,5000\n\
-         x4,dana,mention,2026-05-12,10\n\
-         x5,ned,mention,2026-01-06,50\nx6,ned,mention,2026-01-07,50\nx7,ned,mention,2026-01-08,50\n",
+        "id,user,type,at,followers,sentiment\n\
+         x1,bigvoice,mention,2026-04-01,5000,\nx2,bigvoice,mention,2026-04-02,5000,\nx3,bigvoice,repost,2026-04-03,5000,\n\
+         x4,dana,mention,2026-05-12,10,positive\n\
+         x5,ned,mention,2026-01-06,50,\nx6,ned,mention,2026-01-07,50,\nx7,ned,mention,2026-01-08,50,\n\
+         x8,dana,mention,2026-06-01,10,Negative\nx9,dana,repost,2026-06-02,10,-0.4\n",
     );
     p.land(
         "forum.csv",
@@ -111,7 +112,9 @@ fn scores_personas_and_first_qualification() {
     //     promoter: validator.
     // A4: promoter (25) + 1 mention (5) + 1 review (6.6667) + 1 referral
     //     (8.3333) = 45 from May 25; 2 answers with feedback, 8 weeks a
-    //     customer, 10 followers: collaborator.
+    //     customer, 10 followers: collaborator. Dana's June mention scored
+    //     "Negative" and repost scored -0.4 are complaints, not advocacy:
+    //     still 1 social signal and 45 (counted, they would make 3 and 55).
     // N1: promoter only, 25: not an advocate.
     // N2: 40 on Jan 8 (promoter + 3 mentions), then a 3 on Apr 1: 15 now,
     //     not an advocate, but first qualified on Jan 8.

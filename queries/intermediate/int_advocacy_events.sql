@@ -1,7 +1,8 @@
 -- Every advocacy signal of a known customer up to the run date, one row
 -- per event: survey answers (with their score) and written feedback,
 -- positive (4-5 star) reviews, mentions and shares of us (competitor
--- mentions excluded), community answers and accepted answers, referral
+-- mentions and posts the export scores as negative excluded: a complaint
+-- about us is not advocacy), community answers and accepted answers, referral
 -- invites sent and converted. `value` carries the NPS score or the
 -- author's followers.
 WITH events AS (
@@ -28,6 +29,7 @@ WITH events AS (
         CAST(followers AS DOUBLE)
     FROM int_social_authors
     WHERE NOT competitor
+        AND NOT negative
         AND event_type IN ('mention', 'share', 'repost', 'answer', 'accepted_answer')
     UNION ALL
     SELECT referrer_customer_id, invited_at, 'referral_sent', NULL

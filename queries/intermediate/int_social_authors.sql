@@ -26,6 +26,13 @@ SELECT
     COALESCE(s.likes, 0) AS likes,
     COALESCE(s.shares, 0) AS shares,
     COALESCE(s.competitor, false) AS competitor,
+    -- Negative: the label "negative" (labels are lower-cased at load; map
+    -- other spellings with `values:` in the config) or a score below 0.
+    COALESCE(
+        s.sentiment IN ('negative', 'very negative', 'very_negative')
+            OR TRY_CAST(s.sentiment AS DOUBLE) < 0,
+        false
+    ) AS negative,
     s._source AS source,
     h.customer_id,
     COALESCE(h.ambiguous, false) AS ambiguous
