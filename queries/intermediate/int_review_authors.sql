@@ -4,35 +4,17 @@
 -- else the author's handle as an identity of the review's site. A key that
 -- several customers share is ambiguous and matches nobody (the next kind of
 -- key may still match); a review left unmatched because of one is flagged
--- `ambiguous`. int_identity_keys is distinct, so a key has one customer iff
--- min = max (cheaper than COUNT(DISTINCT), and it spills).
+-- `ambiguous`.
 WITH by_email AS (
-    SELECT
-        key,
-        CASE WHEN min(customer_id) = max(customer_id) THEN min(customer_id) END AS customer_id,
-        min(customer_id) <> max(customer_id) AS ambiguous
-    FROM int_identity_keys
-    WHERE kind = 'email'
-    GROUP BY key
+    SELECT key, customer_id, ambiguous FROM int_identity_keys WHERE kind = 'email'
 ),
 by_name AS (
-    SELECT
-        key,
-        CASE WHEN min(customer_id) = max(customer_id) THEN min(customer_id) END AS customer_id,
-        min(customer_id) <> max(customer_id) AS ambiguous
-    FROM int_identity_keys
-    WHERE kind = 'review_name'
-    GROUP BY key
+    SELECT key, customer_id, ambiguous FROM int_identity_keys WHERE kind = 'review_name'
 ),
 by_handle AS (
-    SELECT
-        kind AS site,
-        key,
-        CASE WHEN min(customer_id) = max(customer_id) THEN min(customer_id) END AS customer_id,
-        min(customer_id) <> max(customer_id) AS ambiguous
+    SELECT kind AS site, key, customer_id, ambiguous
     FROM int_identity_keys
     WHERE kind IN (SELECT DISTINCT site FROM stg_reviews)
-    GROUP BY kind, key
 )
 SELECT
     r.review_id,

@@ -2,19 +2,12 @@
 -- export links that handle on that platform to one customer. A handle that
 -- several customers claim on the platform is ambiguous: its events stay
 -- unmatched (flagged `ambiguous`) rather than going to one of them.
--- Only the kinds of key that are social platforms are grouped: emails and
+-- Only the kinds of key that are social platforms are joined: emails and
 -- review names are most of the keys and never match a handle.
 WITH handles AS (
-    SELECT
-        kind AS platform,
-        key,
-        -- int_identity_keys is distinct, so one customer iff min = max
-        -- (cheaper than COUNT(DISTINCT), and it spills).
-        CASE WHEN min(customer_id) = max(customer_id) THEN min(customer_id) END AS customer_id,
-        min(customer_id) <> max(customer_id) AS ambiguous
+    SELECT kind AS platform, key, customer_id, ambiguous
     FROM int_identity_keys
     WHERE kind IN (SELECT DISTINCT platform FROM stg_social_activity)
-    GROUP BY kind, key
 )
 SELECT
     s.event_id,

@@ -270,10 +270,14 @@ fn gauss_series(
     let positive = a > 0.0 && b > 0.0 && c > 0.0 && y > 0.0;
     let early_bound = |nf: f64| -> Option<f64> {
         let next = |p: f64| y * ((p + nf + 1.0) / (nf + 2.0)).max(1.0);
-        match () {
-            _ if positive && c >= b => Some(next(a)),
-            _ if positive && c >= a => Some(next(b)),
-            _ => None,
+        if !positive {
+            None
+        } else if c >= b {
+            Some(next(a))
+        } else if c >= a {
+            Some(next(b))
+        } else {
+            None
         }
     };
     let mut sum = 1.0_f64;
