@@ -185,7 +185,12 @@ fn default_queries() -> PathBuf {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RunSettings {
+    /// The zone days are cut in (IANA name): `$run_date` is today there and
+    /// the models see it as `$timezone`.
     pub timezone: String,
+    /// The base currency (ISO 4217 code) every amount is converted to; the
+    /// models see it as `$currency`.
+    pub currency: String,
     /// Memory pool of the query engine, e.g. `2GiB`, `512MiB`.
     pub memory_limit: String,
     pub pii: Pii,
@@ -201,6 +206,7 @@ impl Default for RunSettings {
     fn default() -> Self {
         RunSettings {
             timezone: "UTC".into(),
+            currency: "USD".into(),
             memory_limit: "2GiB".into(),
             pii: Pii::Hash,
             pii_salt: None,
@@ -514,6 +520,12 @@ impl Config {
         }
         crate::clock::parse_timezone(&self.run.timezone)
             .map_err(|e| format!("run.timezone: {e}"))?;
+        if self.run.currency.len() != 3 || !self.run.currency.bytes().all(|b| b.is_ascii_uppercase()) {
+            return Err(format!(
+                "run.currency: {:?} is not a three-letter currency code such as USD or EUR",
+                self.run.currency
+            ));
+        }
         parse_bytes(&self.run.memory_limit).map_err(|e| format!("run.memory_limit: {e}"))?;
         crate::lock::parse_duration(&self.run.lock_ttl)
             .map_err(|e| format!("run.lock_ttl: {e}"))?;

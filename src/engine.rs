@@ -54,7 +54,7 @@ pub fn session(config: &Config) -> Result<SessionContext> {
         );
     override_from_env(&mut session_config)?;
     let ctx = SessionContext::new_with_config_rt(session_config, runtime);
-    crate::functions::sql::register(&ctx);
+    crate::functions::register(&ctx);
     Ok(ctx)
 }
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use serde::Deserialize;
 
-/// One of the seven canonical entities exports are mapped to.
+/// One of the eight canonical entities exports are mapped to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Entity {
@@ -18,10 +18,11 @@ pub enum Entity {
     Reviews,
     SocialActivity,
     Identities,
+    ExchangeRates,
 }
 
 impl Entity {
-    pub const ALL: [Entity; 7] = [
+    pub const ALL: [Entity; 8] = [
         Entity::Customers,
         Entity::Orders,
         Entity::NpsResponses,
@@ -29,6 +30,7 @@ impl Entity {
         Entity::Reviews,
         Entity::SocialActivity,
         Entity::Identities,
+        Entity::ExchangeRates,
     ];
 
     pub fn name(self) -> &'static str {
@@ -40,6 +42,7 @@ impl Entity {
             Entity::Reviews => "reviews",
             Entity::SocialActivity => "social_activity",
             Entity::Identities => "identities",
+            Entity::ExchangeRates => "exchange_rates",
         }
     }
 
@@ -57,6 +60,7 @@ impl Entity {
             Entity::Reviews => REVIEWS,
             Entity::SocialActivity => SOCIAL_ACTIVITY,
             Entity::Identities => IDENTITIES,
+            Entity::ExchangeRates => EXCHANGE_RATES,
         }
     }
 
@@ -74,6 +78,7 @@ impl Entity {
             Entity::Reviews => &["site", "review_id"],
             Entity::SocialActivity => &["platform", "event_id"],
             Entity::Identities => &["customer_id", "kind", "value"],
+            Entity::ExchangeRates => &["date", "currency", "quote_currency"],
         }
     }
 
@@ -133,6 +138,10 @@ pub enum Check {
     /// Inclusive integer range.
     Range(i64, i64),
     NonNegative,
+    /// A number above 0 (an exchange rate).
+    Positive,
+    /// An ISO 4217 code: three letters, upper-cased (`eur` -> `EUR`).
+    Currency,
     /// Lower-cased text that must be one of these values.
     OneOf(&'static [&'static str]),
     /// Lower-cased free-form label (site, platform, kind).
@@ -221,7 +230,7 @@ static ORDERS: &[FieldDef] = &[
     req("customer_id", Text),
     req("ordered_at", Timestamp),
     checked(req("amount", Float), Check::NonNegative),
-    opt("currency", Text),
+    checked(opt("currency", Text), Check::Currency),
     opt("gross_margin", Float),
     checked(opt("status", Text), Check::OneOf(ORDER_STATUSES)),
 ];
@@ -281,6 +290,17 @@ static IDENTITIES: &[FieldDef] = &[
     req("customer_id", Text),
     checked(req("kind", Text), Check::Label),
     req("value", Text),
+];
+
+/// One row: on `date`, one unit of `currency` is worth `rate` units of
+/// `quote_currency` (`run.currency` when the export does not say). Exports
+/// quote against any currency (the ECB against the euro):
+/// `stg_exchange_rates` turns them into rates to `run.currency`.
+static EXCHANGE_RATES: &[FieldDef] = &[
+    req("date", Date),
+    checked(req("currency", Text), Check::Currency),
+    checked(req("rate", Float), Check::Positive),
+    checked(opt("quote_currency", Text), Check::Currency),
 ];
 
 #[cfg(test)]

@@ -1,24 +1,32 @@
--- Every advocacy signal of a known customer up to the run date, one row
+-- Every advocacy signal of a known customer up to the run date (the
+-- staging models hold nothing later), one row
 -- per event: survey answers (with their score) and written feedback,
 -- positive (4-5 star) reviews, mentions and shares of us (competitor
 -- mentions and posts the export scores as negative excluded: a complaint
 -- about us is not advocacy), community answers and accepted answers, referral
 -- invites sent and converted. `value` carries the NPS score or the
 -- author's followers.
+-- event_date is the event's day in run.timezone.
 WITH events AS (
-    SELECT customer_id, responded_at AS occurred_at, 'nps' AS signal, CAST(score AS DOUBLE) AS value
+    SELECT
+        customer_id,
+        responded_date AS event_date,
+        responded_at AS occurred_at,
+        'nps' AS signal,
+        CAST(score AS DOUBLE) AS value
     FROM int_nps_responses
     UNION ALL
-    SELECT customer_id, responded_at, 'feedback', NULL
+    SELECT customer_id, responded_date, responded_at, 'feedback', NULL
     FROM int_nps_responses
     WHERE comment IS NOT NULL AND trim(comment) <> ''
     UNION ALL
-    SELECT customer_id, published_at, 'positive_review', CAST(rating AS DOUBLE)
+    SELECT customer_id, published_date, published_at, 'positive_review', CAST(rating AS DOUBLE)
     FROM int_review_authors
     WHERE rating >= 4
     UNION ALL
     SELECT
         customer_id,
+        occurred_date,
         occurred_at,
         CASE event_type
             WHEN 'mention' THEN 'mention'
@@ -32,18 +40,13 @@ WITH events AS (
         AND NOT negative
         AND event_type IN ('mention', 'share', 'repost', 'answer', 'accepted_answer')
     UNION ALL
-    SELECT referrer_customer_id, invited_at, 'referral_sent', NULL
+    SELECT referrer_customer_id, invited_date, invited_at, 'referral_sent', NULL
     FROM stg_referrals
     UNION ALL
-    SELECT referrer_customer_id, converted_at, 'referral_converted', NULL
+    SELECT referrer_customer_id, converted_date, converted_at, 'referral_converted', NULL
     FROM stg_referrals
     WHERE converted_at IS NOT NULL
 )
-SELECT
-    customer_id,
-    CAST(occurred_at AS DATE) AS event_date,
-    occurred_at,
-    signal,
-    value
+SELECT customer_id, event_date, occurred_at, signal, value
 FROM events
-WHERE customer_id IS NOT NULL AND CAST(occurred_at AS DATE) <= $run_date
+WHERE customer_id IS NOT NULL

@@ -1,11 +1,12 @@
 -- Orders that count as purchases: those whose status is one of
 -- $counted_order_statuses (by default only completed; refunds and
 -- cancellations are excluded). An order without a status counts as completed.
+-- order_date is the order's day in run.timezone (see stg_orders).
 SELECT
     order_id,
     customer_id,
     ordered_at,
-    CAST(ordered_at AS DATE) AS order_date,
+    order_date,
     amount,
     currency,
     gross_margin

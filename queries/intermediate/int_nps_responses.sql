@@ -26,6 +26,7 @@ by_email AS (
 SELECT
     n.response_id,
     n.responded_at,
+    n.responded_date,
     n.score,
     n.comment,
     COALESCE(n.channel, 'unknown') AS channel,

@@ -21,6 +21,7 @@ SELECT
     r.site,
     r.rating,
     r.published_at,
+    r.published_date,
     r.verified,
     r._source AS source,
     COALESCE(r.customer_id, e.customer_id, n.customer_id, h.customer_id) AS customer_id,

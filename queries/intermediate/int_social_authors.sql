@@ -15,6 +15,7 @@ SELECT
     s.handle,
     s.event_type,
     s.occurred_at,
+    s.occurred_date,
     COALESCE(s.followers, 0) AS followers,
     COALESCE(s.likes, 0) AS likes,
     COALESCE(s.shares, 0) AS shares,

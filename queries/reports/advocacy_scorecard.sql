@@ -1,4 +1,5 @@
--- The programme's headline measures per month, up to the run date.
+-- The programme's headline measures per month, up to the run date (days cut
+-- in run.timezone; the run date's month is marked period_complete = false).
 --   customers                 signed up by the end of the month
 --   new_customers             signed up in the month; referred_new_customers
 --                             of them came through a referral invite
@@ -147,7 +148,8 @@ SELECT
     c.everyone_else_average_clv,
     c.advocates_retention_12m,
     c.best_customers_retention_12m,
-    c.everyone_else_retention_12m
+    c.everyone_else_retention_12m,
+    s.month + INTERVAL '1 month' - INTERVAL '1 day' <= $run_date AS period_complete
 FROM signups AS s
 LEFT JOIN sales AS sa ON sa.month = s.month
 LEFT JOIN active AS a ON a.month = s.month

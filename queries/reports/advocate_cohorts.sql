@@ -41,7 +41,11 @@ SELECT
     o.months_since,
     c.cohort_size,
     COALESCE(a.active_advocates, 0) AS active_advocates,
-    CAST(COALESCE(a.active_advocates, 0) AS DOUBLE) / c.cohort_size AS retention_rate
+    CAST(COALESCE(a.active_advocates, 0) AS DOUBLE) / c.cohort_size AS retention_rate,
+    -- Only the run date's month is still in progress.
+    o.months_since < c.last_offset
+        OR CAST(date_trunc('month', $run_date) AS DATE) + INTERVAL '1 month' - INTERVAL '1 day' <= $run_date
+        AS period_complete
 FROM cohorts AS c
 JOIN offsets AS o ON o.months_since <= c.last_offset
 LEFT JOIN activity AS a

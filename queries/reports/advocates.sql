@@ -39,7 +39,7 @@ qualified AS (
 reach AS (
     SELECT customer_id, MAX(followers) AS social_reach
     FROM int_social_authors
-    WHERE customer_id IS NOT NULL AND CAST(occurred_at AS DATE) <= $run_date
+    WHERE customer_id IS NOT NULL
     GROUP BY customer_id
 ),
 signals AS (

@@ -5,7 +5,7 @@
 WITH answers AS (
     SELECT *
     FROM int_nps_responses
-    WHERE customer_id IS NOT NULL AND CAST(responded_at AS DATE) <= $run_date
+    WHERE customer_id IS NOT NULL
 ),
 latest AS (
     SELECT *
@@ -47,5 +47,5 @@ WHERE l.score < $passive_min
     -- Within the last $detractor_lookback_days days: the arithmetic stays on
     -- the parameters (a day count subtracted from a column is planned as a
     -- Duration and fails against Date32 when Parquet statistics prune).
-    AND CAST(l.responded_at AS DATE) > $run_date - CAST($detractor_lookback_days AS INT)
+    AND l.responded_date > $run_date - CAST($detractor_lookback_days AS INT)
 ORDER BY v.predicted_clv DESC NULLS LAST, l.responded_at DESC, l.customer_id

@@ -17,6 +17,10 @@
 -- of the difference of the two (independent) periods: a two-sample z-test
 -- at 95%.
 --
+-- Every answer up to the run date counts, on its day in run.timezone
+-- (responded_date); the run date's own week, month and quarter are still in
+-- progress (period_complete = false).
+--
 -- Periods are calendar periods: the change compares with the immediately
 -- preceding week, month or quarter (NULL when it had no answers), and the
 -- rolling NPS pools the current and the two preceding calendar periods,
@@ -37,9 +41,9 @@ WITH responses AS (
         touchpoint,
         country,
         segment,
-        CAST(date_trunc('week', responded_at) AS DATE) AS week_start,
-        CAST(date_trunc('month', responded_at) AS DATE) AS month_start,
-        CAST(date_trunc('quarter', responded_at) AS DATE) AS quarter_start
+        CAST(date_trunc('week', responded_date) AS DATE) AS week_start,
+        CAST(date_trunc('month', responded_date) AS DATE) AS month_start,
+        CAST(date_trunc('quarter', responded_date) AS DATE) AS quarter_start
     FROM int_nps_responses
 ),
 dimensions AS (
@@ -265,6 +269,12 @@ SELECT
             AND abs(nps - previous_nps) > 196.0 * sqrt(nps_variance + previous_variance),
         false
     ) AS change_significant,
-    responses < $nps_min_responses AS low_sample
+    responses < $nps_min_responses AS low_sample,
+    -- The run date's own period is still in progress.
+    CASE period
+        WHEN 'week' THEN period_start + INTERVAL '6 days'
+        WHEN 'month' THEN period_start + INTERVAL '1 month' - INTERVAL '1 day'
+        ELSE period_start + INTERVAL '3 months' - INTERVAL '1 day'
+    END <= $run_date AS period_complete
 FROM compared
 ORDER BY period, dimension, dimension_value, period_start

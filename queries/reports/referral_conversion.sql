@@ -14,7 +14,7 @@
 -- new paying customers each existing customer brings through referrals.
 WITH invites AS (
     SELECT
-        CAST(date_trunc('month', invited_at) AS DATE) AS period_start,
+        CAST(date_trunc('month', invited_date) AS DATE) AS period_start,
         COALESCE(channel, 'unknown') AS channel,
         *  EXCLUDE (channel)
     FROM stg_referrals
@@ -85,7 +85,8 @@ SELECT
     f.p90_days_to_convert,
     f.referred_revenue,
     c.customers,
-    CASE WHEN c.customers > 0 THEN CAST(f.first_purchases AS DOUBLE) / c.customers END AS viral_coefficient
+    CASE WHEN c.customers > 0 THEN CAST(f.first_purchases AS DOUBLE) / c.customers END AS viral_coefficient,
+    f.period_start + INTERVAL '1 month' - INTERVAL '1 day' <= $run_date AS period_complete
 FROM funnel AS f
 JOIN customers AS c ON c.period_start = f.period_start
 ORDER BY f.channel, f.period_start

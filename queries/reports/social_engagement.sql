@@ -1,4 +1,6 @@
--- Social activity per month and platform (and 'all' platforms).
+-- Social activity per month and platform (and 'all' platforms), up to the
+-- run date (months cut in run.timezone; the run date's month is marked
+-- period_complete = false).
 -- reach: followers of the distinct authors who mentioned, shared or
 -- reposted us in the month (each author counted once, at their largest
 -- follower count). engagements: likes and shares those same mentions,
@@ -19,10 +21,10 @@ tagged AS (
     JOIN tagging AS t ON t.platform = s.platform
 ),
 events AS (
-    SELECT CAST(date_trunc('month', occurred_at) AS DATE) AS period_start, platform, * EXCLUDE (platform)
+    SELECT CAST(date_trunc('month', occurred_date) AS DATE) AS period_start, platform, * EXCLUDE (platform)
     FROM tagged
     UNION ALL
-    SELECT CAST(date_trunc('month', occurred_at) AS DATE), 'all', * EXCLUDE (platform)
+    SELECT CAST(date_trunc('month', occurred_date) AS DATE), 'all', * EXCLUDE (platform)
     FROM tagged
 ),
 -- One row per author and month: their reach (largest follower count among
@@ -87,7 +89,8 @@ SELECT
         THEN CAST(c.voice_mentions AS DOUBLE) / (c.voice_mentions + c.competitor_mentions)
     END AS share_of_voice,
     COALESCE(r.matched_authors, 0) AS matched_authors,
-    COALESCE(r.unmatched_authors, 0) AS unmatched_authors
+    COALESCE(r.unmatched_authors, 0) AS unmatched_authors,
+    c.period_start + INTERVAL '1 month' - INTERVAL '1 day' <= $run_date AS period_complete
 FROM counts AS c
 LEFT JOIN reach AS r ON r.period_start = c.period_start AND r.platform = c.platform
 ORDER BY c.platform, c.period_start

@@ -3,12 +3,19 @@
 -- Rows are put in key order, each key's latest load first, and the first
 -- row of every key is kept: one sort and a look at the previous row, which
 -- is far cheaper than a ROW_NUMBER() per key (one window partition per key).
-SELECT * EXCLUDE (previous_customer_id)
+-- As of the run date: customers who signed up after $run_date (a
+-- backfill) are not known yet.
+SELECT
+    *
 FROM (
-    SELECT
-        *,
-        LAG(customer_id) OVER latest_first AS previous_customer_id
-    FROM raw_customers
-    WINDOW latest_first AS (ORDER BY customer_id, _loaded_at DESC, _file DESC, _row DESC)
-)
-WHERE previous_customer_id IS DISTINCT FROM customer_id
+    SELECT * EXCLUDE (previous_customer_id)
+    FROM (
+        SELECT
+            *,
+            LAG(customer_id) OVER latest_first AS previous_customer_id
+        FROM raw_customers
+        WINDOW latest_first AS (ORDER BY customer_id, _loaded_at DESC, _file DESC, _row DESC)
+    )
+    WHERE previous_customer_id IS DISTINCT FROM customer_id
+) AS latest
+WHERE signup_date <= $run_date

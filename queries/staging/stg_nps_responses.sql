@@ -3,12 +3,20 @@
 -- Rows are put in key order, each key's latest load first, and the first
 -- row of every key is kept: one sort and a look at the previous row, which
 -- is far cheaper than a ROW_NUMBER() per key (one window partition per key).
-SELECT * EXCLUDE (previous_response_id)
+-- As of the run date: what happened after $run_date (a backfill) is not
+-- known yet. Days are cut in run.timezone ($timezone), not in UTC.
+SELECT
+    *,
+    CAST(local_time(responded_at, $timezone) AS DATE) AS responded_date
 FROM (
-    SELECT
-        *,
-        LAG(response_id) OVER latest_first AS previous_response_id
-    FROM raw_nps_responses
-    WINDOW latest_first AS (ORDER BY response_id, _loaded_at DESC, _file DESC, _row DESC)
-)
-WHERE previous_response_id IS DISTINCT FROM response_id
+    SELECT * EXCLUDE (previous_response_id)
+    FROM (
+        SELECT
+            *,
+            LAG(response_id) OVER latest_first AS previous_response_id
+        FROM raw_nps_responses
+        WINDOW latest_first AS (ORDER BY response_id, _loaded_at DESC, _file DESC, _row DESC)
+    )
+    WHERE previous_response_id IS DISTINCT FROM response_id
+) AS latest
+WHERE CAST(local_time(responded_at, $timezone) AS DATE) <= $run_date

@@ -3,14 +3,22 @@
 -- Rows are put in key order, each key's latest load first, and the first
 -- row of every key is kept: one sort and a look at the previous row, which
 -- is far cheaper than a ROW_NUMBER() per key (one window partition per key).
-SELECT * EXCLUDE (previous_platform, previous_event_id)
+-- As of the run date: what happened after $run_date (a backfill) is not
+-- known yet. Days are cut in run.timezone ($timezone), not in UTC.
+SELECT
+    *,
+    CAST(local_time(occurred_at, $timezone) AS DATE) AS occurred_date
 FROM (
-    SELECT
-        *,
-        LAG(platform) OVER latest_first AS previous_platform,
-        LAG(event_id) OVER latest_first AS previous_event_id
-    FROM raw_social_activity
-    WINDOW latest_first AS (ORDER BY platform, event_id, _loaded_at DESC, _file DESC, _row DESC)
-)
-WHERE (previous_platform IS DISTINCT FROM platform)
-    OR (previous_event_id IS DISTINCT FROM event_id)
+    SELECT * EXCLUDE (previous_platform, previous_event_id)
+    FROM (
+        SELECT
+            *,
+            LAG(platform) OVER latest_first AS previous_platform,
+            LAG(event_id) OVER latest_first AS previous_event_id
+        FROM raw_social_activity
+        WINDOW latest_first AS (ORDER BY platform, event_id, _loaded_at DESC, _file DESC, _row DESC)
+    )
+    WHERE (previous_platform IS DISTINCT FROM platform)
+        OR (previous_event_id IS DISTINCT FROM event_id)
+) AS latest
+WHERE CAST(local_time(occurred_at, $timezone) AS DATE) <= $run_date

@@ -324,6 +324,9 @@ fn parse_field<'a>(
             if def.check == Check::NonNegative && v < 0.0 {
                 return Err(format!("{v} is negative"));
             }
+            if def.check == Check::Positive && !(v > 0.0 && v.is_finite()) {
+                return Err(format!("{v} is not a positive number"));
+            }
             Parsed::Float(v)
         }
         FieldType::Date => Parsed::Date(values::parse_date(text, format, ctx.tz, &ctx.bounds)?),
@@ -360,6 +363,17 @@ fn check_text<'a>(
                 ));
             }
         },
+        Check::Currency if text.len() == 3 && text.bytes().all(|b| b.is_ascii_uppercase()) => {
+            Cow::Borrowed(text)
+        }
+        Check::Currency if text.len() == 3 && text.bytes().all(|b| b.is_ascii_alphabetic()) => {
+            Cow::Owned(text.to_ascii_uppercase())
+        }
+        Check::Currency => {
+            return Err(format!(
+                "{text:?} is not a three-letter currency code such as USD (map source values with `values:`)"
+            ));
+        }
         Check::Label if text.chars().any(char::is_uppercase) => Cow::Owned(text.to_lowercase()),
         Check::FreeText if ctx.pii != Pii::Keep && text.contains('@') => {
             Cow::Owned(pii::redact_emails(text, &ctx.salt))

@@ -163,7 +163,8 @@ impl BuildReport {
 }
 
 /// Named parameters every model may use: the defaults in models.yml's
-/// `vars`, overridden by the config's `vars`, and `$run_date`.
+/// `vars`, overridden by the config's `vars`, and from the config's `run`
+/// settings `$run_date`, `$timezone` and `$currency`.
 pub fn parameters(
     config: &Config,
     spec: &ModelsFile,
@@ -178,6 +179,14 @@ pub fn parameters(
     params.insert(
         "run_date".into(),
         ScalarValue::Date32(Some(crate::ingest::values::date_to_days(run_date))),
+    );
+    params.insert(
+        "timezone".into(),
+        ScalarValue::Utf8(Some(config.run.timezone.clone())),
+    );
+    params.insert(
+        "currency".into(),
+        ScalarValue::Utf8(Some(config.run.currency.clone())),
     );
     params
 }

@@ -1,0 +1,92 @@
+//! `local_time(ts, zone)`: an instant as the wall-clock time of a time zone,
+//! the SQL function that cuts days in `run.timezone` (the models call it
+//! with `$timezone`).
+//!
+//! The raw zone stores every instant in UTC, and `CAST(ts AS DATE)` and
+//! `date_trunc` on a UTC timestamp cut days at UTC midnight: an order placed
+//! at 23:30 in Los Angeles on January 31 would count on February 1. SQL's
+//! `ts AT TIME ZONE 'X'` followed by DataFusion's `to_local_time` does the
+//! conversion, but DataFusion 55 only plans `AT TIME ZONE` with a string
+//! literal, not a named parameter, so the zone could not come from the
+//! config. This function takes the zone as an argument and leaves the
+//! offset arithmetic (daylight-saving changes included) to DataFusion's own
+//! `adjust_to_local_time`.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::timezone::Tz;
+use datafusion::arrow::array::{Array, AsArray, TimestampMicrosecondArray};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, TimeUnit, TimestampMicrosecondType};
+use datafusion::common::{Result, ScalarValue, exec_err};
+use datafusion::functions::datetime::to_local_time::adjust_to_local_time;
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
+};
+
+/// `local_time(timestamp, zone) -> TIMESTAMP` (microseconds, no zone): the
+/// wall-clock time in `zone` (an IANA name such as `America/Los_Angeles`, or
+/// an offset such as `+02:00`) of the instant `timestamp`.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct LocalTime {
+    signature: Signature,
+}
+
+impl Default for LocalTime {
+    fn default() -> Self {
+        LocalTime {
+            signature: Signature::any(2, Volatility::Immutable),
+        }
+    }
+}
+
+/// The instant type the values are read as: the same instants, any zone.
+const UTC_MICROS: DataType = DataType::Timestamp(TimeUnit::Microsecond, None);
+
+impl ScalarUDFImpl for LocalTime {
+    fn name(&self) -> &str {
+        "local_time"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        match &arg_types[0] {
+            DataType::Timestamp(_, _) | DataType::Null => Ok(UTC_MICROS),
+            other => exec_err!("local_time needs a timestamp, got {other}"),
+        }
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let zone = match &args.args[1] {
+            ColumnarValue::Scalar(ScalarValue::Utf8(Some(z)))
+            | ColumnarValue::Scalar(ScalarValue::Utf8View(Some(z)))
+            | ColumnarValue::Scalar(ScalarValue::LargeUtf8(Some(z))) => z.clone(),
+            _ => return exec_err!("local_time's time zone must be one text value, such as $timezone"),
+        };
+        let tz: Tz = zone.parse()?;
+        let instants = args.args[0].to_array(args.number_rows)?;
+        let micros = instant_micros(&instants)?;
+        let local: TimestampMicrosecondArray =
+            micros.try_unary(|ts| adjust_to_local_time::<TimestampMicrosecondType>(ts, tz))?;
+        Ok(ColumnarValue::Array(Arc::new(local)))
+    }
+}
+
+/// Microseconds since the epoch (UTC) of each instant. The zone is dropped
+/// by a cast to UTC first: arrow's cast from a zoned to a zoneless
+/// timestamp would keep the zone's wall clock instead.
+fn instant_micros(array: &dyn Array) -> Result<TimestampMicrosecondArray> {
+    let utc = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
+    let in_utc = match array.data_type() {
+        DataType::Null => return Ok(TimestampMicrosecondArray::new_null(array.len())),
+        DataType::Timestamp(_, _) => cast(array, &utc)?,
+        other => return exec_err!("local_time needs a timestamp, got {other}"),
+    };
+    Ok(in_utc
+        .as_primitive::<TimestampMicrosecondType>()
+        .clone()
+        .with_timezone_opt(None::<String>))
+}
