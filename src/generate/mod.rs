@@ -20,6 +20,7 @@
 //! checked against what generated the data.
 
 mod calendar;
+mod exchange;
 mod export;
 mod nps;
 mod orders;
@@ -213,6 +214,8 @@ struct Identity {
 /// A block of consecutive customers and everything they (and the block's
 /// share of strangers) did. Records are in time order within the block.
 struct Block {
+    /// Position among the world's blocks (0 writes the world-wide exports).
+    index: usize,
     customers: Vec<Customer>,
     orders: Vec<Order>,
     referrals: Vec<Referral>,
@@ -226,6 +229,7 @@ struct Block {
 impl Block {
     fn build(ctx: &Ctx, index: usize, range: Range<usize>) -> Block {
         let mut b = Block {
+            index,
             customers: Vec::with_capacity(range.len()),
             orders: Vec::new(),
             referrals: Vec::new(),

@@ -8,7 +8,7 @@ use super::Ctx;
 use super::calendar::{DAY_MS, HOUR_MS, WEEK_MS, at_local_hour};
 use super::people::Customer;
 use super::random::{Rng, stream};
-use super::reference::usd_rate;
+use super::exchange::units_per_usd;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Status {
@@ -107,7 +107,7 @@ pub(super) fn customer_orders(ctx: &Ctx, cust: usize, c: &Customer) -> Vec<Order
 }
 
 fn order(r: &mut Rng, cust: usize, c: &Customer, at_ms: i64, usd: f64, status: Status) -> Order {
-    let cents = ((usd * usd_rate(c.country.currency) * 100.0).round() as i64).max(1);
+    let cents = ((usd * units_per_usd(c.country.currency, at_ms) * 100.0).round() as i64).max(1);
     let margin_cents = (cents as f64 * (0.30 + 0.28 * r.unit())).round() as i64;
     Order {
         cust,

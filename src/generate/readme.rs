@@ -86,7 +86,7 @@ fn planted(s: &mut String, truth: &Truth) {
     let rates: Vec<String> = USD_RATES.iter().map(|(c, r)| format!("{r} {c}")).collect();
     let _ = writeln!(
         s,
-        "- **Gamma-Gamma** (order values in USD): p = {}, q = {}, v = {}: each paid order is worth z ~ Gamma(p, rate nu) with nu ~ Gamma(q, rate v) per customer (mean {:.2} USD). Orders are exported in the customer's currency at fixed rates per USD: {}.",
+        "- **Gamma-Gamma** (order values in USD): p = {}, q = {}, v = {}: each paid order is worth z ~ Gamma(p, rate nu) with nu ~ Gamma(q, rate v) per customer (mean {:.2} USD). Orders are exported in the customer's currency at the rate of the order's day (UTC) in `finance/ecb-exchange-rates.csv` (the latest business day's), which drift around these units per USD: {}; converted back at those rates they are the simulated USD values.",
         gg.p,
         gg.q,
         gg.v,

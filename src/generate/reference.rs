@@ -95,9 +95,8 @@ pub(super) const COUNTRIES: [Country; 9] = [
     },
 ];
 
-/// Units of each currency for one US dollar: order values are simulated in
-/// USD (the planted Gamma-Gamma parameters are in USD) and exported in the
-/// customer's currency at these fixed rates.
+/// Long-run units of each currency for one US dollar, around which the
+/// world's exchange rates drift (see `exchange`).
 pub(super) const USD_RATES: [(&str, f64); 5] = [
     ("USD", 1.0),
     ("EUR", 0.92),
@@ -105,13 +104,6 @@ pub(super) const USD_RATES: [(&str, f64); 5] = [
     ("CAD", 1.36),
     ("AUD", 1.52),
 ];
-
-pub(super) fn usd_rate(currency: &str) -> f64 {
-    USD_RATES
-        .iter()
-        .find(|(c, _)| *c == currency)
-        .map_or(1.0, |(_, r)| *r)
-}
 
 pub(super) const FIRST_NAMES: [&str; 80] = [
     "Olivia",

@@ -3,6 +3,7 @@
 //! system family, each with its deliberately bad rows.
 
 mod crm;
+mod finance;
 mod reviews;
 mod social;
 
@@ -29,6 +30,7 @@ pub(super) enum Export {
     Google,
     X,
     Community,
+    ExchangeRates,
 }
 
 impl Export {
@@ -43,7 +45,12 @@ impl Export {
         ];
         let years = utc(ctx.trustpilot_from_ms).year()..=utc(ctx.end_ms - 1).year();
         out.extend(years.enumerate().map(|(k, y)| Export::Trustpilot(y, k)));
-        out.extend([Export::Google, Export::X, Export::Community]);
+        out.extend([
+            Export::Google,
+            Export::X,
+            Export::Community,
+            Export::ExchangeRates,
+        ]);
         out
     }
 
@@ -58,6 +65,7 @@ impl Export {
             Export::Google => "reviews/google-reviews.csv".into(),
             Export::X => "social/x-mentions.jsonl".into(),
             Export::Community => "social/community-answers.jsonl".into(),
+            Export::ExchangeRates => "finance/ecb-exchange-rates.csv".into(),
         }
     }
 
@@ -69,6 +77,7 @@ impl Export {
             }
             Export::Trustpilot(year, _) => reviews::trustpilot_layout(year),
             Export::Google => reviews::google_layout(),
+            Export::ExchangeRates => finance::layout(),
             Export::X | Export::Community => Layout {
                 header: String::new(),
                 terminator: "\n",
@@ -91,6 +100,7 @@ impl Export {
             Export::Google => reviews::google(ctx, block, &mut out),
             Export::X => social::tweets(block, &mut out),
             Export::Community => social::posts(block, &mut out),
+            Export::ExchangeRates => finance::rates(ctx, block.index == 0, &mut out),
         }
         out
     }
@@ -108,6 +118,7 @@ impl Export {
             Export::Google => reviews::bad_google(ctx),
             Export::X => social::bad_tweets(ctx),
             Export::Community => social::bad_posts(ctx),
+            Export::ExchangeRates => finance::bad_rates(ctx),
         }
     }
 
@@ -151,6 +162,9 @@ impl Export {
             }
             Export::Community => {
                 "Discourse forum posts: `kind` post/reply/answer/accepted_answer, `post_id` integer; staff and non-customers are unmatched authors."
+            }
+            Export::ExchangeRates => {
+                "ECB euro reference rates as the ECB data portal downloads them (series `EXR.D.<currency>.EUR.SP00.A`): one row per currency and TARGET business day, `OBS_VALUE` units of the currency for one euro, four decimals."
             }
         }
     }
