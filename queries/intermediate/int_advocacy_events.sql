@@ -43,9 +43,10 @@ WITH events AS (
     SELECT referrer_customer_id, invited_date, invited_at, 'referral_sent', NULL
     FROM stg_referrals
     UNION ALL
+    -- Each referee once: under the invite they are attributed to.
     SELECT referrer_customer_id, converted_date, converted_at, 'referral_converted', NULL
-    FROM stg_referrals
-    WHERE converted_at IS NOT NULL
+    FROM int_referrals
+    WHERE attributed AND converted_at IS NOT NULL
 )
 SELECT customer_id, event_date, occurred_at, signal, value
 FROM events

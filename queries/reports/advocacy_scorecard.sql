@@ -5,7 +5,8 @@
 --                             of them came through a referral invite
 --   referral_rate             referred_new_customers / new_customers
 --   revenue, referred_revenue counted orders in the month, all / of referred
---                             customers; referred_revenue_share the ratio
+--                             customers since their invite (int_referred_customers);
+--                             referred_revenue_share the ratio
 --   active_advocates          customers who had qualified as advocates by the
 --                             month's end and showed any advocacy signal in it;
 --                             advocate_share = active_advocates / customers
@@ -26,9 +27,7 @@ bounded AS (
     SELECT month FROM months WHERE month <= $run_date
 ),
 referred AS (
-    SELECT DISTINCT referee_customer_id AS customer_id
-    FROM stg_referrals
-    WHERE referee_customer_id IS NOT NULL
+    SELECT customer_id, invited_at FROM int_referred_customers
 ),
 -- Customers are counted once per signup month, then each reported month
 -- adds up the signup months up to it: (months x months), not (months x
@@ -63,7 +62,8 @@ sales AS (
         CAST(SUM(CASE WHEN r.customer_id IS NOT NULL THEN CAST(o.amount AS DECIMAL(38, 6)) ELSE 0 END) AS DOUBLE)
             AS referred_revenue
     FROM int_completed_orders AS o
-    LEFT JOIN referred AS r ON r.customer_id = o.customer_id
+    -- Only what referred customers bought from their invite on.
+    LEFT JOIN referred AS r ON r.customer_id = o.customer_id AND o.ordered_at >= r.invited_at
     GROUP BY 1
 ),
 -- A customer qualified on a day D counts as an advocate in every month

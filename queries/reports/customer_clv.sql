@@ -5,16 +5,15 @@
 -- and CLV = expected value of those purchases discounted at
 -- $annual_discount_rate a year. clv_decile 10 is the top 10% by predicted
 -- CLV ("best customers"); customers without a prediction have no decile.
--- referred: the customer came through a referral invite.
+-- referred: the customer came through a referral invite sent before they
+-- signed up (int_referred_customers).
 WITH everyone AS (
     SELECT customer_id FROM stg_customers
     UNION
     SELECT customer_id FROM int_customer_rfm
 ),
 referred AS (
-    SELECT DISTINCT referee_customer_id AS customer_id
-    FROM stg_referrals
-    WHERE referee_customer_id IS NOT NULL
+    SELECT customer_id FROM int_referred_customers
 ),
 scored AS (
     SELECT

@@ -1,73 +1,66 @@
 -- The referral funnel per month of invite and channel (and 'all'
 -- channels): invites -> clicks -> signups -> first purchases, each step's
 -- rate, days from invite to first purchase (median and 90th percentile),
--- revenue from the referred customers those invites brought in (their
--- counted orders to date), and the viral coefficient.
+-- revenue the referred customers brought after their invite, and the
+-- referral k-factor. Everything up to the run date; months are cut in
+-- run.timezone.
+--
+-- A referee counts once, under the invite they are attributed to (their
+-- earliest invite that led to a first purchase, else their earliest; see
+-- int_referrals): a second invite to the same person is an invite, maybe a
+-- click, but not a second signup or first purchase. Someone who was already
+-- a customer when invited is not a signup or first purchase either.
 --
 -- A step counts as reached when it or any later step has a date: referral
 -- tools often record the purchase but not the click, and the funnel must
 -- not narrow then widen.
 --
--- viral_coefficient = invites per customer x invite conversion
---                   = (invites / customers) x (first_purchases / invites),
--- with customers = everyone signed up by the end of the month: how many
--- new paying customers each existing customer brings through referrals.
+-- viral_coefficient is the k-factor: invites sent per active customer times
+-- the invites' conversion into new customers,
+--     k = (invites / active_customers) x (first_purchases / invites),
+-- with active_customers those with a counted order in the twelve months
+-- ending with the month (int_active_customers). k = 1 would mean every
+-- active customer brings in one new paying customer a month.
+--
+-- Invites need time to convert: those sent less than $referral_window_days
+-- days before the run date are counted in immature_invites, and a month is
+-- conversion_mature once its last invite is that old, so the latest months'
+-- low conversion is not read as a collapse.
 WITH invites AS (
     SELECT
-        CAST(date_trunc('month', invited_date) AS DATE) AS period_start,
-        COALESCE(channel, 'unknown') AS channel,
-        *  EXCLUDE (channel)
-    FROM stg_referrals
+        CAST(date_trunc('month', i.invited_date) AS DATE) AS period_start,
+        COALESCE(i.channel, 'unknown') AS channel,
+        i.invited_date,
+        COALESCE(i.clicked_at, i.signed_up_at, i.converted_at) IS NOT NULL AS clicked,
+        i.attributed AND COALESCE(i.signed_up_at, i.converted_at) IS NOT NULL AS signed_up,
+        i.attributed AND i.converted_at IS NOT NULL AS purchased,
+        CASE WHEN i.attributed AND i.converted_at IS NOT NULL THEN
+            CAST(date_part('epoch', i.converted_at) - date_part('epoch', i.invited_at) AS DOUBLE) / 86400.0
+        END AS days_to_convert,
+        CASE WHEN i.attributed THEN r.revenue_since_invite END AS referred_revenue
+    FROM int_referrals AS i
+    LEFT JOIN int_referred_customers AS r ON r.referral_id = i.referral_id
 ),
 both_levels AS (
     SELECT * FROM invites
     UNION ALL
     SELECT period_start, 'all' AS channel, * EXCLUDE (period_start, channel) FROM invites
 ),
-referee_revenue AS (
-    SELECT customer_id, SUM(CAST(amount AS DECIMAL(38, 6))) AS revenue
-    FROM int_completed_orders
-    GROUP BY customer_id
-),
 funnel AS (
     SELECT
-        b.period_start,
-        b.channel,
+        period_start,
+        channel,
         COUNT(*) AS invites,
-        COUNT(COALESCE(b.clicked_at, b.signed_up_at, b.converted_at)) AS clicks,
-        COUNT(COALESCE(b.signed_up_at, b.converted_at)) AS signups,
-        COUNT(b.converted_at) AS first_purchases,
-        median(date_diff_days) AS median_days_to_convert,
-        percentile_cont(0.9) WITHIN GROUP (ORDER BY date_diff_days) AS p90_days_to_convert,
-        CAST(COALESCE(SUM(CASE WHEN b.converted_at IS NOT NULL THEN rr.revenue END), 0) AS DOUBLE)
-            AS referred_revenue
-    FROM (
-        SELECT
-            *,
-            CAST(date_part('epoch', converted_at) - date_part('epoch', invited_at) AS DOUBLE) / 86400.0
-                AS date_diff_days
-        FROM both_levels
-    ) AS b
-    LEFT JOIN referee_revenue AS rr ON rr.customer_id = b.referee_customer_id
-    GROUP BY b.period_start, b.channel
-),
--- Customers signed up by the end of each month: counted per signup month,
--- then summed over the months up to each period (months x months rows), not
--- every period joined to every customer (14M rows at 1M customers). The
--- periods come from the invites, not from funnel, which DataFusion would
--- compute a second time.
-signups AS (
-    SELECT
-        CAST(date_trunc('month', signup_date) AS DATE) AS signup_month,
-        COUNT(customer_id) AS customers
-    FROM stg_customers
-    GROUP BY 1
-),
-customers AS (
-    SELECT p.period_start, COALESCE(SUM(s.customers), 0) AS customers
-    FROM (SELECT DISTINCT period_start FROM invites) AS p
-    LEFT JOIN signups AS s ON s.signup_month <= p.period_start
-    GROUP BY p.period_start
+        SUM(CASE WHEN clicked THEN 1 ELSE 0 END) AS clicks,
+        SUM(CASE WHEN signed_up THEN 1 ELSE 0 END) AS signups,
+        SUM(CASE WHEN purchased THEN 1 ELSE 0 END) AS first_purchases,
+        SUM(CASE WHEN invited_date > $run_date - CAST($referral_window_days AS INT) THEN 1 ELSE 0 END)
+            AS immature_invites,
+        median(days_to_convert) AS median_days_to_convert,
+        percentile_cont(0.9) WITHIN GROUP (ORDER BY days_to_convert) AS p90_days_to_convert,
+        CAST(COALESCE(SUM(CAST(referred_revenue AS DECIMAL(38, 6))), 0) AS DOUBLE) AS referred_revenue
+    FROM both_levels
+    GROUP BY period_start, channel
 )
 SELECT
     'month' AS period,
@@ -84,9 +77,16 @@ SELECT
     f.median_days_to_convert,
     f.p90_days_to_convert,
     f.referred_revenue,
-    c.customers,
-    CASE WHEN c.customers > 0 THEN CAST(f.first_purchases AS DOUBLE) / c.customers END AS viral_coefficient,
+    COALESCE(a.active_customers, 0) AS active_customers,
+    CASE WHEN a.active_customers > 0 THEN CAST(f.invites AS DOUBLE) / a.active_customers END
+        AS invites_per_active_customer,
+    CASE WHEN a.active_customers > 0
+        THEN (CAST(f.invites AS DOUBLE) / a.active_customers) * (CAST(f.first_purchases AS DOUBLE) / f.invites)
+    END AS viral_coefficient,
+    f.immature_invites,
+    f.period_start + INTERVAL '1 month' - INTERVAL '1 day'
+        <= $run_date - CAST($referral_window_days AS INT) AS conversion_mature,
     f.period_start + INTERVAL '1 month' - INTERVAL '1 day' <= $run_date AS period_complete
 FROM funnel AS f
-JOIN customers AS c ON c.period_start = f.period_start
+LEFT JOIN int_active_customers AS a ON a.month = f.period_start
 ORDER BY f.channel, f.period_start
