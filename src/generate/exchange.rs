@@ -86,7 +86,9 @@ mod tests {
         let saturday = super::super::calendar::date_ms(NaiveDate::from_ymd_opt(2026, 1, 3).unwrap());
         let friday = NaiveDate::from_ymd_opt(2026, 1, 2).unwrap();
         let gbp = units_per_usd("GBP", saturday + 10 * 3_600_000);
-        assert_eq!(gbp, ecb_rate("GBP", friday) / ecb_rate("USD", friday));
+        assert!((gbp - ecb_rate("GBP", friday) / ecb_rate("USD", friday)).abs() < 1e-12);
+        let monday = NaiveDate::from_ymd_opt(2026, 1, 5).unwrap();
+        assert_ne!(ecb_rate("GBP", friday), ecb_rate("GBP", monday));
         // Converting back with the published figures recovers the dollars.
         let usd_per_gbp = ecb_rate("USD", friday) / ecb_rate("GBP", friday);
         assert!((100.0 * gbp * usd_per_gbp - 100.0).abs() < 1e-9);
