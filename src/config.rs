@@ -520,7 +520,9 @@ impl Config {
         }
         crate::clock::parse_timezone(&self.run.timezone)
             .map_err(|e| format!("run.timezone: {e}"))?;
-        if self.run.currency.len() != 3 || !self.run.currency.bytes().all(|b| b.is_ascii_uppercase()) {
+        if self.run.currency.len() != 3
+            || !self.run.currency.bytes().all(|b| b.is_ascii_uppercase())
+        {
             return Err(format!(
                 "run.currency: {:?} is not a three-letter currency code such as USD or EUR",
                 self.run.currency

@@ -10,7 +10,8 @@
 //!   O3 C1 2026-01-31T23:30-08:00 (2026-02-01 07:30 UTC)  30  -> Jan 31
 //!   O4 C2 2026-03-09T00:30-07:00 (07:30 UTC)              40  -> Mar 9
 //! Cut in UTC, O1 would be January's and O3 February's; in Los Angeles,
-//! December has 10, January 50 and March 40. C1 bought on two local days
+//! December has 10, January 50, February (a quiet month, still listed)
+//! nothing and March 40. C1 bought on two local days
 //! (Dec 31, Jan 31: frequency 1, recency 31 / 7 = 4.428571 weeks; in UTC
 //! three days: Jan 1, Jan 31, Feb 1). At 2026-03-10 C1's age is 69 days,
 //! 9.857143 weeks.
@@ -111,7 +112,10 @@ sources:
          R1,C1,2026-02-01 10:00:00,2026-02-02 10:00:00,2026-03-09 09:00:00,C3,2026-03-09 12:00:00\n\
          R2,C2,2026-03-09 10:00:00,,,,\n",
     );
-    p.land("reviews.csv", "id,rating,at\nV1,5,2026-01-15T12:00:00Z\nV2,1,2026-03-09T12:00:00-07:00\n");
+    p.land(
+        "reviews.csv",
+        "id,rating,at\nV1,5,2026-01-15T12:00:00Z\nV2,1,2026-03-09T12:00:00-07:00\n",
+    );
     p.land(
         "social.csv",
         "id,handle,kind,at\nS1,ana,mention,2026-01-15T12:00:00Z\nS2,ana,mention,2026-03-09T12:00:00-07:00\n",
@@ -139,6 +143,7 @@ fn days_are_cut_in_the_configured_time_zone() {
         [
             "2025-12-01 | 2 | 10.0 | true",
             "2026-01-01 | 2 | 50.0 | true",
+            "2026-02-01 | 2 | 0.0 | true",
             "2026-03-01 | 3 | 40.0 | false",
         ]
     );
@@ -196,6 +201,7 @@ fn a_backfill_knows_nothing_after_its_date() {
         [
             "2025-12-01 | 2 | 2 | 10.0 | 1 | true",
             "2026-01-01 | 2 | 0 | 50.0 | 0 | true",
+            "2026-02-01 | 2 | 0 | 0.0 | 0 | true",
             "2026-03-01 | 2 | 0 | 0.0 | 1 | false",
         ]
     );
@@ -205,7 +211,10 @@ fn a_backfill_knows_nothing_after_its_date() {
         "SELECT CAST(period_start AS VARCHAR) AS start, responses, period_complete FROM t \
          WHERE dimension = 'overall' AND period = 'week' ORDER BY period_start",
     );
-    assert_eq!(lines(&weeks)[1..], ["2025-12-29 | 1 | true", "2026-03-02 | 1 | true"]);
+    assert_eq!(
+        lines(&weeks)[1..],
+        ["2025-12-29 | 1 | true", "2026-03-02 | 1 | true"]
+    );
     // R1 was clicked; its signup and first purchase happen on March 9. R2
     // is not sent yet.
     let funnel = p.query(

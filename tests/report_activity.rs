@@ -144,23 +144,26 @@ fn reports_on_the_activity_fixture() {
     // January invites f1..f4: clicks f1 f2 f3, signups f1 f2, purchases f1 f2
     // after 11 and 36 days: median 23.5, p90 = 11 + 0.9 * 25 = 33.5.
     // Revenue of C3 (100 + 50; the refund does not count) and C4 (70) = 220.
-    // Customers signed up by Jan 31: C1..C4 = 4, viral = 2 / 4.
-    // email: f1 f2 f4; whatsapp: f3. February: f5 only, 5 customers.
+    // Active customers (a counted order in the twelve months to the
+    // month's end): January C3 = 1, February C3 and C4 = 2. k-factor =
+    // (invites / active) x (first purchases / invites): January
+    // (4 / 1) x (2 / 4) = 2.0, email (3 / 1) x (2 / 3) = 2.0, whatsapp 0.
+    // email: f1 f2 f4; whatsapp: f3. February: f5 only, k = 0.
     let referrals = p.query(
         "reports/referral_conversion",
         "SELECT channel, CAST(period_start AS VARCHAR) AS month, invites, clicks, signups, first_purchases, \
          round(click_rate, 5), round(signup_rate, 5), round(purchase_rate, 5), round(invite_conversion_rate, 5), \
-         median_days_to_convert, p90_days_to_convert, referred_revenue, customers, round(viral_coefficient, 5) \
+         median_days_to_convert, p90_days_to_convert, referred_revenue, active_customers, round(viral_coefficient, 5) \
          FROM t ORDER BY channel, period_start",
     );
     assert_eq!(
         lines(&referrals)[1..],
         [
-            "all | 2026-01-01 | 4 | 3 | 2 | 2 | 0.75 | 0.66667 | 1.0 | 0.5 | 23.5 | 33.5 | 220.0 | 4 | 0.5",
-            "all | 2026-02-01 | 1 | 0 | 0 | 0 | 0.0 |  |  | 0.0 |  |  | 0.0 | 5 | 0.0",
-            "email | 2026-01-01 | 3 | 2 | 2 | 2 | 0.66667 | 1.0 | 1.0 | 0.66667 | 23.5 | 33.5 | 220.0 | 4 | 0.5",
-            "email | 2026-02-01 | 1 | 0 | 0 | 0 | 0.0 |  |  | 0.0 |  |  | 0.0 | 5 | 0.0",
-            "whatsapp | 2026-01-01 | 1 | 1 | 0 | 0 | 1.0 | 0.0 |  | 0.0 |  |  | 0.0 | 4 | 0.0",
+            "all | 2026-01-01 | 4 | 3 | 2 | 2 | 0.75 | 0.66667 | 1.0 | 0.5 | 23.5 | 33.5 | 220.0 | 1 | 2.0",
+            "all | 2026-02-01 | 1 | 0 | 0 | 0 | 0.0 |  |  | 0.0 |  |  | 0.0 | 2 | 0.0",
+            "email | 2026-01-01 | 3 | 2 | 2 | 2 | 0.66667 | 1.0 | 1.0 | 0.66667 | 23.5 | 33.5 | 220.0 | 1 | 2.0",
+            "email | 2026-02-01 | 1 | 0 | 0 | 0 | 0.0 |  |  | 0.0 |  |  | 0.0 | 2 | 0.0",
+            "whatsapp | 2026-01-01 | 1 | 1 | 0 | 0 | 1.0 | 0.0 |  | 0.0 |  |  | 0.0 | 1 | 0.0",
         ]
     );
 

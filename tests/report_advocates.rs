@@ -8,47 +8,52 @@ mod common;
 use common::{Project, assert_exit, lines};
 
 fn project() -> Project {
+    project_with("detractor_lookback_days: 120")
+}
+
+/// The fixture run at 2026-06-30 with these `vars` (YAML mapping entries).
+fn project_with(vars: &str) -> Project {
     let p = Project::new();
-    p.repo_config(
-        r#"vars: { detractor_lookback_days: 120 }
+    p.repo_config(&format!(
+        r#"vars: {{ {vars} }}
 sources:
   - name: crm
     entity: customers
     format: csv
     path: customers.csv
-    columns: { customer_id: id, signup_date: signup }
+    columns: {{ customer_id: id, signup_date: signup }}
   - name: ids
     entity: identities
     format: csv
     path: identities.csv
-    columns: { customer_id: id, kind: kind, value: value }
+    columns: {{ customer_id: id, kind: kind, value: value }}
   - name: surveys
     entity: nps_responses
     format: csv
     path: nps.csv
-    columns: { response_id: id, customer_id: cid, responded_at: at, score: score, comment: comment }
+    columns: {{ response_id: id, customer_id: cid, responded_at: at, score: score, comment: comment }}
   - name: google
     entity: reviews
     format: csv
     path: reviews.csv
-    columns: { review_id: id, site: { value: google }, rating: stars, published_at: at, author_name: name }
+    columns: {{ review_id: id, site: {{ value: google }}, rating: stars, published_at: at, author_name: name }}
   - name: x
     entity: social_activity
     format: csv
     path: x.csv
-    columns: { event_id: id, platform: { value: x }, handle: user, event_type: type, occurred_at: at, followers: followers, sentiment: sentiment }
+    columns: {{ event_id: id, platform: {{ value: x }}, handle: user, event_type: type, occurred_at: at, followers: followers, sentiment: sentiment }}
   - name: forum
     entity: social_activity
     format: csv
     path: forum.csv
-    columns: { event_id: id, platform: { value: community }, handle: user, event_type: type, occurred_at: at }
+    columns: {{ event_id: id, platform: {{ value: community }}, handle: user, event_type: type, occurred_at: at }}
   - name: refer
     entity: referrals
     format: csv
     path: referrals.csv
-    columns: { referral_id: id, referrer_customer_id: referrer, invited_at: invited, referee_customer_id: referee, converted_at: converted }
-"#,
-    );
+    columns: {{ referral_id: id, referrer_customer_id: referrer, invited_at: invited, referee_customer_id: referee, converted_at: converted }}
+"#
+    ));
     p.land(
         "customers.csv",
         "id,signup\nA1,2025-01-01\nA2,2026-01-01\nA3,2024-01-01\nA4,2026-05-01\nN1,2025-06-01\n\
@@ -147,21 +152,24 @@ fn scores_personas_and_first_qualification() {
 #[test]
 fn cohorts_follow_first_qualification() {
     let p = project();
-    // Cohorts by month of first qualification, months since up to June:
-    //   2026-01 N2: active in Jan (its events) and Apr (the 3 answer).
-    //   2026-02 A3: Feb only. 2026-03 A1: Mar only. 2026-04 A2: Apr only.
-    //   2026-05 A4: May only.
+    // Cohorts by month of first qualification, months since up to June;
+    // active = still an advocate as of the month's end (signals of the last
+    // 365 days, all of them here):
+    //   2026-01 N2: 40 from Jan 8 until the 3 on Apr 1 (score 15): active
+    //           Jan, Feb, Mar; not Apr, May, Jun.
+    //   2026-02 A3, 2026-03 A1, 2026-04 A2, 2026-05 A4: their scores never
+    //           drop: active every month to June.
     let cohorts = p.query(
         "reports/advocate_cohorts",
         "SELECT CAST(cohort_month AS VARCHAR) AS cohort, months_since, cohort_size, active_advocates, retention_rate \
          FROM t ORDER BY cohort_month, months_since",
     );
     let expected: Vec<String> = [
-        ("2026-01-01", [1, 0, 0, 1, 0, 0].as_slice()),
-        ("2026-02-01", [1, 0, 0, 0, 0].as_slice()),
-        ("2026-03-01", [1, 0, 0, 0].as_slice()),
-        ("2026-04-01", [1, 0, 0].as_slice()),
-        ("2026-05-01", [1, 0].as_slice()),
+        ("2026-01-01", [1, 1, 1, 0, 0, 0].as_slice()),
+        ("2026-02-01", [1, 1, 1, 1, 1].as_slice()),
+        ("2026-03-01", [1, 1, 1, 1].as_slice()),
+        ("2026-04-01", [1, 1, 1].as_slice()),
+        ("2026-05-01", [1, 1].as_slice()),
     ]
     .iter()
     .flat_map(|(cohort, active)| {
@@ -174,6 +182,94 @@ fn cohorts_follow_first_qualification() {
     })
     .collect();
     assert_eq!(lines(&cohorts)[1..], expected[..]);
+}
+
+fn cohort_rows(p: &Project) -> Vec<String> {
+    let cohorts = p.query(
+        "reports/advocate_cohorts",
+        "SELECT CAST(cohort_month AS VARCHAR) AS cohort, months_since, active_advocates \
+         FROM t ORDER BY cohort_month, months_since",
+    );
+    lines(&cohorts)[1..].to_vec()
+}
+
+fn active_by_month(p: &Project) -> Vec<String> {
+    let months = p.query(
+        "reports/advocacy_scorecard",
+        "SELECT CAST(month AS VARCHAR) AS m, active_advocates FROM t WHERE month >= DATE '2026-01-01' ORDER BY month",
+    );
+    lines(&months)[1..].to_vec()
+}
+
+/// "Active advocates" in a month are those who are advocates as of its
+/// end, not whoever showed a signal in it: with the default 365-day window
+/// January has N2; February N2 and A3; March N2, A3 and A1 (A3 said
+/// nothing in March and still counts); April A3, A1, A2 (N2's 3 on Apr 1
+/// made it 15); May and June A3, A1, A2, A4.
+#[test]
+fn active_advocates_are_advocates_as_of_the_month() {
+    let p = project();
+    assert_eq!(
+        active_by_month(&p),
+        [
+            "2026-01-01 | 1",
+            "2026-02-01 | 2",
+            "2026-03-01 | 3",
+            "2026-04-01 | 3",
+            "2026-05-01 | 4",
+            "2026-06-01 | 4",
+        ]
+    );
+}
+
+/// Advocacy expires: with advocate_window_days 30, a month end counts the
+/// signals of the 30 days to it (day d counts at p when p - 30 < d <= p).
+///   N2 (Jan 5..8, 40 on Jan 8): active at Jan 31; by Feb 28 all expired.
+///   A3 (Feb 1..25, 46.67 on Feb 25): active at Feb 28; nothing by Mar 31.
+///   A1 (NPS 10 on Mar 1, answers Mar 5, 10, 15: 40 on Mar 15): at Mar 31
+///      the Mar 1 answer is 30 days old and out, 15 points: not active even
+///      in its own month.
+///   A2 (Apr 1..5): active at Apr 30, not at May 31.
+///   A4 (May 10..25): active at May 31; at Jun 30 only the June complaints
+///      are left, which are not advocacy.
+/// Nobody is an advocate on Jun 30, yet every first qualification stays.
+#[test]
+fn advocacy_signals_expire_after_the_window() {
+    let p = project_with("detractor_lookback_days: 120, advocate_window_days: 30");
+    let rows = cohort_rows(&p);
+    let expected: Vec<String> = [
+        ("2026-01-01", [1, 0, 0, 0, 0, 0].as_slice()),
+        ("2026-02-01", [1, 0, 0, 0, 0].as_slice()),
+        ("2026-03-01", [0, 0, 0, 0].as_slice()),
+        ("2026-04-01", [1, 0, 0].as_slice()),
+        ("2026-05-01", [1, 0].as_slice()),
+    ]
+    .iter()
+    .flat_map(|(cohort, active)| {
+        active
+            .iter()
+            .enumerate()
+            .map(move |(since, a)| format!("{cohort} | {since} | {a}"))
+    })
+    .collect();
+    assert_eq!(rows, expected);
+    assert_eq!(
+        active_by_month(&p),
+        [
+            "2026-01-01 | 1",
+            "2026-02-01 | 1",
+            "2026-03-01 | 0",
+            "2026-04-01 | 1",
+            "2026-05-01 | 1",
+            "2026-06-01 | 0",
+        ]
+    );
+    let today = p.query(
+        "reports/advocates",
+        "SELECT count(*) FILTER (WHERE is_advocate) AS advocates, \
+         count(first_qualified_date) AS qualified FROM t",
+    );
+    assert_eq!(lines(&today)[1..], ["0 | 5"]);
 }
 
 #[test]

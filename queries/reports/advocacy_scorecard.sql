@@ -7,8 +7,8 @@
 --   revenue, referred_revenue counted orders in the month, all / of referred
 --                             customers since their invite (int_referred_customers);
 --                             referred_revenue_share the ratio
---   active_advocates          customers who had qualified as advocates by the
---                             month's end and showed any advocacy signal in it;
+--   active_advocates          customers who were advocates as of the month's end
+--                             (signals of the last $advocate_window_days days);
 --                             advocate_share = active_advocates / customers
 --   mentions, shares_reposts, reach, engagement_rate, share_of_voice
 --                             from social_engagement (all platforms)
@@ -16,15 +16,25 @@
 -- The comparison of advocates, best customers (top CLV decile) and everyone
 -- else (average predicted CLV and 12-month retention) is measured at the
 -- run date, so it is filled on the run date's month only.
-WITH months AS (
-    SELECT DISTINCT CAST(date_trunc('month', signup_date) AS DATE) AS month FROM stg_customers
-    UNION
-    SELECT DISTINCT CAST(date_trunc('month', order_date) AS DATE) FROM int_completed_orders
-    UNION
-    SELECT CAST(date_trunc('month', $run_date) AS DATE)
+-- Every calendar month from the first signup or order to the run date's,
+-- quiet months included.
+WITH first_month AS (
+    SELECT LEAST(
+        (SELECT MIN(signup_date) FROM stg_customers),
+        (SELECT MIN(order_date) FROM int_completed_orders),
+        CAST($run_date AS DATE)
+    ) AS first_day
 ),
 bounded AS (
-    SELECT month FROM months WHERE month <= $run_date
+    SELECT CAST(month AS DATE) AS month
+    FROM (
+        SELECT unnest(range(
+            CAST(date_trunc('month', first_day) AS DATE),
+            CAST(date_trunc('month', CAST($run_date AS DATE)) AS DATE) + INTERVAL '1 month',
+            INTERVAL '1 month'
+        )) AS month
+        FROM first_month
+    )
 ),
 referred AS (
     SELECT customer_id, invited_at FROM int_referred_customers
@@ -66,20 +76,17 @@ sales AS (
     LEFT JOIN referred AS r ON r.customer_id = o.customer_id AND o.ordered_at >= r.invited_at
     GROUP BY 1
 ),
--- A customer qualified on a day D counts as an advocate in every month
--- from D's month on.
+-- Advocates as of each month: customers whose advocacy score over the
+-- signals of the $advocate_window_days days to the month's end (the run
+-- date, in its month) reached $advocate_min_score (int_advocate_timeline).
+-- A survey wave in a month does not make anyone active who is not an
+-- advocate, and an advocate whose signals have expired is not one.
 active AS (
-    SELECT e.month, COUNT(DISTINCT e.customer_id) AS active_advocates
-    FROM (
-        SELECT customer_id, CAST(date_trunc('month', event_date) AS DATE) AS month
-        FROM int_advocacy_events
-    ) AS e
-    JOIN (
-        SELECT customer_id, CAST(date_trunc('month', first_qualified_date) AS DATE) AS qualified_month
-        FROM advocates
-        WHERE first_qualified_date IS NOT NULL
-    ) AS a
-        ON a.customer_id = e.customer_id AND a.qualified_month <= e.month
+    SELECT CAST(date_trunc('month', as_of_date) AS DATE) AS month, COUNT(*) AS active_advocates
+    FROM int_advocate_timeline
+    WHERE advocacy_score >= $advocate_min_score
+        AND (as_of_date = $run_date
+            OR as_of_date = CAST(date_trunc('month', as_of_date) + INTERVAL '1 month' - INTERVAL '1 day' AS DATE))
     GROUP BY 1
 ),
 retained AS (

@@ -1,9 +1,11 @@
 -- Advocate retention by cohort, in the long layout BI tools pivot into a
 -- retention heatmap: one row per cohort month (the month customers first
 -- qualified as advocates) and months since, up to the run date's month.
--- active_advocates: members of the cohort with any advocacy signal (survey
--- answer, positive review, mention or share, community answer, referral)
--- in that month; retention_rate = active_advocates / cohort_size.
+-- active_advocates: members of the cohort who are still advocates as of
+-- that month's end (the run date in its month): their score over the
+-- signals of the last $advocate_window_days days is at least
+-- $advocate_min_score (int_advocate_timeline); retention_rate =
+-- active_advocates / cohort_size.
 WITH members AS (
     SELECT
         customer_id,
@@ -27,13 +29,16 @@ activity AS (
     SELECT
         m.cohort_month,
         CAST(
-            (date_part('year', e.event_date) - date_part('year', m.cohort_month)) * 12
-            + date_part('month', e.event_date) - date_part('month', m.cohort_month)
+            (date_part('year', t.as_of_date) - date_part('year', m.cohort_month)) * 12
+            + date_part('month', t.as_of_date) - date_part('month', m.cohort_month)
         AS BIGINT) AS months_since,
-        COUNT(DISTINCT m.customer_id) AS active_advocates
+        COUNT(*) AS active_advocates
     FROM members AS m
-    JOIN int_advocacy_events AS e
-        ON e.customer_id = m.customer_id AND e.event_date >= m.cohort_month
+    JOIN int_advocate_timeline AS t
+        ON t.customer_id = m.customer_id AND t.as_of_date >= m.cohort_month
+    WHERE t.advocacy_score >= $advocate_min_score
+        AND (t.as_of_date = $run_date
+            OR t.as_of_date = CAST(date_trunc('month', t.as_of_date) + INTERVAL '1 month' - INTERVAL '1 day' AS DATE))
     GROUP BY 1, 2
 )
 SELECT

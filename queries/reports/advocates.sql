@@ -1,4 +1,5 @@
--- Advocates: per customer, every advocacy signal at the run date, the
+-- Advocates: per customer, every advocacy signal at the run date (of the
+-- last $advocate_window_days days), the
 -- advocacy score, the advocate flag next to the best-customer flag (they
 -- are different things), a persona, and the date the customer first
 -- qualified as an advocate.
@@ -19,19 +20,17 @@
 --   collaborator   written survey feedback >= $collaborator_min_feedback times
 --   (none of these: 'advocate')
 -- best_customer: in the top predicted-CLV decile (customer_clv.clv_decile = 10).
-WITH last_day AS (
-    SELECT customer_id, MAX(event_date) AS event_date
+-- Signals count for $advocate_window_days days (advocacy expires): the
+-- counts, the latest NPS answer and the score are those of the window
+-- ending on the run date (int_advocate_timeline); a customer with no signal
+-- in it has none.
+WITH latest AS (
+    SELECT *
     FROM int_advocate_timeline
-    GROUP BY customer_id
-),
--- Each customer's row of their latest day (one row per customer and day).
-latest AS (
-    SELECT t.*
-    FROM int_advocate_timeline AS t
-    JOIN last_day AS d ON d.customer_id = t.customer_id AND d.event_date = t.event_date
+    WHERE as_of_date = $run_date
 ),
 qualified AS (
-    SELECT customer_id, MIN(event_date) AS first_qualified_date
+    SELECT customer_id, MIN(as_of_date) AS first_qualified_date
     FROM int_advocate_timeline
     WHERE advocacy_score >= $advocate_min_score
     GROUP BY customer_id

@@ -64,7 +64,11 @@ impl ScalarUDFImpl for LocalTime {
             ColumnarValue::Scalar(ScalarValue::Utf8(Some(z)))
             | ColumnarValue::Scalar(ScalarValue::Utf8View(Some(z)))
             | ColumnarValue::Scalar(ScalarValue::LargeUtf8(Some(z))) => z.clone(),
-            _ => return exec_err!("local_time's time zone must be one text value, such as $timezone"),
+            _ => {
+                return exec_err!(
+                    "local_time's time zone must be one text value, such as $timezone"
+                );
+            }
         };
         let tz: Tz = zone.parse()?;
         let instants = args.args[0].to_array(args.number_rows)?;

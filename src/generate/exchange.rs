@@ -18,7 +18,10 @@ pub(super) const QUOTED: [&str; 4] = ["USD", "GBP", "CAD", "AUD"];
 
 /// Whether the ECB publishes reference rates on this day.
 pub(super) fn is_business_day(day: NaiveDate) -> bool {
-    let holiday = matches!((day.month(), day.day()), (1, 1) | (5, 1) | (12, 25) | (12, 26));
+    let holiday = matches!(
+        (day.month(), day.day()),
+        (1, 1) | (5, 1) | (12, 25) | (12, 26)
+    );
     !matches!(day.weekday(), Weekday::Sat | Weekday::Sun) && !holiday
 }
 
@@ -83,7 +86,8 @@ mod tests {
     #[test]
     fn weekend_orders_take_fridays_rate() {
         // 2026-01-03 is a Saturday: Friday 2026-01-02's rate applies.
-        let saturday = super::super::calendar::date_ms(NaiveDate::from_ymd_opt(2026, 1, 3).unwrap());
+        let saturday =
+            super::super::calendar::date_ms(NaiveDate::from_ymd_opt(2026, 1, 3).unwrap());
         let friday = NaiveDate::from_ymd_opt(2026, 1, 2).unwrap();
         let gbp = units_per_usd("GBP", saturday + 10 * 3_600_000);
         assert!((gbp - ecb_rate("GBP", friday) / ecb_rate("USD", friday)).abs() < 1e-12);

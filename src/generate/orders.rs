@@ -6,9 +6,9 @@
 
 use super::Ctx;
 use super::calendar::{DAY_MS, HOUR_MS, WEEK_MS, at_local_hour};
+use super::exchange::units_per_usd;
 use super::people::Customer;
 use super::random::{Rng, stream};
-use super::exchange::units_per_usd;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Status {

@@ -9,7 +9,8 @@ use super::super::exchange::{QUOTED, ecb_rate, publication_days};
 use super::super::sink::{Layout, Records};
 use super::csv_row;
 
-const HEADER: &str = "KEY,FREQ,CURRENCY,CURRENCY_DENOM,EXR_TYPE,EXR_SUFFIX,TIME_PERIOD,OBS_VALUE,OBS_STATUS,TITLE";
+const HEADER: &str =
+    "KEY,FREQ,CURRENCY,CURRENCY_DENOM,EXR_TYPE,EXR_SUFFIX,TIME_PERIOD,OBS_VALUE,OBS_STATUS,TITLE";
 
 pub(super) fn layout() -> Layout {
     Layout {
@@ -32,7 +33,18 @@ fn title(currency: &str) -> &'static str {
 fn row(currency: &str, day: &str, value: &str) -> String {
     let key = format!("EXR.D.{currency}.EUR.SP00.A");
     csv_row(
-        &[&key, "D", currency, "EUR", "SP00", "A", day, value, "A", title(currency)],
+        &[
+            &key,
+            "D",
+            currency,
+            "EUR",
+            "SP00",
+            "A",
+            day,
+            value,
+            "A",
+            title(currency),
+        ],
         ',',
     )
 }
