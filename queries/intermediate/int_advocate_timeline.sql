@@ -1,23 +1,22 @@
--- Each customer's advocacy state as time passes: the signals of the last
+-- Each customer's advocacy state through time: the signals of the last
 -- $advocate_window_days days (advocacy expires: a promoter of three years
 -- ago who has said nothing since is not an advocate today), the latest NPS
 -- answer among them and the advocacy score they give (see advocates.sql).
 --
--- One row per customer and as_of_date, evaluated at
---   - every day the customer showed a signal (the score only rises on
---     those days, so the first day it reached $advocate_min_score is one of
---     them: advocates.first_qualified_date), and
---   - every month end (the run date for the run date's month) while any of
---     their signals is still inside the window: whether they were an
---     advocate as of that month (advocacy_scorecard, advocate_cohorts), and
---     as of the run date (advocates).
+-- The state only changes on a day with a signal or on the day one expires
+-- (its day + $advocate_window_days), so there is one row per customer and
+-- such change day up to the run date (as_of_date), and the state holds
+-- until valid_until (the next change day; NULL for the last row, which is
+-- the state on the run date). The score only rises on signal days, so the
+-- first row reaching $advocate_min_score is the day the customer first
+-- qualified. int_advocate_months reads which month ends each advocate row
+-- covers.
 WITH events AS (
     SELECT *, CAST(event_date AS INT) AS day_number FROM int_advocacy_events
 ),
 daily AS (
     SELECT
         customer_id,
-        event_date,
         day_number,
         SUM(CASE WHEN signal = 'nps' THEN 1 ELSE 0 END) AS nps_answers,
         -- The day's last answer (NULL without one): NULLs sort first, then
@@ -33,62 +32,40 @@ daily AS (
         SUM(CASE WHEN signal = 'referral_sent' THEN 1 ELSE 0 END) AS referrals_sent,
         SUM(CASE WHEN signal = 'referral_converted' THEN 1 ELSE 0 END) AS referrals_converted
     FROM events
-    GROUP BY customer_id, event_date, day_number
+    GROUP BY customer_id, day_number
 ),
--- The month ends (capped at the run date) a day's signals are still
--- counted at: from its own month to the month of its last day in the window.
-month_ends AS (
-    SELECT
-        customer_id,
-        CAST(month_start + INTERVAL '1 month' - INTERVAL '1 day' AS DATE) AS month_end
-    FROM (
-        SELECT
-            customer_id,
-            unnest(range(
-                CAST(date_trunc('month', event_date) AS DATE),
-                CAST(date_trunc('month', LEAST(
-                    -- The window's last day for this day's signals (day numbers: a
-                    -- date plus a parameter is not planned).
-                    CAST(CAST(day_number + $advocate_window_days - 1 AS INT) AS DATE),
-                    CAST($run_date AS DATE)
-                )) AS DATE) + INTERVAL '1 month',
-                INTERVAL '1 month'
-            )) AS month_start
-        FROM daily
-    )
+-- Change days: each signal day, and the day its signals leave the window.
+-- Dates as day numbers: a date plus a parameter is not planned.
+changes AS (
+    SELECT customer_id, day_number FROM daily
+    UNION
+    SELECT customer_id, day_number + $advocate_window_days FROM daily
+    WHERE day_number + $advocate_window_days <= CAST(CAST($run_date AS DATE) AS INT)
 ),
-points AS (
-    SELECT DISTINCT customer_id, as_of_date, CAST(as_of_date AS INT) AS day_number
-    FROM (
-        SELECT customer_id, event_date AS as_of_date FROM daily
-        UNION ALL
-        SELECT customer_id, LEAST(month_end, CAST($run_date AS DATE)) FROM month_ends
-    )
-),
--- Each point joined to the customer's days inside its window and summed.
--- The join grows with (points x days in the window) per customer: about
--- 15 points and 3 days for most customers.
+-- Each change day joined to the customer's signal days inside its window
+-- and summed (a change day whose window is empty keeps zero counts). The
+-- join grows with (change days x signal days in the window) per customer.
 windowed AS (
     SELECT
         p.customer_id,
-        p.as_of_date,
-        SUM(d.nps_answers) AS nps_answers,
-        CAST(last_value(d.last_nps ORDER BY d.last_nps IS NOT NULL, d.event_date) AS BIGINT)
+        p.day_number,
+        COALESCE(SUM(d.nps_answers), 0) AS nps_answers,
+        CAST(last_value(d.last_nps ORDER BY d.last_nps IS NOT NULL, d.day_number) AS BIGINT)
             AS latest_nps,
-        SUM(d.feedback) AS feedback,
-        SUM(d.positive_reviews) AS positive_reviews,
-        SUM(d.mentions) AS mentions,
-        SUM(d.shares) AS shares,
-        SUM(d.answers) AS answers,
-        SUM(d.accepted_answers) AS accepted_answers,
-        SUM(d.referrals_sent) AS referrals_sent,
-        SUM(d.referrals_converted) AS referrals_converted
-    FROM points AS p
-    JOIN daily AS d
+        COALESCE(SUM(d.feedback), 0) AS feedback,
+        COALESCE(SUM(d.positive_reviews), 0) AS positive_reviews,
+        COALESCE(SUM(d.mentions), 0) AS mentions,
+        COALESCE(SUM(d.shares), 0) AS shares,
+        COALESCE(SUM(d.answers), 0) AS answers,
+        COALESCE(SUM(d.accepted_answers), 0) AS accepted_answers,
+        COALESCE(SUM(d.referrals_sent), 0) AS referrals_sent,
+        COALESCE(SUM(d.referrals_converted), 0) AS referrals_converted
+    FROM changes AS p
+    LEFT JOIN daily AS d
         ON d.customer_id = p.customer_id
         AND d.day_number <= p.day_number
         AND d.day_number > p.day_number - $advocate_window_days
-    GROUP BY p.customer_id, p.as_of_date
+    GROUP BY p.customer_id, p.day_number
 ),
 components AS (
     SELECT
@@ -106,7 +83,12 @@ components AS (
 )
 SELECT
     customer_id,
-    as_of_date,
+    CAST(CAST(day_number AS INT) AS DATE) AS as_of_date,
+    -- The next change day of the same customer (rows in key order: one
+    -- sort, not a window partition per customer).
+    CASE WHEN LEAD(customer_id) OVER in_time = customer_id
+        THEN CAST(CAST(LEAD(day_number) OVER in_time AS INT) AS DATE)
+    END AS valid_until,
     nps_answers,
     latest_nps,
     feedback,
@@ -123,3 +105,4 @@ SELECT
         + $advocate_weight_community * community_part
         + $advocate_weight_referrals * referral_part AS advocacy_score
 FROM components
+WINDOW in_time AS (ORDER BY customer_id, day_number)

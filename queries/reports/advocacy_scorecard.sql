@@ -76,18 +76,13 @@ sales AS (
     LEFT JOIN referred AS r ON r.customer_id = o.customer_id AND o.ordered_at >= r.invited_at
     GROUP BY 1
 ),
--- Advocates as of each month: customers whose advocacy score over the
--- signals of the $advocate_window_days days to the month's end (the run
--- date, in its month) reached $advocate_min_score (int_advocate_timeline).
--- A survey wave in a month does not make anyone active who is not an
--- advocate, and an advocate whose signals have expired is not one.
+-- Advocates as of each month's end (int_advocate_months): their score
+-- over the signals of the $advocate_window_days days to it reached
+-- $advocate_min_score.
 active AS (
-    SELECT CAST(date_trunc('month', as_of_date) AS DATE) AS month, COUNT(*) AS active_advocates
-    FROM int_advocate_timeline
-    WHERE advocacy_score >= $advocate_min_score
-        AND (as_of_date = $run_date
-            OR as_of_date = CAST(date_trunc('month', as_of_date) + INTERVAL '1 month' - INTERVAL '1 day' AS DATE))
-    GROUP BY 1
+    SELECT month, COUNT(*) AS active_advocates
+    FROM int_advocate_months
+    GROUP BY month
 ),
 retained AS (
     SELECT

@@ -4,7 +4,7 @@
 -- active_advocates: members of the cohort who are still advocates as of
 -- that month's end (the run date in its month): their score over the
 -- signals of the last $advocate_window_days days is at least
--- $advocate_min_score (int_advocate_timeline); retention_rate =
+-- $advocate_min_score (int_advocate_months); retention_rate =
 -- active_advocates / cohort_size.
 WITH members AS (
     SELECT
@@ -29,16 +29,13 @@ activity AS (
     SELECT
         m.cohort_month,
         CAST(
-            (date_part('year', t.as_of_date) - date_part('year', m.cohort_month)) * 12
-            + date_part('month', t.as_of_date) - date_part('month', m.cohort_month)
+            (date_part('year', a.month) - date_part('year', m.cohort_month)) * 12
+            + date_part('month', a.month) - date_part('month', m.cohort_month)
         AS BIGINT) AS months_since,
         COUNT(*) AS active_advocates
     FROM members AS m
-    JOIN int_advocate_timeline AS t
-        ON t.customer_id = m.customer_id AND t.as_of_date >= m.cohort_month
-    WHERE t.advocacy_score >= $advocate_min_score
-        AND (t.as_of_date = $run_date
-            OR t.as_of_date = CAST(date_trunc('month', t.as_of_date) + INTERVAL '1 month' - INTERVAL '1 day' AS DATE))
+    JOIN int_advocate_months AS a
+        ON a.customer_id = m.customer_id AND a.month >= m.cohort_month
     GROUP BY 1, 2
 )
 SELECT

@@ -27,7 +27,7 @@
 WITH latest AS (
     SELECT *
     FROM int_advocate_timeline
-    WHERE as_of_date = $run_date
+    WHERE valid_until IS NULL
 ),
 qualified AS (
     SELECT customer_id, MIN(as_of_date) AS first_qualified_date

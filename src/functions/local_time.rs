@@ -94,3 +94,61 @@ fn instant_micros(array: &dyn Array) -> Result<TimestampMicrosecondArray> {
         .clone()
         .with_timezone_opt(None::<String>))
 }
+
+#[cfg(test)]
+mod tests {
+    use datafusion::logical_expr::ScalarUDF;
+    use datafusion::prelude::SessionContext;
+
+    use super::LocalTime;
+
+    async fn local(sql_ts: &str, zone: &str) -> String {
+        let ctx = SessionContext::new();
+        ctx.register_udf(ScalarUDF::from(LocalTime::default()));
+        let df = ctx
+            .sql(&format!(
+                "SELECT CAST(local_time(TIMESTAMP '{sql_ts}' AT TIME ZONE 'UTC', '{zone}') AS VARCHAR)"
+            ))
+            .await
+            .unwrap();
+        let batches = df.collect().await.unwrap();
+        datafusion::arrow::util::display::array_value_to_string(batches[0].column(0), 0).unwrap()
+    }
+
+    /// Los Angeles is UTC-8 until 2026-03-08 02:00 local, UTC-7 after.
+    #[tokio::test]
+    async fn wall_clock_follows_daylight_saving() {
+        assert_eq!(
+            local("2026-02-01T07:30:00", "America/Los_Angeles").await,
+            "2026-01-31T23:30:00"
+        );
+        assert_eq!(
+            local("2026-03-08T09:59:00", "America/Los_Angeles").await,
+            "2026-03-08T01:59:00"
+        );
+        assert_eq!(
+            local("2026-03-08T10:00:00", "America/Los_Angeles").await,
+            "2026-03-08T03:00:00"
+        );
+        assert_eq!(
+            local("2026-03-09T07:30:00", "America/Los_Angeles").await,
+            "2026-03-09T00:30:00"
+        );
+        assert_eq!(
+            local("2026-03-09T07:30:00", "+05:30").await,
+            "2026-03-09T13:00:00"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unknown_zone_is_an_error() {
+        let ctx = SessionContext::new();
+        ctx.register_udf(ScalarUDF::from(LocalTime::default()));
+        let df = ctx
+            .sql("SELECT local_time(TIMESTAMP '2026-01-01T00:00:00' AT TIME ZONE 'UTC', 'Mars/Olympus')")
+            .await
+            .unwrap();
+        let err = df.collect().await.unwrap_err().to_string();
+        assert!(err.contains("Mars/Olympus"), "{err}");
+    }
+}
