@@ -42,9 +42,12 @@ run_month AS (
 ),
 -- Every month from the first order's to the run date's, changes or not.
 months AS (
-    SELECT unnest(range(MIN(c.month_number), MAX(r.month_number) + 1)) AS month_number
-    FROM changes AS c
-    CROSS JOIN run_month AS r
+    SELECT unnest(range(first_number, last_number + 1)) AS month_number
+    FROM (
+        SELECT MIN(c.month_number) AS first_number, MAX(r.month_number) AS last_number
+        FROM changes AS c
+        CROSS JOIN run_month AS r
+    ) AS bounds
 ),
 by_month AS (
     SELECT m.month_number, COALESCE(SUM(c.change), 0) AS change
@@ -53,6 +56,6 @@ by_month AS (
     GROUP BY m.month_number
 )
 SELECT
-    make_date(CAST(month_number / 12 AS INT), CAST(month_number % 12 + 1 AS INT), 1) AS month,
+    make_date(CAST(floor(month_number / 12) AS INT), CAST(month_number % 12 + 1 AS INT), 1) AS month,
     SUM(change) OVER (ORDER BY month_number) AS active_customers
 FROM by_month

@@ -11,13 +11,10 @@
 -- first row reaching $advocate_min_score is the day the customer first
 -- qualified. int_advocate_months reads which month ends each advocate row
 -- covers.
-WITH events AS (
-    SELECT *, CAST(event_date AS INT) AS day_number FROM int_advocacy_events
-),
-daily AS (
+WITH daily AS (
     SELECT
         customer_id,
-        day_number,
+        event_date,
         SUM(CASE WHEN signal = 'nps' THEN 1 ELSE 0 END) AS nps_answers,
         -- The day's last answer (NULL without one): NULLs sort first, then
         -- the answers in time order.
@@ -31,16 +28,32 @@ daily AS (
         SUM(CASE WHEN signal = 'accepted_answer' THEN 1 ELSE 0 END) AS accepted_answers,
         SUM(CASE WHEN signal = 'referral_sent' THEN 1 ELSE 0 END) AS referrals_sent,
         SUM(CASE WHEN signal = 'referral_converted' THEN 1 ELSE 0 END) AS referrals_converted
-    FROM events
-    GROUP BY customer_id, day_number
+    FROM int_advocacy_events
+    GROUP BY customer_id, event_date
 ),
--- Change days: each signal day, and the day its signals leave the window.
--- Dates as day numbers: a date plus a parameter is not planned.
+-- Change days: each signal day, and the day its signals leave the window;
+-- with the day before the window each looks back over. The window is an
+-- interval (a date plus a bare day count is not planned), written inline:
+-- a one-row CTE cross-joined in made DataFusion emit one-row batches.
 changes AS (
-    SELECT customer_id, day_number FROM daily
-    UNION
-    SELECT customer_id, day_number + $advocate_window_days FROM daily
-    WHERE day_number + $advocate_window_days <= CAST(CAST($run_date AS DATE) AS INT)
+    SELECT
+        customer_id,
+        as_of_date,
+        CAST(as_of_date - CAST(CAST($advocate_window_days AS VARCHAR) || ' days' AS INTERVAL) AS DATE)
+            AS window_before
+    FROM (
+        SELECT customer_id, event_date AS as_of_date FROM daily
+        UNION
+        SELECT customer_id, expires_on
+        FROM (
+            SELECT
+                customer_id,
+                CAST(event_date + CAST(CAST($advocate_window_days AS VARCHAR) || ' days' AS INTERVAL) AS DATE)
+                    AS expires_on
+            FROM daily
+        ) AS expiring
+        WHERE expires_on <= $run_date
+    ) AS days
 ),
 -- Each change day joined to the customer's signal days inside its window
 -- and summed (a change day whose window is empty keeps zero counts). The
@@ -48,9 +61,9 @@ changes AS (
 windowed AS (
     SELECT
         p.customer_id,
-        p.day_number,
+        p.as_of_date,
         COALESCE(SUM(d.nps_answers), 0) AS nps_answers,
-        CAST(last_value(d.last_nps ORDER BY d.last_nps IS NOT NULL, d.day_number) AS BIGINT)
+        CAST(last_value(d.last_nps ORDER BY d.last_nps IS NOT NULL, d.event_date) AS BIGINT)
             AS latest_nps,
         COALESCE(SUM(d.feedback), 0) AS feedback,
         COALESCE(SUM(d.positive_reviews), 0) AS positive_reviews,
@@ -63,9 +76,9 @@ windowed AS (
     FROM changes AS p
     LEFT JOIN daily AS d
         ON d.customer_id = p.customer_id
-        AND d.day_number <= p.day_number
-        AND d.day_number > p.day_number - $advocate_window_days
-    GROUP BY p.customer_id, p.day_number
+        AND d.event_date <= p.as_of_date
+        AND d.event_date > p.window_before
+    GROUP BY p.customer_id, p.as_of_date
 ),
 components AS (
     SELECT
@@ -83,11 +96,11 @@ components AS (
 )
 SELECT
     customer_id,
-    CAST(CAST(day_number AS INT) AS DATE) AS as_of_date,
+    as_of_date,
     -- The next change day of the same customer (rows in key order: one
     -- sort, not a window partition per customer).
     CASE WHEN LEAD(customer_id) OVER in_time = customer_id
-        THEN CAST(CAST(LEAD(day_number) OVER in_time AS INT) AS DATE)
+        THEN LEAD(as_of_date) OVER in_time
     END AS valid_until,
     nps_answers,
     latest_nps,
@@ -105,4 +118,4 @@ SELECT
         + $advocate_weight_community * community_part
         + $advocate_weight_referrals * referral_part AS advocacy_score
 FROM components
-WINDOW in_time AS (ORDER BY customer_id, day_number)
+WINDOW in_time AS (ORDER BY customer_id, as_of_date)
