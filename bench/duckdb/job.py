@@ -10,7 +10,9 @@ models  every model of queries/ run in dependency order over advocacy's
         materialised to Parquet and read back by the models that use it,
         as advocacy does. The model files run unchanged: DuckDB accepts
         their SQL as written; named parameters ($run_date, the vars of
-        queries/models.yml) are substituted as literals.
+        queries/models.yml, and $timezone and $currency as the bundled
+        config sets them: UTC and USD) are substituted as literals, and
+        local_time(ts, zone) is a macro over DuckDB's timezone(zone, ts).
 tests   the data tests of queries/models.yml, each the query advocacy ran
         for it (read from advocacy's run record of the same run).
 
@@ -40,6 +42,7 @@ ENTITIES = [
     "reviews",
     "social_activity",
     "identities",
+    "exchange_rates",
 ]
 NOT_IN_DUCKDB = {"clv_model", "customer_clv"}
 
@@ -77,15 +80,21 @@ def parameters(queries, run_date):
         else:
             values[m.group(1)] = "'" + value.replace("'", "''") + "'"
     values["run_date"] = f"DATE '{run_date}'"
+    # The bundled config's run settings (bench/job.sh runs that config).
+    values["timezone"] = "'UTC'"
+    values["currency"] = "'USD'"
     return values
 
 
 def build_order(queries):
     files = {os.path.basename(f)[:-4]: f for f in glob.glob(f"{queries}/**/*.sql", recursive=True)}
     sql = {name: open(path).read() for name, path in files.items()}
+    # Dependencies from the SQL without its comments (a comment may name
+    # a model that reads this one).
+    code = {name: re.sub(r"--[^\n]*", "", text) for name, text in sql.items()}
     deps = {
         name: [other for other in files if other != name and re.search(rf"\b{other}\b", text)]
-        for name, text in sql.items()
+        for name, text in code.items()
     }
     order, seen = [], set()
 
@@ -119,9 +128,10 @@ def models(con, warehouse, queries, out, run_date):
             continue
         text = re.sub(r"\$(\w+)", lambda m: params[m.group(1)], sql[name])
         # The one spelling the two dialects do not share: DataFusion's
-        # ordered aggregate first_value(x ORDER BY y) is DuckDB's
-        # first(x ORDER BY y) (DuckDB reads first_value as a window).
-        text = re.sub(r"\bfirst_value\((\w+) ORDER BY", r"first(\1 ORDER BY", text)
+        # ordered aggregates first_value / last_value(x ORDER BY y) are
+        # DuckDB's first / last(x ORDER BY y) (DuckDB reads first_value and
+        # last_value as windows). The models use them only as aggregates.
+        text = re.sub(r"\b(first|last)_value\(", r"\1(", text)
         target = f"{out}/{name}.parquet"
         started = time.perf_counter()
         con.execute(f"COPY ({text}) TO '{target}' (FORMAT parquet, COMPRESSION zstd)")
@@ -152,6 +162,9 @@ def main():
     con = duckdb.connect()
     con.execute(f"SET threads = {int(threads)}")
     con.execute("SET memory_limit = '2GB'")
+    con.execute("SET TimeZone = 'UTC'")
+    # advocacy's local_time(ts, zone): the wall-clock time of an instant.
+    con.execute("CREATE MACRO local_time(ts, zone) AS timezone(zone, ts)")
     started = time.perf_counter()
     ingest_rows = ingest(con, landing, f"{out}/ingest")
     ingest_seconds = time.perf_counter() - started

@@ -19,7 +19,7 @@ WITH quotes AS (
     WHERE currency <> quote_currency
 ),
 candidates AS (
-    SELECT date, from_currency AS currency, rate, 1 AS preference, '' AS pivot
+    SELECT date, from_currency AS currency, rate, 1 AS preference, '' AS via_currency
     FROM quotes
     WHERE to_currency = $currency
     UNION ALL
@@ -30,7 +30,7 @@ candidates AS (
     WHERE a.from_currency <> $currency
 ),
 daily_quotes AS (
-    SELECT currency, date, first_value(rate ORDER BY preference, pivot, rate) AS rate
+    SELECT currency, date, first_value(rate ORDER BY preference, via_currency, rate) AS rate
     FROM candidates
     GROUP BY currency, date
 ),
