@@ -5,9 +5,10 @@
 --
 -- The state only changes on a day with a signal or on the day one expires
 -- (its day + $advocate_window_days), so there is one row per customer and
--- such change day up to the run date (as_of_date), and the state holds
--- until valid_until (the next change day; NULL for the last row, which is
--- the state on the run date). The score only rises on signal days, so the
+-- such change day up to the run date (as_of_date) on which some signal is
+-- in the window, and the state holds until valid_until (the next change
+-- day; NULL when it is the state on the run date; a customer without a row
+-- valid on the run date has no signal left). The score only rises on signal days, so the
 -- first row reaching $advocate_min_score is the day the customer first
 -- qualified. int_advocate_months reads which month ends each advocate row
 -- covers.
@@ -40,7 +41,12 @@ changes AS (
         customer_id,
         as_of_date,
         CAST(as_of_date - CAST(CAST($advocate_window_days AS VARCHAR) || ' days' AS INTERVAL) AS DATE)
-            AS window_before
+            AS window_before,
+        -- The next change day of the same customer (rows in key order: one
+        -- sort, not a window partition per customer).
+        CASE WHEN LEAD(customer_id) OVER in_time = customer_id
+            THEN LEAD(as_of_date) OVER in_time
+        END AS valid_until
     FROM (
         SELECT customer_id, event_date AS as_of_date FROM daily
         UNION
@@ -54,31 +60,36 @@ changes AS (
         ) AS expiring
         WHERE expires_on <= $run_date
     ) AS days
+    WINDOW in_time AS (ORDER BY customer_id, as_of_date)
 ),
 -- Each change day joined to the customer's signal days inside its window
--- and summed (a change day whose window is empty keeps zero counts). The
--- join grows with (change days x signal days in the window) per customer.
+-- and summed. A change day whose window is empty (every signal expired)
+-- has no row: the customer has no signals from then on until the next
+-- one. The join grows with (change days x signal days in the window) per
+-- customer. (An outer join to keep the empty days held its build side in
+-- memory beside the sort and failed under a tight memory limit.)
 windowed AS (
     SELECT
         p.customer_id,
         p.as_of_date,
-        COALESCE(SUM(d.nps_answers), 0) AS nps_answers,
+        p.valid_until,
+        SUM(d.nps_answers) AS nps_answers,
         CAST(last_value(d.last_nps ORDER BY d.last_nps IS NOT NULL, d.event_date) AS BIGINT)
             AS latest_nps,
-        COALESCE(SUM(d.feedback), 0) AS feedback,
-        COALESCE(SUM(d.positive_reviews), 0) AS positive_reviews,
-        COALESCE(SUM(d.mentions), 0) AS mentions,
-        COALESCE(SUM(d.shares), 0) AS shares,
-        COALESCE(SUM(d.answers), 0) AS answers,
-        COALESCE(SUM(d.accepted_answers), 0) AS accepted_answers,
-        COALESCE(SUM(d.referrals_sent), 0) AS referrals_sent,
-        COALESCE(SUM(d.referrals_converted), 0) AS referrals_converted
+        SUM(d.feedback) AS feedback,
+        SUM(d.positive_reviews) AS positive_reviews,
+        SUM(d.mentions) AS mentions,
+        SUM(d.shares) AS shares,
+        SUM(d.answers) AS answers,
+        SUM(d.accepted_answers) AS accepted_answers,
+        SUM(d.referrals_sent) AS referrals_sent,
+        SUM(d.referrals_converted) AS referrals_converted
     FROM changes AS p
-    LEFT JOIN daily AS d
+    JOIN daily AS d
         ON d.customer_id = p.customer_id
         AND d.event_date <= p.as_of_date
         AND d.event_date > p.window_before
-    GROUP BY p.customer_id, p.as_of_date
+    GROUP BY p.customer_id, p.as_of_date, p.valid_until
 ),
 components AS (
     SELECT
@@ -97,11 +108,7 @@ components AS (
 SELECT
     customer_id,
     as_of_date,
-    -- The next change day of the same customer (rows in key order: one
-    -- sort, not a window partition per customer).
-    CASE WHEN LEAD(customer_id) OVER in_time = customer_id
-        THEN LEAD(as_of_date) OVER in_time
-    END AS valid_until,
+    valid_until,
     nps_answers,
     latest_nps,
     feedback,
@@ -118,4 +125,3 @@ SELECT
         + $advocate_weight_community * community_part
         + $advocate_weight_referrals * referral_part AS advocacy_score
 FROM components
-WINDOW in_time AS (ORDER BY customer_id, as_of_date)
