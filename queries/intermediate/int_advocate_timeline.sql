@@ -17,10 +17,14 @@ WITH daily AS (
         customer_id,
         event_date,
         SUM(CASE WHEN signal = 'nps' THEN 1 ELSE 0 END) AS nps_answers,
-        -- The day's last answer (NULL without one): NULLs sort first, then
-        -- the answers in time order.
-        last_value(CASE WHEN signal = 'nps' THEN value END
-            ORDER BY signal = 'nps', occurred_at, value) AS last_nps,
+        -- The day's last answer as one number that sorts by time: epoch
+        -- milliseconds x 100 + score, so MAX finds the latest answer (the
+        -- higher score on a tie) and its score is the key modulo 100. An
+        -- ordered last_value(score ORDER BY occurred_at) cannot be split
+        -- into partial aggregates and took most of this model's time.
+        MAX(CASE WHEN signal = 'nps' THEN
+            CAST(floor(date_part('epoch', occurred_at) * 1000) AS BIGINT) * 100 + CAST(value AS BIGINT)
+        END) AS last_nps_key,
         SUM(CASE WHEN signal = 'feedback' THEN 1 ELSE 0 END) AS feedback,
         SUM(CASE WHEN signal = 'positive_review' THEN 1 ELSE 0 END) AS positive_reviews,
         SUM(CASE WHEN signal = 'mention' THEN 1 ELSE 0 END) AS mentions,
@@ -74,8 +78,7 @@ windowed AS (
         p.as_of_date,
         p.valid_until,
         SUM(d.nps_answers) AS nps_answers,
-        CAST(last_value(d.last_nps ORDER BY d.last_nps IS NOT NULL, d.event_date) AS BIGINT)
-            AS latest_nps,
+        MAX(d.last_nps_key) % 100 AS latest_nps,
         SUM(d.feedback) AS feedback,
         SUM(d.positive_reviews) AS positive_reviews,
         SUM(d.mentions) AS mentions,
