@@ -81,24 +81,13 @@ fn amounts_are_converted_at_the_latest_rate_on_or_before_their_day() {
         "SELECT round(revenue, 6) FROM t WHERE month = DATE '2026-01-01'",
     );
     assert_eq!(lines(&month)[1..], ["345.0"]);
-    let orders = String::from_utf8(
-        p.advocacy(&[
-            "query",
-            "--config",
-            "config.yaml",
-            "--date",
-            "2026-01-31",
-            "--format",
-            "csv",
-            "SELECT order_id, currency, original_amount, round(exchange_rate, 6) AS rate, \
-             round(amount, 6) AS amount, round(gross_margin, 6) AS margin \
-             FROM int_completed_orders ORDER BY order_id",
-        ])
-        .stdout,
-    )
-    .unwrap();
+    let orders = p.model_csv(
+        "SELECT order_id, currency, original_amount, round(exchange_rate, 6) AS rate, \
+         round(amount, 6) AS amount, round(gross_margin, 6) AS margin \
+         FROM int_completed_orders ORDER BY order_id",
+    );
     assert_eq!(
-        orders.lines().collect::<Vec<_>>(),
+        orders,
         [
             "order_id,currency,original_amount,rate,amount,margin",
             "O1,EUR,100.0,1.1,110.0,44.0",
@@ -118,21 +107,12 @@ fn clv_can_be_computed_on_gross_margin() {
             &p.advocacy(&["run", "--config", "config.yaml", "--date", "2026-01-31"]),
             0,
         );
-        let rfm = String::from_utf8(
-            p.advocacy(&[
-                "query",
-                "--config",
-                "config.yaml",
-                "--format",
-                "csv",
-                "SELECT customer_id, frequency, round(monetary, 6) AS monetary \
-                 FROM int_customer_rfm ORDER BY customer_id",
-            ])
-            .stdout,
-        )
-        .unwrap();
+        let rfm = p.model_csv(
+            "SELECT customer_id, frequency, round(monetary, 6) AS monetary \
+             FROM int_customer_rfm ORDER BY customer_id",
+        );
         assert_eq!(
-            rfm.lines().collect::<Vec<_>>(),
+            rfm,
             [
                 "customer_id,frequency,monetary".to_string(),
                 format!("C1,1.0,{c1}"),

@@ -88,6 +88,14 @@ impl Project {
         self.advocacy(&["ingest", "--config", "config.yaml", "--date", "2026-11-01"])
     }
 
+    /// `advocacy query --format csv` over the models of `config.yaml`'s
+    /// warehouse: the header and rows, one line each.
+    pub fn model_csv(&self, sql: &str) -> Vec<String> {
+        let out = self.advocacy(&["query", "--config", "config.yaml", "--format", "csv", sql]);
+        assert_exit(&out, 0);
+        stdout(&out).lines().map(str::to_string).collect()
+    }
+
     /// Runs SQL over every Parquet file below a warehouse folder.
     pub fn query(&self, folder: &str, sql: &str) -> String {
         query_parquet(&self.warehouse().join(folder), sql)
