@@ -382,8 +382,45 @@ fn bare_numbers_are_yyyymmdd_dates_or_epochs() {
         lines(&quarantined)[1..],
         [
             "4 | responded_at | \"20241332\" is not a date (eight digits are read as YYYYMMDD)",
-            "5 | responded_at | \"1714564\" is neither a YYYYMMDD date (8 digits) nor epoch seconds or milliseconds (9 to 13 digits)",
+            "5 | responded_at | \"1714564\" is neither a YYYYMMDD date (8 digits) nor epoch seconds or milliseconds (9 to 13 digits, maybe with a fraction)",
         ],
         "{quarantined}"
+    );
+}
+
+/// Reddit's comment listings write `created_utc` as a JSON number with a
+/// fraction (issue 10 point 6): 1615154286.0 s is 2021-03-07T21:58:06Z,
+/// 1615154300.5 s half a second past 21:58:20. A string with a fraction
+/// loads the same way.
+#[test]
+fn epoch_seconds_with_a_fraction_load() {
+    let p = Project::new();
+    p.config(
+        r#"  - name: reddit
+    entity: social_activity
+    format: jsonl
+    path: reddit.jsonl
+    columns: { event_id: id, platform: { value: reddit }, handle: author, event_type: { value: reply }, occurred_at: created_utc }
+"#,
+    );
+    p.land(
+        "reddit.jsonl",
+        "{\"id\": \"c1\", \"author\": \"ana\", \"created_utc\": 1615154286.0}\n\
+         {\"id\": \"c2\", \"author\": \"bo\", \"created_utc\": 1615154300.5}\n\
+         {\"id\": \"c3\", \"author\": \"cy\", \"created_utc\": \"1615154400.25\"}\n",
+    );
+    assert_exit(&p.ingest(), 0);
+    let loaded = p.query(
+        "raw/social_activity",
+        "SELECT event_id, CAST(occurred_at AS VARCHAR) AS at FROM t ORDER BY _row",
+    );
+    assert_eq!(
+        lines(&loaded)[1..],
+        [
+            "c1 | 2021-03-07T21:58:06Z",
+            "c2 | 2021-03-07T21:58:20.500Z",
+            "c3 | 2021-03-07T22:00:00.250Z",
+        ],
+        "{loaded}"
     );
 }

@@ -96,32 +96,59 @@ enum BareNumber {
 }
 
 /// Eight digits are a `YYYYMMDD` date from 1900-01-01 to 2100-12-31, 9 to
-/// 13 are epoch seconds or milliseconds, and any other count is refused:
-/// read as epoch seconds, the date 20240501 would be 1970-08-23 and load
-/// without a word. `None` when `t` is not all digits.
+/// 13 are epoch seconds or milliseconds, with or without a fraction
+/// (`1615154286.0`, as Reddit and many JSON APIs write them), and any other
+/// count is refused: read as epoch seconds, the date 20240501 would be
+/// 1970-08-23 and load without a word. `None` when `t` is not digits with
+/// at most one decimal point.
 fn parse_bare_number(t: &str) -> Option<Result<BareNumber, String>> {
-    if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) {
+    let (whole, fraction) = match t.split_once('.') {
+        Some((whole, fraction)) => (whole, Some(fraction)),
+        None => (t, None),
+    };
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(whole) || fraction.is_some_and(|f| !digits(f)) {
         return None;
     }
-    Some(match t.len() {
-        8 => yyyymmdd(t)
+    Some(match (whole.len(), fraction) {
+        (8, None) => yyyymmdd(t)
             .map(BareNumber::Date)
             .ok_or_else(|| format!("{t:?} is not a date (eight digits are read as YYYYMMDD)")),
-        9..=13 => {
-            let n: i64 = t.parse().expect("at most 13 digits fit an i64");
-            let instant = if n >= MILLIS_THRESHOLD {
-                DateTime::from_timestamp_millis(n)
+        (9..=13, _) => {
+            let n: i64 = whole.parse().expect("at most 13 digits fit an i64");
+            let micros = if n >= MILLIS_THRESHOLD {
+                n.checked_mul(1_000)
+                    .map(|m| m + fraction_micros(fraction, 1_000))
             } else {
-                DateTime::from_timestamp(n, 0)
+                n.checked_mul(1_000_000)
+                    .map(|m| m + fraction_micros(fraction, 1_000_000))
             };
-            instant
+            micros
+                .and_then(DateTime::from_timestamp_micros)
                 .map(BareNumber::Instant)
                 .ok_or_else(|| format!("{t:?} is out of range"))
         }
         _ => Err(format!(
-            "{t:?} is neither a YYYYMMDD date (8 digits) nor epoch seconds or milliseconds (9 to 13 digits)"
+            "{t:?} is neither a YYYYMMDD date (8 digits) nor epoch seconds or milliseconds (9 to 13 digits, maybe with a fraction)"
         )),
     })
+}
+
+/// The fraction of a unit of `unit_micros` microseconds written as the
+/// digits after the decimal point, in whole microseconds (finer digits are
+/// dropped).
+fn fraction_micros(fraction: Option<&str>, unit_micros: i64) -> i64 {
+    let Some(fraction) = fraction else { return 0 };
+    let mut value = 0i64;
+    let mut scale = unit_micros;
+    for b in fraction.bytes() {
+        scale /= 10;
+        if scale == 0 {
+            break;
+        }
+        value += i64::from(b - b'0') * scale;
+    }
+    value
 }
 
 fn yyyymmdd(t: &str) -> Option<NaiveDate> {
@@ -403,6 +430,31 @@ mod tests {
         }
         // In range for YYYYMMDD, but before the dates the load accepts.
         assert!(d("19000101", la).unwrap_err().contains("before 1970"));
+    }
+
+    #[test]
+    fn epochs_may_have_a_fraction() {
+        // Reddit's created_utc: 1_615_154_286 s is 2021-03-07T21:58:06Z.
+        assert_eq!(ts("1615154286.0"), Ok(1_615_154_286_000_000));
+        assert_eq!(ts("1615154286.25"), Ok(1_615_154_286_250_000));
+        // Milliseconds with a fraction: .5 ms is 500 us; digits finer than
+        // a microsecond are dropped.
+        assert_eq!(ts("1615154286123.5"), Ok(1_615_154_286_123_500));
+        assert_eq!(ts("1615154286.1234567"), Ok(1_615_154_286_123_456));
+        // A YYYYMMDD date has no fraction, and neither count of digits
+        // becomes an epoch by having one.
+        assert!(
+            ts("20240501.0")
+                .unwrap_err()
+                .contains("neither a YYYYMMDD date")
+        );
+        assert!(
+            ts("1714564.5")
+                .unwrap_err()
+                .contains("neither a YYYYMMDD date")
+        );
+        assert!(ts("1615154286.").is_err());
+        assert!(ts("1615154286.2.5").is_err());
     }
 
     #[test]
