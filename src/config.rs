@@ -350,13 +350,6 @@ impl TryFrom<RawSource> for SourceConfig {
                 missing.join(", ")
             ));
         }
-        let one_of = entity.one_of_required();
-        if !one_of.is_empty() && !one_of.iter().any(|f| raw.columns.contains_key(*f)) {
-            return Err(format!(
-                "source {source}: {entity} needs one of {} mapped in `columns`",
-                one_of.join(" or ")
-            ));
-        }
         for (field, spec) in &raw.columns {
             let def = entity.field(field).expect("checked above");
             if spec.format.is_some() && !matches!(def.ty, FieldType::Date | FieldType::Timestamp) {

@@ -82,15 +82,6 @@ impl Entity {
         }
     }
 
-    /// Fields of which at least one must be present (an NPS answer is
-    /// attributed either by customer id or by email).
-    pub fn one_of_required(self) -> &'static [&'static str] {
-        match self {
-            Entity::NpsResponses => &["customer_id", "email"],
-            _ => &[],
-        }
-    }
-
     /// The typed Arrow schema of this entity's raw Parquet files. Email
     /// fields become `<name>_hash`, plus the raw `<name>` when PII is kept.
     pub fn arrow_schema(self, keep_email: bool) -> SchemaRef {

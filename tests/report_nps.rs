@@ -230,3 +230,53 @@ sources:
         ]
     );
 }
+
+/// An anonymous answer (neither customer id nor email: issue 10 point 7)
+/// loads and counts. January: C1 and C2 answer 10 at checkout, and an
+/// anonymous respondent answers 0 to support. Overall n = 3, P = 2, D = 1:
+/// NPS = 100 * (2 - 1) / 3 = 33.33333; checkout 100; support -100. It is
+/// nobody's answer, so no detractor follow-up and no advocate gets it.
+#[test]
+fn anonymous_answers_count_in_nps_trends() {
+    let p = Project::new();
+    p.repo_config(
+        r#"vars:
+  nps_dimensions: touchpoint
+sources:
+  - name: surveys
+    entity: nps_responses
+    format: csv
+    path: nps.csv
+    columns: { response_id: id, customer_id: who, email: email, responded_at: at, score: score, touchpoint: tp }
+"#,
+    );
+    p.land(
+        "nps.csv",
+        "id,who,email,at,score,tp\n\
+         a1,C1,,2026-01-05T10:00:00Z,10,checkout\n\
+         a2,C2,c2@example.com,2026-01-06T10:00:00Z,10,checkout\n\
+         a3,,,2026-01-07T10:00:00Z,0,support\n",
+    );
+    let out = p.advocacy(&["run", "--config", "config.yaml", "--date", "2026-01-31"]);
+    assert_exit(&out, 0);
+    let monthly = p.query(
+        "reports/nps_trends",
+        "SELECT dimension_value, responses, promoters, detractors, round(nps, 5) AS nps FROM t \
+         WHERE period = 'month' ORDER BY dimension, dimension_value",
+    );
+    assert_eq!(
+        lines(&monthly)[1..],
+        [
+            "all | 3 | 2 | 1 | 33.33333",
+            "checkout | 2 | 2 | 0 | 100.0",
+            "support | 1 | 0 | 1 | -100.0"
+        ]
+    );
+    let followups = p.query("reports/detractor_followups", "SELECT count(*) AS n FROM t");
+    assert_eq!(lines(&followups)[1..], ["0"]);
+    let quarantined = p
+        .parquet_files()
+        .iter()
+        .any(|f| f.to_string_lossy().contains("quarantine"));
+    assert!(!quarantined, "the anonymous answer was quarantined");
+}

@@ -139,7 +139,7 @@ can be asserted per file:
 
 - `crm/customers.csv`: missing `Id`; `Created Date` 31/02/2025; `Created Date` in 2099; an unquoted comma (`Smith, Jr.`) giving 10 fields.
 - `crm/orders.csv`: negative `Total`; `Financial Status` `pending` (not in the `values:` map); `Created At` `yesterday`; missing `Order ID`; `Total` `1,234.50` unquoted giving 8 fields.
-- `crm/nps_responses.csv`: `Score` 11; `Score` `ten`; missing `Response ID`; `Created` `yesterday`; neither `Person ID` nor `Email`.
+- `crm/nps_responses.csv`: `Score` 11; `Score` `ten`; missing `Response ID`; `Created` `yesterday`; `Score` `7.5` (not a whole number).
 - `crm/referrals.csv`: missing `Referrer ID`; `Invited At` 31/02/2025; `Invited At` in 2099; an extra trailing field.
 - `crm/identities.csv`: missing `Contact ID`; empty `Identity Value`; an unquoted comma giving 4 fields.
 - `reviews/trustpilot-*.json`: three per file, rotating through `stars` 0, `stars` 6, `id` null, `createdAt` `yesterday`, `createdAt` in 2099.

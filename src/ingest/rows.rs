@@ -290,7 +290,6 @@ fn parse_row<'a>(
         };
         out.push(parsed);
     }
-    check_one_of(ctx, &out)?;
     if ctx.entity == Entity::Identities {
         protect_email_identity(ctx, &mut out)?;
     }
@@ -380,29 +379,6 @@ fn check_text<'a>(
         }
         _ => Cow::Borrowed(text),
     })
-}
-
-fn check_one_of(ctx: &LoadContext, parsed: &[Parsed]) -> Result<(), Rejection> {
-    let one_of = ctx.entity.one_of_required();
-    if one_of.is_empty() {
-        return Ok(());
-    }
-    let present = ctx
-        .entity
-        .fields()
-        .iter()
-        .zip(parsed)
-        .any(|(def, value)| one_of.contains(&def.name) && !matches!(value, Parsed::Null));
-    // Under `pii: drop` an email still identifies the respondent even
-    // though it is not stored (Parsed::Dropped), so the row is kept.
-    if present {
-        Ok(())
-    } else {
-        Err(Rejection::new(
-            Some(one_of[0]),
-            format!("needs one of {}", one_of.join(" or ")),
-        ))
-    }
 }
 
 /// Identity values of kind `email` are raw addresses; they are stored

@@ -207,8 +207,9 @@ pub(super) fn nps(block: &Block, out: &mut Records) {
     }
 }
 
-/// Score 11, score "ten", no response id, "yesterday", and nobody to
-/// attribute the answer to (neither person id nor email).
+/// Score 11, score "ten", no response id, "yesterday", and a score that
+/// is not a whole number. (An answer with neither person id nor email is
+/// anonymous, not bad: it counts in NPS trends.)
 pub(super) fn bad_nps(ctx: &Ctx, c: &Customer) -> Vec<String> {
     let id = |k: u64| nps_id(ctx.customers as u64 * 100 + 10 + k);
     let at = (ctx.mid_ms / 1000).to_string();
@@ -237,9 +238,9 @@ pub(super) fn bad_nps(ctx: &Ctx, c: &Customer) -> Vec<String> {
         ]),
         nps_line([
             &id(4),
-            "",
-            "",
-            "6",
+            &c.id,
+            &c.email,
+            "7.5",
             "Slow delivery.",
             &at,
             "purchase",
