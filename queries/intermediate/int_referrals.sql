@@ -27,8 +27,7 @@ ordered AS (
     WHERE NOT referee_was_customer
 )
 SELECT
-    i.* EXCLUDE (referee_was_customer),
-    i.referee_was_customer,
+    i.*,
     COALESCE(o.previous_referee_key IS DISTINCT FROM o.referee_key, false) AS attributed
 FROM invites AS i
 LEFT JOIN ordered AS o ON o.referral_id = i.referral_id
