@@ -5,18 +5,21 @@
 -- is far cheaper than a ROW_NUMBER() per key (one window partition per key).
 -- As of the run date: what happened after $run_date (a backfill) is not
 -- known yet. Days are cut in run.timezone ($timezone), not in UTC.
-SELECT
-    *,
-    CAST(local_time(responded_at, $timezone) AS DATE) AS responded_date
+SELECT *
 FROM (
-    SELECT * EXCLUDE (previous_response_id)
+    SELECT
+        *,
+        CAST(local_time(responded_at, $timezone) AS DATE) AS responded_date
     FROM (
-        SELECT
-            *,
-            LAG(response_id) OVER latest_first AS previous_response_id
-        FROM raw_nps_responses
-        WINDOW latest_first AS (ORDER BY response_id, _loaded_at DESC, _file DESC, _row DESC)
-    )
-    WHERE previous_response_id IS DISTINCT FROM response_id
-) AS latest
-WHERE CAST(local_time(responded_at, $timezone) AS DATE) <= $run_date
+        SELECT * EXCLUDE (previous_response_id)
+        FROM (
+            SELECT
+                *,
+                LAG(response_id) OVER latest_first AS previous_response_id
+            FROM raw_nps_responses
+            WINDOW latest_first AS (ORDER BY response_id, _loaded_at DESC, _file DESC, _row DESC)
+        )
+        WHERE previous_response_id IS DISTINCT FROM response_id
+    ) AS latest
+) AS dated
+WHERE responded_date <= $run_date

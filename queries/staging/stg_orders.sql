@@ -5,18 +5,21 @@
 -- is far cheaper than a ROW_NUMBER() per key (one window partition per key).
 -- As of the run date: what happened after $run_date (a backfill) is not
 -- known yet. Days are cut in run.timezone ($timezone), not in UTC.
-SELECT
-    *,
-    CAST(local_time(ordered_at, $timezone) AS DATE) AS order_date
+SELECT *
 FROM (
-    SELECT * EXCLUDE (previous_order_id)
+    SELECT
+        *,
+        CAST(local_time(ordered_at, $timezone) AS DATE) AS order_date
     FROM (
-        SELECT
-            *,
-            LAG(order_id) OVER latest_first AS previous_order_id
-        FROM raw_orders
-        WINDOW latest_first AS (ORDER BY order_id, _loaded_at DESC, _file DESC, _row DESC)
-    )
-    WHERE previous_order_id IS DISTINCT FROM order_id
-) AS latest
-WHERE CAST(local_time(ordered_at, $timezone) AS DATE) <= $run_date
+        SELECT * EXCLUDE (previous_order_id)
+        FROM (
+            SELECT
+                *,
+                LAG(order_id) OVER latest_first AS previous_order_id
+            FROM raw_orders
+            WINDOW latest_first AS (ORDER BY order_id, _loaded_at DESC, _file DESC, _row DESC)
+        )
+        WHERE previous_order_id IS DISTINCT FROM order_id
+    ) AS latest
+) AS dated
+WHERE order_date <= $run_date

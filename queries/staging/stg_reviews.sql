@@ -5,20 +5,23 @@
 -- is far cheaper than a ROW_NUMBER() per key (one window partition per key).
 -- As of the run date: what happened after $run_date (a backfill) is not
 -- known yet. Days are cut in run.timezone ($timezone), not in UTC.
-SELECT
-    *,
-    CAST(local_time(published_at, $timezone) AS DATE) AS published_date
+SELECT *
 FROM (
-    SELECT * EXCLUDE (previous_site, previous_review_id)
+    SELECT
+        *,
+        CAST(local_time(published_at, $timezone) AS DATE) AS published_date
     FROM (
-        SELECT
-            *,
-            LAG(site) OVER latest_first AS previous_site,
-            LAG(review_id) OVER latest_first AS previous_review_id
-        FROM raw_reviews
-        WINDOW latest_first AS (ORDER BY site, review_id, _loaded_at DESC, _file DESC, _row DESC)
-    )
-    WHERE (previous_site IS DISTINCT FROM site)
-        OR (previous_review_id IS DISTINCT FROM review_id)
-) AS latest
-WHERE CAST(local_time(published_at, $timezone) AS DATE) <= $run_date
+        SELECT * EXCLUDE (previous_site, previous_review_id)
+        FROM (
+            SELECT
+                *,
+                LAG(site) OVER latest_first AS previous_site,
+                LAG(review_id) OVER latest_first AS previous_review_id
+            FROM raw_reviews
+            WINDOW latest_first AS (ORDER BY site, review_id, _loaded_at DESC, _file DESC, _row DESC)
+        )
+        WHERE (previous_site IS DISTINCT FROM site)
+            OR (previous_review_id IS DISTINCT FROM review_id)
+    ) AS latest
+) AS dated
+WHERE published_date <= $run_date

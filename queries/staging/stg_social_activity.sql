@@ -5,20 +5,23 @@
 -- is far cheaper than a ROW_NUMBER() per key (one window partition per key).
 -- As of the run date: what happened after $run_date (a backfill) is not
 -- known yet. Days are cut in run.timezone ($timezone), not in UTC.
-SELECT
-    *,
-    CAST(local_time(occurred_at, $timezone) AS DATE) AS occurred_date
+SELECT *
 FROM (
-    SELECT * EXCLUDE (previous_platform, previous_event_id)
+    SELECT
+        *,
+        CAST(local_time(occurred_at, $timezone) AS DATE) AS occurred_date
     FROM (
-        SELECT
-            *,
-            LAG(platform) OVER latest_first AS previous_platform,
-            LAG(event_id) OVER latest_first AS previous_event_id
-        FROM raw_social_activity
-        WINDOW latest_first AS (ORDER BY platform, event_id, _loaded_at DESC, _file DESC, _row DESC)
-    )
-    WHERE (previous_platform IS DISTINCT FROM platform)
-        OR (previous_event_id IS DISTINCT FROM event_id)
-) AS latest
-WHERE CAST(local_time(occurred_at, $timezone) AS DATE) <= $run_date
+        SELECT * EXCLUDE (previous_platform, previous_event_id)
+        FROM (
+            SELECT
+                *,
+                LAG(platform) OVER latest_first AS previous_platform,
+                LAG(event_id) OVER latest_first AS previous_event_id
+            FROM raw_social_activity
+            WINDOW latest_first AS (ORDER BY platform, event_id, _loaded_at DESC, _file DESC, _row DESC)
+        )
+        WHERE (previous_platform IS DISTINCT FROM platform)
+            OR (previous_event_id IS DISTINCT FROM event_id)
+    ) AS latest
+) AS dated
+WHERE occurred_date <= $run_date

@@ -40,8 +40,8 @@ impl Default for LocalTime {
     }
 }
 
-/// The instant type the values are read as: the same instants, any zone.
-const UTC_MICROS: DataType = DataType::Timestamp(TimeUnit::Microsecond, None);
+/// What local_time returns: a wall-clock time, without a zone.
+const LOCAL_MICROS: DataType = DataType::Timestamp(TimeUnit::Microsecond, None);
 
 impl ScalarUDFImpl for LocalTime {
     fn name(&self) -> &str {
@@ -54,7 +54,7 @@ impl ScalarUDFImpl for LocalTime {
 
     fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
         match &arg_types[0] {
-            DataType::Timestamp(_, _) | DataType::Null => Ok(UTC_MICROS),
+            DataType::Timestamp(_, _) | DataType::Null => Ok(LOCAL_MICROS),
             other => exec_err!("local_time needs a timestamp, got {other}"),
         }
     }

@@ -36,7 +36,7 @@ pub(super) fn ecb_rate(currency: &str, day: NaiveDate) -> f64 {
             .map_or(1.0, |(_, r)| *r)
     };
     let drift = |c: &str| {
-        let k = QUOTED.iter().position(|q| *q == c).map_or(4, |k| k) as f64;
+        let k = QUOTED.iter().position(|q| *q == c).unwrap_or(4) as f64;
         let t = day.num_days_from_ce() as f64;
         1.0 + 0.03 * (t / 365.25 * std::f64::consts::TAU + k).sin()
             + 0.01 * (t / 47.0 * std::f64::consts::TAU + 2.0 * k).sin()
