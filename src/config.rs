@@ -6,9 +6,11 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
+use datafusion::arrow::datatypes::DataType;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 
+use crate::ingest::expressions::SqlExpression;
 use crate::schema::{Entity, FieldType};
 
 #[derive(Debug, thiserror::Error)]
@@ -253,6 +255,13 @@ pub struct CsvOptions {
     pub header: bool,
     /// Column names when the file has no header row.
     pub column_names: Vec<String>,
+    /// Rows after the header that are not records (Qualtrics writes a row
+    /// of question labels and one of import ids); counted as skipped.
+    pub skip_after_header: usize,
+    /// A regular expression; records whose text (fields joined by the
+    /// delimiter, without CSV quotes) matches it are skipped: report
+    /// footers such as "Grand Totals (3 records)".
+    pub skip_matching: Option<String>,
 }
 
 impl Default for CsvOptions {
@@ -262,6 +271,8 @@ impl Default for CsvOptions {
             quote: '"',
             header: true,
             column_names: Vec::new(),
+            skip_after_header: 0,
+            skip_matching: None,
         }
     }
 }
@@ -275,10 +286,31 @@ pub struct SourceConfig {
     /// Glob under the landing location, e.g. `crm/customers*.csv`.
     pub path: String,
     pub csv: CsvOptions,
-    /// JSON pointer to the array of records (`format: json` only).
+    /// JSON pointer to the array of records: in the document (`json`) or
+    /// in each line (`jsonl`).
     pub records: Option<String>,
     /// Canonical field -> where its value comes from, in field order.
     pub columns: Vec<(String, ColumnSpec)>,
+    /// Rows for which this predicate is not true are skipped (counted).
+    pub filter: Option<SqlExpression>,
+    /// Orders only: rows sharing an order_id in a file are one order's lines.
+    pub line_items: Option<LineItems>,
+}
+
+/// How the lines of a line-item orders export make one order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LineItems {
+    pub amount: LineAmount,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LineAmount {
+    /// The order's amount is the sum of its lines' amounts.
+    Sum,
+    /// The first non-empty line amount is the order's total (Shopify).
+    First,
 }
 
 #[derive(Deserialize)]
@@ -293,6 +325,10 @@ struct RawSource {
     #[serde(default)]
     records: Option<String>,
     columns: BTreeMap<String, ColumnSpec>,
+    #[serde(default)]
+    filter: Option<SqlExpression>,
+    #[serde(default)]
+    line_items: Option<LineItems>,
 }
 
 impl TryFrom<RawSource> for SourceConfig {
@@ -313,8 +349,11 @@ impl TryFrom<RawSource> for SourceConfig {
         if raw.csv.is_some() && raw.format != Format::Csv {
             return Err(format!("source {source}: `csv` options need `format: csv`"));
         }
-        if raw.records.is_some() && raw.format != Format::Json {
-            return Err(format!("source {source}: `records` needs `format: json`"));
+        let is_json = matches!(raw.format, Format::Json | Format::Jsonl);
+        if raw.records.is_some() && !is_json {
+            return Err(format!(
+                "source {source}: `records` needs `format: json` or `jsonl`"
+            ));
         }
         if let Some(pointer) = &raw.records
             && !pointer.is_empty()
@@ -357,6 +396,22 @@ impl TryFrom<RawSource> for SourceConfig {
                     "source {source}: `format` applies to dates and timestamps, not {field}"
                 ));
             }
+            if spec.lookup.is_some() && !is_json {
+                return Err(format!(
+                    "source {source}: columns.{field}: `lookup` reads JSON documents (`format: json` or `jsonl`)"
+                ));
+            }
+        }
+        if let Some(filter) = &raw.filter
+            && !matches!(filter.data_type, DataType::Boolean | DataType::Null)
+        {
+            return Err(format!(
+                "source {source}: filter {:?} is not a condition (it gives {}, not true or false)",
+                filter.text, filter.data_type
+            ));
+        }
+        if raw.line_items.is_some() {
+            check_line_items(source, entity, &raw.columns)?;
         }
         // Keep the mapping in the entity's field order so raw files are
         // laid out the same whatever order the YAML lists them in.
@@ -375,8 +430,32 @@ impl TryFrom<RawSource> for SourceConfig {
             csv,
             records: raw.records,
             columns,
+            filter: raw.filter,
+            line_items: raw.line_items,
         })
     }
+}
+
+/// Lines are grouped by order_id and their amounts combined, so both must
+/// come from each row, not be constants.
+fn check_line_items(
+    source: &str,
+    entity: Entity,
+    columns: &BTreeMap<String, ColumnSpec>,
+) -> Result<(), String> {
+    if entity != Entity::Orders {
+        return Err(format!(
+            "source {source}: `line_items` applies to orders, not {entity}"
+        ));
+    }
+    for field in ["order_id", "amount"] {
+        if columns.get(field).is_some_and(|s| s.value.is_some()) {
+            return Err(format!(
+                "source {source}: with `line_items`, {field} must come from each row (`from` or `sql`), not a constant"
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn check_csv_options(source: &str, csv: &CsvOptions) -> Result<(), String> {
@@ -389,6 +468,11 @@ fn check_csv_options(source: &str, csv: &CsvOptions) -> Result<(), String> {
         return Err(format!(
             "source {source}: `header: false` needs `column_names` to name the columns"
         ));
+    }
+    if let Some(pattern) = &csv.skip_matching {
+        regex::Regex::new(pattern).map_err(|e| {
+            format!("source {source}: csv.skip_matching is not a regular expression: {e}")
+        })?;
     }
     Ok(())
 }
@@ -404,6 +488,22 @@ pub struct ColumnSpec {
     pub format: Option<String>,
     /// Source value -> canonical value (e.g. `paid: completed`).
     pub values: Option<BTreeMap<String, String>>,
+    /// A SQL expression over the record's source fields.
+    pub sql: Option<SqlExpression>,
+    /// With `from`: the value is looked up in another array of the same
+    /// JSON document (X API pages keep authors in `includes.users`).
+    pub lookup: Option<Lookup>,
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Lookup {
+    /// JSON pointer to the array to look in, from the document's root.
+    pub records: String,
+    /// The field of those records that `from`'s value must equal.
+    pub key: String,
+    /// The field or dotted path whose value is taken.
+    pub value: String,
 }
 
 impl<'de> Deserialize<'de> for ColumnSpec {
@@ -413,7 +513,7 @@ impl<'de> Deserialize<'de> for ColumnSpec {
             type Value = ColumnSpec;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str(
-                    "a source column name or a map with `from`, `format`, `values` or `value`",
+                    "a source column name or a map with `from`, `sql`, `value`, `lookup`, `format` or `values`",
                 )
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<ColumnSpec, E> {
@@ -434,22 +534,32 @@ impl<'de> Deserialize<'de> for ColumnSpec {
                             spec.values =
                                 Some(values.into_iter().map(|(k, v)| (k.0, v.0)).collect());
                         }
+                        "sql" => spec.sql = Some(map.next_value::<SqlExpression>()?),
+                        "lookup" => spec.lookup = Some(map.next_value::<Lookup>()?),
                         other => {
                             return Err(de::Error::unknown_field(
                                 other,
-                                &["from", "value", "format", "values"],
+                                &["from", "value", "sql", "lookup", "format", "values"],
                             ));
                         }
                     }
                 }
-                match (&spec.from, &spec.value) {
-                    (Some(_), Some(_)) => Err(de::Error::custom(
-                        "a column takes either `from` (a source column) or `value` (a constant), not both",
+                let sources = [
+                    spec.from.is_some(),
+                    spec.value.is_some(),
+                    spec.sql.is_some(),
+                ];
+                match sources.iter().filter(|s| **s).count() {
+                    0 => Err(de::Error::custom(
+                        "a column needs `from` (a source column), `sql` (an expression) or `value` (a constant)",
                     )),
-                    (None, None) => Err(de::Error::custom(
-                        "a column needs `from` (a source column) or `value` (a constant)",
+                    1 if spec.lookup.is_some() && spec.from.is_none() => Err(de::Error::custom(
+                        "`lookup` needs `from`: the field whose value is looked up",
                     )),
-                    _ => Ok(spec),
+                    1 => Ok(spec),
+                    _ => Err(de::Error::custom(
+                        "a column takes one of `from` (a source column), `sql` (an expression) or `value` (a constant)",
+                    )),
                 }
             }
         }

@@ -139,6 +139,10 @@ pub enum Check {
     Label,
     /// Free text that may carry personal data (emails are redacted).
     FreeText,
+    /// A key naming a person (a customer id, a handle): when an export
+    /// uses the email address as the key, the address is stored as its
+    /// hash, exactly as an email field's `_hash` column, so it joins them.
+    Key,
 }
 
 #[derive(Debug)]
@@ -206,7 +210,7 @@ pub const SOCIAL_EVENT_TYPES: &[&str] = &[
 ];
 
 static CUSTOMERS: &[FieldDef] = &[
-    req("customer_id", Text),
+    checked(req("customer_id", Text), Check::Key),
     opt("email", Email),
     checked(opt("name", Text), Check::FreeText),
     req("signup_date", Date),
@@ -218,7 +222,7 @@ static CUSTOMERS: &[FieldDef] = &[
 
 static ORDERS: &[FieldDef] = &[
     req("order_id", Text),
-    req("customer_id", Text),
+    checked(req("customer_id", Text), Check::Key),
     req("ordered_at", Timestamp),
     checked(req("amount", Float), Check::NonNegative),
     checked(opt("currency", Text), Check::Currency),
@@ -228,7 +232,7 @@ static ORDERS: &[FieldDef] = &[
 
 static NPS_RESPONSES: &[FieldDef] = &[
     req("response_id", Text),
-    opt("customer_id", Text),
+    checked(opt("customer_id", Text), Check::Key),
     opt("email", Email),
     req("responded_at", Timestamp),
     checked(req("score", Int), Check::Range(0, 10)),
@@ -239,13 +243,13 @@ static NPS_RESPONSES: &[FieldDef] = &[
 
 static REFERRALS: &[FieldDef] = &[
     req("referral_id", Text),
-    req("referrer_customer_id", Text),
+    checked(req("referrer_customer_id", Text), Check::Key),
     req("invited_at", Timestamp),
     checked(opt("channel", Text), Check::Label),
     opt("referee_email", Email),
     opt("clicked_at", Timestamp),
     opt("signed_up_at", Timestamp),
-    opt("referee_customer_id", Text),
+    checked(opt("referee_customer_id", Text), Check::Key),
     opt("converted_at", Timestamp),
 ];
 
@@ -256,17 +260,17 @@ static REVIEWS: &[FieldDef] = &[
     req("published_at", Timestamp),
     checked(opt("author_name", Text), Check::FreeText),
     opt("author_email", Email),
-    opt("author_handle", Text),
+    checked(opt("author_handle", Text), Check::Key),
     checked(opt("title", Text), Check::FreeText),
     checked(opt("body", Text), Check::FreeText),
     opt("verified", Bool),
-    opt("customer_id", Text),
+    checked(opt("customer_id", Text), Check::Key),
 ];
 
 static SOCIAL_ACTIVITY: &[FieldDef] = &[
     req("event_id", Text),
     checked(req("platform", Text), Check::Label),
-    req("handle", Text),
+    checked(req("handle", Text), Check::Key),
     checked(req("event_type", Text), Check::OneOf(SOCIAL_EVENT_TYPES)),
     req("occurred_at", Timestamp),
     checked(opt("followers", Int), Check::NonNegative),
@@ -278,7 +282,7 @@ static SOCIAL_ACTIVITY: &[FieldDef] = &[
 ];
 
 static IDENTITIES: &[FieldDef] = &[
-    req("customer_id", Text),
+    checked(req("customer_id", Text), Check::Key),
     checked(req("kind", Text), Check::Label),
     req("value", Text),
 ];

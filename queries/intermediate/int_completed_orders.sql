@@ -11,16 +11,31 @@
 -- which fails a data test (see int_currency_coverage for the currency and
 -- the first day): never summed as if it were in the base currency, never
 -- dropped.
+--
+-- An export keyed by email (a Shopify orders export has no customer id)
+-- carries the address's hash as customer_id (ingest hashes keys that are
+-- addresses): such an order belongs to the customer with that email hash,
+-- the smallest customer id when several share it.
 WITH orders AS (
     SELECT *, COALESCE(currency, $currency) AS order_currency
     FROM stg_orders
     WHERE array_has(string_to_array($counted_order_statuses, ','), COALESCE(status, 'completed'))
 ),
+-- Only the customers whose email hash an order carries as its key.
+by_email AS (
+    SELECT email_hash, MIN(customer_id) AS customer_id
+    FROM stg_customers
+    WHERE email_hash IN (SELECT customer_id FROM orders)
+    GROUP BY email_hash
+),
 rated AS (
     SELECT
-        o.*,
+        o.* EXCLUDE (customer_id),
+        COALESCE(e.customer_id, o.customer_id) AS customer_id,
         CASE WHEN o.order_currency = $currency THEN 1.0 ELSE r.rate END AS exchange_rate
     FROM orders AS o
+    LEFT JOIN by_email AS e
+        ON e.email_hash = o.customer_id
     LEFT JOIN int_exchange_rates AS r
         ON r.currency = o.order_currency AND r.date = o.order_date
 )

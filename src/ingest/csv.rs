@@ -80,11 +80,19 @@ pub fn read_csv(
     } else {
         options.column_names.clone()
     };
-    let file = CsvFile {
+    let skip_matching = options
+        .skip_matching
+        .as_deref()
+        .map(regex::Regex::new)
+        .transpose()
+        .map_err(|e| FileError::new(format!("csv.skip_matching: {e}")))?;
+    let mut file = CsvFile {
         width: header.len(),
         indices: resolve_columns(&header, &mapping.columns)?,
         columns: &mapping.columns,
         delimiter: options.delimiter as u8,
+        skip_after_header: options.skip_after_header,
+        skip_matching,
     };
     let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<Result<Chunk, FileError>>(2);
     let (empty_tx, empty_rx) = std::sync::mpsc::channel::<Chunk>();
@@ -166,16 +174,30 @@ struct CsvFile<'a> {
     indices: Vec<usize>,
     columns: &'a [String],
     delimiter: u8,
+    /// Records still to skip after the header.
+    skip_after_header: usize,
+    skip_matching: Option<regex::Regex>,
 }
 
 impl CsvFile<'_> {
     fn emit(
-        &self,
+        &mut self,
         line: i64,
         record: &csv::ByteRecord,
         sink: &mut dyn RecordSink,
     ) -> Result<(), FileError> {
         let raw = || render(record, self.delimiter);
+        if self.skip_after_header > 0 {
+            self.skip_after_header -= 1;
+            return sink.skip(line);
+        }
+        // Footers are matched before the field count: they rarely have
+        // the header's number of fields.
+        if let Some(pattern) = &self.skip_matching
+            && pattern.is_match(&unquoted(record, self.delimiter))
+        {
+            return sink.skip(line);
+        }
         if record.len() != self.width {
             let reason = format!("expected {} fields, found {}", self.width, record.len());
             return sink.reject(line, Rejection::new(None, reason), raw());
@@ -246,6 +268,13 @@ fn csv_error(e: csv::Error) -> FileError {
     FileError::new(format!("cannot read CSV{at}: {e}"))
 }
 
+/// The record's fields joined by the delimiter, without CSV quoting: the
+/// line as a reader sees it, which `skip_matching` is matched against.
+fn unquoted(record: &csv::ByteRecord, delimiter: u8) -> String {
+    let fields: Vec<_> = record.iter().map(String::from_utf8_lossy).collect();
+    fields.join(&char::from(delimiter).to_string())
+}
+
 /// The record as CSV text, for the quarantine's raw_record column.
 fn render(record: &csv::ByteRecord, delimiter: u8) -> String {
     let mut writer = csv::WriterBuilder::new()
@@ -286,6 +315,10 @@ mod tests {
                 self.0.push((row, Err(why.reason)));
                 Ok(())
             }
+            fn skip(&mut self, row: i64) -> Result<(), FileError> {
+                self.0.push((row, Err("skipped".into())));
+                Ok(())
+            }
         }
         let options = CsvOptions {
             header: false,
@@ -301,9 +334,7 @@ mod tests {
             .map(|(from, field)| {
                 let spec = crate::config::ColumnSpec {
                     from: Some(from.to_string()),
-                    value: None,
-                    format: None,
-                    values: None,
+                    ..Default::default()
                 };
                 (field.to_string(), spec)
             })
@@ -316,6 +347,8 @@ mod tests {
             csv: options.clone(),
             records: None,
             columns,
+            filter: None,
+            line_items: None,
         };
         let mut records = Records(Vec::new());
         read_csv(data, &options, &Mapping::new(&source), &mut records).unwrap();

@@ -3,6 +3,7 @@
 //! Either way each record is parsed once for the mapped paths only
 //! ([`PathTree`]).
 
+use std::collections::HashMap;
 use std::fmt;
 use std::io::{BufRead, BufReader, Read};
 
@@ -11,7 +12,7 @@ use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use super::json_paths::{Found, PathTree};
+use super::json_paths::PathTree;
 use super::load::{FileError, RecordSink};
 use super::rows::{Mapping, Rejection};
 
@@ -31,45 +32,26 @@ pub fn read_json_array(
         .map_err(|e| FileError::new(format!("cannot read: {e}")))?;
     let text = std::str::from_utf8(&bytes)
         .map_err(|e| FileError::new(format!("not valid JSON: not UTF-8 ({e})")))?;
-    let pointer = pointer.unwrap_or("");
-    let tokens = pointer_tokens(pointer)
-        .ok_or_else(|| FileError::new(format!("no value at JSON pointer {pointer:?}")))?;
-    let mut de = serde_json::Deserializer::from_str(text);
-    let target = PointerSeed { tokens: &tokens }
-        .deserialize(&mut de)
-        .and_then(|target| de.end().map(|()| target))
-        .map_err(|e| FileError::new(format!("not valid JSON: {e}")))?;
-    let records = match target {
-        Target::Records(records) => records,
-        Target::Missing => {
+    let reader = DocumentReader::new(pointer, mapping, "record")?;
+    let records = match reader.records(text) {
+        Ok(Target::Records(records)) => records,
+        Ok(Target::Missing) => {
             return Err(FileError::new(format!(
-                "no value at JSON pointer {pointer:?}"
+                "no value at JSON pointer {:?}",
+                reader.pointer
             )));
         }
-        Target::NotArray => {
+        Ok(Target::NotArray) => {
             return Err(FileError::new(format!(
-                "the value at {pointer:?} is not an array"
+                "the value at {:?} is not an array",
+                reader.pointer
             )));
         }
+        Err(e) => return Err(FileError::new(format!("not valid JSON: {e}"))),
     };
-    let tree = PathTree::new(&mapping.columns);
+    let lookups = reader.lookups(text);
     for (index, record) in records.iter().enumerate() {
-        let row = index as i64 + 1;
-        let raw = || compact(record.get());
-        match tree.extract(record.get()) {
-            Ok(Some(found)) => emit(row, &found, sink, raw)?,
-            Ok(None) => sink.reject(
-                row,
-                Rejection::new(None, "record is not a JSON object"),
-                raw(),
-            )?,
-            // The document parsed as a whole, so a record cannot fail alone.
-            Err(e) => sink.reject(
-                row,
-                Rejection::new(None, format!("not valid JSON: {e}")),
-                raw(),
-            )?,
-        }
+        reader.emit(index as i64 + 1, record.get(), &lookups, sink)?;
     }
     Ok(())
 }
@@ -79,65 +61,218 @@ fn compact(record: &str) -> String {
     serde_json::from_str::<Value>(record).map_or_else(|_| record.to_string(), |v| v.to_string())
 }
 
-/// One JSON object per line; a line that does not parse is quarantined and
-/// the rest of the file still loads. Rows are physical line numbers.
+/// One JSON document per line; a line that does not parse is quarantined
+/// and the rest of the file still loads. Without `records` each line is a
+/// record and rows are physical line numbers; with `records` (API pages,
+/// one per line) rows count the records of the file, and a line without
+/// the array (an empty last page) is counted as skipped.
 pub fn read_json_lines(
     input: impl Read,
+    pointer: Option<&str>,
     mapping: &Mapping,
     sink: &mut dyn RecordSink,
 ) -> Result<(), FileError> {
-    let tree = PathTree::new(&mapping.columns);
-    let mut reader = BufReader::with_capacity(1 << 20, input);
+    let paged = pointer.is_some();
+    let noun = if paged { "record" } else { "line" };
+    let reader = DocumentReader::new(pointer, mapping, noun)?;
+    let mut input = BufReader::with_capacity(1 << 20, input);
     let mut line = Vec::new();
     let mut number = 0i64;
+    let mut records = 0i64;
     loop {
         line.clear();
-        let n = reader
+        let n = input
             .read_until(b'\n', &mut line)
             .map_err(|e| FileError::new(format!("cannot read line {}: {e}", number + 1)))?;
         if n == 0 {
             break;
         }
         number += 1;
+        // A page's own problems are reported at the next record's row.
+        let row = if paged { records + 1 } else { number };
         let text = match std::str::from_utf8(&line) {
             Ok(t) => t.trim_start_matches('\u{feff}').trim(),
             Err(_) => {
                 let raw = String::from_utf8_lossy(&line).trim().to_string();
-                sink.reject(number, Rejection::new(None, "line is not valid UTF-8"), raw)?;
+                let why = match paged {
+                    true => line_rejection(number, "is not valid UTF-8"),
+                    false => Rejection::new(None, "line is not valid UTF-8"),
+                };
+                sink.reject(row, why, raw)?;
+                records += i64::from(paged);
                 continue;
             }
         };
         if text.is_empty() {
             continue;
         }
-        match tree.extract(text) {
-            Ok(Some(found)) => emit(number, &found, sink, || text.to_string())?,
-            Ok(None) => sink.reject(
-                number,
-                Rejection::new(None, "line is not a JSON object"),
-                text.to_string(),
-            )?,
-            Err(e) => sink.reject(
-                number,
-                Rejection::new(None, format!("not valid JSON: {e}")),
-                text.to_string(),
-            )?,
+        if !paged {
+            reader.emit(number, text, &reader.lookups(text), sink)?;
+            continue;
+        }
+        match reader.records(text) {
+            Ok(Target::Records(page)) => {
+                let lookups = reader.lookups(text);
+                for record in page {
+                    records += 1;
+                    reader.emit(records, record.get(), &lookups, sink)?;
+                }
+            }
+            Ok(Target::Missing) => {
+                records += 1;
+                sink.skip(records)?;
+            }
+            Ok(Target::NotArray) => {
+                records += 1;
+                let why = format!("has no array at {:?}", reader.pointer);
+                sink.reject(records, line_rejection(number, &why), text.to_string())?;
+            }
+            Err(e) => {
+                records += 1;
+                let why = format!("is not valid JSON: {e}");
+                sink.reject(records, line_rejection(number, &why), text.to_string())?;
+            }
         }
     }
     Ok(())
 }
 
-fn emit(
-    row: i64,
-    found: &Found<'_>,
-    sink: &mut dyn RecordSink,
-    raw: impl Fn() -> String,
-) -> Result<(), FileError> {
-    let values: Vec<Option<&str>> = found
-        .iter()
-        .map(|f| f.as_ref().and_then(|(_, text)| text.as_deref()))
-        .collect();
-    sink.accept(row, &values, &raw)
+fn line_rejection(number: i64, what: &str) -> Rejection {
+    Rejection::new(None, format!("line {number} {what}"))
+}
+
+/// Finds records in a document and maps each, with the values it looks up
+/// in other arrays of the same document.
+struct DocumentReader<'m> {
+    pointer: String,
+    tokens: Vec<String>,
+    tree: PathTree,
+    mapping: &'m Mapping,
+    /// Per lookup: its array's tokens, and a tree of its key and value.
+    lookups: Vec<(Vec<String>, PathTree)>,
+    /// What one record is, for messages: a `line` of JSON Lines, or a
+    /// `record` of an array.
+    noun: &'static str,
+}
+
+/// Per lookup, key text -> value text (`None` for JSON null).
+type LookupTables = Vec<HashMap<String, Option<String>>>;
+
+impl<'m> DocumentReader<'m> {
+    fn new(
+        pointer: Option<&str>,
+        mapping: &'m Mapping,
+        noun: &'static str,
+    ) -> Result<DocumentReader<'m>, FileError> {
+        let pointer = pointer.unwrap_or("").to_string();
+        let tokens = pointer_tokens(&pointer)
+            .ok_or_else(|| FileError::new(format!("no value at JSON pointer {pointer:?}")))?;
+        let lookups = mapping
+            .lookups
+            .iter()
+            .map(|l| {
+                let tokens = pointer_tokens(&l.spec.records).ok_or_else(|| {
+                    FileError::new(format!(
+                        "lookup records {:?} is not a JSON pointer",
+                        l.spec.records
+                    ))
+                })?;
+                let tree = PathTree::new(&[l.spec.key.clone(), l.spec.value.clone()]);
+                Ok((tokens, tree))
+            })
+            .collect::<Result<_, FileError>>()?;
+        Ok(DocumentReader {
+            pointer,
+            tokens,
+            tree: PathTree::new(&mapping.columns),
+            mapping,
+            lookups,
+            noun,
+        })
+    }
+
+    fn records<'de>(&self, document: &'de str) -> Result<Target<'de>, serde_json::Error> {
+        pointer_target(document, &self.tokens)
+    }
+
+    /// The lookup tables of one document. An array that is missing (or a
+    /// document that does not parse) gives an empty table: the records'
+    /// looked-up values are then empty, and a required one says so.
+    fn lookups(&self, document: &str) -> LookupTables {
+        self.lookups
+            .iter()
+            .map(|(tokens, tree)| {
+                let mut table = HashMap::new();
+                if let Ok(Target::Records(items)) = pointer_target(document, tokens) {
+                    for item in items {
+                        if let Ok(Some(found)) = tree.extract(item.get()) {
+                            let text = |i: usize| {
+                                found[i]
+                                    .as_ref()
+                                    .and_then(|(_, t)| t.as_deref().map(str::to_string))
+                            };
+                            if let Some(key) = text(0) {
+                                table.entry(key).or_insert_with(|| text(1));
+                            }
+                        }
+                    }
+                }
+                table
+            })
+            .collect()
+    }
+
+    fn emit(
+        &self,
+        row: i64,
+        record: &str,
+        lookups: &LookupTables,
+        sink: &mut dyn RecordSink,
+    ) -> Result<(), FileError> {
+        let raw = || compact(record);
+        match self.tree.extract(record) {
+            Ok(Some(found)) => {
+                let mut values: Vec<Option<&str>> = found
+                    .iter()
+                    .map(|f| f.as_ref().and_then(|(_, text)| text.as_deref()))
+                    .collect();
+                for (lookup, table) in self.mapping.lookups.iter().zip(lookups) {
+                    let key = values[lookup.column];
+                    let found = key.and_then(|key| table.get(key));
+                    if let (Some(key), None, true) = (key, found, lookup.field.required) {
+                        let spec = &lookup.spec;
+                        let reason =
+                            format!("no record at {} has {} {key:?}", spec.records, spec.key);
+                        let why = Rejection::new(Some(lookup.field.name), reason);
+                        return sink.reject(row, why, raw());
+                    }
+                    values.push(found.and_then(|v| v.as_deref()));
+                }
+                sink.accept(row, &values, &raw)
+            }
+            Ok(None) => sink.reject(
+                row,
+                Rejection::new(None, format!("{} is not a JSON object", self.noun)),
+                raw(),
+            ),
+            Err(e) => sink.reject(
+                row,
+                Rejection::new(None, format!("not valid JSON: {e}")),
+                raw(),
+            ),
+        }
+    }
+}
+
+/// What the pointer leads to in one document.
+fn pointer_target<'de>(
+    document: &'de str,
+    tokens: &[String],
+) -> Result<Target<'de>, serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_str(document);
+    let target = PointerSeed { tokens }.deserialize(&mut de)?;
+    de.end()?;
+    Ok(target)
 }
 
 /// A JSON pointer's reference tokens (RFC 6901); `None` if it is not one.

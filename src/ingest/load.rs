@@ -14,6 +14,7 @@ use tokio::sync::mpsc;
 
 use super::input::ObjectReader;
 use super::rows::{EntityRows, LoadContext, Mapping, QuarantineRows, Rejection};
+use super::transform::Transform;
 use crate::config::{Format, SourceConfig};
 use crate::parquet_file::{ParquetFile, raw_writer_properties, writer_properties};
 use crate::storage::Location;
@@ -35,7 +36,9 @@ impl FileError {
 }
 
 /// Where readers deliver records. `accept` validates and either loads or
-/// quarantines; `reject` quarantines a record the reader could not map.
+/// quarantines; `reject` quarantines a record the reader could not map;
+/// `skip` counts a row that is not a record (a label row, a footer, one a
+/// filter leaves out).
 pub trait RecordSink {
     fn accept(
         &mut self,
@@ -44,6 +47,7 @@ pub trait RecordSink {
         raw: &dyn Fn() -> String,
     ) -> Result<(), FileError>;
     fn reject(&mut self, row: i64, rejection: Rejection, raw: String) -> Result<(), FileError>;
+    fn skip(&mut self, row: i64) -> Result<(), FileError>;
 }
 
 enum Output {
@@ -56,9 +60,16 @@ pub struct RowCounts {
     pub read: u64,
     pub loaded: u64,
     pub quarantined: u64,
+    pub skipped: u64,
 }
 
-struct ChannelSink {
+/// One source row of a record made of several (an order's lines).
+pub struct Line {
+    pub row: i64,
+    pub raw: String,
+}
+
+pub struct ChannelSink {
     rows: EntityRows,
     quarantine: QuarantineRows,
     tx: mpsc::Sender<Output>,
@@ -71,6 +82,42 @@ impl ChannelSink {
         self.tx
             .blocking_send(output)
             .map_err(|_| FileError::new("the Parquet writer stopped"))
+    }
+
+    /// Loads one record made of several source rows, or quarantines every
+    /// one of them: the counts stay in source rows either way.
+    pub fn accept_lines(
+        &mut self,
+        lines: &[Line],
+        values: &[Option<&str>],
+    ) -> Result<(), FileError> {
+        let rows = lines.len() as u64;
+        self.counts.read += rows;
+        match self.rows.push(lines[0].row, values) {
+            Ok(()) => {
+                self.counts.loaded += rows;
+                if self.rows.is_full() {
+                    let batch = self.rows.finish();
+                    self.send(Output::Rows(batch))?;
+                }
+                Ok(())
+            }
+            Err(rejection) => {
+                for line in lines {
+                    self.quarantine(line.row, &rejection, &line.raw)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Quarantines every line of one record for the same reason.
+    pub fn reject_lines(&mut self, lines: &[Line], why: &Rejection) -> Result<(), FileError> {
+        self.counts.read += lines.len() as u64;
+        for line in lines {
+            self.quarantine(line.row, why, &line.raw)?;
+        }
+        Ok(())
     }
 
     fn quarantine(&mut self, row: i64, rejection: &Rejection, raw: &str) -> Result<(), FileError> {
@@ -120,6 +167,12 @@ impl RecordSink for ChannelSink {
     fn reject(&mut self, row: i64, rejection: Rejection, raw: String) -> Result<(), FileError> {
         self.counts.read += 1;
         self.quarantine(row, &rejection, &raw)
+    }
+
+    fn skip(&mut self, _row: i64) -> Result<(), FileError> {
+        self.counts.read += 1;
+        self.counts.skipped += 1;
+        Ok(())
     }
 }
 
@@ -214,33 +267,66 @@ fn spawn_reader(
             counts: RowCounts::default(),
             quarantine_batch,
         };
-        let (hash, bytes) = if source.format == Format::Parquet {
-            let hashed = handle.block_on(hash_object(&store, &meta.location, &progress))?;
-            super::parquet::read_parquet(&handle, &landing, &relative, &mapping, &mut sink)?;
-            hashed
+        let file = ReadJob {
+            handle: &handle,
+            source: &source,
+            mapping: &mapping,
+            landing: &landing,
+            store: &store,
+            meta: &meta,
+            relative: &relative,
+            progress,
+        };
+        let (hash, bytes) = if mapping.transforms() {
+            let mut transform = Transform::new(&mapping, &mut sink);
+            let read = file.read(&mut transform)?;
+            transform.finish()?;
+            read
         } else {
-            let result = handle
-                .block_on(store.get(&meta.location))
-                .map_err(|e| FileError::new(format!("cannot read: {e}")))?;
-            let mut input = ObjectReader::new(handle.clone(), result, progress);
-            match source.format {
-                Format::Csv => super::csv::read_csv(&mut input, &source.csv, &mapping, &mut sink)?,
-                Format::Json => super::json::read_json_array(
-                    &mut input,
-                    source.records.as_deref(),
-                    &mapping,
-                    &mut sink,
-                )?,
-                Format::Jsonl => super::json::read_json_lines(&mut input, &mapping, &mut sink)?,
-                Format::Parquet => unreachable!("handled above"),
-            }
-            input
-                .finish()
-                .map_err(|e| FileError::new(format!("cannot read: {e}")))?
+            file.read(&mut sink)?
         };
         sink.flush()?;
         Ok((hash, bytes, sink.counts))
     })
+}
+
+/// What reading one file needs, on the reader thread.
+struct ReadJob<'a> {
+    handle: &'a Handle,
+    source: &'a SourceConfig,
+    mapping: &'a Mapping,
+    landing: &'a Location,
+    store: &'a Arc<dyn object_store::ObjectStore>,
+    meta: &'a ObjectMeta,
+    relative: &'a str,
+    progress: ProgressBar,
+}
+
+impl ReadJob<'_> {
+    /// Reads every record into `records`; returns the content hash and size.
+    fn read(self, records: &mut dyn RecordSink) -> Result<(String, u64), FileError> {
+        let (handle, mapping) = (self.handle, self.mapping);
+        if self.source.format == Format::Parquet {
+            let hashed =
+                handle.block_on(hash_object(self.store, &self.meta.location, &self.progress))?;
+            super::parquet::read_parquet(handle, self.landing, self.relative, mapping, records)?;
+            return Ok(hashed);
+        }
+        let result = handle
+            .block_on(self.store.get(&self.meta.location))
+            .map_err(|e| FileError::new(format!("cannot read: {e}")))?;
+        let mut input = ObjectReader::new(handle.clone(), result, self.progress);
+        let pointer = self.source.records.as_deref();
+        match self.source.format {
+            Format::Csv => super::csv::read_csv(&mut input, &self.source.csv, mapping, records)?,
+            Format::Json => super::json::read_json_array(&mut input, pointer, mapping, records)?,
+            Format::Jsonl => super::json::read_json_lines(&mut input, pointer, mapping, records)?,
+            Format::Parquet => unreachable!("handled above"),
+        }
+        input
+            .finish()
+            .map_err(|e| FileError::new(format!("cannot read: {e}")))
+    }
 }
 
 async fn write_batch(

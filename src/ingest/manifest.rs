@@ -30,6 +30,8 @@ pub struct ManifestEntry {
     pub rows_read: u64,
     pub rows_loaded: u64,
     pub rows_quarantined: u64,
+    /// Rows that are not records (label rows, footers, filtered out).
+    pub rows_skipped: u64,
     pub load_date: String,
     /// Warehouse-relative raw object holding this file's rows.
     pub raw_object: Option<String>,
@@ -70,6 +72,9 @@ fn schema() -> SchemaRef {
         text("quarantine_object", true),
         text("duplicate_of", true),
         Field::new("loaded_at", timestamp_type(), false),
+        // Added after the first release: manifests written before it have
+        // no such column, and their files skipped nothing.
+        int("rows_skipped"),
     ]))
 }
 
@@ -181,6 +186,7 @@ fn encode(entries: &[ManifestEntry]) -> RecordBatch {
         text(&|e| e.quarantine_object.clone()),
         text(&|e| e.duplicate_of.clone()),
         ts(&|e| e.loaded_at),
+        int(&|e| e.rows_skipped as i64),
     ];
     RecordBatch::try_new(schema(), columns).expect("columns follow the schema")
 }
@@ -224,6 +230,10 @@ fn decode(batch: &RecordBatch) -> Result<Vec<ManifestEntry>, String> {
         int("rows_quarantined")?,
     );
     let (modified, loaded_at) = (ts("last_modified")?, ts("loaded_at")?);
+    let skipped = batch
+        .column_by_name("rows_skipped")
+        .map(|_| int("rows_skipped"))
+        .transpose()?;
     Ok((0..batch.num_rows())
         .map(|i| ManifestEntry {
             source: source.value(i).to_string(),
@@ -235,6 +245,7 @@ fn decode(batch: &RecordBatch) -> Result<Vec<ManifestEntry>, String> {
             rows_read: read.value(i) as u64,
             rows_loaded: loaded.value(i) as u64,
             rows_quarantined: quarantined.value(i) as u64,
+            rows_skipped: skipped.map_or(0, |s| s.value(i) as u64),
             load_date: load_date.value(i).to_string(),
             raw_object: opt(raw, i),
             quarantine_object: opt(quarantine, i),
@@ -260,6 +271,7 @@ mod tests {
             rows_read: 3,
             rows_loaded: 2,
             rows_quarantined: 1,
+            rows_skipped: 4,
             load_date: "2026-01-02".into(),
             raw_object: Some("raw/x.parquet".into()),
             quarantine_object: None,
@@ -267,6 +279,19 @@ mod tests {
             loaded_at: 7,
         };
         let batch = encode(std::slice::from_ref(&entry));
-        assert_eq!(decode(&batch).unwrap(), vec![entry]);
+        assert_eq!(decode(&batch).unwrap(), vec![entry.clone()]);
+        // A manifest written before rows_skipped existed reads as 0 skipped.
+        let old = batch
+            .project(&(0..batch.num_columns() - 1).collect::<Vec<_>>())
+            .unwrap();
+        assert!(old.column_by_name("rows_skipped").is_none());
+        let read = decode(&old).unwrap();
+        assert_eq!(
+            read,
+            vec![ManifestEntry {
+                rows_skipped: 0,
+                ..entry
+            }]
+        );
     }
 }

@@ -1,9 +1,11 @@
 //! Ingest: every configured source's landing files are read, mapped onto
 //! a canonical entity, validated row by row and written to the raw zone as
 //! Parquet; bad rows go to quarantine. Per file, rows read = rows loaded +
-//! rows quarantined, and the manifest makes re-runs idempotent.
+//! rows quarantined + rows skipped (label rows, footers, rows a filter
+//! leaves out), and the manifest makes re-runs idempotent.
 
 mod csv;
+pub mod expressions;
 mod input;
 mod json;
 mod json_paths;
@@ -11,6 +13,7 @@ mod load;
 pub mod manifest;
 mod parquet;
 pub mod rows;
+mod transform;
 pub mod values;
 
 use std::sync::Arc;
@@ -71,6 +74,7 @@ pub struct FileReport {
     pub rows_read: u64,
     pub rows_loaded: u64,
     pub rows_quarantined: u64,
+    pub rows_skipped: u64,
     /// Wall time of reading, validating and writing the file.
     pub seconds: f64,
     /// Rows read per second.
@@ -84,10 +88,12 @@ pub struct SourceReport {
     pub files: Vec<FileReport>,
     /// Set when the source could not be listed at all.
     pub error: Option<String>,
-    /// Sums over the files: rows_read = rows_loaded + rows_quarantined.
+    /// Sums over the files: rows_read = rows_loaded + rows_quarantined +
+    /// rows_skipped.
     pub rows_read: u64,
     pub rows_loaded: u64,
     pub rows_quarantined: u64,
+    pub rows_skipped: u64,
 }
 
 impl SourceReport {
@@ -105,10 +111,12 @@ impl SourceReport {
             t.read += f.rows_read;
             t.loaded += f.rows_loaded;
             t.quarantined += f.rows_quarantined;
+            t.skipped += f.rows_skipped;
         }
         self.rows_read = t.read;
         self.rows_loaded = t.loaded;
         self.rows_quarantined = t.quarantined;
+        self.rows_skipped = t.skipped;
     }
 }
 
@@ -138,17 +146,24 @@ impl IngestReport {
             .chain([11])
             .max()
             .unwrap_or(11);
-        let row = |source: &str, file: &str, status: &str, counts: [&dyn std::fmt::Display; 5]| {
-            let [r, l, q, s, rate] = counts;
+        let row = |source: &str, file: &str, status: &str, counts: [&dyn std::fmt::Display; 6]| {
+            let [r, l, q, k, s, rate] = counts;
             format!(
-                "{source:<w$} {file:<f$} {status:<10} {r:>10} {l:>10} {q:>12} {s:>8} {rate:>10}\n"
+                "{source:<w$} {file:<f$} {status:<10} {r:>10} {l:>10} {q:>12} {k:>8} {s:>8} {rate:>10}\n"
             )
         };
         let mut out = row(
             "source",
             "file",
             "status",
-            [&"read", &"loaded", &"quarantined", &"seconds", &"rows/s"],
+            [
+                &"read",
+                &"loaded",
+                &"quarantined",
+                &"skipped",
+                &"seconds",
+                &"rows/s",
+            ],
         );
         for source in &self.sources {
             if let Some(error) = &source.error {
@@ -172,6 +187,7 @@ impl IngestReport {
                         &file.rows_read,
                         &file.rows_loaded,
                         &file.rows_quarantined,
+                        &file.rows_skipped,
                         &format!("{:.2}", file.seconds),
                         &format!("{:.0}", file.rows_per_second),
                     ],
@@ -189,6 +205,7 @@ impl IngestReport {
                         &source.rows_read,
                         &source.rows_loaded,
                         &source.rows_quarantined,
+                        &source.rows_skipped,
                         &"",
                         &"",
                     ],
@@ -303,6 +320,7 @@ impl SourceRun<'_> {
             rows_read: 0,
             rows_loaded: 0,
             rows_quarantined: 0,
+            rows_skipped: 0,
         };
         let files = match listed {
             Ok(files) => files,
@@ -345,6 +363,7 @@ impl SourceRun<'_> {
                 rows_read = file.rows_read,
                 rows_loaded = file.rows_loaded,
                 rows_quarantined = file.rows_quarantined,
+                rows_skipped = file.rows_skipped,
                 "file done"
             );
         }
@@ -386,6 +405,7 @@ impl SourceRun<'_> {
             rows_read: 0,
             rows_loaded: 0,
             rows_quarantined: 0,
+            rows_skipped: 0,
             seconds: 0.0,
             rows_per_second: 0.0,
         };
@@ -436,6 +456,7 @@ impl SourceRun<'_> {
                 rows_read: 0,
                 rows_loaded: 0,
                 rows_quarantined: 0,
+                rows_skipped: 0,
                 raw_object: None,
                 quarantine_object: None,
                 duplicate_of: Some(original.path),
@@ -455,6 +476,7 @@ impl SourceRun<'_> {
             file.rows_read = loaded.counts.read;
             file.rows_loaded = loaded.counts.loaded;
             file.rows_quarantined = loaded.counts.quarantined;
+            file.rows_skipped = loaded.counts.skipped;
             manifest.upsert(entry);
         }
         manifest.save(self.warehouse).await?;
@@ -472,6 +494,7 @@ impl SourceRun<'_> {
             rows_read: loaded.counts.read,
             rows_loaded: loaded.counts.loaded,
             rows_quarantined: loaded.counts.quarantined,
+            rows_skipped: loaded.counts.skipped,
             load_date: self.options.run_date.to_string(),
             raw_object: None,
             quarantine_object: None,

@@ -12,8 +12,9 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
+use super::expressions::{Planned, text_schema};
 use super::values::{self, DateBounds};
-use crate::config::{Pii, SourceConfig};
+use crate::config::{LineAmount, Lookup, Pii, SourceConfig};
 use crate::pii;
 use crate::schema::{Check, Entity, FieldDef, FieldType, timestamp_type};
 
@@ -31,8 +32,8 @@ pub struct LoadContext {
 }
 
 enum Input {
-    /// Index into the values a reader supplies (see [`Mapping::columns`]).
-    Column(usize),
+    /// Index into a record's values (see [`Mapping`]).
+    Value(usize),
     Constant(String),
 }
 
@@ -43,43 +44,179 @@ struct MappedField {
     values: Option<BTreeMap<String, String>>,
 }
 
-/// A source's column mapping, resolved against its entity.
+/// A value a JSON reader takes from another array of the same document.
+pub struct LookupInput {
+    /// The column (index into [`Mapping::columns`]) whose value is the key.
+    pub column: usize,
+    pub spec: Lookup,
+    /// The field it fills; a required one whose key is not found rejects
+    /// the record, saying so.
+    pub field: &'static FieldDef,
+}
+
+/// A field whose value a SQL expression computes.
+pub struct MappedExpression {
+    pub field: &'static str,
+    pub planned: Planned,
+}
+
+/// Where the order id and amount of a line-item export are in a record's
+/// values, and how lines' amounts combine.
+#[derive(Clone, Copy)]
+pub struct LineItemInputs {
+    pub order_id: usize,
+    pub amount: usize,
+    pub mode: LineAmount,
+}
+
+/// A source's column mapping, resolved against its entity. A record's
+/// values are, in order: the source columns a reader supplies
+/// ([`Mapping::columns`]), the values it looks up ([`Mapping::lookups`]),
+/// then those of the SQL expressions ([`Mapping::expressions`]).
 pub struct Mapping {
     fields: Vec<Option<MappedField>>,
     /// The source columns (or JSON paths) a reader must supply, in order.
     pub columns: Vec<String>,
+    pub lookups: Vec<LookupInput>,
+    pub expressions: Vec<MappedExpression>,
+    pub filter: Option<Planned>,
+    pub line_items: Option<LineItemInputs>,
 }
 
 impl Mapping {
     pub fn new(source: &SourceConfig) -> Mapping {
-        let mut columns: Vec<String> = Vec::new();
+        let columns = source_columns(source);
+        let column = |name: &str| {
+            columns
+                .iter()
+                .position(|c| c == name)
+                .expect("collected above")
+        };
+        // Lookups and expressions come after the columns, in mapping order.
+        let n_lookups = source
+            .columns
+            .iter()
+            .filter(|(_, spec)| spec.lookup.is_some())
+            .count();
+        let mut lookups = Vec::new();
+        let mut expressions = Vec::new();
+        let mut by_name: BTreeMap<&str, MappedField> = BTreeMap::new();
+        for (name, spec) in &source.columns {
+            let input = match (&spec.from, &spec.lookup, &spec.sql, &spec.value) {
+                (Some(from), Some(lookup), _, _) => {
+                    lookups.push(LookupInput {
+                        column: column(from),
+                        spec: lookup.clone(),
+                        field: source
+                            .entity
+                            .field(name)
+                            .expect("config checks field names"),
+                    });
+                    Input::Value(columns.len() + lookups.len() - 1)
+                }
+                (Some(from), None, _, _) => Input::Value(column(from)),
+                (None, _, Some(sql), _) => {
+                    expressions.push((name, sql));
+                    Input::Value(columns.len() + n_lookups + expressions.len() - 1)
+                }
+                (None, _, None, Some(value)) => Input::Constant(value.clone()),
+                (None, _, None, None) => unreachable!("config rejects a column without a source"),
+            };
+            let def = source
+                .entity
+                .field(name)
+                .expect("config checks field names");
+            let field = MappedField {
+                def,
+                input,
+                format: spec.format.clone(),
+                values: spec.values.clone(),
+            };
+            by_name.insert(name.as_str(), field);
+        }
+        let schema = text_schema(&read_names(&columns, n_lookups));
+        let line_items = source.line_items.map(|items| {
+            let index = |field: &str| match by_name.get(field).map(|m| &m.input) {
+                Some(Input::Value(i)) => *i,
+                _ => unreachable!("config requires {field} from each row"),
+            };
+            LineItemInputs {
+                order_id: index("order_id"),
+                amount: index("amount"),
+                mode: items.amount,
+            }
+        });
         let fields = source
             .entity
             .fields()
             .iter()
-            .map(|def| {
-                let (_, spec) = source.columns.iter().find(|(name, _)| name == def.name)?;
-                let input = match (&spec.from, &spec.value) {
-                    (Some(from), _) => {
-                        let index = columns.iter().position(|c| c == from).unwrap_or_else(|| {
-                            columns.push(from.clone());
-                            columns.len() - 1
-                        });
-                        Input::Column(index)
-                    }
-                    (None, Some(value)) => Input::Constant(value.clone()),
-                    (None, None) => unreachable!("config rejects a column without from or value"),
-                };
-                Some(MappedField {
-                    def,
-                    input,
-                    format: spec.format.clone(),
-                    values: spec.values.clone(),
-                })
-            })
+            .map(|def| by_name.remove(def.name))
             .collect();
-        Mapping { fields, columns }
+        Mapping {
+            fields,
+            columns,
+            lookups,
+            expressions: expressions
+                .into_iter()
+                .map(|(name, sql)| MappedExpression {
+                    field: source.entity.field(name).expect("checked").name,
+                    planned: Planned::new(sql, &schema, DataType::Utf8),
+                })
+                .collect(),
+            filter: source
+                .filter
+                .as_ref()
+                .map(|f| Planned::new(f, &schema, DataType::Boolean)),
+            line_items,
+        }
     }
+
+    /// Whether records pass through [`super::transform::Transform`] before
+    /// validation: SQL to evaluate, a filter, or lines to group.
+    pub fn transforms(&self) -> bool {
+        !self.expressions.is_empty() || self.filter.is_some() || self.line_items.is_some()
+    }
+
+    /// How many values a reader supplies per record: columns and lookups.
+    pub fn read_width(&self) -> usize {
+        self.columns.len() + self.lookups.len()
+    }
+
+    /// Names for the values a reader supplies, as SQL expressions see them.
+    pub fn read_names(&self) -> Vec<String> {
+        read_names(&self.columns, self.lookups.len())
+    }
+}
+
+/// The columns by name; looked-up values get names no expression can
+/// write (expressions read source fields only).
+fn read_names(columns: &[String], lookups: usize) -> Vec<String> {
+    let mut names = columns.to_vec();
+    names.extend((0..lookups).map(|i| format!("\u{0}lookup {i}")));
+    names
+}
+
+/// Every source column a record must supply: mapped `from` columns, the
+/// fields SQL expressions and the filter name, in order of first mention.
+fn source_columns(source: &SourceConfig) -> Vec<String> {
+    let mut columns: Vec<String> = Vec::new();
+    let mut add = |name: &str| {
+        if !columns.iter().any(|c| c == name) {
+            columns.push(name.to_string());
+        }
+    };
+    for (_, spec) in &source.columns {
+        if let Some(from) = &spec.from {
+            add(from);
+        }
+        for field in spec.sql.iter().flat_map(|s| &s.fields) {
+            add(field);
+        }
+    }
+    for field in source.filter.iter().flat_map(|f| &f.fields) {
+        add(field);
+    }
+    columns
 }
 
 /// Why a row was quarantined.
@@ -282,7 +419,7 @@ fn parse_row<'a>(
             None => Parsed::Null,
             Some(m) => {
                 let raw = match &m.input {
-                    Input::Column(i) => values[*i],
+                    Input::Value(i) => values[*i],
                     Input::Constant(v) => Some(v.as_str()),
                 };
                 parse_field(ctx, m, raw).map_err(|reason| Rejection::new(Some(def.name), reason))?
@@ -377,12 +514,28 @@ fn check_text<'a>(
         Check::FreeText if ctx.pii != Pii::Keep && text.contains('@') => {
             Cow::Owned(pii::redact_emails(text, &ctx.salt))
         }
+        Check::Key => match email_key(ctx, text) {
+            Some(hash) => Cow::Owned(hash),
+            None => Cow::Borrowed(text),
+        },
         _ => Cow::Borrowed(text),
     })
 }
 
+/// The hash of a key that is an email address. Keys are hashed whatever
+/// `run.pii` says: under `keep` too, so that they still join the
+/// `email_hash` columns (the address itself belongs in an email field).
+fn email_key(ctx: &LoadContext, text: &str) -> Option<String> {
+    if !text.contains('@') {
+        return None;
+    }
+    pii::normalize_email(text).map(|email| pii::hash_email(&ctx.salt, &email))
+}
+
 /// Identity values of kind `email` are raw addresses; they are stored
 /// hashed (or normalised under `pii: keep`) so they join on email_hash.
+/// A value of another kind that is an address (a handle that is an email)
+/// is hashed like any key.
 fn protect_email_identity(ctx: &LoadContext, parsed: &mut [Parsed]) -> Result<(), Rejection> {
     let fields = ctx.entity.fields();
     let index = |name: &str| {
@@ -399,6 +552,12 @@ fn protect_email_identity(ctx: &LoadContext, parsed: &mut [Parsed]) -> Result<()
         compact.starts_with("email") || compact == "mail"
     });
     if !is_email {
+        let slot = &mut parsed[index("value")];
+        if let Parsed::Text(value) = slot
+            && let Some(hash) = email_key(ctx, value)
+        {
+            *value = Cow::Owned(hash);
+        }
         return Ok(());
     }
     *kind_slot = Parsed::Text(Cow::Borrowed("email"));

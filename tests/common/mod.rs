@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::array::{Array, RecordBatch, StringArray};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::DataType;
 use datafusion::arrow::util::pretty::pretty_format_batches;
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 
@@ -99,6 +101,30 @@ impl Project {
     /// Runs SQL over every Parquet file below a warehouse folder.
     pub fn query(&self, folder: &str, sql: &str) -> String {
         query_parquet(&self.warehouse().join(folder), sql)
+    }
+
+    /// Every text value of every Parquet file of the warehouse (each value
+    /// cast to text, one per line), then every run record.
+    pub fn warehouse_text(&self) -> String {
+        let mut text = String::new();
+        for file in self.parquet_files() {
+            for batch in query_batches(&file, "SELECT * FROM t") {
+                for column in batch.columns() {
+                    let as_text = cast(column, &DataType::Utf8).unwrap();
+                    let strings = as_text.as_any().downcast_ref::<StringArray>().unwrap();
+                    for i in 0..strings.len() {
+                        if strings.is_valid(i) {
+                            text.push_str(strings.value(i));
+                            text.push('\n');
+                        }
+                    }
+                }
+            }
+        }
+        for entry in std::fs::read_dir(self.warehouse().join("_runs")).unwrap() {
+            text.push_str(&std::fs::read_to_string(entry.unwrap().path()).unwrap());
+        }
+        text
     }
 
     /// Every Parquet file the warehouse holds, recursively.

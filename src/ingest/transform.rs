@@ -1,0 +1,332 @@
+//! What happens to a record between its reader and validation when the
+//! mapping asks for it: the source's `filter` skips rows, `{ sql: ... }`
+//! column specs are evaluated, and with `line_items` the rows sharing an
+//! order id become one order.
+//!
+//! Expressions run over batches (DataFusion evaluates columns, not rows),
+//! so records are buffered here. Line items are held until the end of the
+//! file, because an order's lines may be anywhere in it: memory grows with
+//! the mapped text of the file (about 100 bytes a line for a Shopify
+//! export's mapped columns, plus the raw line kept for quarantine).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use datafusion::arrow::array::UInt32Array;
+use datafusion::arrow::array::{Array, ArrayRef, RecordBatch, StringArray, StringBuilder};
+use datafusion::arrow::compute::take_record_batch;
+
+use super::expressions::{Evaluated, text_schema};
+use super::load::{ChannelSink, FileError, Line, RecordSink};
+use super::rows::{LineItemInputs, Mapping, Rejection};
+use super::values;
+use crate::config::LineAmount;
+
+/// Records per batch of expression evaluation.
+const BATCH_RECORDS: usize = 4096;
+
+pub struct Transform<'a> {
+    mapping: &'a Mapping,
+    sink: &'a mut ChannelSink,
+    pending: Pending,
+    orders: Option<Orders>,
+}
+
+impl<'a> Transform<'a> {
+    pub fn new(mapping: &'a Mapping, sink: &'a mut ChannelSink) -> Transform<'a> {
+        Transform {
+            mapping,
+            sink,
+            pending: Pending::new(mapping.read_width()),
+            orders: mapping.line_items.map(Orders::new),
+        }
+    }
+
+    fn evaluates(&self) -> bool {
+        !self.mapping.expressions.is_empty() || self.mapping.filter.is_some()
+    }
+
+    /// Evaluates what is pending, then loads the orders of a line-item file.
+    pub fn finish(mut self) -> Result<(), FileError> {
+        self.evaluate()?;
+        if let Some(orders) = self.orders.take() {
+            orders.finish(self.sink)?;
+        }
+        Ok(())
+    }
+
+    /// Runs the filter and the expressions over the pending records and
+    /// passes each kept one on.
+    fn evaluate(&mut self) -> Result<(), FileError> {
+        if self.pending.rows.is_empty() {
+            return Ok(());
+        }
+        let mapping = self.mapping;
+        let (rows, raws, batch) = self.pending.take(mapping);
+        let mut kept: Vec<u32> = Vec::with_capacity(rows.len());
+        match &mapping.filter {
+            None => kept.extend(0..rows.len() as u32),
+            Some(filter) => {
+                let verdicts = filter.evaluate(&batch);
+                for (i, row) in rows.iter().enumerate() {
+                    match verdicts.is_true(i) {
+                        Ok(true) => kept.push(i as u32),
+                        Ok(false) => self.sink.skip(*row)?,
+                        Err(e) => {
+                            let why = Rejection::new(None, format!("filter: {e}"));
+                            let values = read_values(&batch, i, mapping.expressions.len());
+                            self.deliver(*row, raws[i].clone(), &values, Some(why))?;
+                        }
+                    }
+                }
+            }
+        }
+        if kept.is_empty() {
+            return Ok(());
+        }
+        let kept_batch = if kept.len() == rows.len() {
+            batch.clone()
+        } else {
+            take_record_batch(&batch, &UInt32Array::from(kept.clone()))
+                .map_err(|e| FileError::new(format!("cannot select filtered rows: {e}")))?
+        };
+        let evaluated: Vec<Evaluated> = mapping
+            .expressions
+            .iter()
+            .map(|e| e.planned.evaluate(&kept_batch))
+            .collect();
+        for (k, &i) in kept.iter().enumerate() {
+            let i = i as usize;
+            let mut values = read_values(&batch, i, 0);
+            let mut failure = None;
+            for (expression, result) in mapping.expressions.iter().zip(&evaluated) {
+                match result.text(k) {
+                    Ok(value) => values.push(value),
+                    Err(e) => {
+                        values.push(None);
+                        failure.get_or_insert_with(|| {
+                            Rejection::new(Some(expression.field), format!("sql: {e}"))
+                        });
+                    }
+                }
+            }
+            self.deliver(rows[i], raws[i].clone(), &values, failure)?;
+        }
+        Ok(())
+    }
+
+    /// A record after its expressions: to its order, or loaded or
+    /// quarantined on its own.
+    fn deliver(
+        &mut self,
+        row: i64,
+        raw: String,
+        values: &[Option<&str>],
+        failure: Option<Rejection>,
+    ) -> Result<(), FileError> {
+        if let Some(orders) = &mut self.orders
+            && orders.add(row, &raw, values, &failure)
+        {
+            return Ok(());
+        }
+        match failure {
+            Some(why) => self.sink.reject(row, why, raw),
+            None => self.sink.accept(row, values, &|| raw.clone()),
+        }
+    }
+}
+
+impl RecordSink for Transform<'_> {
+    fn accept(
+        &mut self,
+        row: i64,
+        values: &[Option<&str>],
+        raw: &dyn Fn() -> String,
+    ) -> Result<(), FileError> {
+        if !self.evaluates() {
+            return self.deliver(row, raw(), values, None);
+        }
+        self.pending.push(row, values, raw());
+        if self.pending.rows.len() >= BATCH_RECORDS {
+            self.evaluate()?;
+        }
+        Ok(())
+    }
+
+    fn reject(&mut self, row: i64, rejection: Rejection, raw: String) -> Result<(), FileError> {
+        self.sink.reject(row, rejection, raw)
+    }
+
+    fn skip(&mut self, row: i64) -> Result<(), FileError> {
+        self.sink.skip(row)
+    }
+}
+
+/// Row `i`'s values as read, and `extra` NULLs for values not computed.
+fn read_values(batch: &RecordBatch, i: usize, extra: usize) -> Vec<Option<&str>> {
+    let mut values: Vec<Option<&str>> = batch
+        .columns()
+        .iter()
+        .map(|column| {
+            let text = column
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .expect("text columns");
+            text.is_valid(i).then(|| text.value(i))
+        })
+        .collect();
+    values.extend(std::iter::repeat_n(None, extra));
+    values
+}
+
+/// Records waiting for their expressions, as text columns.
+struct Pending {
+    rows: Vec<i64>,
+    raws: Vec<String>,
+    columns: Vec<StringBuilder>,
+}
+
+impl Pending {
+    fn new(width: usize) -> Pending {
+        Pending {
+            rows: Vec::new(),
+            raws: Vec::new(),
+            columns: (0..width).map(|_| StringBuilder::new()).collect(),
+        }
+    }
+
+    fn push(&mut self, row: i64, values: &[Option<&str>], raw: String) {
+        self.rows.push(row);
+        self.raws.push(raw);
+        for (column, value) in self.columns.iter_mut().zip(values) {
+            column.append_option(*value);
+        }
+    }
+
+    fn take(&mut self, mapping: &Mapping) -> (Vec<i64>, Vec<String>, RecordBatch) {
+        let arrays: Vec<ArrayRef> = self
+            .columns
+            .iter_mut()
+            .map(|c| Arc::new(c.finish()) as ArrayRef)
+            .collect();
+        let schema = text_schema(&mapping.read_names());
+        let batch = RecordBatch::try_new(schema, arrays).expect("text columns");
+        (
+            std::mem::take(&mut self.rows),
+            std::mem::take(&mut self.raws),
+            batch,
+        )
+    }
+}
+
+/// The orders of a line-item file, in the order their first line came.
+struct Orders {
+    inputs: LineItemInputs,
+    by_id: HashMap<String, usize>,
+    orders: Vec<Order>,
+}
+
+struct Order {
+    id: String,
+    lines: Vec<Line>,
+    /// Every value: the first non-empty one among the lines.
+    values: Vec<Option<String>>,
+    /// `amount: sum`: each line's amount as read.
+    amounts: Vec<(i64, String)>,
+    /// The first line that could not be read, and why.
+    failure: Option<(i64, Rejection)>,
+}
+
+impl Orders {
+    fn new(inputs: LineItemInputs) -> Orders {
+        Orders {
+            inputs,
+            by_id: HashMap::new(),
+            orders: Vec::new(),
+        }
+    }
+
+    /// Adds a line to its order; false when it has no order id (it is then
+    /// a record of its own, and fails validation for that).
+    fn add(
+        &mut self,
+        row: i64,
+        raw: &str,
+        values: &[Option<&str>],
+        failure: &Option<Rejection>,
+    ) -> bool {
+        let Some(id) = nonempty(values[self.inputs.order_id]) else {
+            return false;
+        };
+        let index = *self.by_id.entry(id.to_string()).or_insert_with(|| {
+            self.orders.push(Order {
+                id: id.to_string(),
+                lines: Vec::new(),
+                values: vec![None; values.len()],
+                amounts: Vec::new(),
+                failure: None,
+            });
+            self.orders.len() - 1
+        });
+        let order = &mut self.orders[index];
+        order.lines.push(Line {
+            row,
+            raw: raw.to_string(),
+        });
+        if let Some(why) = failure {
+            order.failure.get_or_insert_with(|| (row, why.clone()));
+            return true;
+        }
+        for (j, value) in values.iter().enumerate() {
+            let Some(value) = nonempty(*value) else {
+                continue;
+            };
+            if j == self.inputs.amount && self.inputs.mode == LineAmount::Sum {
+                order.amounts.push((row, value.to_string()));
+            } else if order.values[j].is_none() {
+                order.values[j] = Some(value.to_string());
+            }
+        }
+        true
+    }
+
+    fn finish(self, sink: &mut ChannelSink) -> Result<(), FileError> {
+        for mut order in self.orders {
+            if let Some((row, why)) = &order.failure {
+                let reason = format!("order {}: row {row}: {}", order.id, why.reason);
+                let why = Rejection::new(why.field.as_deref(), reason);
+                sink.reject_lines(&order.lines, &why)?;
+                continue;
+            }
+            if self.inputs.mode == LineAmount::Sum {
+                match sum_amounts(&order.amounts) {
+                    Ok(total) => order.values[self.inputs.amount] = total,
+                    Err(e) => {
+                        let why =
+                            Rejection::new(Some("amount"), format!("order {}: {e}", order.id));
+                        sink.reject_lines(&order.lines, &why)?;
+                        continue;
+                    }
+                }
+            }
+            let values: Vec<Option<&str>> = order.values.iter().map(|v| v.as_deref()).collect();
+            sink.accept_lines(&order.lines, &values)?;
+        }
+        Ok(())
+    }
+}
+
+/// The sum of the lines' amounts as text (`None` when no line has one),
+/// or the first line whose amount is not a number.
+fn sum_amounts(amounts: &[(i64, String)]) -> Result<Option<String>, String> {
+    let mut total: Option<f64> = None;
+    for (row, text) in amounts {
+        let amount = values::parse_float(text).map_err(|e| format!("row {row}: {e}"))?;
+        total = Some(total.unwrap_or(0.0) + amount);
+    }
+    Ok(total.map(|t| t.to_string()))
+}
+
+fn nonempty(value: Option<&str>) -> Option<&str> {
+    value.map(values::trim).filter(|v| !v.is_empty())
+}
