@@ -60,8 +60,8 @@ fn recorded_counts(p: &Project, file: &str) -> Vec<String> {
 ///   700001: rows 2, 3, 10: 6 x 2.50 + 4 x 3.25 + 2 x 7.75 = 15 + 13 + 15.5 = 43.5
 ///   700002: rows 4, 7:     8 x 1.25 + 3 x 0.50            = 10 + 1.5      = 11.5
 ///   C700003: rows 5, 9: a cancellation, filtered out: 2 skipped
-///   700004: rows 6, 8: row 8's quantity is "six": the whole order (2 lines)
-///           is quarantined, never loaded as 32 x 1.25 = 40 alone
+///   700004: rows 6, 8: row 6's quantity is "six": the whole order (2 lines)
+///           is quarantined, never loaded as row 8's 2 x 2.10 = 4.2 alone
 ///   700005: row 11:        5 x 4.00                       = 20
 /// read 10 = loaded 6 (3 orders) + quarantined 2 + skipped 2.
 #[test]
@@ -88,9 +88,9 @@ fn line_item_exports_load_one_order_per_invoice_with_the_summed_amount() {
          700001,A200,TEA TOWEL,4,3/7/25 9:15,3.25,40001,Norway\n\
          700002,B310,ENAMEL MUG,8,3/7/25 10:02,1.25,40002,Norway\n\
          C700003,A100,PAPER LANTERN,-2,3/7/25 11:40,2.50,40001,Norway\n\
-         700004,D400,CANDLE SET,32,3/8/25 8:00,1.25,40003,Norway\n\
+         700004,D400,CANDLE SET,six,3/8/25 8:00,1.25,40003,Norway\n\
          700002,B320,MUG LID,3,3/7/25 10:02,0.50,40002,Norway\n\
-         700004,D410,WICK TRIMMER,six,3/8/25 8:00,2.10,40003,Norway\n\
+         700004,D410,WICK TRIMMER,2,3/8/25 8:00,2.10,40003,Norway\n\
          C700003,A200,TEA TOWEL,-1,3/7/25 11:40,3.25,40001,Norway\n\
          700001,A300,WOODEN SPOON,2,3/7/25 9:15,7.75,40001,Norway\n\
          700005,E500,LINEN APRON,5,3/9/25 14:30,4.00,40002,Norway\n",
@@ -126,7 +126,7 @@ fn line_item_exports_load_one_order_per_invoice_with_the_summed_amount() {
     assert_eq!(rows.len(), 3, "{quarantined}");
     for (row, line) in ["6", "8"].iter().zip(&rows[1..]) {
         assert!(
-            line.starts_with(&format!("{row} | amount | order 700004: row 8: sql: "))
+            line.starts_with(&format!("{row} | amount | order 700004: row 6: sql: "))
                 && line.contains("six"),
             "{line}"
         );

@@ -6,8 +6,8 @@
 //! Expressions run over batches (DataFusion evaluates columns, not rows),
 //! so records are buffered here. Line items are held until the end of the
 //! file, because an order's lines may be anywhere in it: memory grows with
-//! the mapped text of the file (about 100 bytes a line for a Shopify
-//! export's mapped columns, plus the raw line kept for quarantine).
+//! the file (about 200 bytes a line of a UCI-shaped export, the raw line
+//! kept for quarantine included; bench/line_items.sh).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -220,20 +220,39 @@ impl Pending {
 }
 
 /// The orders of a line-item file, in the order their first line came.
+///
+/// Kept compact because a whole file is held: every line's raw text goes
+/// into one arena and its order links its lines by index, and `sum`
+/// amounts are added up as they come. 1M UCI-shaped lines (73 MB) peaked
+/// at 389 MiB with a `String` per raw line and per amount, 261 MiB this
+/// way (bench/README.md).
 struct Orders {
     inputs: LineItemInputs,
-    by_id: HashMap<String, usize>,
+    by_id: HashMap<String, u32>,
     orders: Vec<Order>,
+    lines: Vec<LineRef>,
+    /// Every line's raw text, one after the other.
+    raws: String,
 }
 
+/// One line: its row, where its raw text ends in the arena (it starts
+/// where the previous line's ends), and the next line of its order.
+struct LineRef {
+    row: i64,
+    raw_end: usize,
+    next: u32,
+}
+
+const NO_LINE: u32 = u32::MAX;
+
 struct Order {
-    id: String,
-    lines: Vec<Line>,
+    first_line: u32,
+    last_line: u32,
     /// Every value: the first non-empty one among the lines.
-    values: Vec<Option<String>>,
-    /// `amount: sum`: each line's amount as read.
-    amounts: Vec<(i64, String)>,
-    /// The first line that could not be read, and why.
+    values: Vec<Option<Box<str>>>,
+    /// `amount: sum`: the lines' amounts so far.
+    total: Option<f64>,
+    /// The first line that could not be used, and why.
     failure: Option<(i64, Rejection)>,
 }
 
@@ -243,6 +262,8 @@ impl Orders {
             inputs,
             by_id: HashMap::new(),
             orders: Vec::new(),
+            lines: Vec::new(),
+            raws: String::new(),
         }
     }
 
@@ -258,73 +279,108 @@ impl Orders {
         let Some(id) = nonempty(values[self.inputs.order_id]) else {
             return false;
         };
-        let index = *self.by_id.entry(id.to_string()).or_insert_with(|| {
-            self.orders.push(Order {
-                id: id.to_string(),
-                lines: Vec::new(),
-                values: vec![None; values.len()],
-                amounts: Vec::new(),
-                failure: None,
-            });
-            self.orders.len() - 1
-        });
-        let order = &mut self.orders[index];
-        order.lines.push(Line {
+        self.raws.push_str(raw);
+        let line = self.lines.len() as u32;
+        self.lines.push(LineRef {
             row,
-            raw: raw.to_string(),
+            raw_end: self.raws.len(),
+            next: NO_LINE,
         });
-        if let Some(why) = failure {
-            order.failure.get_or_insert_with(|| (row, why.clone()));
+        let index = match self.by_id.get(id) {
+            Some(&index) => {
+                let order = &mut self.orders[index as usize];
+                self.lines[order.last_line as usize].next = line;
+                order.last_line = line;
+                index
+            }
+            None => {
+                let mut first = vec![None; values.len()];
+                first[self.inputs.order_id] = Some(id.into());
+                self.orders.push(Order {
+                    first_line: line,
+                    last_line: line,
+                    values: first,
+                    total: None,
+                    failure: None,
+                });
+                let index = self.orders.len() as u32 - 1;
+                self.by_id.insert(id.to_string(), index);
+                index
+            }
+        };
+        let order = &mut self.orders[index as usize];
+        if order.failure.is_some() {
             return true;
         }
+        if let Some(why) = failure {
+            order.failure = Some((row, why.clone()));
+            return true;
+        }
+        let sum = self.inputs.mode == LineAmount::Sum;
         for (j, value) in values.iter().enumerate() {
             let Some(value) = nonempty(*value) else {
                 continue;
             };
-            if j == self.inputs.amount && self.inputs.mode == LineAmount::Sum {
-                order.amounts.push((row, value.to_string()));
+            if sum && j == self.inputs.amount {
+                match values::parse_float(value) {
+                    Ok(amount) => order.total = Some(order.total.unwrap_or(0.0) + amount),
+                    Err(e) => {
+                        order.failure = Some((row, Rejection::new(Some("amount"), e)));
+                        return true;
+                    }
+                }
             } else if order.values[j].is_none() {
-                order.values[j] = Some(value.to_string());
+                order.values[j] = Some(value.into());
             }
         }
         true
     }
 
+    /// The lines of an order, with their raw text, in file order.
+    fn lines_of(&self, order: &Order) -> Vec<Line> {
+        let mut lines = Vec::new();
+        let mut at = order.first_line;
+        while at != NO_LINE {
+            let line = &self.lines[at as usize];
+            let start = match at {
+                0 => 0,
+                _ => self.lines[at as usize - 1].raw_end,
+            };
+            lines.push(Line {
+                row: line.row,
+                raw: self.raws[start..line.raw_end].to_string(),
+            });
+            at = line.next;
+        }
+        lines
+    }
+
     fn finish(self, sink: &mut ChannelSink) -> Result<(), FileError> {
-        for mut order in self.orders {
+        for order in &self.orders {
+            let lines = self.lines_of(order);
+            let id = order.values[self.inputs.order_id]
+                .as_deref()
+                .unwrap_or_default();
             if let Some((row, why)) = &order.failure {
-                let reason = format!("order {}: row {row}: {}", order.id, why.reason);
+                let reason = format!("order {id}: row {row}: {}", why.reason);
                 let why = Rejection::new(why.field.as_deref(), reason);
-                sink.reject_lines(&order.lines, &why)?;
+                sink.reject_lines(&lines, &why)?;
                 continue;
             }
-            if self.inputs.mode == LineAmount::Sum {
-                match sum_amounts(&order.amounts) {
-                    Ok(total) => order.values[self.inputs.amount] = total,
-                    Err(e) => {
-                        let why =
-                            Rejection::new(Some("amount"), format!("order {}: {e}", order.id));
-                        sink.reject_lines(&order.lines, &why)?;
-                        continue;
-                    }
-                }
-            }
-            let values: Vec<Option<&str>> = order.values.iter().map(|v| v.as_deref()).collect();
-            sink.accept_lines(&order.lines, &values)?;
+            let total = order.total.map(|t| t.to_string());
+            let values: Vec<Option<&str>> = order
+                .values
+                .iter()
+                .enumerate()
+                .map(|(j, v)| match self.inputs.mode {
+                    LineAmount::Sum if j == self.inputs.amount => total.as_deref(),
+                    _ => v.as_deref(),
+                })
+                .collect();
+            sink.accept_lines(&lines, &values)?;
         }
         Ok(())
     }
-}
-
-/// The sum of the lines' amounts as text (`None` when no line has one),
-/// or the first line whose amount is not a number.
-fn sum_amounts(amounts: &[(i64, String)]) -> Result<Option<String>, String> {
-    let mut total: Option<f64> = None;
-    for (row, text) in amounts {
-        let amount = values::parse_float(text).map_err(|e| format!("row {row}: {e}"))?;
-        total = Some(total.unwrap_or(0.0) + amount);
-    }
-    Ok(total.map(|t| t.to_string()))
 }
 
 fn nonempty(value: Option<&str>) -> Option<&str> {
