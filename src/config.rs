@@ -401,6 +401,14 @@ impl TryFrom<RawSource> for SourceConfig {
                     "source {source}: columns.{field}: `lookup` reads JSON documents (`format: json` or `jsonl`)"
                 ));
             }
+            if let Some(lookup) = &spec.lookup
+                && !lookup.records.starts_with('/')
+            {
+                return Err(format!(
+                    "source {source}: columns.{field}: lookup records {:?} is not a JSON pointer (it starts with '/', e.g. /includes/users)",
+                    lookup.records
+                ));
+            }
         }
         if let Some(filter) = &raw.filter
             && !matches!(filter.data_type, DataType::Boolean | DataType::Null)
@@ -411,7 +419,7 @@ impl TryFrom<RawSource> for SourceConfig {
             ));
         }
         if raw.line_items.is_some() {
-            check_line_items(source, entity, &raw.columns)?;
+            check_line_items(source, entity, &raw.columns, raw.line_items)?;
         }
         // Keep the mapping in the entity's field order so raw files are
         // laid out the same whatever order the YAML lists them in.
@@ -442,10 +450,20 @@ fn check_line_items(
     source: &str,
     entity: Entity,
     columns: &BTreeMap<String, ColumnSpec>,
+    line_items: Option<LineItems>,
 ) -> Result<(), String> {
     if entity != Entity::Orders {
         return Err(format!(
             "source {source}: `line_items` applies to orders, not {entity}"
+        ));
+    }
+    let amount = columns.get("amount");
+    if let Some(items) = line_items
+        && items.amount == LineAmount::Sum
+        && amount.is_some_and(|s| s.values.is_some())
+    {
+        return Err(format!(
+            "source {source}: with `line_items: {{ amount: sum }}` each line's amount is a number; `values` cannot map it"
         ));
     }
     for field in ["order_id", "amount"] {

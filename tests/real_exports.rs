@@ -514,3 +514,88 @@ fn an_expression_that_does_not_parse_is_a_config_error_with_line_and_column() {
     );
     assert!(err.contains("Line: 1, Column: "), "{err}");
 }
+
+/// An order is loaded only when all its lines agree: in `sum` mode every
+/// line needs an amount, and no line may give another value for a field
+/// than an earlier line did (an empty one takes the earlier value).
+///   A1: row 3 has no amount: rows 2-3 quarantined (never loaded as 10)
+///   A2: row 5 names customer C3, row 4 C2: rows 4-5 quarantined
+///   A3: row 7 has no customer (C1 from row 6): loaded, 7 + 8 = 15
+/// read 6 = loaded 2 + quarantined 4.
+#[test]
+fn a_line_that_disagrees_or_lacks_its_amount_quarantines_its_order() {
+    let p = Project::new();
+    p.config(
+        r#"  - name: lines
+    entity: orders
+    format: csv
+    path: lines.csv
+    line_items: { amount: sum }
+    columns: { order_id: order, customer_id: customer, ordered_at: at, amount: amount }
+"#,
+    );
+    p.land(
+        "lines.csv",
+        "order,customer,at,amount\n\
+         A1,C1,2025-03-01T10:00:00Z,10\n\
+         A1,C1,2025-03-01T10:00:00Z,\n\
+         A2,C2,2025-03-01T11:00:00Z,5\n\
+         A2,C3,2025-03-01T11:00:00Z,6\n\
+         A3,C1,2025-03-02T09:00:00Z,7\n\
+         A3,,2025-03-02T09:00:00Z,8\n",
+    );
+    let out = p.ingest();
+    assert_exit(&out, 0);
+    assert_eq!(
+        file_counts(&out, "lines.csv"),
+        ["loaded", "6", "2", "4", "0"]
+    );
+    let orders = p.query(
+        "raw/orders",
+        "SELECT order_id, customer_id, amount, _row FROM t",
+    );
+    assert_eq!(lines(&orders)[1..], ["A3 | C1 | 15.0 | 6"]);
+    let quarantined = p.query(
+        "quarantine/lines",
+        "SELECT row, field, reason FROM t ORDER BY row",
+    );
+    let a1 = "amount | order A1: row 3: no amount: every line of an order summed by `line_items` needs one";
+    let a2 = "customer_id | order A2: row 5: \"C3\" differs from \"C2\" on an earlier line";
+    assert_eq!(
+        lines(&quarantined)[1..],
+        [
+            format!("2 | {a1}"),
+            format!("3 | {a1}"),
+            format!("4 | {a2}"),
+            format!("5 | {a2}"),
+        ]
+    );
+}
+
+/// A lookup's array is named by a JSON pointer, checked when the config is
+/// read.
+#[test]
+fn a_lookup_that_is_not_a_json_pointer_is_a_config_error() {
+    let p = Project::new();
+    p.config(
+        r#"  - name: x
+    entity: social_activity
+    format: jsonl
+    path: x.jsonl
+    records: /data
+    columns:
+      event_id: id
+      platform: { value: x }
+      handle: { from: author_id, lookup: { records: includes/users, key: id, value: username } }
+      event_type: { value: post }
+      occurred_at: created_at
+"#,
+    );
+    let out = p.advocacy(&["validate", "--config", "config.yaml"]);
+    assert_exit(&out, 2);
+    let err = common::stderr(&out);
+    assert!(
+        err.contains("lookup records \"includes/users\" is not a JSON pointer"),
+        "{err}"
+    );
+}

@@ -215,7 +215,15 @@ impl CsvFile<'_> {
                 Ok(v) => values.push(Some(v)),
                 Err(_) => {
                     let reason = format!("column {column:?} is not valid UTF-8");
-                    return sink.reject(line, Rejection::new(None, reason), raw());
+                    // The values as far as they can be read: a line item
+                    // still takes its order down with it.
+                    let lossy: Vec<String> = self
+                        .indices
+                        .iter()
+                        .map(|&i| String::from_utf8_lossy(&record[i]).into_owned())
+                        .collect();
+                    let lossy: Vec<Option<&str>> = lossy.iter().map(|v| Some(v.as_str())).collect();
+                    return sink.reject_mapped(line, Rejection::new(None, reason), raw(), &lossy);
                 }
             }
         }

@@ -9,7 +9,7 @@
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch, StringArray};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::DFSchema;
@@ -159,10 +159,7 @@ impl Evaluated {
     /// Row `i` as text (`None` for NULL), or why it failed.
     pub fn text(&self, i: usize) -> Result<Option<&str>, &str> {
         let (array, index) = self.at(i)?;
-        let array = array
-            .as_any()
-            .downcast_ref::<StringArray>()
-            .expect("cast to text");
+        let array = array.as_string::<i32>();
         Ok(array.is_valid(index).then(|| array.value(index)))
     }
 
@@ -170,10 +167,7 @@ impl Evaluated {
     /// failed.
     pub fn is_true(&self, i: usize) -> Result<bool, &str> {
         let (array, index) = self.at(i)?;
-        let array = array
-            .as_any()
-            .downcast_ref::<BooleanArray>()
-            .expect("cast to boolean");
+        let array = array.as_boolean();
         Ok(array.is_valid(index) && array.value(index))
     }
 
@@ -218,7 +212,8 @@ mod tests {
 
     fn batch(values: &[Option<&str>]) -> RecordBatch {
         let schema = text_schema(&["q".to_string()]);
-        let column: ArrayRef = Arc::new(StringArray::from(values.to_vec()));
+        let column: ArrayRef =
+            Arc::new(datafusion::arrow::array::StringArray::from(values.to_vec()));
         RecordBatch::try_new(schema, vec![column]).unwrap()
     }
 

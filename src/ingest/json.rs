@@ -244,7 +244,7 @@ impl<'m> DocumentReader<'m> {
                         let reason =
                             format!("no record at {} has {} {key:?}", spec.records, spec.key);
                         let why = Rejection::new(Some(lookup.field.name), reason);
-                        return sink.reject(row, why, raw());
+                        return sink.reject_mapped(row, why, raw(), &values);
                     }
                     values.push(found.and_then(|v| v.as_deref()));
                 }

@@ -47,6 +47,18 @@ pub trait RecordSink {
         raw: &dyn Fn() -> String,
     ) -> Result<(), FileError>;
     fn reject(&mut self, row: i64, rejection: Rejection, raw: String) -> Result<(), FileError>;
+    /// Quarantines a record whose values were read but that cannot be
+    /// used (a lookup that finds nothing). Only line items need the
+    /// values: the record's order is quarantined with it.
+    fn reject_mapped(
+        &mut self,
+        row: i64,
+        rejection: Rejection,
+        raw: String,
+        _values: &[Option<&str>],
+    ) -> Result<(), FileError> {
+        self.reject(row, rejection, raw)
+    }
     fn skip(&mut self, row: i64) -> Result<(), FileError>;
 }
 

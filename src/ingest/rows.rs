@@ -61,12 +61,16 @@ pub struct MappedExpression {
 }
 
 /// Where the order id and amount of a line-item export are in a record's
-/// values, and how lines' amounts combine.
-#[derive(Clone, Copy)]
+/// values, how lines' amounts combine, and which values feed the order's
+/// other fields (each line must agree with the others on them).
+#[derive(Clone)]
 pub struct LineItemInputs {
     pub order_id: usize,
     pub amount: usize,
     pub mode: LineAmount,
+    /// (index into the values, field name) of every field but a summed
+    /// amount.
+    pub fields: Vec<(usize, &'static str)>,
 }
 
 /// A source's column mapping, resolved against its entity. A record's
@@ -140,10 +144,20 @@ impl Mapping {
                 Some(Input::Value(i)) => *i,
                 _ => unreachable!("config requires {field} from each row"),
             };
+            let amount = index("amount");
+            let fields = by_name
+                .values()
+                .filter_map(|m| match m.input {
+                    Input::Value(i) => Some((i, m.def.name)),
+                    Input::Constant(_) => None,
+                })
+                .filter(|(i, _)| !(items.amount == LineAmount::Sum && *i == amount))
+                .collect();
             LineItemInputs {
                 order_id: index("order_id"),
-                amount: index("amount"),
+                amount,
                 mode: items.amount,
+                fields,
             }
         });
         let fields = source

@@ -13,7 +13,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use datafusion::arrow::array::UInt32Array;
-use datafusion::arrow::array::{Array, ArrayRef, RecordBatch, StringArray, StringBuilder};
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, RecordBatch, RecordBatchOptions, StringBuilder,
+};
 use datafusion::arrow::compute::take_record_batch;
 
 use super::expressions::{Evaluated, text_schema};
@@ -38,7 +40,7 @@ impl<'a> Transform<'a> {
             mapping,
             sink,
             pending: Pending::new(mapping.read_width()),
-            orders: mapping.line_items.map(Orders::new),
+            orders: mapping.line_items.clone().map(Orders::new),
         }
     }
 
@@ -157,6 +159,19 @@ impl RecordSink for Transform<'_> {
         self.sink.reject(row, rejection, raw)
     }
 
+    fn reject_mapped(
+        &mut self,
+        row: i64,
+        rejection: Rejection,
+        raw: String,
+        values: &[Option<&str>],
+    ) -> Result<(), FileError> {
+        let mapping = self.mapping;
+        let mut values = values.to_vec();
+        values.resize(mapping.read_width() + mapping.expressions.len(), None);
+        self.deliver(row, raw, &values, Some(rejection))
+    }
+
     fn skip(&mut self, row: i64) -> Result<(), FileError> {
         self.sink.skip(row)
     }
@@ -168,10 +183,7 @@ fn read_values(batch: &RecordBatch, i: usize, extra: usize) -> Vec<Option<&str>>
         .columns()
         .iter()
         .map(|column| {
-            let text = column
-                .as_any()
-                .downcast_ref::<StringArray>()
-                .expect("text columns");
+            let text = column.as_string::<i32>();
             text.is_valid(i).then(|| text.value(i))
         })
         .collect();
@@ -210,7 +222,10 @@ impl Pending {
             .map(|c| Arc::new(c.finish()) as ArrayRef)
             .collect();
         let schema = text_schema(&mapping.read_names());
-        let batch = RecordBatch::try_new(schema, arrays).expect("text columns");
+        // A source may read no column at all (constants and `filter: true`).
+        let options = RecordBatchOptions::new().with_row_count(Some(self.rows.len()));
+        let batch =
+            RecordBatch::try_new_with_options(schema, arrays, &options).expect("text columns");
         (
             std::mem::take(&mut self.rows),
             std::mem::take(&mut self.raws),
@@ -316,21 +331,36 @@ impl Orders {
             order.failure = Some((row, why.clone()));
             return true;
         }
-        let sum = self.inputs.mode == LineAmount::Sum;
-        for (j, value) in values.iter().enumerate() {
-            let Some(value) = nonempty(*value) else {
+        if self.inputs.mode == LineAmount::Sum {
+            let amount = match nonempty(values[self.inputs.amount]) {
+                None => Err(
+                    "no amount: every line of an order summed by `line_items` needs one"
+                        .to_string(),
+                ),
+                Some(text) => values::parse_float(text),
+            };
+            match amount {
+                Ok(amount) => order.total = Some(order.total.unwrap_or(0.0) + amount),
+                Err(e) => {
+                    order.failure = Some((row, Rejection::new(Some("amount"), e)));
+                    return true;
+                }
+            }
+        }
+        // Every other value: the first line that has one sets it, and no
+        // later line may say otherwise (a second customer, another date).
+        for &(j, field) in &self.inputs.fields {
+            let Some(value) = nonempty(values[j]) else {
                 continue;
             };
-            if sum && j == self.inputs.amount {
-                match values::parse_float(value) {
-                    Ok(amount) => order.total = Some(order.total.unwrap_or(0.0) + amount),
-                    Err(e) => {
-                        order.failure = Some((row, Rejection::new(Some("amount"), e)));
-                        return true;
-                    }
+            match &order.values[j] {
+                None => order.values[j] = Some(value.into()),
+                Some(first) if **first == *value => {}
+                Some(first) => {
+                    let reason = format!("{value:?} differs from {first:?} on an earlier line");
+                    order.failure = Some((row, Rejection::new(Some(field), reason)));
+                    return true;
                 }
-            } else if order.values[j].is_none() {
-                order.values[j] = Some(value.into());
             }
         }
         true
