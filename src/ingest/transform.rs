@@ -239,7 +239,7 @@ impl Pending {
 /// Kept compact because a whole file is held: every line's raw text goes
 /// into one arena and its order links its lines by index, and `sum`
 /// amounts are added up as they come. 1M UCI-shaped lines (73 MB) peaked
-/// at 389 MiB with a `String` per raw line and per amount, 261 MiB this
+/// at 389 MiB with a `String` per raw line and per amount, 248 MiB this
 /// way (bench/README.md).
 struct Orders {
     inputs: LineItemInputs,
