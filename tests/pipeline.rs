@@ -257,16 +257,16 @@ fn a_failing_model_skips_its_descendants_and_keeps_the_previous_report() {
             .join("reports/independent/independent.parquet")
             .exists()
     );
-    let marker = std::fs::read_to_string(p.warehouse().join("reports/_SUCCESS")).unwrap();
+    // `independent` is this run's and revenue the last run's: the reports
+    // are no complete set of one run, so the earlier marker is gone.
+    assert!(
+        !p.warehouse().join("reports/_SUCCESS").exists(),
+        "_SUCCESS kept after a failed run published a report"
+    );
     let record: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(p.warehouse().join("_runs/latest.json")).unwrap(),
     )
     .unwrap();
-    assert_ne!(
-        marker.trim(),
-        record["run_id"].as_str().unwrap(),
-        "_SUCCESS written for a failed run"
-    );
     let failed = record["models"]
         .as_array()
         .unwrap()
@@ -576,4 +576,29 @@ fn a_failed_upstream_test_blocks_the_reports_built_on_it() {
             .join("history/big_orders/run_date=2026-11-02")
             .exists()
     );
+}
+
+/// `_SUCCESS` means every report is this run's: a `--select` build that
+/// publishes one of the two reports removes the marker of the full run
+/// before it and writes none; the next full run writes it again.
+#[test]
+fn a_partial_select_build_does_not_mark_the_reports_successful() {
+    let p = project();
+    assert_exit(&run(&p, &[]), 0);
+    let marker = p.warehouse().join("reports/_SUCCESS");
+    assert!(marker.exists());
+    let out = p.advocacy(&[
+        "build",
+        "--config",
+        "config.yaml",
+        "--date",
+        "2026-11-01",
+        "--select",
+        "+revenue",
+    ]);
+    assert_exit(&out, 0);
+    assert_eq!(model_status(&out, "revenue"), "ok");
+    assert!(!marker.exists(), "_SUCCESS left after a partial build");
+    assert_exit(&run(&p, &[]), 0);
+    assert!(marker.exists());
 }

@@ -267,11 +267,29 @@ pub async fn build(
     report
         .phases
         .push(PhaseTiming::since("publish", started, rows_published));
-    if options.inputs_complete && !report.models_failed() && !report.tests_failed() {
+    // `_SUCCESS` means every report of the project is this run's: a
+    // `--select` build that published only some of them does not write it.
+    let every_report_published = project.models.iter().filter(|m| m.publish).all(|m| {
+        report
+            .models
+            .iter()
+            .any(|entry| entry.model == m.name && entry.published)
+    });
+    if options.inputs_complete
+        && every_report_published
+        && !report.models_failed()
+        && !report.tests_failed()
+    {
         publish::write_success_marker(warehouse, &options.run_id)
             .await
             .map_err(PipelineError::Io)?;
         report.success_marker = true;
+    } else if report.models.iter().any(|m| m.published) {
+        // The published reports are no longer all from the run the old
+        // marker names.
+        publish::remove_success_marker(warehouse)
+            .await
+            .map_err(PipelineError::Io)?;
     }
     Ok(report)
 }

@@ -44,3 +44,10 @@ pub async fn write_success_marker(warehouse: &Location, run_id: &str) -> Result<
         .await
         .map_err(|e| e.to_string())
 }
+
+pub async fn remove_success_marker(warehouse: &Location) -> Result<(), String> {
+    warehouse
+        .delete_if_exists(&warehouse.path("reports/_SUCCESS"))
+        .await
+        .map_err(|e| e.to_string())
+}
