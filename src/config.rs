@@ -346,6 +346,14 @@ impl TryFrom<RawSource> for SourceConfig {
                 "source name {source:?} must be letters, digits, '_' or '-'"
             ));
         }
+        // A glob is matched below the landing prefix: `..` or a leading `/`
+        // could only ever match nothing there, or mean another folder.
+        if raw.path.starts_with('/') || raw.path.split(['/', '\\']).any(|part| part == "..") {
+            return Err(format!(
+                "source {source}: path {:?} leaves the landing location; paths are globs below it (e.g. crm/*.csv)",
+                raw.path
+            ));
+        }
         if raw.csv.is_some() && raw.format != Format::Csv {
             return Err(format!("source {source}: `csv` options need `format: csv`"));
         }
@@ -798,6 +806,16 @@ mod tests {
             "environment variable ADVOCACY_TEST_UNSET_VAR is not set (set it, or write \
              ${ADVOCACY_TEST_UNSET_VAR:-default}) at line 2 column 13"
         );
+    }
+
+    #[test]
+    fn a_path_that_leaves_the_landing_location_is_an_error() {
+        for path in ["../other/*.csv", "crm/../../x.csv", "/etc/passwd"] {
+            let err = parse_err(&format!(
+                "{HEAD}sources:\n  - name: a\n    entity: identities\n    format: csv\n    path: \"{path}\"\n    columns: {{ customer_id: a, kind: b, value: c }}\n"
+            ));
+            assert!(err.contains("leaves the landing location"), "{path}: {err}");
+        }
     }
 
     #[test]
