@@ -262,6 +262,10 @@ pub struct CsvOptions {
     /// delimiter, without CSV quotes) matches it are skipped: report
     /// footers such as "Grand Totals (3 records)".
     pub skip_matching: Option<String>,
+    /// The file's character encoding when it is not UTF-8: a WHATWG label
+    /// such as `windows-1252`, `latin1` or `utf-16le`. A byte-order mark
+    /// is honoured without it.
+    pub encoding: Option<String>,
 }
 
 impl Default for CsvOptions {
@@ -273,6 +277,7 @@ impl Default for CsvOptions {
             column_names: Vec::new(),
             skip_after_header: 0,
             skip_matching: None,
+            encoding: None,
         }
     }
 }
@@ -493,6 +498,13 @@ fn check_csv_options(source: &str, csv: &CsvOptions) -> Result<(), String> {
     if !csv.header && csv.column_names.is_empty() {
         return Err(format!(
             "source {source}: `header: false` needs `column_names` to name the columns"
+        ));
+    }
+    if let Some(label) = &csv.encoding
+        && encoding_rs::Encoding::for_label(label.as_bytes()).is_none()
+    {
+        return Err(format!(
+            "source {source}: csv.encoding {label:?} is not an encoding (e.g. windows-1252, latin1, utf-16le)"
         ));
     }
     if let Some(pattern) = &csv.skip_matching {

@@ -424,3 +424,98 @@ fn epoch_seconds_with_a_fraction_load() {
         "{loaded}"
     );
 }
+
+const NAMES_SOURCE: &str = r#"  - name: names
+    entity: customers
+    format: csv
+    path: names.csv
+    columns: { customer_id: id, name: name, signup_date: signup }
+"#;
+
+fn names(p: &Project) -> Vec<String> {
+    let loaded = p.query(
+        "raw/customers",
+        "SELECT customer_id, name FROM t ORDER BY customer_id",
+    );
+    lines(&loaded)[1..].to_vec()
+}
+
+/// Excel saves CSV in Windows-1252: é is the byte 0xE9, ë 0xEB. Read as
+/// UTF-8 both rows are quarantined; with `csv.encoding` they load.
+#[test]
+fn csv_encoding_decodes_windows_1252() {
+    let data: &[u8] = b"id,name,signup\nC1,Andr\xe9,2025-01-01\nC2,Zo\xeb,2025-01-02\n";
+    let p = Project::new();
+    p.config(NAMES_SOURCE);
+    p.land("names.csv", data);
+    let out = p.ingest();
+    assert_exit(&out, 0);
+    let quarantined = p.query("quarantine/names", "SELECT row, reason FROM t ORDER BY row");
+    assert_eq!(
+        lines(&quarantined)[1..],
+        [
+            "2 | column \"name\" is not valid UTF-8",
+            "3 | column \"name\" is not valid UTF-8"
+        ]
+    );
+
+    let p = Project::new();
+    p.config(&NAMES_SOURCE.replace(
+        "    columns:",
+        "    csv: { encoding: windows-1252 }\n    columns:",
+    ));
+    p.land("names.csv", data);
+    assert_exit(&p.ingest(), 0);
+    assert_eq!(names(&p), ["C1 | André", "C2 | Zoë"]);
+}
+
+/// A byte-order mark says the encoding without any config: UTF-16 (as
+/// "Unicode text" exports are) and UTF-8 (whose mark would otherwise stick
+/// to the first column's name, "\u{feff}id").
+#[test]
+fn a_byte_order_mark_is_honoured() {
+    let text = "id,name,signup\r\nC1,Łucja,2025-01-01\r\n";
+    let mut utf16 = vec![0xFF, 0xFE];
+    for unit in text.encode_utf16() {
+        utf16.extend_from_slice(&unit.to_le_bytes());
+    }
+    let mut utf8 = vec![0xEF, 0xBB, 0xBF];
+    utf8.extend_from_slice(text.as_bytes());
+    for data in [utf16, utf8] {
+        let p = Project::new();
+        p.config(NAMES_SOURCE);
+        p.land("names.csv", &data);
+        let out = p.ingest();
+        assert_exit(&out, 0);
+        assert_eq!(names(&p), ["C1 | Łucja"]);
+    }
+}
+
+/// An empty delivery ("nothing today") loads 0 rows with a warning; the
+/// run succeeds.
+#[test]
+fn an_empty_file_loads_nothing_with_a_warning() {
+    let p = Project::new();
+    p.config(&format!(
+        "{NAMES_SOURCE}  - name: pages\n    entity: reviews\n    format: json\n    path: reviews.json\n    records: /reviews\n    columns: {{ review_id: id, site: site, rating: stars, published_at: at }}\n"
+    ));
+    p.land("names.csv", "");
+    p.land("reviews.json", "");
+    let out = p.ingest();
+    assert_exit(&out, 0);
+    for file in ["names.csv", "reviews.json"] {
+        let line = stdout(&out)
+            .lines()
+            .find(|l| l.split_whitespace().nth(1) == Some(file))
+            .map(|l| {
+                l.split_whitespace()
+                    .skip(2)
+                    .take(5)
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            });
+        assert_eq!(line.as_deref(), Some("loaded 0 0 0 0"), "{}", stdout(&out));
+    }
+    let err = common::stderr(&out);
+    assert_eq!(err.matches("the file is empty").count(), 2, "{err}");
+}

@@ -32,6 +32,10 @@ pub fn read_json_array(
         .map_err(|e| FileError::new(format!("cannot read: {e}")))?;
     let text = std::str::from_utf8(&bytes)
         .map_err(|e| FileError::new(format!("not valid JSON: not UTF-8 ({e})")))?;
+    if text.trim().is_empty() {
+        // An empty delivery: 0 records (the ingest warns), not bad JSON.
+        return Ok(());
+    }
     let reader = DocumentReader::new(pointer, mapping, "record")?;
     let records = match reader.records(text) {
         Ok(Target::Records(records)) => records,

@@ -432,6 +432,9 @@ impl SourceRun<'_> {
             }
         };
         file.bytes = loaded.bytes;
+        if loaded.bytes == 0 {
+            tracing::warn!(source = %self.source.name, file = %path, "the file is empty: 0 rows loaded");
+        }
         let entry = self.entry(&path, &meta, &loaded);
         let mut manifest = manifest.lock().await;
         if let Some(prev) = previous.as_ref().filter(|p| p.hash == loaded.hash) {
