@@ -318,21 +318,24 @@ fn an_unusable_file_fails_its_source_and_the_others_still_load() {
     entity: orders
     format: csv
     path: orders.csv
-    columns: { order_id: Id, customer_id: Customer, ordered_at: At, amount: Total }
+    columns: { order_id: Id, customer_id: Customer, ordered_at: Created, amount: Total }
 "#
     ));
     p.land("crm/customers.csv", CUSTOMERS_CSV);
     p.land("reviews/bad.json", "{\"reviews\": [ {\"id\": 1,, ]}");
     p.land(
         "orders.csv",
-        "Id,Customer,Created,Total\no1,C1,2025-01-01,3\n",
+        "Id,Customer,Created At,Total\no1,C1,2025-01-01,3\n",
     );
     let out = p.ingest();
     assert_exit(&out, 1);
     let text = stdout(&out);
     assert!(text.contains("reviews/bad.json: not valid JSON"), "{text}");
     assert!(
-        text.contains("orders.csv: mapped column \"At\" is not in the header (columns: Id, Customer, Created, Total)"),
+        text.contains(
+            "orders.csv: mapped column \"Created\" is not in the header \
+             (did you mean \"Created At\"? columns: Id, Customer, Created At, Total)"
+        ),
         "{text}"
     );
     let loaded = p.query("raw/customers", "SELECT count(*) AS n FROM t");

@@ -313,10 +313,8 @@ fn resolve_columns(header: &[String], wanted: &[String]) -> Result<Vec<usize>, F
         .iter()
         .map(|name| {
             header.iter().position(|h| h == name).ok_or_else(|| {
-                FileError::new(format!(
-                    "mapped column {name:?} is not in the header (columns: {})",
-                    header.join(", ")
-                ))
+                let available: Vec<&str> = header.iter().map(String::as_str).collect();
+                super::header::missing_column(name, &available, "header")
             })
         })
         .collect()

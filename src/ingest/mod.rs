@@ -6,6 +6,7 @@
 
 mod csv;
 pub mod expressions;
+mod header;
 mod input;
 mod json;
 mod json_paths;

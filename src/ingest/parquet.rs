@@ -37,10 +37,7 @@ pub fn read_parquet(
         .map(|name| {
             schema.index_of(name).map_err(|_| {
                 let names: Vec<_> = schema.fields().iter().map(|f| f.name().as_str()).collect();
-                FileError::new(format!(
-                    "mapped column {name:?} is not in the file (columns: {})",
-                    names.join(", ")
-                ))
+                super::header::missing_column(name, &names, "file")
             })
         })
         .collect::<Result<_, _>>()?;
