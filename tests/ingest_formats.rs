@@ -522,3 +522,65 @@ fn an_empty_file_loads_nothing_with_a_warning() {
     let err = common::stderr(&out);
     assert_eq!(err.matches("the file is empty").count(), 2, "{err}");
 }
+
+/// Schema drift: a column the mapping does not read is loaded around and
+/// reported once, on the first file of the source that has it; later files
+/// with it say nothing.
+#[test]
+fn new_columns_are_reported_once_as_ignored() {
+    let p = Project::new();
+    p.config(
+        r#"  - name: crm
+    entity: customers
+    format: csv
+    path: crm/customers-*.csv
+    columns: { customer_id: id, signup_date: signup }
+"#,
+    );
+    let reported = |out: &std::process::Output| -> Vec<String> {
+        stdout(out)
+            .lines()
+            .filter_map(|l| l.split_once("new columns, not mapped (ignored): "))
+            .map(|(_, columns)| columns.to_string())
+            .collect()
+    };
+    p.land(
+        "crm/customers-1.csv",
+        "id,signup,segment_hint\nC1,2025-01-01,smb\n",
+    );
+    let out = p.ingest();
+    assert_exit(&out, 0);
+    assert_eq!(reported(&out), ["segment_hint"]);
+    p.land(
+        "crm/customers-2.csv",
+        "id,signup,segment_hint,loyalty_tier\nC2,2025-01-02,smb,gold\n",
+    );
+    let out = p.ingest();
+    assert_exit(&out, 0);
+    assert_eq!(reported(&out), ["loyalty_tier"]);
+    let record: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(p.warehouse().join("_runs/latest.json")).unwrap(),
+    )
+    .unwrap();
+    let files = record["ingest"]["sources"][0]["files"].as_array().unwrap();
+    let second = files
+        .iter()
+        .find(|f| f["path"] == "crm/customers-2.csv")
+        .unwrap();
+    assert_eq!(
+        second["ignored_columns"],
+        serde_json::json!(["loyalty_tier"])
+    );
+    p.land(
+        "crm/customers-3.csv",
+        "id,signup,segment_hint,loyalty_tier\nC3,2025-01-03,ent,silver\n",
+    );
+    let out = p.ingest();
+    assert_exit(&out, 0);
+    assert!(reported(&out).is_empty(), "{}", stdout(&out));
+    let loaded = p.query(
+        "raw/customers",
+        "SELECT customer_id FROM t ORDER BY customer_id",
+    );
+    assert_eq!(lines(&loaded)[1..], ["C1", "C2", "C3"]);
+}

@@ -44,13 +44,13 @@ impl Chunk {
 /// Reads a CSV file in two stages on two threads: this one validates and
 /// maps records (the sink), a scoped one tokenizes them, hashes the bytes
 /// and counts lines. Chunks go back and forth over bounded channels, so
-/// memory stays flat whatever the file size.
+/// memory stays flat whatever the file size. Returns the header's columns.
 pub fn read_csv(
     input: impl Read + Send,
     options: &CsvOptions,
     mapping: &Mapping,
     sink: &mut dyn RecordSink,
-) -> Result<(), FileError> {
+) -> Result<Option<Vec<String>>, FileError> {
     let mut raw = BufReader::with_capacity(1 << 16, input);
     let head = raw
         .fill_buf()
@@ -58,7 +58,7 @@ pub fn read_csv(
     if head.is_empty() {
         // "Nothing today" deliveries are empty files: 0 rows, no error
         // (the ingest warns).
-        return Ok(());
+        return Ok(None);
     }
     let decoded = Decoded::new(raw, options)?;
     let mut input = BufReader::with_capacity(
@@ -96,6 +96,7 @@ pub fn read_csv(
         .map(regex::Regex::new)
         .transpose()
         .map_err(|e| FileError::new(format!("csv.skip_matching: {e}")))?;
+    let columns = options.header.then(|| header.clone());
     let mut file = CsvFile {
         width: header.len(),
         indices: resolve_columns(&header, &mapping.columns)?,
@@ -116,7 +117,7 @@ pub fn read_csv(
             // The tokenizer may have finished; then the chunk is just dropped.
             let _ = empty_tx.send(chunk);
         }
-        Ok(())
+        Ok(columns)
     })
 }
 

@@ -192,6 +192,8 @@ impl RecordSink for ChannelSink {
 pub struct LoadedFile {
     pub hash: String,
     pub bytes: u64,
+    /// The header's (or Parquet schema's) columns; `None` for JSON.
+    pub columns: Option<Vec<String>>,
     pub counts: RowCounts,
     /// Temporary object holding the loaded rows, if any.
     pub rows_object: Option<Path>,
@@ -245,17 +247,18 @@ pub async fn load_file(job: FileJob) -> Result<LoadedFile, FileError> {
     if let Some(e) = write_error {
         return Err(e);
     }
-    let (hash, bytes, counts) = read_result?;
+    let (read, counts) = read_result?;
     Ok(LoadedFile {
-        hash,
-        bytes,
+        hash: read.hash,
+        bytes: read.bytes,
+        columns: read.columns,
         counts,
         rows_object: close(rows_file).await?,
         quarantine_object: close(quarantine_file).await?,
     })
 }
 
-type ReadResult = Result<(String, u64, RowCounts), FileError>;
+type ReadResult = Result<(FileRead, RowCounts), FileError>;
 
 fn spawn_reader(
     job: &FileJob,
@@ -289,7 +292,7 @@ fn spawn_reader(
             relative: &relative,
             progress,
         };
-        let (hash, bytes) = if mapping.transforms() {
+        let read = if mapping.transforms() {
             let mut transform = Transform::new(&mapping, &mut sink);
             let read = file.read(&mut transform)?;
             transform.finish()?;
@@ -298,7 +301,7 @@ fn spawn_reader(
             file.read(&mut sink)?
         };
         sink.flush()?;
-        Ok((hash, bytes, sink.counts))
+        Ok((read, sink.counts))
     })
 }
 
@@ -315,30 +318,59 @@ struct ReadJob<'a> {
 }
 
 impl ReadJob<'_> {
-    /// Reads every record into `records`; returns the content hash and size.
-    fn read(self, records: &mut dyn RecordSink) -> Result<(String, u64), FileError> {
+    /// Reads every record into `records`; returns the content hash and
+    /// size, and the file's columns when it has a header or a schema.
+    fn read(self, records: &mut dyn RecordSink) -> Result<FileRead, FileError> {
         let (handle, mapping) = (self.handle, self.mapping);
         if self.source.format == Format::Parquet {
-            let hashed =
+            let (hash, bytes) =
                 handle.block_on(hash_object(self.store, &self.meta.location, &self.progress))?;
-            super::parquet::read_parquet(handle, self.landing, self.relative, mapping, records)?;
-            return Ok(hashed);
+            let columns = super::parquet::read_parquet(
+                handle,
+                self.landing,
+                self.relative,
+                mapping,
+                records,
+            )?;
+            return Ok(FileRead {
+                hash,
+                bytes,
+                columns: Some(columns),
+            });
         }
         let result = handle
             .block_on(self.store.get(&self.meta.location))
             .map_err(|e| FileError::new(format!("cannot read: {e}")))?;
         let mut input = ObjectReader::new(handle.clone(), result, self.progress);
         let pointer = self.source.records.as_deref();
-        match self.source.format {
+        let columns = match self.source.format {
             Format::Csv => super::csv::read_csv(&mut input, &self.source.csv, mapping, records)?,
-            Format::Json => super::json::read_json_array(&mut input, pointer, mapping, records)?,
-            Format::Jsonl => super::json::read_json_lines(&mut input, pointer, mapping, records)?,
+            Format::Json => {
+                super::json::read_json_array(&mut input, pointer, mapping, records)?;
+                None
+            }
+            Format::Jsonl => {
+                super::json::read_json_lines(&mut input, pointer, mapping, records)?;
+                None
+            }
             Format::Parquet => unreachable!("handled above"),
-        }
-        input
+        };
+        let (hash, bytes) = input
             .finish()
-            .map_err(|e| FileError::new(format!("cannot read: {e}")))
+            .map_err(|e| FileError::new(format!("cannot read: {e}")))?;
+        Ok(FileRead {
+            hash,
+            bytes,
+            columns,
+        })
     }
+}
+
+/// What reading a file found, besides its records.
+pub struct FileRead {
+    pub hash: String,
+    pub bytes: u64,
+    pub columns: Option<Vec<String>>,
 }
 
 async fn write_batch(

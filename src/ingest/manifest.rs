@@ -39,6 +39,9 @@ pub struct ManifestEntry {
     /// Set when the content was already loaded under another path.
     pub duplicate_of: Option<String>,
     pub loaded_at: i64,
+    /// The file's columns (header or Parquet schema; `None` for JSON), so a
+    /// column new to the source is reported once.
+    pub columns: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default)]
@@ -75,6 +78,8 @@ fn schema() -> SchemaRef {
         // Added after the first release: manifests written before it have
         // no such column, and their files skipped nothing.
         int("rows_skipped"),
+        // Added with schema-drift reports: a JSON list of column names.
+        text("columns", true),
     ]))
 }
 
@@ -187,6 +192,11 @@ fn encode(entries: &[ManifestEntry]) -> RecordBatch {
         text(&|e| e.duplicate_of.clone()),
         ts(&|e| e.loaded_at),
         int(&|e| e.rows_skipped as i64),
+        text(&|e| {
+            e.columns
+                .as_ref()
+                .map(|c| serde_json::to_string(c).expect("strings serialise"))
+        }),
     ];
     RecordBatch::try_new(schema(), columns).expect("columns follow the schema")
 }
@@ -230,6 +240,10 @@ fn decode(batch: &RecordBatch) -> Result<Vec<ManifestEntry>, String> {
         int("rows_quarantined")?,
     );
     let (modified, loaded_at) = (ts("last_modified")?, ts("loaded_at")?);
+    let columns = match batch.column_by_name("columns") {
+        Some(_) => Some(text("columns")?),
+        None => None,
+    };
     let skipped = batch
         .column_by_name("rows_skipped")
         .map(|_| int("rows_skipped"))
@@ -251,6 +265,9 @@ fn decode(batch: &RecordBatch) -> Result<Vec<ManifestEntry>, String> {
             quarantine_object: opt(quarantine, i),
             duplicate_of: opt(dup, i),
             loaded_at: loaded_at.value(i),
+            columns: columns
+                .and_then(|c| opt(c, i))
+                .and_then(|json| serde_json::from_str(&json).ok()),
         })
         .collect())
 }
@@ -277,21 +294,21 @@ mod tests {
             quarantine_object: None,
             duplicate_of: None,
             loaded_at: 7,
+            columns: Some(vec!["Id".into(), "Name, first".into()]),
         };
         let batch = encode(std::slice::from_ref(&entry));
         assert_eq!(decode(&batch).unwrap(), vec![entry.clone()]);
-        // A manifest written before rows_skipped existed reads as 0 skipped.
+        // A manifest written before rows_skipped and columns existed reads
+        // as 0 skipped and no columns known.
         let old = batch
-            .project(&(0..batch.num_columns() - 1).collect::<Vec<_>>())
+            .project(&(0..batch.num_columns() - 2).collect::<Vec<_>>())
             .unwrap();
         assert!(old.column_by_name("rows_skipped").is_none());
-        let read = decode(&old).unwrap();
-        assert_eq!(
-            read,
-            vec![ManifestEntry {
-                rows_skipped: 0,
-                ..entry
-            }]
-        );
+        let expected = ManifestEntry {
+            rows_skipped: 0,
+            columns: None,
+            ..entry
+        };
+        assert_eq!(decode(&old).unwrap(), vec![expected]);
     }
 }

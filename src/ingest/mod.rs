@@ -76,6 +76,10 @@ pub struct FileReport {
     pub rows_loaded: u64,
     pub rows_quarantined: u64,
     pub rows_skipped: u64,
+    /// Columns of the file that the mapping does not read and that no
+    /// earlier file of the source had: reported once, then known.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ignored_columns: Vec<String>,
     /// Wall time of reading, validating and writing the file.
     pub seconds: f64,
     /// Rows read per second.
@@ -195,6 +199,13 @@ impl IngestReport {
                 ));
                 if let FileStatus::Failed { error } = &file.status {
                     out.push_str(&format!("{:<w$}   error: {error}\n", ""));
+                }
+                if !file.ignored_columns.is_empty() {
+                    let columns = file.ignored_columns.join(", ");
+                    out.push_str(&format!(
+                        "{:<w$}   new columns, not mapped (ignored): {columns}\n",
+                        ""
+                    ));
                 }
             }
             if source.files.len() > 1 {
@@ -407,6 +418,7 @@ impl SourceRun<'_> {
             rows_loaded: 0,
             rows_quarantined: 0,
             rows_skipped: 0,
+            ignored_columns: Vec::new(),
             seconds: 0.0,
             rows_per_second: 0.0,
         };
@@ -416,7 +428,7 @@ impl SourceRun<'_> {
         let job = FileJob {
             ctx: self.ctx.clone(),
             source: self.source.clone(),
-            mapping,
+            mapping: mapping.clone(),
             landing: self.landing.clone(),
             warehouse: self.warehouse.clone(),
             meta: meta.clone(),
@@ -438,6 +450,15 @@ impl SourceRun<'_> {
         }
         let entry = self.entry(&path, &meta, &loaded);
         let mut manifest = manifest.lock().await;
+        file.ignored_columns = self.new_unmapped_columns(&manifest, &mapping, &loaded);
+        if !file.ignored_columns.is_empty() {
+            tracing::warn!(
+                source = %self.source.name,
+                file = %path,
+                columns = %file.ignored_columns.join(", "),
+                "new columns the mapping does not read (ignored)"
+            );
+        }
         if let Some(prev) = previous.as_ref().filter(|p| p.hash == loaded.hash) {
             // Touched but identical: keep the rows, remember the new version.
             self.discard(&loaded).await?;
@@ -487,6 +508,32 @@ impl SourceRun<'_> {
         Ok(file)
     }
 
+    /// Columns of this file the mapping does not read and no file of the
+    /// source loaded before had (on a source's first file: every column
+    /// it does not read).
+    fn new_unmapped_columns(
+        &self,
+        manifest: &Manifest,
+        mapping: &Mapping,
+        loaded: &LoadedFile,
+    ) -> Vec<String> {
+        let Some(columns) = &loaded.columns else {
+            return Vec::new();
+        };
+        let seen: std::collections::BTreeSet<&str> = manifest
+            .entries
+            .iter()
+            .filter(|e| e.source == self.source.name)
+            .flat_map(|e| e.columns.iter().flatten())
+            .map(String::as_str)
+            .collect();
+        columns
+            .iter()
+            .filter(|c| !mapping.columns.contains(c) && !seen.contains(c.as_str()))
+            .cloned()
+            .collect()
+    }
+
     fn entry(&self, path: &str, meta: &ObjectMeta, loaded: &LoadedFile) -> ManifestEntry {
         ManifestEntry {
             source: self.source.name.clone(),
@@ -504,6 +551,7 @@ impl SourceRun<'_> {
             quarantine_object: None,
             duplicate_of: None,
             loaded_at: self.options.loaded_at.timestamp_micros(),
+            columns: loaded.columns.clone(),
         }
     }
 

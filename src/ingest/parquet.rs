@@ -20,7 +20,7 @@ pub fn read_parquet(
     relative: &str,
     mapping: &Mapping,
     sink: &mut dyn RecordSink,
-) -> Result<(), FileError> {
+) -> Result<Vec<String>, FileError> {
     // One partition keeps the file's row order, which `_row` reports.
     let ctx = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(1));
     landing.register(&ctx);
@@ -31,6 +31,7 @@ pub fn read_parquet(
         .block_on(ctx.read_parquet(url, ParquetReadOptions::default()))
         .map_err(|e| unreadable(&e))?;
     let schema = df.schema().as_arrow().clone();
+    let names = schema.fields().iter().map(|f| f.name().clone()).collect();
     let indices: Vec<usize> = mapping
         .columns
         .iter()
@@ -61,7 +62,7 @@ pub fn read_parquet(
             sink.accept(row, &values, &raw)?;
         }
     }
-    Ok(())
+    Ok(names)
 }
 
 fn as_text(array: &dyn Array) -> Result<StringArray, FileError> {
