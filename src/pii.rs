@@ -38,12 +38,15 @@ pub fn hash_email(salt: &str, normalized: &str) -> String {
     digest_hex(hasher.finalize().as_slice())
 }
 
-fn is_local_char(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"._%+-'".contains(&b)
+/// Characters of an address's local part and domain. Beyond ASCII any
+/// letter or digit counts: internationalised addresses (`andré@example.fr`,
+/// `josé.m@x.com`) are addresses too.
+fn is_local_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "._%+-'".contains(c) || (!c.is_ascii() && c.is_alphanumeric())
 }
 
-fn is_domain_char(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'.' || b == b'-'
+fn is_domain_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '.' || c == '-' || (!c.is_ascii() && c.is_alphanumeric())
 }
 
 /// Replaces every email-looking token with `<email:HASH12>` (the first 12
@@ -62,14 +65,17 @@ pub fn redact_emails(text: &str, salt: &str) -> String {
     // of the instructions of loading X posts (callgrind).
     while let Some(at) = memchr::memchr(b'@', &bytes[i..]) {
         i += at;
-        let mut start = i;
-        while start > copied && is_local_char(bytes[start - 1]) {
-            start -= 1;
-        }
-        let mut end = i + 1;
-        while end < bytes.len() && is_domain_char(bytes[end]) {
-            end += 1;
-        }
+        let start = text[copied..i]
+            .char_indices()
+            .rev()
+            .take_while(|(_, c)| is_local_char(*c))
+            .last()
+            .map_or(i, |(offset, _)| copied + offset);
+        let end = text[i + 1..]
+            .char_indices()
+            .find(|(_, c)| !is_domain_char(*c))
+            .map_or(text.len(), |(offset, _)| i + 1 + offset);
+        let mut end = end;
         // A trailing dot ends the sentence, not the domain.
         while end > i + 1 && bytes[end - 1] == b'.' {
             end -= 1;
@@ -95,6 +101,23 @@ pub fn redact_emails(text: &str, salt: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn internationalised_addresses_are_redacted_whole() {
+        let tag = |email: &str| format!("<email:{}>", &hash_email("s", email)[..12]);
+        assert_eq!(
+            redact_emails("écrire à andré@example.fr, merci", "s"),
+            format!("écrire à {}, merci", tag("andré@example.fr"))
+        );
+        assert_eq!(
+            redact_emails("(josé.m@x.com)", "s"),
+            format!("({})", tag("josé.m@x.com"))
+        );
+        assert_eq!(
+            redact_emails("mail Łucja@poczta.pl.", "s"),
+            format!("mail {}.", tag("łucja@poczta.pl"))
+        );
+    }
 
     #[test]
     fn normalises_and_rejects() {

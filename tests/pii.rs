@@ -137,3 +137,56 @@ fn drop_stores_no_email_at_all_but_keeps_the_rows() {
     let nps = p.query("raw/nps_responses", "SELECT response_id, email_hash FROM t");
     assert_eq!(lines(&nps)[1..], ["r1 |"]);
 }
+
+/// Whatever the kind is called, an address is hashed: kinds that name an
+/// email (`work_email`, `E-mail 2`) become `email`, and an address under
+/// another kind is hashed by its shape. Internationalised addresses in free
+/// text are redacted whole.
+#[test]
+fn addresses_are_hashed_whatever_the_kind_and_wherever_they_are() {
+    let p = Project::new();
+    p.config(
+        r#"  - name: ids
+    entity: identities
+    format: csv
+    path: ids.csv
+    columns: { customer_id: cid, kind: kind, value: value }
+  - name: surveys
+    entity: nps_responses
+    format: csv
+    path: nps.csv
+    columns: { response_id: id, responded_at: at, score: score, comment: comment }
+"#,
+    );
+    p.land(
+        "ids.csv",
+        "cid,kind,value\nC1,work_email,Ann.Work@Example.com\nC1,E-mail 2,ann2@example.com\nC2,x,fan@example.de\n",
+    );
+    p.land(
+        "nps.csv",
+        "id,at,score,comment\nr1,2025-01-01,9,\"écrivez à andré@example.fr ou josé.m@x.com\"\n",
+    );
+    assert_exit(&p.ingest(), 0);
+    let ids = p.query(
+        "raw/identities",
+        "SELECT customer_id, kind, value FROM t ORDER BY value",
+    );
+    let mut expected = vec![
+        format!("C1 | email | {}", hash("ann.work@example.com")),
+        format!("C1 | email | {}", hash("ann2@example.com")),
+        format!("C2 | x | {}", hash("fan@example.de")),
+    ];
+    expected.sort_by_key(|l| l.rsplit(" | ").next().unwrap().to_string());
+    assert_eq!(lines(&ids)[1..], expected);
+    let text = p.warehouse_text().to_lowercase();
+    for email in [
+        "ann.work@example.com",
+        "ann2@example.com",
+        "fan@example.de",
+        "andré@example.fr",
+        "josé.m@x.com",
+    ] {
+        assert!(!text.contains(email), "{email} found in the warehouse");
+    }
+    assert!(!text.contains("josé<email"), "a partial redaction: {text}");
+}

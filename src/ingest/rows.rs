@@ -563,7 +563,7 @@ fn protect_email_identity(ctx: &LoadContext, parsed: &mut [Parsed]) -> Result<()
     let kind_slot = &mut parsed[index("kind")];
     let is_email = matches!(kind_slot, Parsed::Text(k) if {
         let compact: String = k.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
-        compact.starts_with("email") || compact == "mail"
+        compact.contains("email") || compact == "mail"
     });
     if !is_email {
         let slot = &mut parsed[index("value")];
