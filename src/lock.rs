@@ -1,6 +1,7 @@
 //! The warehouse lock, `_state/lock`: taken with a conditional create so
 //! two runs never write the same warehouse at once, released at the end
-//! (success, failure or Ctrl-C), and taken over when older than the TTL.
+//! (success, failure, Ctrl-C or SIGTERM), and taken over when older than
+//! the TTL or when its holder's process on this host is gone.
 
 use chrono::{DateTime, Utc};
 use object_store::{PutMode, PutOptions, PutPayload};
@@ -37,6 +38,16 @@ pub enum LockError {
 pub struct Lock {
     warehouse: Location,
     pub info: LockInfo,
+}
+
+/// A holder on this host whose process no longer runs (killed, or the
+/// machine restarted) is dead whatever its age. Linux only (`/proc`);
+/// elsewhere, and for holders on other hosts, only the TTL tells.
+fn holder_is_dead(holder: &LockInfo) -> bool {
+    holder.host == host_name()
+        && std::path::Path::new("/proc/self").exists()
+        && (holder.pid == std::process::id()
+            || !std::path::Path::new(&format!("/proc/{}", holder.pid)).exists())
 }
 
 pub fn host_name() -> String {
@@ -76,7 +87,7 @@ impl Lock {
         };
         let stale = holder
             .as_ref()
-            .is_some_and(|h| Utc::now() - h.started_at > ttl);
+            .is_some_and(|h| Utc::now() - h.started_at > ttl || holder_is_dead(h));
         if !(force || stale) {
             return Err(match holder {
                 Some(h) => LockError::Held(Box::new(h)),

@@ -40,7 +40,9 @@ pub enum RunError {
     Lock(#[from] LockError),
     #[error("{0}")]
     Query(String),
-    #[error("interrupted (Ctrl-C); the lock was released and nothing half-written was published")]
+    #[error(
+        "interrupted (Ctrl-C or SIGTERM); the lock was released and nothing half-written was published"
+    )]
     Interrupted,
 }
 
@@ -181,12 +183,31 @@ pub async fn execute(step: Step, options: &RunOptions) -> Result<RunRecord, RunE
     };
     let result = tokio::select! {
         result = run.steps() => result,
-        _ = tokio::signal::ctrl_c() => Err(RunError::Interrupted),
+        _ = shutdown_requested() => Err(RunError::Interrupted),
     };
     let released = lock.release().await;
     let record = result?;
     released?;
     Ok(record)
+}
+
+/// Ctrl-C (SIGINT) or SIGTERM, which Kubernetes, systemd and Airflow send
+/// to stop a job: either way the run stops and releases the lock.
+async fn shutdown_requested() {
+    let mut terminate = match tokio::signal::unix::signal(
+        tokio::signal::unix::SignalKind::terminate(),
+    ) {
+        Ok(signal) => signal,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops the run cleanly");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
+    }
 }
 
 struct Run<'a> {

@@ -1,6 +1,7 @@
 //! The warehouse lock: a second run exits 4 naming the holder, stale locks
-//! are taken over, --force-unlock works, and the lock is released after
-//! success, failure and Ctrl-C.
+//! are taken over (old, or their process on this host gone), --force-unlock
+//! works, and the lock is released after success, failure, Ctrl-C and
+//! SIGTERM.
 
 mod common;
 
@@ -130,30 +131,79 @@ fn concurrent_runs_one_wins_the_others_exit_4() {
     assert!(!lock_file(&p).exists());
 }
 
+/// Ctrl-C (SIGINT) and SIGTERM (what Kubernetes, systemd and Airflow send)
+/// both stop the run and release the lock.
 #[test]
-fn ctrl_c_releases_the_lock() {
-    let p = Project::new();
-    p.config(SOURCE);
-    p.land("orders.csv", large_orders());
-    let child = Command::new(env!("CARGO_BIN_EXE_advocacy"))
-        .args(["ingest", "--config", "config.yaml", "-q"])
-        .current_dir(p.dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !lock_file(&p).exists() {
-        assert!(Instant::now() < deadline, "the run never took the lock");
-        std::thread::sleep(Duration::from_millis(5));
+fn ctrl_c_and_sigterm_release_the_lock() {
+    for signal in ["-INT", "-TERM"] {
+        let p = Project::new();
+        p.config(SOURCE);
+        p.land("orders.csv", large_orders());
+        let child = Command::new(env!("CARGO_BIN_EXE_advocacy"))
+            .args(["ingest", "--config", "config.yaml", "-q"])
+            .current_dir(p.dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !lock_file(&p).exists() {
+            assert!(Instant::now() < deadline, "the run never took the lock");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let sent = Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        let out = child.wait_with_output().unwrap();
+        assert_exit(&out, 1);
+        assert!(
+            stderr(&out).contains("interrupted"),
+            "{signal}: {}",
+            stderr(&out)
+        );
+        assert!(!lock_file(&p).exists(), "{signal} left the lock behind");
     }
-    let sent = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
+}
+
+/// After a SIGKILL the lock stays, but its holder's pid on this host no
+/// longer runs: the next run takes it over at once, however fresh it is.
+/// The same fresh lock held by a live process (this test's own) still
+/// stops the run with exit 4, and one on another host too.
+#[test]
+fn a_lock_whose_process_is_gone_is_taken_over_at_once() {
+    let p = small_project();
+    let mut finished = Command::new("true").spawn().unwrap();
+    finished.wait().unwrap();
+    let now = chrono::Utc::now().to_rfc3339();
+    let write = |host: &str, pid: u32| {
+        std::fs::create_dir_all(p.warehouse().join("_state")).unwrap();
+        std::fs::write(
+            lock_file(&p),
+            format!(
+                r#"{{"run_id": "20261101T000000Z-killed", "host": "{host}", "pid": {pid}, "command": "run", "started_at": "{now}"}}"#
+            ),
+        )
         .unwrap();
-    assert!(sent.success());
-    let out = child.wait_with_output().unwrap();
-    assert_exit(&out, 1);
-    assert!(stderr(&out).contains("interrupted"), "{}", stderr(&out));
-    assert!(!lock_file(&p).exists(), "Ctrl-C left the lock behind");
+    };
+    let ingest = || {
+        p.advocacy_env(
+            &["ingest", "--config", "config.yaml", "--date", "2026-11-01"],
+            &[("HOSTNAME", "test-host")],
+        )
+    };
+    write("test-host", std::process::id());
+    assert_exit(&ingest(), 4);
+    write("other-host", finished.id());
+    assert_exit(&ingest(), 4);
+    write("test-host", finished.id());
+    let out = ingest();
+    assert_exit(&out, 0);
+    assert!(
+        stderr(&out).contains("taking over the warehouse lock"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!lock_file(&p).exists());
 }
