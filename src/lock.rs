@@ -18,6 +18,17 @@ pub struct LockInfo {
     pub pid: u32,
     pub command: String,
     pub started_at: DateTime<Utc>,
+    /// Refreshed while the run lives; locks written before heartbeats
+    /// have none and count from `started_at`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heartbeat_at: Option<DateTime<Utc>>,
+}
+
+impl LockInfo {
+    /// When the holder was last known alive: the TTL counts from here.
+    pub fn last_seen(&self) -> DateTime<Utc> {
+        self.heartbeat_at.unwrap_or(self.started_at)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -87,7 +98,7 @@ impl Lock {
         };
         let stale = holder
             .as_ref()
-            .is_some_and(|h| Utc::now() - h.started_at > ttl || holder_is_dead(h));
+            .is_some_and(|h| Utc::now() - h.last_seen() > ttl || holder_is_dead(h));
         if !(force || stale) {
             return Err(match holder {
                 Some(h) => LockError::Held(Box::new(h)),
@@ -135,6 +146,52 @@ impl Lock {
         }
     }
 
+    /// Runs `work` while refreshing the lock's heartbeat every quarter of
+    /// the TTL, so a run longer than the TTL is never taken for dead.
+    pub async fn keep_alive<F: std::future::Future>(
+        &self,
+        ttl: chrono::Duration,
+        work: F,
+    ) -> F::Output {
+        let period = (ttl / 4).to_std().unwrap_or_default().clamp(
+            std::time::Duration::from_millis(200),
+            std::time::Duration::from_secs(300),
+        );
+        let beat = async {
+            loop {
+                tokio::time::sleep(period).await;
+                self.heartbeat().await;
+            }
+        };
+        tokio::select! {
+            output = work => output,
+            never = beat => never,
+        }
+    }
+
+    /// Rewrites the lock with a fresh `heartbeat_at` if it is still ours.
+    /// Read and write are two requests: a takeover in between is possible
+    /// only once heartbeats have already failed for a whole TTL.
+    async fn heartbeat(&self) {
+        match self.read_holder().await {
+            Ok(Some(holder)) if holder.run_id == self.info.run_id => {
+                let info = LockInfo {
+                    heartbeat_at: Some(Utc::now()),
+                    ..self.info.clone()
+                };
+                let body = serde_json::to_vec_pretty(&info).expect("lock info serialises");
+                let path = self.warehouse.path(LOCK_PATH);
+                if let Err(e) = self.warehouse.put(&path, body).await {
+                    tracing::warn!(error = %e, "cannot refresh the warehouse lock");
+                }
+            }
+            Ok(holder) => {
+                tracing::error!(holder = ?holder, "the warehouse lock is no longer ours");
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot read the warehouse lock"),
+        }
+    }
+
     /// Removes the lock if it is still ours (a takeover may have replaced it).
     pub async fn release(self) -> Result<(), LockError> {
         match self.read_holder().await {
@@ -169,6 +226,54 @@ pub fn parse_duration(text: &str) -> Result<chrono::Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn info(run_id: &str) -> LockInfo {
+        LockInfo {
+            run_id: run_id.into(),
+            host: "elsewhere".into(),
+            pid: 1,
+            command: "run".into(),
+            started_at: Utc::now(),
+            heartbeat_at: None,
+        }
+    }
+
+    /// A run that outlives the TTL keeps its lock: its heartbeat is fresh,
+    /// so a second run is refused throughout, and takes it once released.
+    #[tokio::test]
+    async fn a_heartbeat_keeps_a_long_run_s_lock() {
+        let storage = Default::default();
+        let warehouse = Location::open("memory://lock-heartbeat", &storage, true).unwrap();
+        let ttl = chrono::Duration::milliseconds(800);
+        let lock = Lock::acquire(&warehouse, info("long"), ttl, false)
+            .await
+            .unwrap();
+        let attempts = lock
+            .keep_alive(ttl, async {
+                let mut refused = 0;
+                for _ in 0..6 {
+                    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+                    match Lock::acquire(&warehouse, info("second"), ttl, false).await {
+                        Err(LockError::Held(holder)) => {
+                            assert_eq!(holder.run_id, "long");
+                            refused += 1;
+                        }
+                        other => panic!("a live run's lock was taken: {:?}", other.map(|l| l.info)),
+                    }
+                }
+                refused
+            })
+            .await;
+        // 1.8 s, more than twice the TTL, all refused.
+        assert_eq!(attempts, 6);
+        let holder = lock.read_holder().await.unwrap().unwrap();
+        assert!(holder.heartbeat_at.unwrap() - holder.started_at > chrono::Duration::seconds(1));
+        lock.release().await.unwrap();
+        let second = Lock::acquire(&warehouse, info("second"), ttl, false)
+            .await
+            .unwrap();
+        assert_eq!(second.info.run_id, "second");
+    }
 
     #[test]
     fn durations() {

@@ -162,6 +162,7 @@ pub async fn execute(step: Step, options: &RunOptions) -> Result<RunRecord, RunE
         pid: std::process::id(),
         command: format!("{step:?}").to_lowercase(),
         started_at: started,
+        heartbeat_at: None,
     };
     let project = match step {
         Step::Ingest => None,
@@ -182,7 +183,7 @@ pub async fn execute(step: Step, options: &RunOptions) -> Result<RunRecord, RunE
         show_progress: options.show_progress,
     };
     let result = tokio::select! {
-        result = run.steps() => result,
+        result = lock.keep_alive(config.lock_ttl(), run.steps()) => result,
         _ = shutdown_requested() => Err(RunError::Interrupted),
     };
     let released = lock.release().await;
