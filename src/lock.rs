@@ -4,7 +4,7 @@
 //! the TTL or when its holder's process on this host is gone.
 
 use chrono::{DateTime, Utc};
-use object_store::{PutMode, PutOptions, PutPayload};
+use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload};
 use serde::{Deserialize, Serialize};
 
 use crate::storage::{Location, StorageError};
@@ -106,17 +106,91 @@ impl Lock {
             });
         }
         tracing::warn!(holder = ?holder, forced = force, "taking over the warehouse lock");
-        let path = warehouse.path(LOCK_PATH);
-        warehouse.delete_if_exists(&path).await?;
-        // Two runs taking over at the same moment: the create still lets
-        // only one of them in.
-        if lock.try_create().await? {
+        if lock.take_over(holder.as_ref()).await? {
             return Ok(lock);
         }
         match lock.read_holder().await? {
             Some(h) => Err(LockError::Held(Box::new(h))),
             None => Err(LockError::Unreadable("empty".into())),
         }
+    }
+
+    /// Replaces the lock `stale` (as read) with ours, unless another run
+    /// changed it since: two runs that find the same dead lock never both
+    /// take it. Stores with conditional updates (S3, GCS, Azure, memory)
+    /// replace it with `PutMode::Update` on its e-tag. Local files have
+    /// none: the lock is first renamed away (a rename either happens or
+    /// finds nothing), kept only if it is still the dead one, and then
+    /// created anew, which only one run can do.
+    async fn take_over(&self, stale: Option<&LockInfo>) -> Result<bool, LockError> {
+        let path = self.warehouse.path(LOCK_PATH);
+        let current = match self.warehouse.store.get(&path).await {
+            Ok(result) => result,
+            Err(object_store::Error::NotFound { .. }) => return self.try_create().await,
+            Err(e) => return Err(StorageError::object("read", &path, e).into()),
+        };
+        let meta = current.meta.clone();
+        let bytes = current
+            .bytes()
+            .await
+            .map_err(|e| StorageError::object("read", &path, e))?;
+        let now: Option<LockInfo> = serde_json::from_slice(&bytes).ok();
+        if stale.is_some() && now.as_ref() != stale {
+            return Ok(false); // another run took it over meanwhile
+        }
+        let body = serde_json::to_vec_pretty(&self.info).expect("lock info serialises");
+        let update = object_store::UpdateVersion {
+            e_tag: meta.e_tag.clone(),
+            version: meta.version.clone(),
+        };
+        let options = PutOptions::from(PutMode::Update(update));
+        match self
+            .warehouse
+            .store
+            .put_opts(&path, PutPayload::from(body), options)
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::Precondition { .. })
+            | Err(object_store::Error::AlreadyExists { .. })
+            | Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(object_store::Error::NotImplemented { .. }) => {
+                self.take_over_by_rename(stale).await
+            }
+            Err(e) => Err(StorageError::object("replace", &path, e).into()),
+        }
+    }
+
+    /// Local files: rename the lock to a name of our own, check that what
+    /// we moved is the dead lock, and create ours.
+    async fn take_over_by_rename(&self, stale: Option<&LockInfo>) -> Result<bool, LockError> {
+        let path = self.warehouse.path(LOCK_PATH);
+        let moved = self
+            .warehouse
+            .path(&format!("{LOCK_PATH}.taken-by-{}", self.info.run_id));
+        match self.warehouse.store.rename(&path, &moved).await {
+            Ok(()) => {}
+            Err(object_store::Error::NotFound { .. }) => return self.try_create().await,
+            Err(e) => return Err(StorageError::object("rename", &path, e).into()),
+        }
+        let got: Option<LockInfo> = self
+            .warehouse
+            .get_opt(&moved)
+            .await?
+            .and_then(|b| serde_json::from_slice(&b).ok());
+        if stale.is_some() && got.as_ref() != stale {
+            // We moved a live run's fresh lock: put it back, unless a third
+            // run has created one meanwhile.
+            let _ = self
+                .warehouse
+                .store
+                .rename_if_not_exists(&moved, &path)
+                .await;
+            self.warehouse.delete_if_exists(&moved).await?;
+            return Ok(false);
+        }
+        self.warehouse.delete_if_exists(&moved).await?;
+        self.try_create().await
     }
 
     async fn try_create(&self) -> Result<bool, LockError> {
@@ -273,6 +347,48 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(second.info.run_id, "second");
+    }
+
+    /// On a store with conditional updates (the memory store, as S3 and
+    /// GCS), eight runs taking over the same dead lock at once: one wins.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_conditional_update_lets_one_of_many_take_over() {
+        let storage = Default::default();
+        let warehouse = Location::open("memory://lock-takeover", &storage, true).unwrap();
+        let ttl = chrono::Duration::hours(6);
+        let dead = LockInfo {
+            started_at: Utc::now() - chrono::Duration::days(1),
+            ..info("dead")
+        };
+        let body = serde_json::to_vec(&dead).unwrap();
+        warehouse
+            .put(&warehouse.path(LOCK_PATH), body)
+            .await
+            .unwrap();
+        let attempts = (0..8).map(|i| {
+            let warehouse = warehouse.clone();
+            tokio::spawn(async move {
+                Lock::acquire(&warehouse, info(&format!("run{i}")), ttl, false).await
+            })
+        });
+        let mut winners = Vec::new();
+        for attempt in attempts.collect::<Vec<_>>() {
+            match attempt.await.unwrap() {
+                Ok(lock) => winners.push(lock.info.run_id.clone()),
+                Err(LockError::Held(_)) => {}
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert_eq!(winners.len(), 1, "{winners:?}");
+        let holder = Lock {
+            warehouse: warehouse.clone(),
+            info: info("reader"),
+        }
+        .read_holder()
+        .await
+        .unwrap()
+        .unwrap();
+        assert_eq!(holder.run_id, winners[0]);
     }
 
     #[test]

@@ -131,6 +131,50 @@ fn concurrent_runs_one_wins_the_others_exit_4() {
     assert!(!lock_file(&p).exists());
 }
 
+/// Four runs find the same dead lock at once: exactly one gets the lock
+/// (on local files the dead lock is renamed away, checked and created
+/// anew), the others are refused; no renamed lock is left behind.
+#[test]
+fn only_one_of_several_runs_takes_over_a_dead_lock() {
+    let p = Project::new();
+    p.config(SOURCE);
+    p.land("orders.csv", large_orders());
+    hold_lock(&p, "2020-01-01T00:00:00Z");
+    let children: Vec<_> = (0..4)
+        .map(|_| {
+            Command::new(env!("CARGO_BIN_EXE_advocacy"))
+                .args(["ingest", "--config", "config.yaml"])
+                .current_dir(p.dir.path())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let outcomes: Vec<(i32, bool)> = children
+        .into_iter()
+        .map(|c| {
+            let out = c.wait_with_output().unwrap();
+            let took_over = stderr(&out).contains("taking over the warehouse lock");
+            (out.status.code().unwrap(), took_over)
+        })
+        .collect();
+    // All four ask within milliseconds, while the winner's ingest takes
+    // most of a second: one runs, three are refused. A takeover that let
+    // two in would show two 0s.
+    let mut codes: Vec<i32> = outcomes.iter().map(|(code, _)| *code).collect();
+    codes.sort();
+    assert_eq!(codes, [0, 4, 4, 4], "{outcomes:?}");
+    assert!(outcomes.iter().any(|(_, took)| *took), "{outcomes:?}");
+    assert!(!lock_file(&p).exists());
+    let leftovers: Vec<_> = std::fs::read_dir(p.warehouse().join("_state"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with("lock"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
 /// Ctrl-C (SIGINT) and SIGTERM (what Kubernetes, systemd and Airflow send)
 /// both stop the run and release the lock.
 #[test]
