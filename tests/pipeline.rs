@@ -602,3 +602,34 @@ fn a_partial_select_build_does_not_mark_the_reports_successful() {
     assert_exit(&run(&p, &[]), 0);
     assert!(marker.exists());
 }
+
+/// `advocacy query` is as closed as the models: no file path as a table,
+/// no table function that reads files, no COPY out of the warehouse.
+#[test]
+fn ad_hoc_queries_cannot_reach_files_outside_the_warehouse() {
+    let p = project();
+    assert_exit(&run(&p, &[]), 0);
+    for (sql, expect) in [
+        (
+            "SELECT * FROM '/etc/passwd'",
+            "table '/etc/passwd' not found",
+        ),
+        (
+            "SELECT * FROM read_csv('/etc/passwd')",
+            "table function 'read_csv' not found",
+        ),
+        ("COPY (SELECT 1) TO '/tmp/advocacy-escape.csv'", "COPY"),
+    ] {
+        let out = p.advocacy(&[
+            "query",
+            "--config",
+            "config.yaml",
+            "--date",
+            "2026-11-01",
+            sql,
+        ]);
+        assert_exit(&out, 2);
+        assert!(stderr(&out).contains(expect), "{sql}: {}", stderr(&out));
+    }
+    assert!(!std::path::Path::new("/tmp/advocacy-escape.csv").exists());
+}
