@@ -138,22 +138,12 @@ impl Lock {
         if stale.is_some() && now.as_ref() != stale {
             return Ok(false); // another run took it over meanwhile
         }
-        let body = serde_json::to_vec_pretty(&self.info).expect("lock info serialises");
         let update = object_store::UpdateVersion {
-            e_tag: meta.e_tag.clone(),
-            version: meta.version.clone(),
+            e_tag: meta.e_tag,
+            version: meta.version,
         };
-        let options = PutOptions::from(PutMode::Update(update));
-        match self
-            .warehouse
-            .store
-            .put_opts(&path, PutPayload::from(body), options)
-            .await
-        {
-            Ok(_) => Ok(true),
-            Err(object_store::Error::Precondition { .. })
-            | Err(object_store::Error::AlreadyExists { .. })
-            | Err(object_store::Error::NotFound { .. }) => Ok(false),
+        match self.put(&self.info, PutMode::Update(update)).await {
+            Ok(taken) => Ok(taken),
             Err(object_store::Error::NotImplemented { .. }) => {
                 self.take_over_by_rename(stale).await
             }
@@ -194,9 +184,17 @@ impl Lock {
     }
 
     async fn try_create(&self) -> Result<bool, LockError> {
+        self.put(&self.info, PutMode::Create)
+            .await
+            .map_err(|e| StorageError::object("create", &self.warehouse.path(LOCK_PATH), e).into())
+    }
+
+    /// Writes `info` as the lock under `mode`; false when the condition
+    /// does not hold (another run's lock is there, or it changed or went).
+    async fn put(&self, info: &LockInfo, mode: PutMode) -> Result<bool, object_store::Error> {
         let path = self.warehouse.path(LOCK_PATH);
-        let body = serde_json::to_vec_pretty(&self.info).expect("lock info serialises");
-        let options = PutOptions::from(PutMode::Create);
+        let body = serde_json::to_vec_pretty(info).expect("lock info serialises");
+        let options = PutOptions::from(mode);
         match self
             .warehouse
             .store
@@ -205,8 +203,9 @@ impl Lock {
         {
             Ok(_) => Ok(true),
             Err(object_store::Error::AlreadyExists { .. })
-            | Err(object_store::Error::Precondition { .. }) => Ok(false),
-            Err(e) => Err(StorageError::object("create", &path, e).into()),
+            | Err(object_store::Error::Precondition { .. })
+            | Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e),
         }
     }
 
@@ -253,9 +252,7 @@ impl Lock {
                     heartbeat_at: Some(Utc::now()),
                     ..self.info.clone()
                 };
-                let body = serde_json::to_vec_pretty(&info).expect("lock info serialises");
-                let path = self.warehouse.path(LOCK_PATH);
-                if let Err(e) = self.warehouse.put(&path, body).await {
+                if let Err(e) = self.put(&info, PutMode::Overwrite).await {
                     tracing::warn!(error = %e, "cannot refresh the warehouse lock");
                 }
             }

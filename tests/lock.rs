@@ -22,14 +22,31 @@ fn lock_file(p: &Project) -> std::path::PathBuf {
 }
 
 fn hold_lock(p: &Project, started_at: &str) {
+    write_lock(p, "20261101T000000Z-other", "etl-7", 4242, started_at);
+}
+
+/// Writes the lock file as a run with these details would hold it.
+fn write_lock(p: &Project, run_id: &str, host: &str, pid: u32, started_at: &str) {
     std::fs::create_dir_all(p.warehouse().join("_state")).unwrap();
     std::fs::write(
         lock_file(p),
         format!(
-            r#"{{"run_id": "20261101T000000Z-other", "host": "etl-7", "pid": 4242, "command": "run", "started_at": "{started_at}"}}"#
+            r#"{{"run_id": "{run_id}", "host": "{host}", "pid": {pid}, "command": "run", "started_at": "{started_at}"}}"#
         ),
     )
     .unwrap();
+}
+
+/// Starts `advocacy ingest` on the project, stderr captured.
+fn spawn_ingest(p: &Project, extra: &[&str]) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_advocacy"))
+        .args(["ingest", "--config", "config.yaml"])
+        .args(extra)
+        .current_dir(p.dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
 }
 
 fn small_project() -> Project {
@@ -107,17 +124,7 @@ fn concurrent_runs_one_wins_the_others_exit_4() {
     let p = Project::new();
     p.config(SOURCE);
     p.land("orders.csv", large_orders());
-    let children: Vec<_> = (0..3)
-        .map(|_| {
-            Command::new(env!("CARGO_BIN_EXE_advocacy"))
-                .args(["ingest", "--config", "config.yaml", "-q"])
-                .current_dir(p.dir.path())
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
+    let children: Vec<_> = (0..3).map(|_| spawn_ingest(&p, &["-q"])).collect();
     let mut codes: Vec<i32> = children
         .into_iter()
         .map(|c| c.wait_with_output().unwrap().status.code().unwrap())
@@ -140,17 +147,7 @@ fn only_one_of_several_runs_takes_over_a_dead_lock() {
     p.config(SOURCE);
     p.land("orders.csv", large_orders());
     hold_lock(&p, "2020-01-01T00:00:00Z");
-    let children: Vec<_> = (0..4)
-        .map(|_| {
-            Command::new(env!("CARGO_BIN_EXE_advocacy"))
-                .args(["ingest", "--config", "config.yaml"])
-                .current_dir(p.dir.path())
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
+    let children: Vec<_> = (0..4).map(|_| spawn_ingest(&p, &[])).collect();
     let outcomes: Vec<(i32, bool)> = children
         .into_iter()
         .map(|c| {
@@ -183,13 +180,7 @@ fn ctrl_c_and_sigterm_release_the_lock() {
         let p = Project::new();
         p.config(SOURCE);
         p.land("orders.csv", large_orders());
-        let child = Command::new(env!("CARGO_BIN_EXE_advocacy"))
-            .args(["ingest", "--config", "config.yaml", "-q"])
-            .current_dir(p.dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let child = spawn_ingest(&p, &["-q"]);
         let deadline = Instant::now() + Duration::from_secs(20);
         while !lock_file(&p).exists() {
             assert!(Instant::now() < deadline, "the run never took the lock");
@@ -221,16 +212,7 @@ fn a_lock_whose_process_is_gone_is_taken_over_at_once() {
     let mut finished = Command::new("true").spawn().unwrap();
     finished.wait().unwrap();
     let now = chrono::Utc::now().to_rfc3339();
-    let write = |host: &str, pid: u32| {
-        std::fs::create_dir_all(p.warehouse().join("_state")).unwrap();
-        std::fs::write(
-            lock_file(&p),
-            format!(
-                r#"{{"run_id": "20261101T000000Z-killed", "host": "{host}", "pid": {pid}, "command": "run", "started_at": "{now}"}}"#
-            ),
-        )
-        .unwrap();
-    };
+    let write = |host: &str, pid: u32| write_lock(&p, "20261101T000000Z-killed", host, pid, &now);
     let ingest = || {
         p.advocacy_env(
             &["ingest", "--config", "config.yaml", "--date", "2026-11-01"],

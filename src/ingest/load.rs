@@ -76,9 +76,9 @@ pub struct RowCounts {
 }
 
 /// One source row of a record made of several (an order's lines).
-pub struct Line {
+pub struct Line<'a> {
     pub row: i64,
-    pub raw: String,
+    pub raw: &'a str,
 }
 
 pub struct ChannelSink {
@@ -116,7 +116,7 @@ impl ChannelSink {
             }
             Err(rejection) => {
                 for line in lines {
-                    self.quarantine(line.row, &rejection, &line.raw)?;
+                    self.quarantine(line.row, &rejection, line.raw)?;
                 }
                 Ok(())
             }
@@ -127,7 +127,7 @@ impl ChannelSink {
     pub fn reject_lines(&mut self, lines: &[Line], why: &Rejection) -> Result<(), FileError> {
         self.counts.read += lines.len() as u64;
         for line in lines {
-            self.quarantine(line.row, why, &line.raw)?;
+            self.quarantine(line.row, why, line.raw)?;
         }
         Ok(())
     }

@@ -89,7 +89,7 @@ impl<'a> Transform<'a> {
         let kept_batch = if kept.len() == rows.len() {
             batch.clone()
         } else {
-            take_record_batch(&batch, &UInt32Array::from(kept.clone()))
+            take_record_batch(&batch, &UInt32Array::from_iter_values(kept.iter().copied()))
                 .map_err(|e| FileError::new(format!("cannot select filtered rows: {e}")))?
         };
         let evaluated: Vec<Evaluated> = mapping
@@ -367,7 +367,7 @@ impl Orders {
     }
 
     /// The lines of an order, with their raw text, in file order.
-    fn lines_of(&self, order: &Order) -> Vec<Line> {
+    fn lines_of(&self, order: &Order) -> Vec<Line<'_>> {
         let mut lines = Vec::new();
         let mut at = order.first_line;
         while at != NO_LINE {
@@ -378,7 +378,7 @@ impl Orders {
             };
             lines.push(Line {
                 row: line.row,
-                raw: self.raws[start..line.raw_end].to_string(),
+                raw: &self.raws[start..line.raw_end],
             });
             at = line.next;
         }
