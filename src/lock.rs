@@ -144,6 +144,8 @@ impl Lock {
         };
         match self.put(&self.info, PutMode::Update(update)).await {
             Ok(taken) => Ok(taken),
+            // The lock went meanwhile: another run released or moved it.
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
             Err(object_store::Error::NotImplemented { .. }) => {
                 self.take_over_by_rename(stale).await
             }
@@ -190,7 +192,7 @@ impl Lock {
     }
 
     /// Writes `info` as the lock under `mode`; false when the condition
-    /// does not hold (another run's lock is there, or it changed or went).
+    /// does not hold (another run's lock is there, or it changed).
     async fn put(&self, info: &LockInfo, mode: PutMode) -> Result<bool, object_store::Error> {
         let path = self.warehouse.path(LOCK_PATH);
         let body = serde_json::to_vec_pretty(info).expect("lock info serialises");
@@ -203,8 +205,7 @@ impl Lock {
         {
             Ok(_) => Ok(true),
             Err(object_store::Error::AlreadyExists { .. })
-            | Err(object_store::Error::Precondition { .. })
-            | Err(object_store::Error::NotFound { .. }) => Ok(false),
+            | Err(object_store::Error::Precondition { .. }) => Ok(false),
             Err(e) => Err(e),
         }
     }
