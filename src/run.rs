@@ -82,6 +82,8 @@ pub struct RunOptions {
     pub force_unlock: bool,
     /// `--select` patterns; empty builds every model.
     pub select: Vec<String>,
+    /// Load every landing file again (`--full-refresh`).
+    pub full_refresh: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -168,6 +170,7 @@ pub async fn execute(step: Step, options: &RunOptions) -> Result<RunRecord, RunE
         Step::Ingest => None,
         Step::Run | Step::Build => Some(Project::load_valid(&config)?),
     };
+    let mut shutdown = Shutdown::listen();
     let lock = Lock::acquire(&warehouse, info, config.lock_ttl(), options.force_unlock).await?;
     tracing::info!(run_id = %run_id, run_date = %run_date, command = ?step, "run started");
     let run = Run {
@@ -181,10 +184,11 @@ pub async fn execute(step: Step, options: &RunOptions) -> Result<RunRecord, RunE
         run_date,
         started,
         show_progress: options.show_progress,
+        full_refresh: options.full_refresh,
     };
     let result = tokio::select! {
         result = lock.keep_alive(config.lock_ttl(), run.steps()) => result,
-        _ = shutdown_requested() => Err(RunError::Interrupted),
+        _ = shutdown.requested() => Err(RunError::Interrupted),
     };
     let released = lock.release().await;
     let record = result?;
@@ -193,21 +197,44 @@ pub async fn execute(step: Step, options: &RunOptions) -> Result<RunRecord, RunE
 }
 
 /// Ctrl-C (SIGINT) or SIGTERM, which Kubernetes, systemd and Airflow send
-/// to stop a job: either way the run stops and releases the lock.
-async fn shutdown_requested() {
-    let mut terminate = match tokio::signal::unix::signal(
-        tokio::signal::unix::SignalKind::terminate(),
-    ) {
-        Ok(signal) => signal,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops the run cleanly");
-            let _ = tokio::signal::ctrl_c().await;
-            return;
+/// to stop a job: either way the run stops and releases the lock. The
+/// handlers are installed before the lock is taken, so a signal that
+/// arrives between taking the lock and starting the steps is not lost
+/// (it would otherwise kill the process with the lock left behind).
+struct Shutdown {
+    interrupt: Option<tokio::signal::unix::Signal>,
+    terminate: Option<tokio::signal::unix::Signal>,
+}
+
+impl Shutdown {
+    fn listen() -> Self {
+        use tokio::signal::unix::{SignalKind, signal};
+        let install = |kind: SignalKind, name: &str| match signal(kind) {
+            Ok(signal) => Some(signal),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for {name}; it will kill the run without releasing the lock");
+                None
+            }
+        };
+        Shutdown {
+            interrupt: install(SignalKind::interrupt(), "SIGINT"),
+            terminate: install(SignalKind::terminate(), "SIGTERM"),
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = terminate.recv() => {}
+    }
+
+    async fn requested(&mut self) {
+        async fn received(signal: &mut Option<tokio::signal::unix::Signal>) {
+            match signal {
+                Some(signal) => {
+                    signal.recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        }
+        tokio::select! {
+            _ = received(&mut self.interrupt) => {}
+            _ = received(&mut self.terminate) => {}
+        }
     }
 }
 
@@ -222,6 +249,7 @@ struct Run<'a> {
     run_date: NaiveDate,
     started: chrono::DateTime<Utc>,
     show_progress: bool,
+    full_refresh: bool,
 }
 
 impl Run<'_> {
@@ -232,6 +260,7 @@ impl Run<'_> {
             run_date: self.run_date,
             loaded_at: self.started,
             show_progress: self.show_progress,
+            full_refresh: self.full_refresh,
         };
         let mut phases = Vec::new();
         let ingest_report = if self.step == Step::Build {
