@@ -300,6 +300,11 @@ pub struct SourceConfig {
     pub filter: Option<SqlExpression>,
     /// Orders only: rows sharing an order_id in a file are one order's lines.
     pub line_items: Option<LineItems>,
+    /// SHA-256 of everything that decides the values this source stores:
+    /// its mapping as written (all but `path`) and the PII mode, salt and
+    /// time zone. Recorded per loaded file; a file loaded under another
+    /// fingerprint is loaded again.
+    pub fingerprint: String,
 }
 
 /// How the lines of a line-item orders export make one order.
@@ -453,6 +458,7 @@ impl TryFrom<RawSource> for SourceConfig {
             columns,
             filter: raw.filter,
             line_items: raw.line_items,
+            fingerprint: String::new(),
         })
     }
 }
@@ -640,7 +646,36 @@ impl Config {
         config.base_dir = base_dir;
         config.hash = crate::pii::sha256_hex(text.as_bytes());
         config.check().map_err(|e| redact(&e))?;
+        config.set_fingerprints(text)?;
         Ok(config)
+    }
+
+    /// Fills each source's [`SourceConfig::fingerprint`]. The mapping is
+    /// taken from the YAML as a value with its keys sorted, so comments,
+    /// layout, flow or block style and key order do not count; the glob is
+    /// left out (widening it must not reload what it already matched).
+    fn set_fingerprints(&mut self, text: &str) -> Result<(), String> {
+        let document: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| e.to_string())?;
+        let written = document
+            .get("sources")
+            .and_then(serde_yaml::Value::as_sequence)
+            .cloned()
+            .unwrap_or_default();
+        let settings = format!(
+            "pii={:?}\nsalt={}\ntimezone={}\n",
+            self.run.pii,
+            self.salt(),
+            self.run.timezone
+        );
+        for (source, value) in self.sources.iter_mut().zip(written) {
+            let mut value = canonical_yaml(value);
+            if let serde_yaml::Value::Mapping(map) = &mut value {
+                map.remove("path");
+            }
+            let mapping = serde_yaml::to_string(&value).map_err(|e| e.to_string())?;
+            source.fingerprint = crate::pii::sha256_hex(format!("{mapping}{settings}").as_bytes());
+        }
+        Ok(())
     }
 
     fn check(&self) -> Result<(), String> {
@@ -708,6 +743,31 @@ impl Config {
 
     pub fn salt(&self) -> &str {
         self.run.pii_salt.as_ref().map_or("", Text::as_str)
+    }
+}
+
+/// The value with every mapping's keys in sorted order (tags and merges
+/// kept as written).
+fn canonical_yaml(value: serde_yaml::Value) -> serde_yaml::Value {
+    use serde_yaml::Value;
+    match value {
+        Value::Mapping(map) => {
+            let mut entries: Vec<(Value, Value)> = map
+                .into_iter()
+                .map(|(k, v)| (k, canonical_yaml(v)))
+                .collect();
+            entries.sort_by_key(|(k, _)| serde_yaml::to_string(k).unwrap_or_default());
+            Value::Mapping(entries.into_iter().collect())
+        }
+        Value::Sequence(items) => Value::Sequence(items.into_iter().map(canonical_yaml).collect()),
+        Value::Tagged(tagged) => {
+            let tagged = *tagged;
+            Value::Tagged(Box::new(serde_yaml::value::TaggedValue {
+                tag: tagged.tag,
+                value: canonical_yaml(tagged.value),
+            }))
+        }
+        other => other,
     }
 }
 

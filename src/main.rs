@@ -34,9 +34,9 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// The nightly job: load new exports, build the models, publish the reports.
-    Run(Common),
+    Run(LoadArgs),
     /// Only load new or changed exports into the raw zone (bad rows go to quarantine).
-    Ingest(Common),
+    Ingest(LoadArgs),
     /// Only build, test and publish the models, from what the raw zone holds.
     Build(Common),
     /// Check the config and plan every SQL model without reading data; all errors, file:line:col.
@@ -88,6 +88,19 @@ struct Common {
     /// Models to build: NAME, NAME+ (and what reads it), +NAME (and what it reads), tag:TAG.
     #[arg(long, short = 's', num_args = 1..)]
     select: Vec<String>,
+}
+
+/// The commands that load exports.
+#[derive(Args)]
+struct LoadArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Load every landing file again, replacing the rows it loaded before
+    /// (after a fix to the parser or a manifest moved away). A change to a
+    /// source's mapping, the PII salt or mode, or the time zone reloads
+    /// that source's files without it.
+    #[arg(long)]
+    full_refresh: bool,
 }
 
 #[derive(Args)]
@@ -189,7 +202,7 @@ fn fail(e: RunError) -> i32 {
     e.exit_code()
 }
 
-fn run_step(step: Step, common: Common) -> i32 {
+fn run_step(step: Step, common: Common, full_refresh: bool) -> i32 {
     init_logging(&common);
     let options = RunOptions {
         config: common.config,
@@ -197,6 +210,7 @@ fn run_step(step: Step, common: Common) -> i32 {
         show_progress: !common.quiet,
         force_unlock: common.force_unlock,
         select: common.select,
+        full_refresh,
     };
     match runtime().block_on(run::execute(step, &options)) {
         Ok(record) => {
@@ -345,9 +359,9 @@ fn run_generate(args: GenerateArgs) -> i32 {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let code = match cli.command {
-        Command::Run(common) => run_step(Step::Run, common),
-        Command::Ingest(common) => run_step(Step::Ingest, common),
-        Command::Build(common) => run_step(Step::Build, common),
+        Command::Run(args) => run_step(Step::Run, args.common, args.full_refresh),
+        Command::Ingest(args) => run_step(Step::Ingest, args.common, args.full_refresh),
+        Command::Build(common) => run_step(Step::Build, common, false),
         Command::Validate(common) => run_validate(common),
         Command::Dag(args) => run_dag(args),
         Command::Test(common) => run_tests(common),

@@ -42,6 +42,10 @@ pub struct ManifestEntry {
     /// The file's columns (header or Parquet schema; `None` for JSON), so a
     /// column new to the source is reported once.
     pub columns: Option<Vec<String>>,
+    /// The source's [`crate::config::SourceConfig::fingerprint`] when the
+    /// file was loaded; `None` in manifests written before fingerprints
+    /// (such a file takes the current one on the next run, unreloaded).
+    pub fingerprint: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -80,6 +84,8 @@ fn schema() -> SchemaRef {
         int("rows_skipped"),
         // Added with schema-drift reports: a JSON list of column names.
         text("columns", true),
+        // Added with config-change reloads.
+        text("fingerprint", true),
     ]))
 }
 
@@ -197,6 +203,7 @@ fn encode(entries: &[ManifestEntry]) -> RecordBatch {
                 .as_ref()
                 .map(|c| serde_json::to_string(c).expect("strings serialise"))
         }),
+        text(&|e| e.fingerprint.clone()),
     ];
     RecordBatch::try_new(schema(), columns).expect("columns follow the schema")
 }
@@ -244,6 +251,10 @@ fn decode(batch: &RecordBatch) -> Result<Vec<ManifestEntry>, String> {
         Some(_) => Some(text("columns")?),
         None => None,
     };
+    let fingerprint = match batch.column_by_name("fingerprint") {
+        Some(_) => Some(text("fingerprint")?),
+        None => None,
+    };
     let skipped = batch
         .column_by_name("rows_skipped")
         .map(|_| int("rows_skipped"))
@@ -268,6 +279,7 @@ fn decode(batch: &RecordBatch) -> Result<Vec<ManifestEntry>, String> {
             columns: columns
                 .and_then(|c| opt(c, i))
                 .and_then(|json| serde_json::from_str(&json).ok()),
+            fingerprint: fingerprint.and_then(|f| opt(f, i)),
         })
         .collect())
 }
@@ -295,18 +307,20 @@ mod tests {
             duplicate_of: None,
             loaded_at: 7,
             columns: Some(vec!["Id".into(), "Name, first".into()]),
+            fingerprint: Some("f1".into()),
         };
         let batch = encode(std::slice::from_ref(&entry));
         assert_eq!(decode(&batch).unwrap(), vec![entry.clone()]);
-        // A manifest written before rows_skipped and columns existed reads
-        // as 0 skipped and no columns known.
+        // A manifest written before rows_skipped, columns and fingerprint
+        // existed reads as 0 skipped, no columns known and no fingerprint.
         let old = batch
-            .project(&(0..batch.num_columns() - 2).collect::<Vec<_>>())
+            .project(&(0..batch.num_columns() - 3).collect::<Vec<_>>())
             .unwrap();
         assert!(old.column_by_name("rows_skipped").is_none());
         let expected = ManifestEntry {
             rows_skipped: 0,
             columns: None,
+            fingerprint: None,
             ..entry
         };
         assert_eq!(decode(&old).unwrap(), vec![expected]);

@@ -49,6 +49,8 @@ pub struct IngestOptions {
     pub run_date: NaiveDate,
     pub loaded_at: DateTime<Utc>,
     pub show_progress: bool,
+    /// Load every landing file again, whatever the manifest says.
+    pub full_refresh: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -238,7 +240,9 @@ pub async fn ingest(
     // Temporary outputs of runs that were interrupted; the lock guarantees
     // no other run is using them.
     cleanup_tmp(warehouse, "").await;
-    let manifest = Mutex::new(Manifest::load(warehouse).await?);
+    let manifest = Manifest::load(warehouse).await?;
+    remove_unowned_objects(warehouse, &manifest).await?;
+    let manifest = Mutex::new(manifest);
     let tz = crate::clock::parse_timezone(&config.run.timezone).expect("checked at load");
     // Sources load side by side: their progress bars share one display.
     let bars = MultiProgress::new();
@@ -422,8 +426,28 @@ impl SourceRun<'_> {
             seconds: 0.0,
             rows_per_second: 0.0,
         };
-        if previous.as_ref().is_some_and(|p| same_version(p, &meta)) {
-            return Ok(file);
+        if let Some(prev) = previous.as_ref().filter(|p| same_version(p, &meta)) {
+            if prev.fingerprint.as_ref() == Some(&self.source.fingerprint)
+                && !self.options.full_refresh
+            {
+                return Ok(file);
+            }
+            if prev.fingerprint.is_none() && !self.options.full_refresh {
+                // Loaded before fingerprints were recorded: take the current
+                // one rather than reload every file on the upgrade.
+                let mut manifest = manifest.lock().await;
+                manifest.upsert(ManifestEntry {
+                    fingerprint: Some(self.source.fingerprint.clone()),
+                    ..prev.clone()
+                });
+                manifest.save(self.warehouse).await?;
+                return Ok(file);
+            }
+            let why = match self.options.full_refresh {
+                true => "--full-refresh",
+                false => "the source's mapping, PII salt or mode, or time zone changed",
+            };
+            tracing::info!(source = %self.source.name, file = %path, reason = why, "loading the file again");
         }
         let job = FileJob {
             ctx: self.ctx.clone(),
@@ -459,13 +483,23 @@ impl SourceRun<'_> {
                 "new columns the mapping does not read (ignored)"
             );
         }
-        if let Some(prev) = previous.as_ref().filter(|p| p.hash == loaded.hash) {
+        let current = |p: &ManifestEntry| {
+            !self.options.full_refresh
+                && p.fingerprint
+                    .as_ref()
+                    .is_none_or(|f| *f == self.source.fingerprint)
+        };
+        if let Some(prev) = previous
+            .as_ref()
+            .filter(|p| p.hash == loaded.hash && current(p))
+        {
             // Touched but identical: keep the rows, remember the new version.
             self.discard(&loaded).await?;
             manifest.upsert(ManifestEntry {
                 size: meta.size,
                 e_tag: meta.e_tag.clone(),
                 last_modified: entry.last_modified,
+                fingerprint: entry.fingerprint.clone(),
                 ..prev.clone()
             });
         } else if let Some(original) = manifest
@@ -552,6 +586,7 @@ impl SourceRun<'_> {
             duplicate_of: None,
             loaded_at: self.options.loaded_at.timestamp_micros(),
             columns: loaded.columns.clone(),
+            fingerprint: Some(self.source.fingerprint.clone()),
         }
     }
 
@@ -668,6 +703,42 @@ async fn list_matching(landing: &Location, pattern: &str) -> Result<Vec<ObjectMe
     files.retain(|m| matcher.is_match(landing.relative(&m.location)));
     files.sort_by(|a, b| a.location.cmp(&b.location));
     Ok(files)
+}
+
+/// Removes raw and quarantine objects that no manifest entry owns. A file's
+/// objects are published (renamed into place) before its manifest entry
+/// is saved, so a run killed between the two leaves objects whose rows
+/// would otherwise be read twice once the file loads again; without a
+/// manifest (moved away, then `--full-refresh`) the raw zone is rebuilt
+/// from the landing files. The lock keeps other runs out meanwhile.
+async fn remove_unowned_objects(
+    warehouse: &Location,
+    manifest: &Manifest,
+) -> Result<(), IngestError> {
+    let owned: std::collections::HashSet<&str> = manifest
+        .entries
+        .iter()
+        .flat_map(|e| [&e.raw_object, &e.quarantine_object])
+        .flatten()
+        .map(String::as_str)
+        .collect();
+    for zone in ["raw", "quarantine"] {
+        let prefix = warehouse.path(zone);
+        let listed: Vec<ObjectMeta> = warehouse
+            .store
+            .list(Some(&prefix))
+            .try_collect()
+            .await
+            .map_err(|e| StorageError::object("list", &prefix, e))?;
+        for meta in listed {
+            let relative = warehouse.relative(&meta.location);
+            if !owned.contains(relative.as_str()) {
+                tracing::warn!(object = %relative, "removing an object no manifest entry owns (left by an interrupted run)");
+                warehouse.delete_if_exists(&meta.location).await?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Removes `_state/tmp/<run_id>`, or all of `_state/tmp` for an empty id.
