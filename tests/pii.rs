@@ -190,3 +190,133 @@ fn addresses_are_hashed_whatever_the_kind_and_wherever_they_are() {
     }
     assert!(!text.contains("josé<email"), "a partial redaction: {text}");
 }
+
+/// Anything shaped like an address: letters (any script), digits and
+/// `._%+'-` before an `@`, a dotted domain after it.
+fn email_shaped(text: &str) -> Vec<String> {
+    let pattern = regex::Regex::new(r"[\p{L}\p{N}._%+'-]+@[\p{L}\p{N}-]+(\.[\p{L}\p{N}-]+)+")
+        .expect("valid regex");
+    pattern
+        .find_iter(text)
+        .map(|m| m.as_str().to_string())
+        .collect()
+}
+
+/// Every file the run left in the warehouse: Parquet decoded value by
+/// value, anything else (run records, markers) as text.
+fn every_object(p: &Project) -> String {
+    let mut text = p.warehouse_text();
+    let mut stack = vec![p.warehouse()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_none_or(|e| e != "parquet") {
+                text.push_str(&String::from_utf8_lossy(&std::fs::read(&path).unwrap()));
+                text.push('\n');
+            }
+        }
+    }
+    text
+}
+
+/// Addresses in every field a mapping can hold them in (email, names,
+/// segments, labels, referral codes, identity kinds spelled any way, free
+/// text in any script, a rejected status): after a run, debug logs in
+/// both formats included, nothing the run wrote or printed is shaped like
+/// an address.
+#[test]
+fn nothing_shaped_like_an_email_leaves_the_run() {
+    let p = Project::new();
+    p.config(
+        r#"  - name: crm
+    entity: customers
+    format: csv
+    path: customers.csv
+    columns:
+      customer_id: Id
+      email: Email
+      name: Name
+      signup_date: Created
+      country: Country
+      segment: Segment
+      acquisition_channel: Channel
+      referral_code: Code
+  - name: ids
+    entity: identities
+    format: csv
+    path: ids.csv
+    columns: { customer_id: cid, kind: kind, value: value }
+  - name: shop
+    entity: orders
+    format: csv
+    path: orders.csv
+    columns: { order_id: id, customer_id: customer, ordered_at: at, amount: amount, status: status }
+  - name: surveys
+    entity: nps_responses
+    format: jsonl
+    path: nps.jsonl
+    columns: { response_id: id, customer_id: customer, responded_at: at, score: score, comment: comment }
+"#,
+    );
+    p.land(
+        "customers.csv",
+        "Id,Email,Name,Created,Country,Segment,Channel,Code\n\
+         ann@example.com,Ann@Example.com,Ann <ann@example.com>,2024-01-01,US,vip@example.com,Partner@Example.com,REF-bo@example.org\n\
+         C2,bo@example.org,Bo,2024-01-02,bo.country@example.org,smb,email,B2\n\
+         C3,cy@example.net,Cy,not a date cy@example.net,DE,smb,email,C3\n",
+    );
+    p.land(
+        "ids.csv",
+        "cid,kind,value\nC1,work_email,Ann.Work@Example.com\nC1,E-mail 2,ann2@example.com\nC2,handle,fan@example.de\n",
+    );
+    p.land(
+        "orders.csv",
+        "id,customer,at,amount,status\n\
+         O1,ann@example.com,2024-02-01 10:00:00,10,completed\n\
+         O2,C2,2024-02-02 10:00:00,20,refund to bo@example.org\n",
+    );
+    p.land(
+        "nps.jsonl",
+        "{\"id\": \"r1\", \"customer\": \"C1\", \"at\": \"2025-01-01T10:00:00Z\", \"score\": 9, \"comment\": \"écrivez à andré@example.fr ou josé.m@x.com\"}\n\
+         {\"id\": \"r2\", \"customer\": \"łucja@poczta.pl\", \"at\": \"2025-01-02T10:00:00Z\", \"score\": 11, \"comment\": \"ok\"}\n\
+         {\"id\": \"r3\", \"customer\": \"C2\", \"at\": \"not a time dee@example.io\", \"score\": 5}\n",
+    );
+    p.write(
+        "queries/reports/customer_names.sql",
+        "SELECT customer_id, name, segment, acquisition_channel, referral_code, country FROM raw_customers",
+    );
+    let mut printed = String::new();
+    for format in ["text", "json"] {
+        let out = p.advocacy(&[
+            "run",
+            "--config",
+            "config.yaml",
+            "--date",
+            "2026-11-01",
+            "-vv",
+            "--log-format",
+            format,
+            "--full-refresh",
+        ]);
+        assert_exit(&out, 0);
+        printed.push_str(&common::stdout(&out));
+        printed.push_str(&common::stderr(&out));
+    }
+    let found = email_shaped(&every_object(&p));
+    assert!(found.is_empty(), "in the warehouse: {found:?}");
+    let found = email_shaped(&printed);
+    assert!(found.is_empty(), "in the output: {found:?}\n{printed}");
+    // The rows are there, redacted, not dropped.
+    let customers = p.query("raw/customers", "SELECT count(*) AS n FROM t");
+    assert_eq!(lines(&customers)[1..], ["2"]);
+    for (source, bad) in [("crm", "1"), ("shop", "1"), ("surveys", "2")] {
+        let quarantined = p.query(&format!("quarantine/{source}"), "SELECT count(*) AS n FROM t");
+        assert_eq!(lines(&quarantined)[1..], [bad], "{source}");
+    }
+    // A segment that was an address is its tag; the key too is hashed.
+    let segment = p.query("raw/customers", "SELECT segment FROM t WHERE customer_id <> 'C2'");
+    let vip = &hash("vip@example.com")[..12];
+    assert_eq!(lines(&segment)[1..], [format!("<email:{vip}>")]);
+}

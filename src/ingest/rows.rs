@@ -534,6 +534,18 @@ fn check_text<'a>(
         },
         _ => Cow::Borrowed(text),
     })
+    .map(|value| match def.check {
+        // Any other text field that holds an address (a segment, a label
+        // or a referral code mapped from an email column) is redacted
+        // too: the value's shape decides, not the field's name.
+        Check::Key | Check::FreeText => value,
+        // Identity values are hashed whole by `protect_email_identity`.
+        _ if ctx.entity == Entity::Identities => value,
+        _ if ctx.pii != Pii::Keep && value.contains('@') => {
+            Cow::Owned(pii::redact_emails(&value, &ctx.salt))
+        }
+        _ => value,
+    })
 }
 
 /// The hash of a key that is an email address. Keys are hashed whatever
@@ -663,15 +675,18 @@ impl QuarantineRows {
         self.rows == 0
     }
 
-    /// Records a rejected row; the raw record has emails redacted unless
-    /// PII is kept, because quarantine is part of the warehouse too.
+    /// Records a rejected row; the raw record and the reason (which may
+    /// quote the bad value) have emails redacted unless PII is kept,
+    /// because quarantine is part of the warehouse too.
     pub fn push(&mut self, row: i64, rejection: &Rejection, raw_record: &str) {
         self.row.append_value(row);
         self.field.append_option(rejection.field.as_deref());
-        self.reason.append_value(&rejection.reason);
         if self.ctx.pii == Pii::Keep {
+            self.reason.append_value(&rejection.reason);
             self.raw.append_value(raw_record);
         } else {
+            self.reason
+                .append_value(pii::redact_emails(&rejection.reason, &self.ctx.salt));
             self.raw
                 .append_value(pii::redact_emails(raw_record, &self.ctx.salt));
         }
