@@ -188,3 +188,111 @@ fn credentials_never_reach_errors_or_logs() {
     assert!(!all.contains(SECRET), "{all}");
     assert!(all.contains("missing-bucket"), "{all}");
 }
+
+const SALT: &str = "pepper-Salt-5531";
+
+/// Credentials and the PII salt come from the environment and never
+/// appear anywhere a run leaves text: stdout and stderr of a successful
+/// run (debug logs, text and JSON), every object it writes (run records
+/// included), a config error that quotes a value, and every `--help`.
+#[test]
+fn neither_credentials_nor_the_salt_appear_in_output_objects_or_help() {
+    let server = S3Server::start();
+    server.create_bucket("secrets");
+    let s3 = store(&server, "secrets");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime
+        .block_on(s3.put(
+            &Path::from("landing/nps/2026-10.csv"),
+            PutPayload::from_static(
+                b"id,cid,at,score\nr1,C1,2026-10-01,10\nr2,C2,2026-10-02,eleven\n",
+            ),
+        ))
+        .unwrap();
+    let p = Project::new();
+    p.write(
+        "config.yaml",
+        &config("secrets").replace(
+            "run: { pii_salt: s }",
+            "run: { pii_salt: \"${TEST_SALT}\" }",
+        ),
+    );
+    p.write(
+        "queries/reports/nps.sql",
+        "SELECT count(*) AS n FROM raw_nps_responses",
+    );
+    let env = [
+        ("TEST_S3_ENDPOINT", server.endpoint.as_str()),
+        ("TEST_S3_SECRET", SECRET),
+        ("TEST_SALT", SALT),
+    ];
+    let mut printed = String::new();
+    for format in ["text", "json"] {
+        let out = p.advocacy_env(
+            &[
+                "run",
+                "--config",
+                "config.yaml",
+                "-vv",
+                "--log-format",
+                format,
+                "--full-refresh",
+            ],
+            &env,
+        );
+        assert_exit(&out, 0);
+        printed.push_str(&stdout(&out));
+        printed.push_str(&stderr(&out));
+    }
+    // A value that fails its check is quoted in the error: redacted.
+    p.write(
+        "bad.yaml",
+        &config("secrets")
+            .replace(
+                "run: { pii_salt: s }",
+                "run: { pii_salt: \"${TEST_SALT}\" }",
+            )
+            .replace("allow_http: true", "allow_http: \"${TEST_SALT}\""),
+    );
+    let bad = p.advocacy_env(&["run", "--config", "bad.yaml"], &env);
+    assert_ne!(bad.status.code(), Some(0));
+    assert!(stderr(&bad).contains("***"), "{}", stderr(&bad));
+    printed.push_str(&stderr(&bad));
+    for command in [
+        "", "run", "ingest", "build", "validate", "dag", "test", "query", "generate",
+    ] {
+        let args: Vec<&str> = [command, "--help"]
+            .into_iter()
+            .filter(|a| !a.is_empty())
+            .collect();
+        let help = p.advocacy_env(&args, &env);
+        assert_exit(&help, 0);
+        printed.push_str(&stdout(&help));
+    }
+    assert!(
+        printed.contains("run ") && printed.contains("--full-refresh"),
+        "{printed}"
+    );
+    for secret in [SECRET, SALT] {
+        assert!(!printed.contains(secret), "{secret} printed:\n{printed}");
+    }
+    let objects: Vec<object_store::ObjectMeta> =
+        runtime.block_on(s3.list(None).try_collect()).unwrap();
+    assert!(
+        objects
+            .iter()
+            .any(|o| o.location.as_ref().starts_with("warehouse/_runs/"))
+    );
+    for meta in &objects {
+        let bytes = runtime
+            .block_on(async { s3.get(&meta.location).await.unwrap().bytes().await })
+            .unwrap();
+        for secret in [SECRET, SALT] {
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "{secret} in {}",
+                meta.location
+            );
+        }
+    }
+}
