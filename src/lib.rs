@@ -13,6 +13,7 @@ pub mod functions;
 pub mod generate;
 pub mod ingest;
 pub mod inspect;
+pub mod kill_point;
 pub mod lock;
 pub mod memory_pool;
 pub mod parquet_file;

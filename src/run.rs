@@ -172,6 +172,7 @@ pub async fn execute(step: Step, options: &RunOptions) -> Result<RunRecord, RunE
     };
     let mut shutdown = Shutdown::listen();
     let lock = Lock::acquire(&warehouse, info, config.lock_ttl(), options.force_unlock).await?;
+    crate::kill_point::reached("lock-taken");
     tracing::info!(run_id = %run_id, run_date = %run_date, command = ?step, "run started");
     let run = Run {
         step,
@@ -190,6 +191,9 @@ pub async fn execute(step: Step, options: &RunOptions) -> Result<RunRecord, RunE
         result = lock.keep_alive(config.lock_ttl(), run.steps()) => result,
         _ = shutdown.requested() => Err(RunError::Interrupted),
     };
+    if result.is_ok() {
+        crate::kill_point::reached("before-unlock");
+    }
     let released = lock.release().await;
     let record = result?;
     released?;
@@ -328,6 +332,7 @@ async fn write_record(warehouse: &Location, record: &RunRecord) -> Result<(), St
     let json = redact(&serde_json::to_string_pretty(record).expect("record serialises"));
     let own = warehouse.path(&format!("_runs/{}.json", record.run_id));
     warehouse.put(&own, json.clone().into_bytes()).await?;
+    crate::kill_point::reached("run-record-written");
     warehouse
         .put(&warehouse.path("_runs/latest.json"), json.into_bytes())
         .await

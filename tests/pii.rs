@@ -312,11 +312,17 @@ fn nothing_shaped_like_an_email_leaves_the_run() {
     let customers = p.query("raw/customers", "SELECT count(*) AS n FROM t");
     assert_eq!(lines(&customers)[1..], ["2"]);
     for (source, bad) in [("crm", "1"), ("shop", "1"), ("surveys", "2")] {
-        let quarantined = p.query(&format!("quarantine/{source}"), "SELECT count(*) AS n FROM t");
+        let quarantined = p.query(
+            &format!("quarantine/{source}"),
+            "SELECT count(*) AS n FROM t",
+        );
         assert_eq!(lines(&quarantined)[1..], [bad], "{source}");
     }
     // A segment that was an address is its tag; the key too is hashed.
-    let segment = p.query("raw/customers", "SELECT segment FROM t WHERE customer_id <> 'C2'");
+    let segment = p.query(
+        "raw/customers",
+        "SELECT segment FROM t WHERE customer_id <> 'C2'",
+    );
     let vip = &hash("vip@example.com")[..12];
     assert_eq!(lines(&segment)[1..], [format!("<email:{vip}>")]);
 }

@@ -468,6 +468,7 @@ impl SourceRun<'_> {
                 return Ok(file);
             }
         };
+        crate::kill_point::reached("file-loaded");
         file.bytes = loaded.bytes;
         if loaded.bytes == 0 {
             tracing::warn!(source = %self.source.name, file = %path, "the file is empty: 0 rows loaded");
@@ -528,6 +529,7 @@ impl SourceRun<'_> {
             manifest.upsert(duplicate);
         } else {
             let entry = self.publish(entry, &loaded).await?;
+            crate::kill_point::reached("raw-published");
             if let Some(prev) = &previous {
                 self.remove_previous(prev, &entry).await?;
             }
@@ -539,6 +541,7 @@ impl SourceRun<'_> {
             manifest.upsert(entry);
         }
         manifest.save(self.warehouse).await?;
+        crate::kill_point::reached("manifest-saved");
         Ok(file)
     }
 

@@ -327,6 +327,7 @@ async fn run_model(job: &Job) -> Result<Built, Failure> {
         out.write(&batch).await.map_err(|e| write_error(&e))?;
     }
     let (rows, bytes) = out.close().await.map_err(|e| write_error(&e))?;
+    crate::kill_point::reached("model-materialised");
     let url = format!("{}{relative}", job.warehouse.url);
     job.ctx
         .deregister_table(model.name.as_str())

@@ -261,6 +261,7 @@ pub async fn build(
     for warning in &report.warnings {
         tracing::warn!("{warning}");
     }
+    crate::kill_point::reached("tests-run");
     let started = Instant::now();
     publish_reports(warehouse, project, &mut report, options.run_date).await;
     let rows_published = rows_where(&report.models, |m| m.published);
@@ -280,6 +281,7 @@ pub async fn build(
         && !report.models_failed()
         && !report.tests_failed()
     {
+        crate::kill_point::reached("reports-published");
         publish::write_success_marker(warehouse, &options.run_id)
             .await
             .map_err(PipelineError::Io)?;

@@ -31,6 +31,7 @@ pub async fn publish_report(
             .copy(&source, &warehouse.path(&relative))
             .await
             .map_err(|e| format!("cannot publish {relative}: {e}"))?;
+        crate::kill_point::reached("report-copied");
     }
     Ok(size)
 }
