@@ -352,3 +352,20 @@ fn deeply_nested_json_is_quarantined_not_crashed() {
     outcome.assert_adds_up();
     assert_eq!((outcome.read, outcome.quarantined), (2, 2), "{outcome:?}");
 }
+
+#[test]
+fn dates_in_year_0_and_99999_and_numbers_out_of_range_are_quarantined() {
+    let text = "id,customer,at,amount,status\n\
+                O1,C1,0000-01-01 10:00:00,10,completed\n\
+                O2,C1,99999-12-31 10:00:00,10,completed\n\
+                O3,C1,2024-03-01 10:00:00,1e999,completed\n\
+                O4,C1,2024-03-01 10:00:00,-99999999999999999999,completed\n\
+                O5,C1,2024-03-01 10:00:00,10,completed\n";
+    let outcome = ingest_file("csv", "", text.as_bytes());
+    outcome.assert_adds_up();
+    assert_eq!(
+        (outcome.read, outcome.loaded, outcome.quarantined),
+        (5, 1, 4),
+        "{outcome:?}"
+    );
+}

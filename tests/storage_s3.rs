@@ -296,3 +296,75 @@ fn neither_credentials_nor_the_salt_appear_in_output_objects_or_help() {
         }
     }
 }
+
+/// The lock's takeover on a real S3 API: four runs find the same dead lock
+/// (a day-old heartbeat from another host); the conditional update on its
+/// e-tag lets exactly one of them take it over.
+#[test]
+fn on_s3_exactly_one_of_several_runs_takes_over_a_dead_lock() {
+    let server = S3Server::start();
+    server.create_bucket("locks");
+    let s3 = store(&server, "locks");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let mut csv = String::from("id,cid,at,score\n");
+    for i in 0..40_000 {
+        csv.push_str(&format!("r{i},C{},2026-10-01,{}\n", i % 500, i % 11));
+    }
+    let day_ago = (chrono::Utc::now() - chrono::Duration::days(1)).to_rfc3339();
+    runtime.block_on(async {
+        s3.put(&Path::from("landing/nps/2026-10.csv"), PutPayload::from(csv.into_bytes()))
+            .await
+            .unwrap();
+        let lock = format!(
+            r#"{{"run_id": "20261101T000000Z-dead", "host": "elsewhere", "pid": 1, "command": "run", "started_at": "{day_ago}", "heartbeat_at": "{day_ago}"}}"#
+        );
+        s3.put(&Path::from("warehouse/_state/lock"), PutPayload::from(lock.into_bytes()))
+            .await
+            .unwrap();
+    });
+    let p = Project::new();
+    p.write("config.yaml", &config("locks"));
+    let children: Vec<_> = (0..4)
+        .map(|_| {
+            std::process::Command::new(env!("CARGO_BIN_EXE_advocacy"))
+                .args(["ingest", "--config", "config.yaml", "--date", "2026-11-01"])
+                .current_dir(p.dir.path())
+                .env("TEST_S3_ENDPOINT", &server.endpoint)
+                .env("TEST_S3_SECRET", SECRET)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let outcomes: Vec<(Option<i32>, String)> = children
+        .into_iter()
+        .map(|c| {
+            let out = c.wait_with_output().unwrap();
+            (out.status.code(), stderr(&out))
+        })
+        .collect();
+    // Each run that found the dead lock says it takes it over; only the
+    // one whose conditional update won runs (exit 0), the others exit 4. A
+    // run that started after the winner finished finds no lock at all.
+    let mut tried: Vec<Option<i32>> = outcomes
+        .iter()
+        .filter(|(_, err)| err.contains("taking over the warehouse lock"))
+        .map(|(code, _)| *code)
+        .collect();
+    tried.sort();
+    assert!(tried.len() >= 2, "no race happened: {outcomes:#?}");
+    assert_eq!(tried[0], Some(0), "{outcomes:#?}");
+    assert!(tried[1..].iter().all(|c| *c == Some(4)), "{outcomes:#?}");
+    assert!(
+        outcomes
+            .iter()
+            .all(|(code, _)| matches!(code, Some(0) | Some(4))),
+        "{outcomes:#?}"
+    );
+    let lock = runtime.block_on(s3.head(&Path::from("warehouse/_state/lock")));
+    assert!(
+        matches!(lock, Err(object_store::Error::NotFound { .. })),
+        "{lock:?}"
+    );
+}
