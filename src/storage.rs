@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 use datafusion::prelude::SessionContext;
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
@@ -11,7 +12,7 @@ use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload, RetryConfig};
+use object_store::{BackoffConfig, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig};
 use url::Url;
 
 use crate::config::{Text, redact};
@@ -188,27 +189,103 @@ impl Location {
     }
 }
 
-/// Retries transient failures (5xx, 429, timeouts) with backoff; the
-/// defaults of object_store, stated here so the policy is visible.
-fn retry_config() -> RetryConfig {
+/// Retries transient failures (5xx, 429, timeouts, dropped connections)
+/// with exponential backoff and jitter. object_store's defaults, stated
+/// here so the policy is visible; `storage.<scheme>` overrides them with
+/// the keys of [`RETRY_KEYS`].
+fn default_retry_config() -> RetryConfig {
     RetryConfig {
+        backoff: BackoffConfig {
+            init_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(15),
+            base: 2.0,
+        },
         max_retries: 10,
-        retry_timeout: std::time::Duration::from_secs(180),
-        ..RetryConfig::default()
+        retry_timeout: Duration::from_secs(180),
+    }
+}
+
+/// The retry settings `storage.<scheme>` may hold next to object_store's
+/// own config keys (object_store has no config keys for them).
+pub const RETRY_KEYS: [&str; 5] = [
+    "max_retries",
+    "retry_timeout",
+    "retry_init_backoff",
+    "retry_max_backoff",
+    "retry_backoff_base",
+];
+
+/// Splits `storage.<scheme>` into the retry policy and the options left
+/// for object_store's builder.
+fn retry_config<'a>(
+    scheme: &str,
+    options: Options<'a>,
+) -> Result<(RetryConfig, Vec<OptionRef<'a>>), String> {
+    let mut retry = default_retry_config();
+    let mut rest = Vec::new();
+    for (key, value) in options.into_iter().flatten() {
+        let text = value.as_str().trim();
+        let invalid = |what: &str| format!("storage.{scheme}.{key}: {text:?} is not {what}");
+        let duration =
+            || parse_duration(text).map_err(|_| invalid("a duration like 200ms, 30s or 3m"));
+        match key.as_str() {
+            "max_retries" => {
+                retry.max_retries = text.parse().map_err(|_| invalid("a whole number"))?;
+            }
+            "retry_timeout" => retry.retry_timeout = duration()?,
+            "retry_init_backoff" => retry.backoff.init_backoff = duration()?,
+            "retry_max_backoff" => retry.backoff.max_backoff = duration()?,
+            "retry_backoff_base" => {
+                retry.backoff.base = text
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|b| b.is_finite() && *b >= 1.0)
+                    .ok_or_else(|| invalid("a number of at least 1"))?;
+            }
+            _ => rest.push((key, value)),
+        }
+    }
+    if retry.backoff.init_backoff > retry.backoff.max_backoff {
+        return Err(format!(
+            "storage.{scheme}.retry_init_backoff is longer than retry_max_backoff"
+        ));
+    }
+    Ok((retry, rest))
+}
+
+/// `250ms`, `30s`, `3m`, `1h` (a whole number and a unit).
+fn parse_duration(text: &str) -> Result<Duration, ()> {
+    let split = text.find(|c: char| !c.is_ascii_digit()).ok_or(())?;
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number.parse().map_err(|_| ())?;
+    match unit.trim() {
+        "ms" => Ok(Duration::from_millis(n)),
+        "s" => Ok(Duration::from_secs(n)),
+        "m" => Ok(Duration::from_secs(n * 60)),
+        "h" => Ok(Duration::from_secs(n * 3600)),
+        _ => Err(()),
     }
 }
 
 type Options<'a> = Option<&'a BTreeMap<String, Text>>;
 
+/// One `storage.<scheme>` option: key and value.
+type OptionRef<'a> = (&'a String, &'a Text);
+
 fn unknown_key(scheme: &str, key: &str) -> String {
-    format!("storage.{scheme}.{key}: unknown option (see object_store's config keys for {scheme})")
+    format!(
+        "storage.{scheme}.{key}: unknown option (see object_store's config keys for {scheme}; \
+         retries are set with {})",
+        RETRY_KEYS.join(", ")
+    )
 }
 
 fn build_s3(url: &Url, options: Options) -> Result<object_store::aws::AmazonS3, String> {
+    let (retry, options) = retry_config("s3", options)?;
     let mut builder = AmazonS3Builder::from_env()
         .with_url(url.as_str())
-        .with_retry(retry_config());
-    for (key, value) in options.into_iter().flatten() {
+        .with_retry(retry);
+    for (key, value) in options {
         let parsed: AmazonS3ConfigKey = key.parse().map_err(|_| unknown_key("s3", key))?;
         builder = builder.with_config(parsed, value.as_str());
     }
@@ -216,10 +293,11 @@ fn build_s3(url: &Url, options: Options) -> Result<object_store::aws::AmazonS3, 
 }
 
 fn build_gcs(url: &Url, options: Options) -> Result<object_store::gcp::GoogleCloudStorage, String> {
+    let (retry, options) = retry_config("gs", options)?;
     let mut builder = GoogleCloudStorageBuilder::from_env()
         .with_url(url.as_str())
-        .with_retry(retry_config());
-    for (key, value) in options.into_iter().flatten() {
+        .with_retry(retry);
+    for (key, value) in options {
         let parsed: GoogleConfigKey = key.parse().map_err(|_| unknown_key("gs", key))?;
         builder = builder.with_config(parsed, value.as_str());
     }
@@ -227,10 +305,11 @@ fn build_gcs(url: &Url, options: Options) -> Result<object_store::gcp::GoogleClo
 }
 
 fn build_azure(url: &Url, options: Options) -> Result<object_store::azure::MicrosoftAzure, String> {
+    let (retry, options) = retry_config("az", options)?;
     let mut builder = MicrosoftAzureBuilder::from_env()
         .with_url(url.as_str())
-        .with_retry(retry_config());
-    for (key, value) in options.into_iter().flatten() {
+        .with_retry(retry);
+    for (key, value) in options {
         let parsed: AzureConfigKey = key.parse().map_err(|_| unknown_key("az", key))?;
         builder = builder.with_config(parsed, value.as_str());
     }

@@ -2,6 +2,8 @@
 //! binary, reading what it wrote, and an S3 server on loopback.
 #![allow(dead_code)]
 
+pub mod faults;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
