@@ -96,6 +96,11 @@ impl Lock {
             Err(LockError::Unreadable(_)) if force => None,
             Err(e) => return Err(e),
         };
+        // A create whose answer was lost and that was retried finds the
+        // lock it made itself: it is ours.
+        if lock.is_ours(holder.as_ref()) {
+            return Ok(lock);
+        }
         let stale = holder
             .as_ref()
             .is_some_and(|h| Utc::now() - h.last_seen() > ttl || holder_is_dead(h));
@@ -110,9 +115,15 @@ impl Lock {
             return Ok(lock);
         }
         match lock.read_holder().await? {
+            // The takeover's update went through but its answer was lost.
+            holder if lock.is_ours(holder.as_ref()) => Ok(lock),
             Some(h) => Err(LockError::Held(Box::new(h))),
             None => Err(LockError::Unreadable("empty".into())),
         }
+    }
+
+    fn is_ours(&self, holder: Option<&LockInfo>) -> bool {
+        holder.is_some_and(|h| h.run_id == self.info.run_id)
     }
 
     /// Replaces the lock `stale` (as read) with ours, unless another run

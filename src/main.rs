@@ -183,10 +183,28 @@ fn init_logging(common: &Common) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("advocacy={level}")));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(|| RedactingStderr);
     match common.log_format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+    }
+}
+
+/// stderr for log lines, with every value taken from the environment
+/// masked (`config::redact`): a log field may carry an endpoint or a
+/// path built from one. tracing formats each event into one buffer and
+/// writes it with one call, so a value is never split across writes.
+struct RedactingStderr;
+
+impl std::io::Write for RedactingStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = advocacy::config::redact(&String::from_utf8_lossy(buf));
+        std::io::stderr().write_all(text.as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
     }
 }
 
@@ -215,7 +233,7 @@ fn run_step(step: Step, common: Common, full_refresh: bool) -> i32 {
     match runtime().block_on(run::execute(step, &options)) {
         Ok(record) => {
             if !common.quiet {
-                print!("{}", record.summary());
+                print!("{}", advocacy::config::redact(&record.summary()));
             }
             record.exit_code
         }

@@ -44,6 +44,11 @@ pub enum RunError {
         "interrupted (Ctrl-C or SIGTERM); the lock was released and nothing half-written was published"
     )]
     Interrupted,
+    #[error("{first}; the run record could not be written either: {lost}")]
+    Unrecorded {
+        first: String,
+        lost: Box<StorageError>,
+    },
 }
 
 impl RunError {
@@ -106,6 +111,23 @@ pub struct RunRecord {
 }
 
 impl RunRecord {
+    /// The first file, source or model that failed, as the summary says it.
+    fn first_failure(&self) -> Option<String> {
+        let ingest = self.ingest.sources.iter().find_map(|source| {
+            source.error.clone().or_else(|| {
+                source.files.iter().find_map(|f| match &f.status {
+                    crate::ingest::FileStatus::Failed { error } => Some(error.clone()),
+                    _ => None,
+                })
+            })
+        });
+        ingest.or_else(|| {
+            self.models
+                .iter()
+                .find_map(|m| m.error.as_ref().map(|e| format!("model {}: {e}", m.model)))
+        })
+    }
+
     pub fn summary(&self) -> String {
         let mut out = String::new();
         if !self.ingest.sources.is_empty() {
@@ -194,6 +216,9 @@ pub async fn execute(step: Step, options: &RunOptions) -> Result<RunRecord, RunE
     if result.is_ok() {
         crate::kill_point::reached("before-unlock");
     }
+    // A failed step may have dropped files mid-upload; their aborts finish
+    // before the runtime shuts down, and before the lock goes.
+    crate::parquet_file::wait_for_aborts().await;
     let released = lock.release().await;
     let record = result?;
     released?;
@@ -320,7 +345,17 @@ impl Run<'_> {
             warnings: build.warnings,
             phases,
         };
-        write_record(self.warehouse, &record).await?;
+        if let Err(lost) = write_record(self.warehouse, &record).await {
+            // A store that went away fails the steps first and the record
+            // then: the first failure is what the user needs to see.
+            return Err(match record.first_failure() {
+                Some(first) => RunError::Unrecorded {
+                    first,
+                    lost: Box::new(lost),
+                },
+                None => lost.into(),
+            });
+        }
         tracing::info!(run_id = %record.run_id, status = %record.status, "run finished");
         Ok(record)
     }
