@@ -298,11 +298,12 @@ pub fn parse_duration(text: &str) -> Result<chrono::Duration, String> {
         .parse()
         .map_err(|_| format!("{text:?} is not a duration like 30m or 6h"))?;
     match unit.trim() {
+        "ms" => Ok(chrono::Duration::milliseconds(n)),
         "s" => Ok(chrono::Duration::seconds(n)),
         "m" => Ok(chrono::Duration::minutes(n)),
         "h" => Ok(chrono::Duration::hours(n)),
         "d" => Ok(chrono::Duration::days(n)),
-        _ => Err(format!("{text:?}: unknown unit (use s, m, h or d)")),
+        _ => Err(format!("{text:?}: unknown unit (use ms, s, m, h or d)")),
     }
 }
 

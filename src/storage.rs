@@ -253,18 +253,12 @@ fn retry_config<'a>(
     Ok((retry, rest))
 }
 
-/// `250ms`, `30s`, `3m`, `1h` (a whole number and a unit).
+/// `250ms`, `30s`, `3m`, `1h`: the durations `run.lock_ttl` takes too.
 fn parse_duration(text: &str) -> Result<Duration, ()> {
-    let split = text.find(|c: char| !c.is_ascii_digit()).ok_or(())?;
-    let (number, unit) = text.split_at(split);
-    let n: u64 = number.parse().map_err(|_| ())?;
-    match unit.trim() {
-        "ms" => Ok(Duration::from_millis(n)),
-        "s" => Ok(Duration::from_secs(n)),
-        "m" => Ok(Duration::from_secs(n * 60)),
-        "h" => Ok(Duration::from_secs(n * 3600)),
-        _ => Err(()),
-    }
+    crate::lock::parse_duration(text)
+        .ok()
+        .and_then(|d| d.to_std().ok())
+        .ok_or(())
 }
 
 type Options<'a> = Option<&'a BTreeMap<String, Text>>;
