@@ -23,7 +23,6 @@ use datafusion::arrow::util::pretty::pretty_format_batches;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use datafusion::parquet::file::properties::WriterProperties;
 use futures::TryStreamExt;
-use object_store::aws::AmazonS3Builder;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 
@@ -44,22 +43,6 @@ fn runtime() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .unwrap()
-}
-
-/// A client of moto itself (not through the proxy), to seed exports and
-/// read what the runs left.
-fn direct(server: &S3Server) -> Arc<dyn ObjectStore> {
-    Arc::new(
-        AmazonS3Builder::new()
-            .with_bucket_name(BUCKET)
-            .with_endpoint(&server.endpoint)
-            .with_allow_http(true)
-            .with_region("us-east-1")
-            .with_access_key_id("test")
-            .with_secret_access_key(SECRET)
-            .build()
-            .unwrap(),
-    )
 }
 
 fn put(store: &Arc<dyn ObjectStore>, key: &str, bytes: &'static [u8]) {
@@ -182,7 +165,7 @@ const NOVEMBER: &[u8] = b"id,cid,at,score\nr8,C3,2026-11-01,2\nr9,C6,2026-11-02,
 
 fn seed(server: &S3Server) -> Arc<dyn ObjectStore> {
     server.create_bucket(BUCKET);
-    let s3 = direct(server);
+    let s3 = server.client(BUCKET);
     put(&s3, "landing/nps/2026-09.csv", SEPTEMBER);
     put(&s3, "landing/nps/2026-10.csv", OCTOBER);
     s3
@@ -513,6 +496,17 @@ fn requests_matching(proxy: &FaultProxy, what: fn(&Request) -> bool) -> Vec<Outc
         .collect()
 }
 
+/// The upload of `mp/big.parquet` was aborted once (moto answered 204),
+/// no upload is left open, and no object appeared.
+fn assert_aborted_and_absent(proxy: &FaultProxy, server: &S3Server) {
+    assert_eq!(
+        requests_matching(proxy, is_abort_multipart),
+        [Outcome::Forwarded(204)]
+    );
+    assert_eq!(open_uploads(server), Vec::<String>::new());
+    assert_eq!(get(&server.client(BUCKET), "mp/big.parquet"), None);
+}
+
 fn is_create_multipart(r: &Request) -> bool {
     r.method == "POST" && r.target.contains("?uploads") && !r.target.contains("uploadId=")
 }
@@ -568,13 +562,8 @@ fn a_multipart_upload_whose_parts_fail_is_aborted() {
                 .all(|o| *o == Outcome::Injected(Fault::Unavailable)),
         "{parts:?}"
     );
-    assert_eq!(
-        requests_matching(&proxy, is_abort_multipart),
-        [Outcome::Forwarded(204)]
-    );
     assert!(requests_matching(&proxy, Request::is_complete_multipart).is_empty());
-    assert_eq!(open_uploads(&server), Vec::<String>::new());
-    assert_eq!(get(&direct(&server), "mp/big.parquet"), None);
+    assert_aborted_and_absent(&proxy, &server);
 
     // The check can fail: an upload nobody aborts is listed.
     let created = raw_http(&server, "POST", &format!("/{BUCKET}/mp/dangling?uploads"));
@@ -606,12 +595,7 @@ fn a_multipart_upload_that_cannot_complete_is_aborted() {
         requests_matching(&proxy, Request::is_complete_multipart),
         [Outcome::Injected(Fault::Internal); 3]
     );
-    assert_eq!(
-        requests_matching(&proxy, is_abort_multipart),
-        [Outcome::Forwarded(204)]
-    );
-    assert_eq!(open_uploads(&server), Vec::<String>::new());
-    assert_eq!(get(&direct(&server), "mp/big.parquet"), None);
+    assert_aborted_and_absent(&proxy, &server);
 }
 
 /// A ParquetFile given up half-way (its caller failed elsewhere, e.g. the
@@ -651,12 +635,7 @@ fn a_multipart_upload_dropped_unfinished_is_aborted() {
         [Outcome::Forwarded(200)]
     );
     assert!(!requests_matching(&proxy, Request::is_upload_part).is_empty());
-    assert_eq!(
-        requests_matching(&proxy, is_abort_multipart),
-        [Outcome::Forwarded(204)]
-    );
-    assert_eq!(open_uploads(&server), Vec::<String>::new());
-    assert_eq!(get(&direct(&server), "mp/big.parquet"), None);
+    assert_aborted_and_absent(&proxy, &server);
 }
 
 /// Transient faults on every step of a multipart upload (create, parts,
@@ -709,7 +688,7 @@ fn a_multipart_upload_survives_transient_faults() {
     assert!(requests_matching(&proxy, is_abort_multipart).is_empty());
     assert_eq!(open_uploads(&server), Vec::<String>::new());
 
-    let stored = get(&direct(&server), "mp/big.parquet").unwrap();
+    let stored = get(&server.client(BUCKET), "mp/big.parquet").unwrap();
     assert_eq!(stored.len() as u64, bytes);
     let read: Vec<RecordBatch> = ParquetRecordBatchReaderBuilder::try_new(stored)
         .unwrap()

@@ -4,30 +4,13 @@
 
 mod common;
 
-use std::sync::Arc;
-
 use common::{Project, S3Server, assert_exit, stderr, stdout};
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use futures::TryStreamExt;
-use object_store::aws::AmazonS3Builder;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 
 const SECRET: &str = "sekrit-Value-8472";
-
-fn store(server: &S3Server, bucket: &str) -> Arc<dyn ObjectStore> {
-    Arc::new(
-        AmazonS3Builder::new()
-            .with_bucket_name(bucket)
-            .with_endpoint(&server.endpoint)
-            .with_allow_http(true)
-            .with_region("us-east-1")
-            .with_access_key_id("test")
-            .with_secret_access_key(SECRET)
-            .build()
-            .unwrap(),
-    )
-}
 
 fn config(bucket: &str) -> String {
     format!(
@@ -56,7 +39,7 @@ sources:
 fn run_reads_landing_and_writes_the_warehouse_on_s3() {
     let server = S3Server::start();
     server.create_bucket("advocacy");
-    let s3 = store(&server, "advocacy");
+    let s3 = server.client("advocacy");
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime
         .block_on(s3.put(
@@ -199,7 +182,7 @@ const SALT: &str = "pepper-Salt-5531";
 fn neither_credentials_nor_the_salt_appear_in_output_objects_or_help() {
     let server = S3Server::start();
     server.create_bucket("secrets");
-    let s3 = store(&server, "secrets");
+    let s3 = server.client("secrets");
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime
         .block_on(s3.put(
@@ -304,7 +287,7 @@ fn neither_credentials_nor_the_salt_appear_in_output_objects_or_help() {
 fn on_s3_exactly_one_of_several_runs_takes_over_a_dead_lock() {
     let server = S3Server::start();
     server.create_bucket("locks");
-    let s3 = store(&server, "locks");
+    let s3 = server.client("locks");
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let mut csv = String::from("id,cid,at,score\n");
     for i in 0..40_000 {

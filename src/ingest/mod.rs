@@ -427,20 +427,18 @@ impl SourceRun<'_> {
             rows_per_second: 0.0,
         };
         if let Some(prev) = previous.as_ref().filter(|p| same_version(p, &meta)) {
-            if prev.fingerprint.as_ref() == Some(&self.source.fingerprint)
-                && !self.options.full_refresh
-            {
-                return Ok(file);
-            }
-            if prev.fingerprint.is_none() && !self.options.full_refresh {
-                // Loaded before fingerprints were recorded: take the current
-                // one rather than reload every file on the upgrade.
-                let mut manifest = manifest.lock().await;
-                manifest.upsert(ManifestEntry {
-                    fingerprint: Some(self.source.fingerprint.clone()),
-                    ..prev.clone()
-                });
-                manifest.save(self.warehouse).await?;
+            if self.loaded_as_configured(prev) {
+                if prev.fingerprint.is_none() {
+                    // Loaded before fingerprints were recorded: take the
+                    // current one rather than reload every file on the
+                    // upgrade.
+                    let mut manifest = manifest.lock().await;
+                    manifest.upsert(ManifestEntry {
+                        fingerprint: Some(self.source.fingerprint.clone()),
+                        ..prev.clone()
+                    });
+                    manifest.save(self.warehouse).await?;
+                }
                 return Ok(file);
             }
             let why = match self.options.full_refresh {
@@ -484,15 +482,9 @@ impl SourceRun<'_> {
                 "new columns the mapping does not read (ignored)"
             );
         }
-        let current = |p: &ManifestEntry| {
-            !self.options.full_refresh
-                && p.fingerprint
-                    .as_ref()
-                    .is_none_or(|f| *f == self.source.fingerprint)
-        };
         if let Some(prev) = previous
             .as_ref()
-            .filter(|p| p.hash == loaded.hash && current(p))
+            .filter(|p| p.hash == loaded.hash && self.loaded_as_configured(p))
         {
             // Touched but identical: keep the rows, remember the new version.
             self.discard(&loaded).await?;
@@ -543,6 +535,17 @@ impl SourceRun<'_> {
         manifest.save(self.warehouse).await?;
         crate::kill_point::reached("manifest-saved");
         Ok(file)
+    }
+
+    /// Whether the entry's rows were loaded as the config says today: not
+    /// under `--full-refresh`, and with this fingerprint (or before
+    /// fingerprints were recorded).
+    fn loaded_as_configured(&self, entry: &ManifestEntry) -> bool {
+        !self.options.full_refresh
+            && entry
+                .fingerprint
+                .as_ref()
+                .is_none_or(|f| *f == self.source.fingerprint)
     }
 
     /// Columns of this file the mapping does not read and no file of the

@@ -525,9 +525,6 @@ fn check_text<'a>(
             ));
         }
         Check::Label if text.chars().any(char::is_uppercase) => Cow::Owned(text.to_lowercase()),
-        Check::FreeText if ctx.pii != Pii::Keep && text.contains('@') => {
-            Cow::Owned(pii::redact_emails(text, &ctx.salt))
-        }
         Check::Key => match email_key(ctx, text) {
             Some(hash) => Cow::Owned(hash),
             None => Cow::Borrowed(text),
@@ -535,10 +532,11 @@ fn check_text<'a>(
         _ => Cow::Borrowed(text),
     })
     .map(|value| match def.check {
-        // Any other text field that holds an address (a segment, a label
-        // or a referral code mapped from an email column) is redacted
-        // too: the value's shape decides, not the field's name.
-        Check::Key | Check::FreeText => value,
+        // Free text, and any other text field that holds an address (a
+        // segment, a label or a referral code mapped from an email
+        // column), is redacted: the value's shape decides, not the
+        // field's name. Keys are hashed whole above.
+        Check::Key => value,
         // Identity values are hashed whole by `protect_email_identity`.
         _ if ctx.entity == Entity::Identities => value,
         _ if ctx.pii != Pii::Keep && value.contains('@') => {

@@ -293,6 +293,22 @@ impl S3Server {
         S3Server { child, endpoint }
     }
 
+    /// A client of one bucket of this server (moto takes any credentials),
+    /// to seed exports and read what runs left.
+    pub fn client(&self, bucket: &str) -> std::sync::Arc<dyn object_store::ObjectStore> {
+        std::sync::Arc::new(
+            object_store::aws::AmazonS3Builder::new()
+                .with_bucket_name(bucket)
+                .with_endpoint(&self.endpoint)
+                .with_allow_http(true)
+                .with_region("us-east-1")
+                .with_access_key_id("test")
+                .with_secret_access_key("test")
+                .build()
+                .unwrap(),
+        )
+    }
+
     /// Creates a bucket with a plain HTTP PUT (moto accepts unsigned
     /// requests), so the tests need no AWS client.
     pub fn create_bucket(&self, bucket: &str) {
