@@ -197,7 +197,11 @@ fn external(e: object_store::Error) -> ParquetError {
 /// every failure of its own, and on drop when left unfinished.
 /// (object_store's `BufWriter` cannot: after a failed shutdown its
 /// `abort()` panics, and a part failing during the shutdown drops the
-/// upload without aborting it.)
+/// upload without aborting it.) Measured against the build that still
+/// used `BufWriter` (commit 0e63c00), the nightly run on 100,000 generated
+/// customers from an empty warehouse: 6.98 s against 6.68 s median wall,
+/// pairwise ratio 1.04 (spread 0.93 to 1.14, `farm-bench -n 5`), within
+/// the noise and including this stop's other changes.
 struct Upload {
     store: Arc<dyn ObjectStore>,
     path: Path,
