@@ -1,7 +1,9 @@
-//! Named points at which a crash test has the process killed with SIGKILL,
-//! to prove that a kill anywhere leaves a warehouse the next plain run
-//! recovers (`tests/crash_safety.rs`). `ADVOCACY_KILL_AT=<point>` kills at
-//! the point's first pass, `<point>:<n>` at its n-th. Unset (always, in
+//! Named points at which a test stops the process. A crash test has it
+//! killed with SIGKILL, to prove that a kill anywhere leaves a warehouse
+//! the next plain run recovers (`tests/crash_safety.rs`):
+//! `ADVOCACY_KILL_AT=<point>` kills at the point's first pass, `<point>:<n>`
+//! at its n-th. A race test holds several processes at one point and lets
+//! them go together (`ADVOCACY_HOLD_AT`, [`hold`]). Unset (always, in
 //! production), a pass costs one load of a cached `None`.
 //!
 //! A hook rather than a kill from outside after some delay: a delay lands
@@ -50,5 +52,30 @@ pub fn reached(point: &str) {
     // The signal is on its way; nothing more may happen meanwhile.
     loop {
         std::thread::park();
+    }
+}
+
+/// Holds this process at `point` when `ADVOCACY_HOLD_AT=<point>:<dir>`:
+/// it writes `<dir>/<pid>` and waits until `<dir>/release` exists (a minute
+/// at most, then it goes on). A test lines several processes up here and
+/// releases them at once, so the race it must prove happens on every
+/// machine, not only when the scheduler happens to interleave them.
+pub fn hold(point: &str) {
+    static HOLD: OnceLock<Option<(String, std::path::PathBuf)>> = OnceLock::new();
+    let Some((at, dir)) = HOLD.get_or_init(|| {
+        let spec = std::env::var("ADVOCACY_HOLD_AT").ok()?;
+        let (at, dir) = spec.split_once(':')?;
+        Some((at.to_string(), dir.into()))
+    }) else {
+        return;
+    };
+    if at != point {
+        return;
+    }
+    let _ = std::fs::write(dir.join(std::process::id().to_string()), point);
+    let release = dir.join("release");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !release.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(10));
     }
 }

@@ -153,6 +153,7 @@ impl Lock {
             e_tag: meta.e_tag,
             version: meta.version,
         };
+        crate::kill_point::hold("lock_takeover");
         match self.put(&self.info, PutMode::Update(update)).await {
             Ok(taken) => Ok(taken),
             // The lock went meanwhile: another run released or moved it.

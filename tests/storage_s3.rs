@@ -282,7 +282,9 @@ fn neither_credentials_nor_the_salt_appear_in_output_objects_or_help() {
 
 /// The lock's takeover on a real S3 API: four runs find the same dead lock
 /// (a day-old heartbeat from another host); the conditional update on its
-/// e-tag lets exactly one of them take it over.
+/// e-tag lets exactly one of them take it over. All four are held after
+/// reading the dead lock and let go together, so every run races (left to
+/// the scheduler, a run sometimes finished before the next one started).
 #[test]
 fn on_s3_exactly_one_of_several_runs_takes_over_a_dead_lock() {
     let server = S3Server::start();
@@ -307,6 +309,7 @@ fn on_s3_exactly_one_of_several_runs_takes_over_a_dead_lock() {
     });
     let p = Project::new();
     p.write("config.yaml", &config("locks"));
+    let held = tempfile::tempdir().unwrap();
     let children: Vec<_> = (0..4)
         .map(|_| {
             std::process::Command::new(env!("CARGO_BIN_EXE_advocacy"))
@@ -314,12 +317,22 @@ fn on_s3_exactly_one_of_several_runs_takes_over_a_dead_lock() {
                 .current_dir(p.dir.path())
                 .env("TEST_S3_ENDPOINT", &server.endpoint)
                 .env("TEST_S3_SECRET", SECRET)
+                .env(
+                    "ADVOCACY_HOLD_AT",
+                    format!("lock_takeover:{}", held.path().display()),
+                )
                 .stdout(std::process::Stdio::null())
                 .stderr(std::process::Stdio::piped())
                 .spawn()
                 .unwrap()
         })
         .collect();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::fs::read_dir(held.path()).unwrap().count() < 4 {
+        assert!(std::time::Instant::now() < deadline, "not all four runs reached the takeover");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    std::fs::write(held.path().join("release"), "").unwrap();
     let outcomes: Vec<(Option<i32>, String)> = children
         .into_iter()
         .map(|c| {
@@ -327,16 +340,15 @@ fn on_s3_exactly_one_of_several_runs_takes_over_a_dead_lock() {
             (out.status.code(), stderr(&out))
         })
         .collect();
-    // Each run that found the dead lock says it takes it over; only the
-    // one whose conditional update won runs (exit 0), the others exit 4. A
-    // run that started after the winner finished finds no lock at all.
+    // Each run says it takes the dead lock over; only the one whose
+    // conditional update won runs (exit 0), the others exit 4.
     let mut tried: Vec<Option<i32>> = outcomes
         .iter()
         .filter(|(_, err)| err.contains("taking over the warehouse lock"))
         .map(|(code, _)| *code)
         .collect();
     tried.sort();
-    assert!(tried.len() >= 2, "no race happened: {outcomes:#?}");
+    assert_eq!(tried.len(), 4, "{outcomes:#?}");
     assert_eq!(tried[0], Some(0), "{outcomes:#?}");
     assert!(tried[1..].iter().all(|c| *c == Some(4)), "{outcomes:#?}");
     assert!(
