@@ -13,7 +13,7 @@ use crate::engine;
 use crate::pipeline::dag::{self, GraphFormat};
 use crate::pipeline::data_tests::{self, TestResult};
 use crate::pipeline::validate::{self, Validation};
-use crate::pipeline::{Project, sql_options};
+use crate::pipeline::{self, Project, sql_options};
 use crate::run::RunError;
 use crate::storage::Location;
 
@@ -64,7 +64,7 @@ pub async fn test(
     let warehouse = open_warehouse(&config)?;
     let ctx = engine::session(&config)?;
     engine::register_raw_tables(&ctx, &warehouse, config.run.pii)?;
-    let missing = engine::register_models(&ctx, &warehouse, &project.order).await?;
+    let missing = pipeline::register_models(&ctx, &warehouse, &project.order).await?;
     let built: BTreeSet<String> = project
         .order
         .iter()
@@ -101,7 +101,7 @@ pub async fn query(
     let warehouse = open_warehouse(&config)?;
     let ctx = engine::session(&config)?;
     engine::register_raw_tables(&ctx, &warehouse, config.run.pii)?;
-    engine::register_models(&ctx, &warehouse, &project.order).await?;
+    pipeline::register_models(&ctx, &warehouse, &project.order).await?;
     let params = crate::pipeline::parameters(&config, &project.spec, run_date(&config, None));
     let known = project.known_tables();
     let explain = |e: datafusion::error::DataFusionError| {

@@ -1,10 +1,21 @@
 //! advocacy: a nightly batch job that turns CRM, review-site and social
 //! exports into a customer-advocacy warehouse of Parquet report tables.
 //!
-//! The data flow is the module layout: [`config`] and [`storage`] set up,
-//! [`ingest`] loads exports into the raw zone ([`schema`] defines it),
-//! [`pipeline`] runs the SQL models and publishes reports, [`run`] ties
-//! the steps together for the command line.
+//! The data flow is the module layout:
+//! - [`config`] reads the YAML (sources and their mappings, `${VAR}`
+//!   secrets, units) and [`storage`] turns its paths and URLs into object
+//!   stores (and writes Parquet to them); [`lock`] keeps one run per
+//!   warehouse;
+//! - [`ingest`] loads exports into the raw zone, which [`schema`] defines,
+//!   and quarantines what does not fit;
+//! - [`pipeline`] runs the SQL models on the DataFusion session of
+//!   [`engine`], with our SQL functions from [`functions`], tests the data
+//!   and publishes the reports;
+//! - [`run`] ties the steps together for the nightly command and
+//!   [`inspect`] holds the read-only commands (validate, dag, test, query);
+//! - [`generate`] writes synthetic exports to try it all on;
+//! - [`clock`] (time zones), [`pii`] (hashing and redaction), [`timing`]
+//!   and [`kill_point`] (crash tests) are the small helpers they share.
 
 pub mod clock;
 pub mod config;
@@ -15,8 +26,6 @@ pub mod ingest;
 pub mod inspect;
 pub mod kill_point;
 pub mod lock;
-pub mod memory_pool;
-pub mod parquet_file;
 pub mod pii;
 pub mod pipeline;
 pub mod run;

@@ -291,23 +291,6 @@ impl Lock {
     }
 }
 
-/// Parses durations like `90s`, `30m`, `6h`, `2d`.
-pub fn parse_duration(text: &str) -> Result<chrono::Duration, String> {
-    let t = text.trim();
-    let (number, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
-    let n: i64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration like 30m or 6h"))?;
-    match unit.trim() {
-        "ms" => Ok(chrono::Duration::milliseconds(n)),
-        "s" => Ok(chrono::Duration::seconds(n)),
-        "m" => Ok(chrono::Duration::minutes(n)),
-        "h" => Ok(chrono::Duration::hours(n)),
-        "d" => Ok(chrono::Duration::days(n)),
-        _ => Err(format!("{text:?}: unknown unit (use ms, s, m, h or d)")),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -400,13 +383,5 @@ mod tests {
         .unwrap()
         .unwrap();
         assert_eq!(holder.run_id, winners[0]);
-    }
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("6h"), Ok(chrono::Duration::hours(6)));
-        assert_eq!(parse_duration("90s"), Ok(chrono::Duration::seconds(90)));
-        assert!(parse_duration("soon").is_err());
-        assert!(parse_duration("5w").is_err());
     }
 }

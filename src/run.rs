@@ -218,7 +218,7 @@ pub async fn execute(step: Step, options: &RunOptions) -> Result<RunRecord, RunE
     }
     // A failed step may have dropped files mid-upload; their aborts finish
     // before the runtime shuts down, and before the lock goes.
-    crate::parquet_file::wait_for_aborts().await;
+    crate::storage::parquet_file::wait_for_aborts().await;
     let released = lock.release().await;
     let record = result?;
     released?;

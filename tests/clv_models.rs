@@ -1,181 +1,22 @@
-//! CLV models through the library API: the published CDNOW fit (Fader,
-//! Hardie & Lee 2005) and parameter recovery on data simulated from the
-//! BG/NBD and Gamma-Gamma processes.
-//!
-//! The CDNOW summary is not in the repository: `scripts/test.sh` downloads
-//! the `lifetimes` wheel that ships it and points ADVOCACY_CDNOW_SUMMARY at
-//! `lifetimes/datasets/cdnow_customers_summary_with_transactions.csv`
-//! (columns ID, x, t_x, T, zbar; 2,357 customers, 39-week calibration).
+//! CLV models through the library API: parameter recovery on data
+//! simulated from the BG/NBD and Gamma-Gamma processes, summarised by the
+//! pipeline's own RFM model and scored through the SQL functions. (The
+//! published CDNOW fits are unit tests next to each model, in
+//! `src/functions/clv/`.)
 
-use advocacy::functions::clv::{
-    BgNbd, GammaGamma, Rfm, discounted_clv, fit_bg_nbd, fit_gamma_gamma, rfm_from_dates,
-    score_customers,
-};
+use std::sync::Arc;
 use std::time::Instant;
 
-struct Customer {
-    rfm: Rfm,
-    monetary: f64,
-}
-
-fn cdnow() -> Vec<Customer> {
-    let path = std::env::var("ADVOCACY_CDNOW_SUMMARY").unwrap_or_else(|_| {
-        panic!(
-            "ADVOCACY_CDNOW_SUMMARY is not set: run bash scripts/test.sh, which downloads it \
-             (the CDNOW summary from the lifetimes wheel) and exports the variable"
-        )
-    });
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("cannot read ADVOCACY_CDNOW_SUMMARY={path}: {e}"));
-    let mut lines = text.lines();
-    let header: Vec<String> = lines
-        .next()
-        .expect("empty CDNOW file")
-        .split(',')
-        .map(|h| h.trim().to_ascii_lowercase())
-        .collect();
-    // Accept both the wheel's names (x, t_x, T, zbar) and lifetimes' renamed
-    // ones (frequency, recency, T, monetary_value).
-    let column = |names: &[&str]| -> usize {
-        header
-            .iter()
-            .position(|h| names.contains(&h.as_str()))
-            .unwrap_or_else(|| panic!("{path}: no column named any of {names:?} in {header:?}"))
-    };
-    let (cx, ctx, ct, cm) = (
-        column(&["x", "frequency"]),
-        column(&["t_x", "recency"]),
-        column(&["t", "age"]),
-        column(&["zbar", "monetary_value"]),
-    );
-    lines
-        .filter(|l| !l.trim().is_empty())
-        .enumerate()
-        .map(|(i, line)| {
-            let fields: Vec<f64> = line
-                .split(',')
-                .map(|f| {
-                    f.trim()
-                        .parse()
-                        .unwrap_or_else(|e| panic!("{path} line {}: {e}", i + 2))
-                })
-                .collect();
-            Customer {
-                rfm: Rfm {
-                    frequency: fields[cx],
-                    recency: fields[ctx],
-                    age: fields[ct],
-                },
-                monetary: fields[cm],
-            }
-        })
-        .collect()
-}
-
-fn assert_within(name: &str, got: f64, published: f64, rel: f64) {
-    assert!(
-        ((got - published) / published).abs() <= rel,
-        "{name}: got {got}, published {published} (tolerance {rel:e} relative)"
-    );
-}
-
-#[test]
-fn cdnow_bg_nbd_matches_fader_hardie_lee_2005() {
-    let data = cdnow();
-    assert_eq!(data.len(), 2357, "the CDNOW sample has 2,357 customers");
-    let rfm: Vec<Rfm> = data.iter().map(|c| c.rfm).collect();
-    let fit = fit_bg_nbd(&rfm).expect("BG/NBD fit");
-    assert!(fit.converged, "fit did not converge: {fit:?}");
-    assert_eq!(fit.customers, 2357);
-    let p = fit.params;
-    assert_within("r", p.r, 0.243, 0.01);
-    assert_within("alpha", p.alpha, 4.414, 0.01);
-    assert_within("a", p.a, 0.793, 0.01);
-    assert_within("b", p.b, 2.426, 0.01);
-    assert!(
-        (fit.log_likelihood - -9582.4).abs() < 0.05,
-        "log-likelihood {} vs published -9582.4",
-        fit.log_likelihood
-    );
-    // The fitted optimum is at least as good as the published (rounded) point.
-    let published = BgNbd {
-        r: 0.243,
-        alpha: 4.414,
-        a: 0.793,
-        b: 2.426,
-    };
-    let ll_published: f64 = rfm.iter().map(|c| published.log_likelihood(c)).sum();
-    assert!(
-        fit.log_likelihood >= ll_published,
-        "{} < {ll_published}",
-        fit.log_likelihood
-    );
-
-    // Customer 1 of the paper: x = 2, t_x = 30.43, T = 38.86.
-    let c = Rfm {
-        frequency: 2.0,
-        recency: 30.43,
-        age: 38.86,
-    };
-    assert_eq!(data[0].rfm, c);
-    let e = published.expected_purchases(39.0, &c);
-    assert!((e - 1.226).abs() < 5e-4, "E[Y(39)] = {e}, published 1.226");
-    let alive = published.p_alive(&c);
-    assert!(
-        (alive - 0.727).abs() < 5e-4,
-        "P(alive) = {alive}, published 0.727"
-    );
-    // With the fitted parameters the same numbers agree to the rounding of
-    // the published parameters.
-    assert!((p.expected_purchases(39.0, &c) - 1.226).abs() < 2e-3);
-}
-
-#[test]
-fn cdnow_gamma_gamma_matches_published_fit() {
-    let data = cdnow();
-    let spend: Vec<(f64, f64)> = data.iter().map(|c| (c.rfm.frequency, c.monetary)).collect();
-    let fit = fit_gamma_gamma(&spend).expect("Gamma-Gamma fit");
-    assert!(fit.converged, "fit did not converge: {fit:?}");
-    assert_eq!(fit.customers, 946, "repeat customers in the CDNOW sample");
-    assert_eq!(fit.excluded, 2357 - 946);
-    assert_within("p", fit.params.p, 6.25, 0.01);
-    assert_within("q", fit.params.q, 3.74, 0.01);
-    assert_within("v", fit.params.v, 15.44, 0.01);
-    assert!(fit.log_likelihood.is_finite());
-}
-
-#[test]
-fn cdnow_clv_scores_are_finite_and_consistent() {
-    let data = cdnow();
-    let rfm: Vec<Rfm> = data.iter().map(|c| c.rfm).collect();
-    let bg = fit_bg_nbd(&rfm).unwrap().params;
-    let spend: Vec<(f64, f64)> = data.iter().map(|c| (c.rfm.frequency, c.monetary)).collect();
-    let gg = fit_gamma_gamma(&spend).unwrap().params;
-    let mut total_expected = 0.0;
-    for c in &data {
-        let alive = bg.p_alive(&c.rfm);
-        assert!((0.0..=1.0).contains(&alive));
-        let e = bg.expected_purchases(39.0, &c.rfm);
-        assert!(e.is_finite() && e >= 0.0);
-        total_expected += e;
-        let value = gg
-            .expected_average_value(c.rfm.frequency, c.monetary)
-            .unwrap();
-        // Undiscounted CLV is exactly value x expected purchases.
-        let flat = discounted_clv(&bg, &gg, &c.rfm, c.monetary, 39.0, 0.0).unwrap();
-        assert!(
-            (flat - value * e).abs() <= 1e-9 * (1.0 + flat),
-            "{flat} vs {}",
-            value * e
-        );
-        let discounted = discounted_clv(&bg, &gg, &c.rfm, c.monetary, 39.0, 0.1).unwrap();
-        assert!(discounted <= flat && discounted >= flat / 1.1f64.powf(0.75) - 1e-9);
-        // A ten-year horizon (z close to 1) stays finite and above a year's.
-        let long = bg.expected_purchases(520.0, &c.rfm);
-        assert!(long.is_finite() && long >= e, "{long} < {e}");
-    }
-    assert!(total_expected.is_finite() && total_expected > 0.0);
-}
+use advocacy::functions::clv::{
+    BgNbd, GammaGamma, Rfm, discounted_clv, fit_bg_nbd, fit_gamma_gamma,
+};
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, Date32Array, Float64Array, RecordBatch, StringArray,
+};
+use datafusion::arrow::datatypes::Float64Type;
+use datafusion::common::{ParamValues, ScalarValue};
+use datafusion::datasource::MemTable;
+use datafusion::prelude::SessionContext;
 
 // ---------------------------------------------------------------------------
 // Simulation: a small deterministic PRNG and the BG/NBD / Gamma-Gamma processes
@@ -231,7 +72,7 @@ impl SplitMix64 {
 /// purchases at rate lambda until drop-out, which happens with probability p
 /// right after each repeat purchase; observed for `age` weeks. With `days`,
 /// purchase times are truncated to whole days (what order data gives) and
-/// same-day purchases merge, exactly as `rfm_from_dates` summarises them.
+/// same-day purchases merge, exactly as `int_customer_rfm` summarises them.
 fn simulate_customer(rng: &mut SplitMix64, truth: &BgNbd, age: f64, days: bool) -> Rfm {
     let lambda = rng.gamma(truth.r, truth.alpha);
     let p = rng.beta(truth.a, truth.b);
@@ -490,7 +331,7 @@ fn ln_gamma(x: f64) -> f64 {
 }
 
 #[test]
-fn rfm_from_dates_feeds_the_fit() {
+fn rfm_summaries_feed_the_fit() {
     // Day-granular simulated histories summarised the way the pipeline does.
     let truth = BgNbd {
         r: 0.5,
@@ -502,15 +343,19 @@ fn rfm_from_dates_feeds_the_fit() {
     for c in &customers {
         assert!(c.recency <= c.age && (c.frequency == 0.0) == (c.recency == 0.0));
     }
-    let dates = [0, 14, 14, 30, 200];
-    let rfm = rfm_from_dates(&dates, 35).unwrap();
+    // Purchase days 0, 14 (twice), 30 and 200, calibrated at day 35, as
+    // the pipeline's int_customer_rfm summarises them.
+    let rfm = rfm_sql(&[("c", &[0, 14, 14, 30, 200])], 35);
     assert_eq!(
         rfm,
-        Rfm {
-            frequency: 2.0,
-            recency: 30.0 / 7.0,
-            age: 5.0
-        }
+        [(
+            "c".to_string(),
+            Rfm {
+                frequency: 2.0,
+                recency: 30.0 / 7.0,
+                age: 5.0
+            }
+        )]
     );
     let fit = fit_bg_nbd(&customers).unwrap();
     assert!(fit.converged);
@@ -583,7 +428,7 @@ fn million_customers_fit_and_score() {
     let scoring = Instant::now();
     let rfm: Vec<Rfm> = customers.clone();
     let monetary: Vec<f64> = spend.iter().map(|s| s.1).collect();
-    let scores = score_customers(&bg.params, &gg.params, &rfm, &monetary, 52.0, 0.1);
+    let scores = score_sql(&bg.params, &gg.params, &rfm, &monetary);
     let total: f64 = scores
         .iter()
         .map(|s| s.p_alive + s.expected_purchases + s.clv.unwrap())
@@ -596,10 +441,8 @@ fn million_customers_fit_and_score() {
         let s = scores[i];
         assert_eq!(s.p_alive, bg.params.p_alive(c));
         assert_eq!(s.expected_purchases, bg.params.expected_purchases(52.0, c));
-        assert_eq!(
-            s.clv,
-            discounted_clv(&bg.params, &gg.params, c, m, 52.0, 0.1)
-        );
+        let clv = discounted_clv(&bg.params, &gg.params, c, m, 52.0, 0.1).unwrap();
+        assert!((s.clv.unwrap() - clv).abs() <= 1e-14 * clv.abs());
     }
     eprintln!(
         "BG/NBD fit {t_bg:?} ({} iterations, {:?}), Gamma-Gamma fit {t_gg:?} ({:?}), \
@@ -609,4 +452,177 @@ fn million_customers_fit_and_score() {
         gg.params,
         started.elapsed()
     );
+}
+
+/// The RFM summary of each customer's purchase days, calibrated at
+/// `run_day` (days since the epoch), by the pipeline's own model
+/// `queries/intermediate/int_customer_rfm.sql` (revenue 1 per order).
+fn rfm_sql(customers: &[(&str, &[i32])], run_day: i32) -> Vec<(String, Rfm)> {
+    let (mut ids, mut days) = (Vec::new(), Vec::new());
+    for (id, purchase_days) in customers {
+        for day in *purchase_days {
+            ids.push(*id);
+            days.push(*day);
+        }
+    }
+    let n = ids.len();
+    let orders = RecordBatch::try_from_iter([
+        ("customer_id", Arc::new(StringArray::from(ids)) as ArrayRef),
+        ("order_date", Arc::new(Date32Array::from(days))),
+        ("amount", Arc::new(Float64Array::from(vec![1.0; n]))),
+        ("gross_margin", Arc::new(Float64Array::from(vec![1.0; n]))),
+    ])
+    .unwrap();
+    let sql = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("queries/intermediate/int_customer_rfm.sql"),
+    )
+    .unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let ctx = SessionContext::new();
+        let table = MemTable::try_new(orders.schema(), vec![vec![orders]]).unwrap();
+        ctx.register_table("int_completed_orders", Arc::new(table))
+            .unwrap();
+        let params = ParamValues::Map(
+            [
+                (
+                    "run_date".to_string(),
+                    ScalarValue::Date32(Some(run_day)).into(),
+                ),
+                ("clv_value".to_string(), ScalarValue::from("revenue").into()),
+            ]
+            .into_iter()
+            .collect(),
+        );
+        let summary = ctx
+            .sql(&sql)
+            .await
+            .unwrap()
+            .with_param_values(params)
+            .unwrap()
+            .sort_by(vec![datafusion::prelude::col("customer_id")])
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        let mut out = Vec::new();
+        for batch in summary {
+            let text = batch
+                .column_by_name("customer_id")
+                .unwrap()
+                .as_string::<i32>()
+                .clone();
+            let float = |name: &str| {
+                batch
+                    .column_by_name(name)
+                    .unwrap()
+                    .as_primitive::<Float64Type>()
+                    .clone()
+            };
+            let (x, tx, t) = (float("frequency"), float("recency"), float("age"));
+            for i in 0..batch.num_rows() {
+                let rfm = Rfm {
+                    frequency: x.value(i),
+                    recency: tx.value(i),
+                    age: t.value(i),
+                };
+                out.push((text.value(i).to_string(), rfm));
+            }
+        }
+        out
+    })
+}
+
+#[test]
+fn rfm_merges_same_day_purchases_and_ignores_the_holdout() {
+    // Days 100, 107 (twice), 130 and one after the calibration end (150).
+    let rfm = rfm_sql(&[("a", &[130, 107, 100, 107, 150])], 140);
+    assert_eq!(
+        rfm[0].1,
+        Rfm {
+            frequency: 2.0,
+            recency: 30.0 / 7.0,
+            age: 40.0 / 7.0
+        }
+    );
+    // A single day with three orders is one purchase: no repeat. A first
+    // purchase on the calibration end day has age 0. A customer who first
+    // bought after it is not there. Dates before the epoch are fine.
+    let rfm = rfm_sql(&[("b", &[5, 5, 5]), ("c", &[12]), ("d", &[13, 20])], 12);
+    let rfm_of = |frequency, recency, age| Rfm {
+        frequency,
+        recency,
+        age,
+    };
+    assert_eq!(
+        rfm,
+        [
+            ("b".to_string(), rfm_of(0.0, 0.0, 1.0)),
+            ("c".to_string(), rfm_of(0.0, 0.0, 0.0)),
+        ]
+    );
+    let rfm = rfm_sql(&[("e", &[-14, -7])], 0);
+    assert_eq!(rfm[0].1, rfm_of(1.0, 1.0, 2.0));
+}
+
+#[derive(Clone, Copy)]
+struct Score {
+    p_alive: f64,
+    expected_purchases: f64,
+    clv: Option<f64>,
+}
+
+/// P(alive), expected purchases over 52 weeks and CLV over 52 weeks at
+/// 10% a year, through the SQL functions `customer_clv` calls.
+fn score_sql(bg: &BgNbd, gg: &GammaGamma, rfm: &[Rfm], monetary: &[f64]) -> Vec<Score> {
+    let column = |f: &dyn Fn(&Rfm) -> f64| {
+        Arc::new(Float64Array::from(rfm.iter().map(f).collect::<Vec<_>>())) as ArrayRef
+    };
+    let customers = RecordBatch::try_from_iter([
+        (
+            "i",
+            Arc::new(datafusion::arrow::array::Int64Array::from_iter_values(
+                0..rfm.len() as i64,
+            )) as ArrayRef,
+        ),
+        ("x", column(&|c| c.frequency)),
+        ("tx", column(&|c| c.recency)),
+        ("t", column(&|c| c.age)),
+        (
+            "m",
+            Arc::new(Float64Array::from(monetary.to_vec())) as ArrayRef,
+        ),
+    ])
+    .unwrap();
+    let BgNbd { r, alpha, a, b } = *bg;
+    let GammaGamma { p, q, v } = *gg;
+    let sql = format!(
+        "SELECT bg_nbd_p_alive({r:?}, {alpha:?}, {a:?}, {b:?}, x, tx, t) AS p_alive,
+                bg_nbd_expected_purchases({r:?}, {alpha:?}, {a:?}, {b:?}, 52.0, x, tx, t) AS e,
+                clv_discounted({r:?}, {alpha:?}, {a:?}, {b:?}, {p:?}, {q:?}, {v:?},
+                               x, tx, t, m, 52.0, 0.1) AS clv
+         FROM customers ORDER BY i"
+    );
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let ctx = SessionContext::new();
+        advocacy::functions::register(&ctx);
+        let table = MemTable::try_new(customers.schema(), vec![vec![customers]]).unwrap();
+        ctx.register_table("customers", Arc::new(table)).unwrap();
+        let batches = ctx.sql(&sql).await.unwrap().collect().await.unwrap();
+        let mut out = Vec::new();
+        for batch in batches {
+            let f = |c: usize| batch.column(c).as_primitive::<Float64Type>().clone();
+            let (p_alive, e, clv) = (f(0), f(1), f(2));
+            for i in 0..batch.num_rows() {
+                out.push(Score {
+                    p_alive: p_alive.value(i),
+                    expected_purchases: e.value(i),
+                    clv: clv.is_valid(i).then(|| clv.value(i)),
+                });
+            }
+        }
+        out
+    })
 }

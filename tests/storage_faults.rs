@@ -27,7 +27,7 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 
 use advocacy::config::Text;
-use advocacy::parquet_file::{PART_SIZE, ParquetFile, wait_for_aborts};
+use advocacy::storage::parquet_file::{PART_SIZE, ParquetFile, wait_for_aborts};
 use advocacy::storage::{Location, StorageOptions};
 
 const BUCKET: &str = "faults";

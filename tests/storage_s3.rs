@@ -329,7 +329,10 @@ fn on_s3_exactly_one_of_several_runs_takes_over_a_dead_lock() {
         .collect();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while std::fs::read_dir(held.path()).unwrap().count() < 4 {
-        assert!(std::time::Instant::now() < deadline, "not all four runs reached the takeover");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not all four runs reached the takeover"
+        );
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
     std::fs::write(held.path().join("release"), "").unwrap();

@@ -1,7 +1,7 @@
 //! The columns an export has against those its mapping reads: a mapped
 //! column that is missing fails the file, naming the closest one there.
 
-use super::load::FileError;
+use super::sink::FileError;
 
 /// The error for a mapped column the file does not have. `place` is where
 /// columns were looked for ("header", "file").

@@ -13,8 +13,9 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 
 use super::json_paths::PathTree;
-use super::load::{FileError, RecordSink};
-use super::rows::{Mapping, Rejection};
+use super::mapping::Mapping;
+use super::rows::Rejection;
+use super::sink::{FileError, RecordSink};
 
 /// Reads a whole JSON document: exports of this shape are API pages, small
 /// enough to hold, and cannot be parsed incrementally record by record.

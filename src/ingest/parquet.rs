@@ -9,8 +9,8 @@ use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
 use futures::StreamExt;
 use tokio::runtime::Handle;
 
-use super::load::{FileError, RecordSink};
-use super::rows::Mapping;
+use super::mapping::Mapping;
+use super::sink::{FileError, RecordSink};
 use crate::storage::Location;
 
 /// Must run on a blocking thread: it blocks on `handle` for each batch.

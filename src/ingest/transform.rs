@@ -18,11 +18,13 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::compute::take_record_batch;
 
-use super::expressions::{Evaluated, text_schema};
-use super::load::{ChannelSink, FileError, Line, RecordSink};
-use super::rows::{LineItemInputs, Mapping, Rejection};
+use super::expressions::Evaluated;
+use super::mapping::{LineItemInputs, Mapping};
+use super::rows::Rejection;
+use super::sink::{ChannelSink, FileError, Line, RecordSink};
 use super::values;
 use crate::config::LineAmount;
+use crate::config::text_schema;
 
 /// Records per batch of expression evaluation.
 const BATCH_RECORDS: usize = 4096;

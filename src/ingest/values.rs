@@ -6,8 +6,9 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 
 use chrono::format::{Item, Parsed, StrftimeItems};
-use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
+use datafusion::arrow::datatypes::Date32Type;
 
 /// Bounds outside which a date is taken as a data error: nothing in a
 /// CRM predates 1970, and nothing happens more than a day in the future.
@@ -33,13 +34,6 @@ impl DateBounds {
             Ok(())
         }
     }
-}
-
-/// Days from 0001-01-01 (CE day 1) to 1970-01-01, for Arrow's Date32.
-const EPOCH_DAYS_FROM_CE: i32 = 719_163;
-
-pub fn date_to_days(date: NaiveDate) -> i32 {
-    date.num_days_from_ce() - EPOCH_DAYS_FROM_CE
 }
 
 /// `str::trim`, without its char-by-char Unicode scan for the values that
@@ -319,7 +313,7 @@ pub fn parse_date(
         },
     };
     bounds.check(date)?;
-    Ok(date_to_days(date))
+    Ok(Date32Type::from_naive_date(date))
 }
 
 #[cfg(test)]

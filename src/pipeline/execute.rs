@@ -21,8 +21,10 @@ use super::diagnostics::describe;
 use super::models::Model;
 use super::schedule;
 use super::{ModelReport, ModelStatus, Project, sql_options};
-use crate::parquet_file::{ParquetFile, intermediate_writer_properties, writer_properties};
 use crate::storage::Location;
+use crate::storage::parquet_file::{
+    ParquetFile, intermediate_writer_properties, writer_properties,
+};
 
 pub fn materialised_path(name: &str) -> String {
     format!("_state/models/{name}.parquet")
@@ -40,10 +42,9 @@ pub async fn register_materialised(
         format!("reports/{name}/{name}.parquet"),
     ] {
         let exists = warehouse
-            .get_opt(&warehouse.path(&relative))
+            .exists(&warehouse.path(&relative))
             .await
-            .map_err(|e| DataFusionError::External(Box::new(e)))?
-            .is_some();
+            .map_err(|e| DataFusionError::External(Box::new(e)))?;
         if exists {
             let url = format!("{}{relative}", warehouse.url);
             ctx.deregister_table(name)?;
@@ -53,6 +54,23 @@ pub async fn register_materialised(
         }
     }
     Ok(false)
+}
+
+/// Registers every model's last materialised result (or published
+/// report), for ad-hoc queries and data tests outside a build. Returns the
+/// models that have never been built.
+pub async fn register_models(
+    ctx: &SessionContext,
+    warehouse: &Location,
+    models: &[String],
+) -> Result<Vec<String>, DataFusionError> {
+    let mut missing = Vec::new();
+    for name in models {
+        if !register_materialised(ctx, warehouse, name).await? {
+            missing.push(name.clone());
+        }
+    }
+    Ok(missing)
 }
 
 /// Why a model did not build.

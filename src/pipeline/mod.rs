@@ -17,6 +17,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Instant;
 
 use chrono::NaiveDate;
+use datafusion::arrow::datatypes::Date32Type;
 use datafusion::common::ScalarValue;
 use datafusion::execution::context::SQLOptions;
 use datafusion::prelude::SessionContext;
@@ -30,7 +31,7 @@ use data_tests::TestResult;
 use models::Model;
 use spec::{ModelsFile, Severity};
 
-pub use execute::{materialised_path, register_materialised};
+pub use execute::{materialised_path, register_materialised, register_models};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
@@ -178,7 +179,7 @@ pub fn parameters(
         .collect();
     params.insert(
         "run_date".into(),
-        ScalarValue::Date32(Some(crate::ingest::values::date_to_days(run_date))),
+        ScalarValue::Date32(Some(Date32Type::from_naive_date(run_date))),
     );
     params.insert(
         "timezone".into(),

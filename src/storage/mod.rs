@@ -1,6 +1,8 @@
 //! Object-store locations: turning the config's paths and URLs into
 //! stores, registering them with DataFusion, and whole-object writes.
 
+pub mod parquet_file;
+
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -93,6 +95,13 @@ impl Location {
             url.set_path(&path);
         }
         let prefix = Path::from_url_path(url.path()).map_err(|e| fail(e.to_string()))?;
+        // Per-scheme builders rather than `object_store::parse_url_opts`
+        // (0.13.2), which starts from `Builder::new()` and so ignores the
+        // AWS_*/GOOGLE_*/AZURE_* credentials of the environment, drops an
+        // option key it does not know without a word (a typo in
+        // `storage.s3` would go unnoticed), has no way to set the retry
+        // policy, and makes a new empty store for every `memory://` URL,
+        // where the warehouse and its tests need one store per name.
         let options = storage.get(url.scheme());
         let store: Arc<dyn ObjectStore> = match url.scheme() {
             "memory" => {
@@ -171,6 +180,16 @@ impl Location {
                 .map_err(|e| StorageError::object("read", path, e)),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(StorageError::object("read", path, e)),
+        }
+    }
+
+    /// Whether an object is there, from its metadata alone (a `head`, so
+    /// nothing is downloaded).
+    pub async fn exists(&self, path: &Path) -> Result<bool, StorageError> {
+        match self.store.head(path).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(StorageError::object("head", path, e)),
         }
     }
 
@@ -255,7 +274,7 @@ fn retry_config<'a>(
 
 /// `250ms`, `30s`, `3m`, `1h`: the durations `run.lock_ttl` takes too.
 fn parse_duration(text: &str) -> Result<Duration, ()> {
-    crate::lock::parse_duration(text)
+    crate::config::units::parse_duration(text)
         .ok()
         .and_then(|d| d.to_std().ok())
         .ok_or(())

@@ -1,6 +1,8 @@
 //! The DataFusion session of a run: memory limit with spilling, one
 //! partition per core, object stores and raw-zone tables registered.
 
+pub mod memory_pool;
+
 use std::num::NonZeroUsize;
 use std::sync::Arc;
 
@@ -16,9 +18,9 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 
 use crate::config::{Config, Pii};
 use crate::ingest::raw_folder;
-use crate::memory_pool::ActiveFairPool;
 use crate::schema::Entity;
 use crate::storage::Location;
+use memory_pool::ActiveFairPool;
 
 pub fn session(config: &Config) -> Result<SessionContext> {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -94,21 +96,4 @@ pub fn register_raw_tables(ctx: &SessionContext, warehouse: &Location, pii: Pii)
         ctx.register_table(entity.table_name(), Arc::new(table))?;
     }
     Ok(())
-}
-
-/// Registers every model's last materialised result (or published
-/// report), for ad-hoc queries and data tests outside a build. Returns the
-/// models that have never been built.
-pub async fn register_models(
-    ctx: &SessionContext,
-    warehouse: &Location,
-    models: &[String],
-) -> Result<Vec<String>> {
-    let mut missing = Vec::new();
-    for name in models {
-        if !crate::pipeline::register_materialised(ctx, warehouse, name).await? {
-            missing.push(name.clone());
-        }
-    }
-    Ok(missing)
 }

@@ -1,6 +1,9 @@
 //! The ingest manifest, `_state/ingest_manifest.parquet`: one row per
 //! landing object a source has seen, so re-runs skip what is loaded, a
-//! changed file replaces its rows, and a renamed copy is recognised.
+//! changed file replaces its rows, and a renamed copy is recognised. What
+//! to do with each file is decided in [`plan`].
+
+mod plan;
 
 use std::sync::Arc;
 
@@ -11,9 +14,10 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-use crate::parquet_file::writer_properties;
 use crate::schema::timestamp_type;
+use crate::storage::parquet_file::writer_properties;
 use crate::storage::{Location, StorageError};
+pub use plan::{Action, Outcome, Policy, ReadReason, after_read, plan};
 
 pub const MANIFEST_PATH: &str = "_state/ingest_manifest.parquet";
 

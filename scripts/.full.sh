@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The whole test suite, exactly as CI runs it (.ci/run calls this).
+# It installs what the tests need and nothing else: moto, an S3-compatible
+# server the storage tests start themselves on a free 127.0.0.1 port, in a
+# virtualenv under ~/.cache/advocacy (reused across runs), and the CDNOW
+# sample data the CLV tests check the models against.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+cache="${ADVOCACY_CACHE:-$HOME/.cache/advocacy}"
+venv="$cache/venv"
+if [ ! -x "$venv/bin/moto_server" ]; then
+    echo "installing moto (S3 test server) into $venv" >&2
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check 'moto[server]>=5.1,<6'
+fi
+export ADVOCACY_MOTO_SERVER="$venv/bin/moto_server"
+
+# The CDNOW sample (Fader, Hardie & Lee 2005) that tests/clv_models.rs holds
+# the CLV models to ships inside the lifetimes wheel on PyPI: downloaded
+# once into the cache (checked against its hash), never committed.
+cdnow_dir="$cache/lifetimes-0.11.3"
+cdnow="$cdnow_dir/lifetimes/datasets/cdnow_customers_summary_with_transactions.csv"
+if [ ! -f "$cdnow" ]; then
+    echo "downloading the CDNOW sample (lifetimes 0.11.3 wheel) into $cdnow_dir" >&2
+    wheel="$cdnow_dir/Lifetimes-0.11.3-py3-none-any.whl"
+    "$venv/bin/pip" download --quiet --disable-pip-version-check --no-deps \
+        lifetimes==0.11.3 -d "$cdnow_dir"
+    echo "261e3dc89977c2b60767ca6728aaa29d429de0c814635070a749c36555895da8  $wheel" \
+        | sha256sum --check --quiet
+    python3 -m zipfile -e "$wheel" "$cdnow_dir"
+fi
+export ADVOCACY_CDNOW_SUMMARY="$cdnow"
+
+# One shared build directory outside the clone, so CI reuses earlier builds.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$cache/target}"
+cargo test --all-targets --locked --no-fail-fast

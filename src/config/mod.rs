@@ -1,0 +1,345 @@
+//! The YAML config: parsing with line/column errors, `${VAR}` substitution
+//! ([`text`]), sources and their mappings ([`source`]) and the checks that
+//! need the whole file.
+
+mod expression;
+mod source;
+mod text;
+pub mod units;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+pub use expression::{SqlExpression, text_schema};
+pub use source::{ColumnSpec, CsvOptions, Format, LineAmount, LineItems, Lookup, SourceConfig};
+pub use text::{Text, redact, substitute_env};
+use units::{parse_bytes, parse_duration};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where exports arrive: a path or URL.
+    pub landing: Text,
+    /// Where the raw zone, reports and state live: a path or URL.
+    pub warehouse: Text,
+    /// Object-store options by URL scheme (`s3`, `gs`, `az`), passed to
+    /// object_store's builders under their documented config keys.
+    #[serde(default)]
+    pub storage: BTreeMap<String, BTreeMap<String, Text>>,
+    #[serde(default)]
+    pub run: RunSettings,
+    #[serde(default)]
+    pub sources: Vec<SourceConfig>,
+    /// Named parameters the SQL models read as `$name`.
+    #[serde(default)]
+    pub vars: BTreeMap<String, VarValue>,
+    /// The folder of SQL models, relative to the config file.
+    #[serde(default = "default_queries")]
+    pub queries: PathBuf,
+    /// Directory the config was read from; relative paths resolve here.
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+    /// SHA-256 of the config text, recorded in every run record.
+    #[serde(skip)]
+    pub hash: String,
+}
+
+fn default_queries() -> PathBuf {
+    PathBuf::from("queries")
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RunSettings {
+    /// The zone days are cut in (IANA name): `$run_date` is today there and
+    /// the models see it as `$timezone`.
+    pub timezone: String,
+    /// The base currency (ISO 4217 code) every amount is converted to; the
+    /// models see it as `$currency`.
+    pub currency: String,
+    /// Memory pool of the query engine, e.g. `2GiB`, `512MiB`.
+    pub memory_limit: String,
+    pub pii: Pii,
+    pub pii_salt: Option<Text>,
+    /// Rows per Parquet row group and per in-memory batch during ingest.
+    pub batch_rows: usize,
+    /// A warehouse lock older than this (`30m`, `6h`, `1d`) belongs to a
+    /// run that died, and the next run takes it over.
+    pub lock_ttl: String,
+}
+
+impl Default for RunSettings {
+    fn default() -> Self {
+        RunSettings {
+            timezone: "UTC".into(),
+            currency: "USD".into(),
+            memory_limit: "2GiB".into(),
+            pii: Pii::Hash,
+            pii_salt: None,
+            batch_rows: 65_536,
+            lock_ttl: "6h".into(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Pii {
+    /// Store only the salted SHA-256 of each email (the default).
+    Hash,
+    /// Store the normalised email and its hash.
+    Keep,
+    /// Store neither; email identities are still hashed so they can match.
+    Drop,
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum VarValue {
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Text(String),
+}
+
+impl Config {
+    /// Reads and checks a config file; every error names the file, and
+    /// parse errors carry line and column.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let base_dir = path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        Config::parse(&text, base_dir).map_err(|message| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            message,
+        })
+    }
+
+    pub fn parse(text: &str, base_dir: PathBuf) -> Result<Config, String> {
+        let mut config: Config = serde_yaml::from_str(text)
+            .map_err(|e| redact(&locate_env_error(text, e.to_string())))?;
+        config.base_dir = base_dir;
+        config.hash = crate::pii::sha256_hex(text.as_bytes());
+        config.check().map_err(|e| redact(&e))?;
+        config.set_fingerprints(text)?;
+        Ok(config)
+    }
+
+    /// Fills each source's [`SourceConfig::fingerprint`]. The mapping is
+    /// taken from the YAML as a value with its keys sorted, so comments,
+    /// layout, flow or block style and key order do not count; the glob is
+    /// left out (widening it must not reload what it already matched).
+    fn set_fingerprints(&mut self, text: &str) -> Result<(), String> {
+        let document: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| e.to_string())?;
+        let written = document
+            .get("sources")
+            .and_then(serde_yaml::Value::as_sequence)
+            .cloned()
+            .unwrap_or_default();
+        let settings = format!(
+            "pii={:?}\nsalt={}\ntimezone={}\n",
+            self.run.pii,
+            self.salt(),
+            self.run.timezone
+        );
+        for (source, value) in self.sources.iter_mut().zip(written) {
+            let mut value = canonical_yaml(value);
+            if let serde_yaml::Value::Mapping(map) = &mut value {
+                map.remove("path");
+            }
+            let mapping = serde_yaml::to_string(&value).map_err(|e| e.to_string())?;
+            source.fingerprint = crate::pii::sha256_hex(format!("{mapping}{settings}").as_bytes());
+        }
+        Ok(())
+    }
+
+    fn check(&self) -> Result<(), String> {
+        let mut names = BTreeSet::new();
+        for source in &self.sources {
+            if !names.insert(source.name.as_str()) {
+                return Err(format!(
+                    "sources: two sources are named {:?}; names must be unique",
+                    source.name
+                ));
+            }
+        }
+        if self.run.pii != Pii::Keep && self.run.pii_salt.as_ref().is_none_or(|s| s.0.is_empty()) {
+            return Err(
+                "run.pii_salt: a salt is required to hash emails (e.g. pii_salt: \"${ADVOCACY_PII_SALT}\")"
+                    .into(),
+            );
+        }
+        crate::clock::parse_timezone(&self.run.timezone)
+            .map_err(|e| format!("run.timezone: {e}"))?;
+        if self.run.currency.len() != 3
+            || !self.run.currency.bytes().all(|b| b.is_ascii_uppercase())
+        {
+            return Err(format!(
+                "run.currency: {:?} is not a three-letter currency code such as USD or EUR",
+                self.run.currency
+            ));
+        }
+        parse_bytes(&self.run.memory_limit).map_err(|e| format!("run.memory_limit: {e}"))?;
+        parse_duration(&self.run.lock_ttl).map_err(|e| format!("run.lock_ttl: {e}"))?;
+        if self.run.batch_rows == 0 {
+            return Err("run.batch_rows must be at least 1".into());
+        }
+        for scheme in self.storage.keys() {
+            if !matches!(scheme.as_str(), "s3" | "gs" | "az" | "file" | "memory") {
+                return Err(format!(
+                    "storage.{scheme}: unknown scheme (expected s3, gs or az)"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Resolves a possibly relative location against the config's folder.
+    pub fn resolve_location(&self, location: &str) -> String {
+        if location.contains("://") || Path::new(location).is_absolute() {
+            location.to_string()
+        } else {
+            self.base_dir.join(location).to_string_lossy().into_owned()
+        }
+    }
+
+    pub fn queries_dir(&self) -> PathBuf {
+        self.base_dir.join(&self.queries)
+    }
+
+    pub fn memory_limit_bytes(&self) -> usize {
+        parse_bytes(&self.run.memory_limit).expect("checked at load")
+    }
+
+    pub fn lock_ttl(&self) -> chrono::Duration {
+        parse_duration(&self.run.lock_ttl).expect("checked at load")
+    }
+
+    pub fn salt(&self) -> &str {
+        self.run.pii_salt.as_ref().map_or("", Text::as_str)
+    }
+}
+
+/// The value with every mapping's keys in sorted order (tags and merges
+/// kept as written).
+fn canonical_yaml(value: serde_yaml::Value) -> serde_yaml::Value {
+    use serde_yaml::Value;
+    match value {
+        Value::Mapping(map) => {
+            let mut entries: Vec<(Value, Value)> = map
+                .into_iter()
+                .map(|(k, v)| (k, canonical_yaml(v)))
+                .collect();
+            entries.sort_by_key(|(k, _)| serde_yaml::to_string(k).unwrap_or_default());
+            Value::Mapping(entries.into_iter().collect())
+        }
+        Value::Sequence(items) => Value::Sequence(items.into_iter().map(canonical_yaml).collect()),
+        Value::Tagged(tagged) => {
+            let tagged = *tagged;
+            Value::Tagged(Box::new(serde_yaml::value::TaggedValue {
+                tag: tagged.tag,
+                value: canonical_yaml(tagged.value),
+            }))
+        }
+        other => other,
+    }
+}
+
+/// serde_yaml gives no position for errors raised while substituting a
+/// scalar; point at the first `${NAME` in the text instead.
+fn locate_env_error(text: &str, message: String) -> String {
+    let Some(rest) = message.strip_prefix("environment variable ") else {
+        return message;
+    };
+    if message.contains(" at line ") {
+        return message;
+    }
+    let name = rest.split_whitespace().next().unwrap_or_default();
+    let needle = format!("${{{name}");
+    for (number, line) in text.lines().enumerate() {
+        if let Some(column) = line.find(&needle) {
+            return format!("{message} at line {} column {}", number + 1, column + 1);
+        }
+    }
+    message
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_err(text: &str) -> String {
+        Config::parse(text, ".".into()).unwrap_err()
+    }
+
+    const HEAD: &str = "landing: l\nwarehouse: w\nrun: { pii_salt: s }\n";
+
+    #[test]
+    fn errors_name_the_key_with_line_and_column() {
+        assert_eq!(
+            parse_err("landing: l\nwarehouse: w\nbogus: 1\n"),
+            "unknown field `bogus`, expected one of `landing`, `warehouse`, `storage`, `run`, \
+             `sources`, `vars`, `queries` at line 3 column 1"
+        );
+        let unknown_entity = parse_err(&format!(
+            "{HEAD}sources:\n  - name: a\n    entity: custmers\n"
+        ));
+        assert!(
+            unknown_entity.starts_with("sources[0].entity: unknown variant `custmers`")
+                && unknown_entity.ends_with("at line 6 column 13"),
+            "{unknown_entity}"
+        );
+        assert_eq!(
+            parse_err("landing: l\nwarehouse: w\nrun:\n  batch_rows: many\n"),
+            "run.batch_rows: invalid type: string \"many\", expected usize at line 4 column 15"
+        );
+        let unmapped = parse_err(&format!(
+            "{HEAD}sources:\n  - name: a\n    entity: customers\n    format: csv\n    path: x.csv\n    columns:\n      customer_id: Id\n"
+        ));
+        assert_eq!(
+            unmapped,
+            "sources: source a: required customers field(s) not mapped in `columns`: signup_date at line 5 column 3"
+        );
+        let typo = parse_err(&format!(
+            "{HEAD}sources:\n  - name: a\n    entity: customers\n    format: csv\n    path: x.csv\n    columns:\n      customer_id: Id\n      signup_date: {{ form: x }}\n"
+        ));
+        assert!(
+            typo.starts_with("sources[0].columns.signup_date: unknown field `form`")
+                && typo.ends_with("at line 11 column 20"),
+            "{typo}"
+        );
+        assert_eq!(
+            parse_err("landing: l\nwarehouse: \"${ADVOCACY_TEST_UNSET_VAR}\"\n"),
+            "environment variable ADVOCACY_TEST_UNSET_VAR is not set (set it, or write \
+             ${ADVOCACY_TEST_UNSET_VAR:-default}) at line 2 column 13"
+        );
+    }
+
+    #[test]
+    fn a_path_that_leaves_the_landing_location_is_an_error() {
+        for path in ["../other/*.csv", "crm/../../x.csv", "/etc/passwd"] {
+            let err = parse_err(&format!(
+                "{HEAD}sources:\n  - name: a\n    entity: identities\n    format: csv\n    path: \"{path}\"\n    columns: {{ customer_id: a, kind: b, value: c }}\n"
+            ));
+            assert!(err.contains("leaves the landing location"), "{path}: {err}");
+        }
+    }
+}

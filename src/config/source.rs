@@ -1,0 +1,387 @@
+//! One `sources:` entry: where an export is, its format, and how its
+//! fields map to a canonical entity, checked as far as the entry alone
+//! allows.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use datafusion::arrow::datatypes::DataType;
+use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+
+use super::expression::SqlExpression;
+use super::text::Text;
+use crate::schema::{Entity, FieldType};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Format {
+    Csv,
+    Json,
+    Jsonl,
+    Parquet,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CsvOptions {
+    pub delimiter: char,
+    pub quote: char,
+    pub header: bool,
+    /// Column names when the file has no header row.
+    pub column_names: Vec<String>,
+    /// Rows after the header that are not records (Qualtrics writes a row
+    /// of question labels and one of import ids); counted as skipped.
+    pub skip_after_header: usize,
+    /// A regular expression; records whose text (fields joined by the
+    /// delimiter, without CSV quotes) matches it are skipped: report
+    /// footers such as "Grand Totals (3 records)".
+    pub skip_matching: Option<String>,
+    /// The file's character encoding when it is not UTF-8: a WHATWG label
+    /// such as `windows-1252`, `latin1` or `utf-16le`. A byte-order mark
+    /// is honoured without it.
+    pub encoding: Option<String>,
+}
+
+impl Default for CsvOptions {
+    fn default() -> Self {
+        CsvOptions {
+            delimiter: ',',
+            quote: '"',
+            header: true,
+            column_names: Vec::new(),
+            skip_after_header: 0,
+            skip_matching: None,
+            encoding: None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, try_from = "RawSource")]
+pub struct SourceConfig {
+    pub name: String,
+    pub entity: Entity,
+    pub format: Format,
+    /// Glob under the landing location, e.g. `crm/customers*.csv`.
+    pub path: String,
+    pub csv: CsvOptions,
+    /// JSON pointer to the array of records: in the document (`json`) or
+    /// in each line (`jsonl`).
+    pub records: Option<String>,
+    /// Canonical field -> where its value comes from, in field order.
+    pub columns: Vec<(String, ColumnSpec)>,
+    /// Rows for which this predicate is not true are skipped (counted).
+    pub filter: Option<SqlExpression>,
+    /// Orders only: rows sharing an order_id in a file are one order's lines.
+    pub line_items: Option<LineItems>,
+    /// SHA-256 of everything that decides the values this source stores:
+    /// its mapping as written (all but `path`) and the PII mode, salt and
+    /// time zone. Recorded per loaded file; a file loaded under another
+    /// fingerprint is loaded again.
+    pub fingerprint: String,
+}
+
+/// How the lines of a line-item orders export make one order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LineItems {
+    pub amount: LineAmount,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LineAmount {
+    /// The order's amount is the sum of its lines' amounts.
+    Sum,
+    /// The first non-empty line amount is the order's total (Shopify).
+    First,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSource {
+    name: String,
+    entity: Entity,
+    format: Format,
+    path: String,
+    #[serde(default)]
+    csv: Option<CsvOptions>,
+    #[serde(default)]
+    records: Option<String>,
+    columns: BTreeMap<String, ColumnSpec>,
+    #[serde(default)]
+    filter: Option<SqlExpression>,
+    #[serde(default)]
+    line_items: Option<LineItems>,
+}
+
+impl TryFrom<RawSource> for SourceConfig {
+    type Error = String;
+
+    fn try_from(raw: RawSource) -> Result<Self, String> {
+        let source = &raw.name;
+        if raw.name.is_empty()
+            || !raw
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            return Err(format!(
+                "source name {source:?} must be letters, digits, '_' or '-'"
+            ));
+        }
+        // A glob is matched below the landing prefix: `..` or a leading `/`
+        // could only ever match nothing there, or mean another folder.
+        if raw.path.starts_with('/') || raw.path.split(['/', '\\']).any(|part| part == "..") {
+            return Err(format!(
+                "source {source}: path {:?} leaves the landing location; paths are globs below it (e.g. crm/*.csv)",
+                raw.path
+            ));
+        }
+        if raw.csv.is_some() && raw.format != Format::Csv {
+            return Err(format!("source {source}: `csv` options need `format: csv`"));
+        }
+        let is_json = matches!(raw.format, Format::Json | Format::Jsonl);
+        if raw.records.is_some() && !is_json {
+            return Err(format!(
+                "source {source}: `records` needs `format: json` or `jsonl`"
+            ));
+        }
+        if let Some(pointer) = &raw.records
+            && !pointer.is_empty()
+            && !pointer.starts_with('/')
+        {
+            return Err(format!(
+                "source {source}: records {pointer:?} is not a JSON pointer (it starts with '/', e.g. /reviews)"
+            ));
+        }
+        let csv = raw.csv.unwrap_or_default();
+        if raw.format == Format::Csv {
+            check_csv_options(source, &csv)?;
+        }
+        let entity = raw.entity;
+        for field in raw.columns.keys() {
+            if entity.field(field).is_none() {
+                let known: Vec<_> = entity.fields().iter().map(|f| f.name).collect();
+                return Err(format!(
+                    "source {source}: {entity} has no field {field:?}; its fields are {}",
+                    known.join(", ")
+                ));
+            }
+        }
+        let missing: Vec<_> = entity
+            .fields()
+            .iter()
+            .filter(|f| f.required && !raw.columns.contains_key(f.name))
+            .map(|f| f.name)
+            .collect();
+        if !missing.is_empty() {
+            return Err(format!(
+                "source {source}: required {entity} field(s) not mapped in `columns`: {}",
+                missing.join(", ")
+            ));
+        }
+        for (field, spec) in &raw.columns {
+            let def = entity.field(field).expect("checked above");
+            if spec.format.is_some() && !matches!(def.ty, FieldType::Date | FieldType::Timestamp) {
+                return Err(format!(
+                    "source {source}: `format` applies to dates and timestamps, not {field}"
+                ));
+            }
+            if spec.lookup.is_some() && !is_json {
+                return Err(format!(
+                    "source {source}: columns.{field}: `lookup` reads JSON documents (`format: json` or `jsonl`)"
+                ));
+            }
+            if let Some(lookup) = &spec.lookup
+                && !lookup.records.starts_with('/')
+            {
+                return Err(format!(
+                    "source {source}: columns.{field}: lookup records {:?} is not a JSON pointer (it starts with '/', e.g. /includes/users)",
+                    lookup.records
+                ));
+            }
+        }
+        if let Some(filter) = &raw.filter
+            && !matches!(filter.data_type, DataType::Boolean | DataType::Null)
+        {
+            return Err(format!(
+                "source {source}: filter {:?} is not a condition (it gives {}, not true or false)",
+                filter.text, filter.data_type
+            ));
+        }
+        if raw.line_items.is_some() {
+            check_line_items(source, entity, &raw.columns, raw.line_items)?;
+        }
+        // Keep the mapping in the entity's field order so raw files are
+        // laid out the same whatever order the YAML lists them in.
+        let mut columns = Vec::new();
+        let mut specs = raw.columns;
+        for def in entity.fields() {
+            if let Some(spec) = specs.remove(def.name) {
+                columns.push((def.name.to_string(), spec));
+            }
+        }
+        Ok(SourceConfig {
+            name: raw.name,
+            entity,
+            format: raw.format,
+            path: raw.path,
+            csv,
+            records: raw.records,
+            columns,
+            filter: raw.filter,
+            line_items: raw.line_items,
+            fingerprint: String::new(),
+        })
+    }
+}
+
+/// Lines are grouped by order_id and their amounts combined, so both must
+/// come from each row, not be constants.
+fn check_line_items(
+    source: &str,
+    entity: Entity,
+    columns: &BTreeMap<String, ColumnSpec>,
+    line_items: Option<LineItems>,
+) -> Result<(), String> {
+    if entity != Entity::Orders {
+        return Err(format!(
+            "source {source}: `line_items` applies to orders, not {entity}"
+        ));
+    }
+    let amount = columns.get("amount");
+    if let Some(items) = line_items
+        && items.amount == LineAmount::Sum
+        && amount.is_some_and(|s| s.values.is_some())
+    {
+        return Err(format!(
+            "source {source}: with `line_items: {{ amount: sum }}` each line's amount is a number; `values` cannot map it"
+        ));
+    }
+    for field in ["order_id", "amount"] {
+        if columns.get(field).is_some_and(|s| s.value.is_some()) {
+            return Err(format!(
+                "source {source}: with `line_items`, {field} must come from each row (`from` or `sql`), not a constant"
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_csv_options(source: &str, csv: &CsvOptions) -> Result<(), String> {
+    if !csv.delimiter.is_ascii() || !csv.quote.is_ascii() {
+        return Err(format!(
+            "source {source}: csv delimiter and quote must be single ASCII characters"
+        ));
+    }
+    if !csv.header && csv.column_names.is_empty() {
+        return Err(format!(
+            "source {source}: `header: false` needs `column_names` to name the columns"
+        ));
+    }
+    if let Some(label) = &csv.encoding
+        && encoding_rs::Encoding::for_label(label.as_bytes()).is_none()
+    {
+        return Err(format!(
+            "source {source}: csv.encoding {label:?} is not an encoding (e.g. windows-1252, latin1, utf-16le)"
+        ));
+    }
+    if let Some(pattern) = &csv.skip_matching {
+        regex::Regex::new(pattern).map_err(|e| {
+            format!("source {source}: csv.skip_matching is not a regular expression: {e}")
+        })?;
+    }
+    Ok(())
+}
+
+/// Where a canonical field's value comes from.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ColumnSpec {
+    /// Source column name or dotted JSON path; `None` for a constant.
+    pub from: Option<String>,
+    /// A constant value for every row.
+    pub value: Option<String>,
+    /// chrono format for dates and timestamps.
+    pub format: Option<String>,
+    /// Source value -> canonical value (e.g. `paid: completed`).
+    pub values: Option<BTreeMap<String, String>>,
+    /// A SQL expression over the record's source fields.
+    pub sql: Option<SqlExpression>,
+    /// With `from`: the value is looked up in another array of the same
+    /// JSON document (X API pages keep authors in `includes.users`).
+    pub lookup: Option<Lookup>,
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Lookup {
+    /// JSON pointer to the array to look in, from the document's root.
+    pub records: String,
+    /// The field of those records that `from`'s value must equal.
+    pub key: String,
+    /// The field or dotted path whose value is taken.
+    pub value: String,
+}
+
+impl<'de> Deserialize<'de> for ColumnSpec {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct SpecVisitor;
+        impl<'de> Visitor<'de> for SpecVisitor {
+            type Value = ColumnSpec;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str(
+                    "a source column name or a map with `from`, `sql`, `value`, `lookup`, `format` or `values`",
+                )
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<ColumnSpec, E> {
+                Ok(ColumnSpec {
+                    from: Some(v.to_string()),
+                    ..ColumnSpec::default()
+                })
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ColumnSpec, A::Error> {
+                let mut spec = ColumnSpec::default();
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "from" => spec.from = Some(map.next_value::<Text>()?.0),
+                        "value" => spec.value = Some(map.next_value::<Text>()?.0),
+                        "format" => spec.format = Some(map.next_value::<String>()?),
+                        "values" => {
+                            let values: BTreeMap<Text, Text> = map.next_value()?;
+                            spec.values =
+                                Some(values.into_iter().map(|(k, v)| (k.0, v.0)).collect());
+                        }
+                        "sql" => spec.sql = Some(map.next_value::<SqlExpression>()?),
+                        "lookup" => spec.lookup = Some(map.next_value::<Lookup>()?),
+                        other => {
+                            return Err(de::Error::unknown_field(
+                                other,
+                                &["from", "value", "sql", "lookup", "format", "values"],
+                            ));
+                        }
+                    }
+                }
+                let sources = [
+                    spec.from.is_some(),
+                    spec.value.is_some(),
+                    spec.sql.is_some(),
+                ];
+                match sources.iter().filter(|s| **s).count() {
+                    0 => Err(de::Error::custom(
+                        "a column needs `from` (a source column), `sql` (an expression) or `value` (a constant)",
+                    )),
+                    1 if spec.lookup.is_some() && spec.from.is_none() => Err(de::Error::custom(
+                        "`lookup` needs `from`: the field whose value is looked up",
+                    )),
+                    1 => Ok(spec),
+                    _ => Err(de::Error::custom(
+                        "a column takes one of `from` (a source column), `sql` (an expression) or `value` (a constant)",
+                    )),
+                }
+            }
+        }
+        deserializer.deserialize_any(SpecVisitor)
+    }
+}

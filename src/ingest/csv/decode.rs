@@ -1,0 +1,50 @@
+//! Decoding an export to UTF-8 (`csv.encoding`, byte-order marks).
+
+use std::io::{BufRead, Read};
+
+use crate::config::CsvOptions;
+use crate::ingest::sink::FileError;
+
+/// The file as UTF-8. UTF-8 passes through untouched (each field is checked
+/// on its own later); `csv.encoding` or a byte-order mark (UTF-16, or
+/// UTF-8's own, which would otherwise stick to the first column's name)
+/// decodes through encoding_rs.
+pub(super) enum Decoded<R: Read> {
+    Utf8(R),
+    Decoding(encoding_rs_io::DecodeReaderBytes<R, Vec<u8>>),
+}
+
+impl<R: BufRead> Decoded<R> {
+    pub(super) fn new(mut input: R, options: &CsvOptions) -> Result<Decoded<R>, FileError> {
+        let encoding = match &options.encoding {
+            Some(label) => Some(
+                encoding_rs::Encoding::for_label(label.as_bytes()).ok_or_else(|| {
+                    FileError::new(format!("csv.encoding: unknown encoding {label:?}"))
+                })?,
+            ),
+            None => None,
+        };
+        let head = input
+            .fill_buf()
+            .map_err(|e| FileError::new(format!("cannot read: {e}")))?;
+        let bom = [&[0xEF, 0xBB, 0xBF][..], &[0xFF, 0xFE], &[0xFE, 0xFF]]
+            .iter()
+            .any(|mark| head.starts_with(mark));
+        if encoding.is_none() && !bom {
+            return Ok(Decoded::Utf8(input));
+        }
+        let decoder = encoding_rs_io::DecodeReaderBytesBuilder::new()
+            .encoding(encoding)
+            .build(input);
+        Ok(Decoded::Decoding(decoder))
+    }
+}
+
+impl<R: Read> Read for Decoded<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Decoded::Utf8(r) => r.read(buf),
+            Decoded::Decoding(r) => r.read(buf),
+        }
+    }
+}

@@ -1,0 +1,184 @@
+//! What ingest reports: per file and per source, rows read, loaded,
+//! quarantined and skipped (read = the other three), and the table printed
+//! at the end of a run.
+
+use serde::Serialize;
+
+use super::sink::RowCounts;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "status")]
+pub enum FileStatus {
+    Loaded,
+    /// Same path, size and version (or content) as already loaded.
+    Unchanged,
+    /// Same content as another landing file already loaded.
+    Duplicate {
+        of: String,
+    },
+    Failed {
+        error: String,
+    },
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FileReport {
+    pub path: String,
+    #[serde(flatten)]
+    pub status: FileStatus,
+    pub bytes: u64,
+    pub rows_read: u64,
+    pub rows_loaded: u64,
+    pub rows_quarantined: u64,
+    pub rows_skipped: u64,
+    /// Columns of the file that the mapping does not read and that no
+    /// earlier file of the source had: reported once, then known.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ignored_columns: Vec<String>,
+    /// Wall time of reading, validating and writing the file.
+    pub seconds: f64,
+    /// Rows read per second.
+    pub rows_per_second: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SourceReport {
+    pub source: String,
+    pub entity: String,
+    pub files: Vec<FileReport>,
+    /// Set when the source could not be listed at all.
+    pub error: Option<String>,
+    /// Sums over the files: rows_read = rows_loaded + rows_quarantined +
+    /// rows_skipped.
+    pub rows_read: u64,
+    pub rows_loaded: u64,
+    pub rows_quarantined: u64,
+    pub rows_skipped: u64,
+}
+
+impl SourceReport {
+    pub fn failed(&self) -> bool {
+        self.error.is_some()
+            || self
+                .files
+                .iter()
+                .any(|f| matches!(f.status, FileStatus::Failed { .. }))
+    }
+
+    pub(super) fn add_totals(&mut self) {
+        let mut t = RowCounts::default();
+        for f in &self.files {
+            t.read += f.rows_read;
+            t.loaded += f.rows_loaded;
+            t.quarantined += f.rows_quarantined;
+            t.skipped += f.rows_skipped;
+        }
+        self.rows_read = t.read;
+        self.rows_loaded = t.loaded;
+        self.rows_quarantined = t.quarantined;
+        self.rows_skipped = t.skipped;
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct IngestReport {
+    pub sources: Vec<SourceReport>,
+}
+
+impl IngestReport {
+    pub fn failed(&self) -> bool {
+        self.sources.iter().any(SourceReport::failed)
+    }
+
+    /// A fixed-width table for the end of a run.
+    pub fn summary_table(&self) -> String {
+        let w = self
+            .sources
+            .iter()
+            .map(|s| s.source.len())
+            .chain([6])
+            .max()
+            .unwrap_or(6);
+        let f = self
+            .sources
+            .iter()
+            .flat_map(|s| s.files.iter().map(|f| f.path.len()))
+            .chain([11])
+            .max()
+            .unwrap_or(11);
+        let row = |source: &str, file: &str, status: &str, counts: [&dyn std::fmt::Display; 6]| {
+            let [r, l, q, k, s, rate] = counts;
+            format!(
+                "{source:<w$} {file:<f$} {status:<10} {r:>10} {l:>10} {q:>12} {k:>8} {s:>8} {rate:>10}\n"
+            )
+        };
+        let mut out = row(
+            "source",
+            "file",
+            "status",
+            [
+                &"read",
+                &"loaded",
+                &"quarantined",
+                &"skipped",
+                &"seconds",
+                &"rows/s",
+            ],
+        );
+        for source in &self.sources {
+            if let Some(error) = &source.error {
+                out.push_str(&format!("{:<w$} {error}\n", source.source));
+            }
+            if source.files.is_empty() && source.error.is_none() {
+                out.push_str(&format!("{:<w$} (no files matched)\n", source.source));
+            }
+            for file in &source.files {
+                let status = match &file.status {
+                    FileStatus::Loaded => "loaded",
+                    FileStatus::Unchanged => "unchanged",
+                    FileStatus::Duplicate { .. } => "duplicate",
+                    FileStatus::Failed { .. } => "FAILED",
+                };
+                out.push_str(&row(
+                    &source.source,
+                    &file.path,
+                    status,
+                    [
+                        &file.rows_read,
+                        &file.rows_loaded,
+                        &file.rows_quarantined,
+                        &file.rows_skipped,
+                        &format!("{:.2}", file.seconds),
+                        &format!("{:.0}", file.rows_per_second),
+                    ],
+                ));
+                if let FileStatus::Failed { error } = &file.status {
+                    out.push_str(&format!("{:<w$}   error: {error}\n", ""));
+                }
+                if !file.ignored_columns.is_empty() {
+                    let columns = file.ignored_columns.join(", ");
+                    out.push_str(&format!(
+                        "{:<w$}   new columns, not mapped (ignored): {columns}\n",
+                        ""
+                    ));
+                }
+            }
+            if source.files.len() > 1 {
+                out.push_str(&row(
+                    &source.source,
+                    "(all files)",
+                    "",
+                    [
+                        &source.rows_read,
+                        &source.rows_loaded,
+                        &source.rows_quarantined,
+                        &source.rows_skipped,
+                        &"",
+                        &"",
+                    ],
+                ));
+            }
+        }
+        out
+    }
+}

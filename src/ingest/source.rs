@@ -1,0 +1,412 @@
+//! One source's part of a run: each listed landing file is skipped, read
+//! and published, or recorded as a copy, as the manifest's plan says.
+
+use std::sync::Arc;
+
+use futures::TryStreamExt;
+use globset::GlobMatcher;
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use object_store::ObjectMeta;
+use tokio::sync::Mutex;
+
+use super::load::{self, FileJob, LoadedFile};
+use super::manifest::{self, Action, Manifest, ManifestEntry, Outcome, Policy, ReadReason};
+use super::mapping::{LoadContext, Mapping};
+use super::report::{FileReport, FileStatus, SourceReport};
+use super::{IngestError, IngestOptions};
+use crate::config::SourceConfig;
+use crate::storage::Location;
+
+pub(super) struct SourceRun<'a> {
+    pub(super) ctx: Arc<LoadContext>,
+    pub(super) source: Arc<SourceConfig>,
+    pub(super) landing: &'a Location,
+    pub(super) warehouse: &'a Location,
+    pub(super) options: &'a IngestOptions,
+    pub(super) tmp_prefix: String,
+    pub(super) bars: &'a MultiProgress,
+}
+
+impl SourceRun<'_> {
+    /// Loads the source's landing files (`listed`: what matched its path, or
+    /// why they could not be listed).
+    pub(super) async fn ingest(
+        &self,
+        manifest: &Mutex<Manifest>,
+        listed: Result<Vec<ObjectMeta>, String>,
+    ) -> Result<SourceReport, IngestError> {
+        let mut report = SourceReport {
+            source: self.source.name.clone(),
+            entity: self.source.entity.name().to_string(),
+            files: Vec::new(),
+            error: None,
+            rows_read: 0,
+            rows_loaded: 0,
+            rows_quarantined: 0,
+            rows_skipped: 0,
+        };
+        let files = match listed {
+            Ok(files) => files,
+            Err(e) => {
+                report.error = Some(e);
+                return Ok(report);
+            }
+        };
+        tracing::info!(source = %self.source.name, files = files.len(), "ingesting source");
+        let mapping = Arc::new(Mapping::new(&self.source));
+        let actions = manifest::plan(&*manifest.lock().await, &self.policy(), &files, |m| {
+            self.landing.relative(&m.location)
+        });
+        for (n, (meta, action)) in files.iter().zip(actions).enumerate() {
+            let file = self
+                .timed_ingest_file(manifest, mapping.clone(), meta.clone(), action, n)
+                .await?;
+            report.files.push(file);
+        }
+        // A copy whose original changed in place no longer has its rows
+        // anywhere: forget it and load it as a file of its own.
+        let orphans = manifest.lock().await.orphaned_duplicates(&self.source.name);
+        for path in orphans {
+            manifest.lock().await.remove(&self.source.name, &path);
+            if let Some((n, meta)) = files
+                .iter()
+                .enumerate()
+                .find(|(_, m)| self.landing.relative(&m.location) == path)
+            {
+                let action = Action::Read {
+                    previous: None,
+                    reason: ReadReason::New,
+                };
+                let n = files.len() + n;
+                let file = self
+                    .timed_ingest_file(manifest, mapping.clone(), meta.clone(), action, n)
+                    .await?;
+                report.files.push(file);
+            } else {
+                manifest.lock().await.save(self.warehouse).await?;
+            }
+        }
+        for file in &report.files {
+            tracing::info!(
+                source = %self.source.name,
+                file = %file.path,
+                status = ?file.status,
+                rows_read = file.rows_read,
+                rows_loaded = file.rows_loaded,
+                rows_quarantined = file.rows_quarantined,
+                rows_skipped = file.rows_skipped,
+                "file done"
+            );
+        }
+        report.add_totals();
+        Ok(report)
+    }
+
+    async fn timed_ingest_file(
+        &self,
+        manifest: &Mutex<Manifest>,
+        mapping: Arc<Mapping>,
+        meta: ObjectMeta,
+        action: Action,
+        n: usize,
+    ) -> Result<FileReport, IngestError> {
+        let started = std::time::Instant::now();
+        let mut file = self.ingest_file(manifest, mapping, meta, action, n).await?;
+        file.seconds = started.elapsed().as_secs_f64();
+        file.rows_per_second = crate::timing::per_second(file.rows_read, file.seconds);
+        Ok(file)
+    }
+
+    fn policy(&self) -> Policy<'_> {
+        Policy {
+            source: &self.source.name,
+            fingerprint: &self.source.fingerprint,
+            full_refresh: self.options.full_refresh,
+        }
+    }
+
+    async fn ingest_file(
+        &self,
+        manifest: &Mutex<Manifest>,
+        mapping: Arc<Mapping>,
+        meta: ObjectMeta,
+        action: Action,
+        n: usize,
+    ) -> Result<FileReport, IngestError> {
+        let path = self.landing.relative(&meta.location);
+        let mut file = FileReport {
+            path: path.clone(),
+            status: FileStatus::Unchanged,
+            bytes: meta.size,
+            rows_read: 0,
+            rows_loaded: 0,
+            rows_quarantined: 0,
+            rows_skipped: 0,
+            ignored_columns: Vec::new(),
+            seconds: 0.0,
+            rows_per_second: 0.0,
+        };
+        let previous = match action {
+            Action::Skip => return Ok(file),
+            Action::RecordFingerprint(entry) => {
+                let mut manifest = manifest.lock().await;
+                manifest.upsert(entry);
+                manifest.save(self.warehouse).await?;
+                return Ok(file);
+            }
+            Action::Read { previous, reason } => {
+                if let Some(why) = reason.reload() {
+                    tracing::info!(source = %self.source.name, file = %path, reason = why, "loading the file again");
+                }
+                previous
+            }
+        };
+        let job = FileJob {
+            ctx: self.ctx.clone(),
+            source: self.source.clone(),
+            mapping: mapping.clone(),
+            landing: self.landing.clone(),
+            warehouse: self.warehouse.clone(),
+            meta: meta.clone(),
+            tmp_dir: self.warehouse.path(&format!("{}/{n}", self.tmp_prefix)),
+            progress: self.progress_bar(&path, meta.size),
+        };
+        let loaded = match load::load_file(job).await {
+            Ok(loaded) => loaded,
+            Err(e) => {
+                let error = format!("{}: {}", self.landing_display(&path), e.message);
+                tracing::error!(source = %self.source.name, file = %path, error = %e.message, "file failed");
+                file.status = FileStatus::Failed { error };
+                return Ok(file);
+            }
+        };
+        crate::kill_point::reached("file-loaded");
+        file.bytes = loaded.bytes;
+        if loaded.bytes == 0 {
+            tracing::warn!(source = %self.source.name, file = %path, "the file is empty: 0 rows loaded");
+        }
+        let entry = self.entry(&path, &meta, &loaded);
+        let mut manifest = manifest.lock().await;
+        file.ignored_columns = self.new_unmapped_columns(&manifest, &mapping, &loaded);
+        if !file.ignored_columns.is_empty() {
+            tracing::warn!(
+                source = %self.source.name,
+                file = %path,
+                columns = %file.ignored_columns.join(", "),
+                "new columns the mapping does not read (ignored)"
+            );
+        }
+        let outcome = manifest::after_read(
+            &manifest,
+            &self.policy(),
+            &path,
+            previous.as_ref(),
+            &loaded.hash,
+        );
+        match outcome {
+            Outcome::SameContent(prev) => {
+                // Touched but identical: keep the rows, remember the new version.
+                self.discard(&loaded).await?;
+                manifest.upsert(ManifestEntry {
+                    size: meta.size,
+                    e_tag: meta.e_tag.clone(),
+                    last_modified: entry.last_modified,
+                    fingerprint: entry.fingerprint.clone(),
+                    ..prev
+                });
+            }
+            Outcome::CopyOf(original) => {
+                self.discard(&loaded).await?;
+                file.status = FileStatus::Duplicate {
+                    of: original.clone(),
+                };
+                let duplicate = ManifestEntry {
+                    rows_read: 0,
+                    rows_loaded: 0,
+                    rows_quarantined: 0,
+                    rows_skipped: 0,
+                    raw_object: None,
+                    quarantine_object: None,
+                    duplicate_of: Some(original),
+                    ..entry
+                };
+                // A file changed into a copy of another: its earlier rows go.
+                if let Some(prev) = &previous {
+                    self.remove_previous(prev, &duplicate).await?;
+                }
+                manifest.upsert(duplicate);
+            }
+            Outcome::NewRows => {
+                let entry = self.publish(entry, &loaded).await?;
+                crate::kill_point::reached("raw-published");
+                if let Some(prev) = &previous {
+                    self.remove_previous(prev, &entry).await?;
+                }
+                file.status = FileStatus::Loaded;
+                file.rows_read = loaded.counts.read;
+                file.rows_loaded = loaded.counts.loaded;
+                file.rows_quarantined = loaded.counts.quarantined;
+                file.rows_skipped = loaded.counts.skipped;
+                manifest.upsert(entry);
+            }
+        }
+        manifest.save(self.warehouse).await?;
+        crate::kill_point::reached("manifest-saved");
+        Ok(file)
+    }
+
+    /// Columns of this file the mapping does not read and no file of the
+    /// source loaded before had (on a source's first file: every column
+    /// it does not read).
+    fn new_unmapped_columns(
+        &self,
+        manifest: &Manifest,
+        mapping: &Mapping,
+        loaded: &LoadedFile,
+    ) -> Vec<String> {
+        let Some(columns) = &loaded.columns else {
+            return Vec::new();
+        };
+        let seen: std::collections::BTreeSet<&str> = manifest
+            .entries
+            .iter()
+            .filter(|e| e.source == self.source.name)
+            .flat_map(|e| e.columns.iter().flatten())
+            .map(String::as_str)
+            .collect();
+        columns
+            .iter()
+            .filter(|c| !mapping.columns.contains(c) && !seen.contains(c.as_str()))
+            .cloned()
+            .collect()
+    }
+
+    fn entry(&self, path: &str, meta: &ObjectMeta, loaded: &LoadedFile) -> ManifestEntry {
+        ManifestEntry {
+            source: self.source.name.clone(),
+            path: path.to_string(),
+            size: meta.size,
+            e_tag: meta.e_tag.clone(),
+            last_modified: meta.last_modified.timestamp_micros(),
+            hash: loaded.hash.clone(),
+            rows_read: loaded.counts.read,
+            rows_loaded: loaded.counts.loaded,
+            rows_quarantined: loaded.counts.quarantined,
+            rows_skipped: loaded.counts.skipped,
+            load_date: self.options.run_date.to_string(),
+            raw_object: None,
+            quarantine_object: None,
+            duplicate_of: None,
+            loaded_at: self.options.loaded_at.timestamp_micros(),
+            columns: loaded.columns.clone(),
+            fingerprint: Some(self.source.fingerprint.clone()),
+        }
+    }
+
+    /// Moves the temporary outputs to their content-addressed names.
+    async fn publish(
+        &self,
+        mut entry: ManifestEntry,
+        loaded: &LoadedFile,
+    ) -> Result<ManifestEntry, IngestError> {
+        let date = self.options.run_date;
+        let source = &self.source.name;
+        let hash = &loaded.hash;
+        if let Some(tmp) = &loaded.rows_object {
+            let name = format!(
+                "raw/{}/load_date={date}/{source}-{hash}.parquet",
+                self.source.entity.name()
+            );
+            self.warehouse
+                .rename(tmp, &self.warehouse.path(&name))
+                .await?;
+            entry.raw_object = Some(name);
+        }
+        if let Some(tmp) = &loaded.quarantine_object {
+            let name = format!("quarantine/{source}/load_date={date}/{hash}.parquet");
+            self.warehouse
+                .rename(tmp, &self.warehouse.path(&name))
+                .await?;
+            entry.quarantine_object = Some(name);
+        }
+        Ok(entry)
+    }
+
+    /// A file changed in place: its earlier rows are replaced, not added to.
+    async fn remove_previous(
+        &self,
+        previous: &ManifestEntry,
+        current: &ManifestEntry,
+    ) -> Result<(), IngestError> {
+        for (old, new) in [
+            (&previous.raw_object, &current.raw_object),
+            (&previous.quarantine_object, &current.quarantine_object),
+        ] {
+            if let Some(old) = old.as_ref().filter(|o| Some(*o) != new.as_ref()) {
+                self.warehouse
+                    .delete_if_exists(&self.warehouse.path(old))
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn discard(&self, loaded: &LoadedFile) -> Result<(), IngestError> {
+        for tmp in [&loaded.rows_object, &loaded.quarantine_object]
+            .into_iter()
+            .flatten()
+        {
+            self.warehouse.delete_if_exists(tmp).await?;
+        }
+        Ok(())
+    }
+
+    fn landing_display(&self, path: &str) -> String {
+        format!("{}{path}", self.landing.url)
+    }
+
+    fn progress_bar(&self, path: &str, size: u64) -> ProgressBar {
+        const MIN_BYTES: u64 = 8 * 1024 * 1024;
+        if !self.options.show_progress || size < MIN_BYTES {
+            return ProgressBar::hidden();
+        }
+        // indicatif draws nothing when stderr is not a terminal.
+        let bar = ProgressBar::new(size);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
+        );
+        bar.set_message(format!("{} {path}", self.source.name));
+        self.bars.add(bar)
+    }
+}
+
+/// Lists landing objects under the glob's literal prefix and keeps those
+/// that match it, in path order so loads are deterministic.
+pub(super) async fn list_matching(
+    landing: &Location,
+    pattern: &str,
+) -> Result<Vec<ObjectMeta>, String> {
+    let matcher: GlobMatcher = globset::GlobBuilder::new(pattern)
+        .literal_separator(true)
+        .build()
+        .map_err(|e| format!("path {pattern:?} is not a valid glob: {e}"))?
+        .compile_matcher();
+    let literal_end = pattern.find(['*', '?', '[', '{']).unwrap_or(pattern.len());
+    let folder = pattern[..literal_end]
+        .rsplit_once('/')
+        .map_or("", |(dir, _)| dir);
+    let prefix = landing.path(folder);
+    let mut files: Vec<ObjectMeta> = landing
+        .store
+        .list(Some(&prefix))
+        .try_collect()
+        .await
+        .map_err(|e| format!("cannot list {}{folder}: {e}", landing.url))?;
+    files.retain(|m| matcher.is_match(landing.relative(&m.location)));
+    files.sort_by(|a, b| a.location.cmp(&b.location));
+    Ok(files)
+}
