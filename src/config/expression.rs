@@ -46,7 +46,9 @@ impl SqlExpression {
         let schema = text_schema(&fields);
         let df_schema = DFSchema::try_from(schema.as_ref().clone())
             .map_err(|e| format!("SQL {text:?}: {e}"))?;
+        // Our functions too, so a mapping may call what the models call.
         let ctx = SessionContext::new();
+        crate::functions::register(&ctx);
         let expr = ctx
             .parse_sql_expr(text, &df_schema)
             .map_err(|e| format!("SQL {text:?}: {e}"))?;

@@ -34,6 +34,7 @@ impl Planned {
     pub fn new(expression: &SqlExpression, schema: &SchemaRef, output: DataType) -> Planned {
         let df_schema = DFSchema::try_from(schema.as_ref().clone()).expect("text columns");
         let ctx = SessionContext::new();
+        crate::functions::register(&ctx);
         // Checked when the config was read, over a schema of the same types.
         let expr = ctx
             .parse_sql_expr(&expression.text, &df_schema)

@@ -212,7 +212,7 @@ impl SourceRun<'_> {
                     e_tag: meta.e_tag.clone(),
                     last_modified: entry.last_modified,
                     fingerprint: entry.fingerprint.clone(),
-                    ..prev
+                    ..*prev
                 });
             }
             Outcome::CopyOf(original) => {

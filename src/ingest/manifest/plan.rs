@@ -129,7 +129,7 @@ fn same_version(entry: &ManifestEntry, meta: &ObjectMeta) -> bool {
 pub enum Outcome {
     /// Touched but identical to the rows loaded from it (its entry): keep
     /// those rows and record the new version.
-    SameContent(ManifestEntry),
+    SameContent(Box<ManifestEntry>),
     /// A copy of another file of the source whose rows are loaded (a
     /// renamed copy, or a file changed into a copy of another): load
     /// nothing, and any earlier rows of this path go.
@@ -147,7 +147,7 @@ pub fn after_read(
     hash: &str,
 ) -> Outcome {
     if let Some(prev) = previous.filter(|p| p.hash == hash && policy.loaded_as_configured(p)) {
-        return Outcome::SameContent(prev.clone());
+        return Outcome::SameContent(Box::new(prev.clone()));
     }
     match manifest
         .find_content(policy.source, hash)
@@ -320,7 +320,7 @@ mod tests {
         let m = manifest(vec![prev.clone()]);
         assert_eq!(
             after_read(&m, &POLICY, "a.csv", Some(&prev), "h1"),
-            Outcome::SameContent(prev.clone())
+            Outcome::SameContent(Box::new(prev.clone()))
         );
         // Under a new configuration the same bytes give other rows.
         let changed = Policy {
