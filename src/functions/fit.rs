@@ -43,17 +43,7 @@ impl Default for BgNbdFit {
 const BG_NBD_INPUTS: [&str; 3] = ["frequency", "recency", "age"];
 
 fn bg_nbd_fields() -> Fields {
-    let float = |n: &str| Field::new(n, DataType::Float64, true);
-    Fields::from(vec![
-        float("r"),
-        float("alpha"),
-        float("a"),
-        float("b"),
-        float("log_likelihood"),
-        Field::new("customers", DataType::Int64, false),
-        Field::new("converged", DataType::Boolean, false),
-        Field::new("iterations", DataType::Int64, false),
-    ])
+    result_fields(&["r", "alpha", "a", "b"], &["customers"])
 }
 
 impl AggregateUDFImpl for BgNbdFit {
@@ -96,26 +86,16 @@ fn fit_bg_nbd(columns: &[Vec<f64>]) -> Result<Vec<ScalarValue>> {
     match clv::fit_bg_nbd(&rfm) {
         Ok(fit) => {
             let p = fit.params;
-            Ok(vec![
-                float(p.r),
-                float(p.alpha),
-                float(p.a),
-                float(p.b),
-                float(fit.log_likelihood),
-                int(fit.customers),
-                ScalarValue::Boolean(Some(fit.converged)),
-                int(u64::from(fit.iterations)),
-            ])
+            let fitted = Fitted {
+                log_likelihood: fit.log_likelihood,
+                converged: fit.converged,
+                iterations: fit.iterations,
+            };
+            Ok(fitted.row(&[p.r, p.alpha, p.a, p.b], &[fit.customers]))
         }
         Err(e) if unfittable(&e) => {
             tracing::warn!(error = %e, "BG/NBD not fitted");
-            let mut row = vec![ScalarValue::Float64(None); 5];
-            row.extend([
-                int(rfm.len() as u64),
-                ScalarValue::Boolean(Some(false)),
-                int(0),
-            ]);
-            Ok(row)
+            Ok(Fitted::NONE.row(&[f64::NAN; 4], &[rfm.len() as u64]))
         }
         Err(e) => exec_err!("bg_nbd_fit: {e}"),
     }
@@ -142,17 +122,7 @@ impl Default for GammaGammaFit {
 const GAMMA_GAMMA_INPUTS: [&str; 2] = ["frequency", "monetary"];
 
 fn gamma_gamma_fields() -> Fields {
-    let float = |n: &str| Field::new(n, DataType::Float64, true);
-    Fields::from(vec![
-        float("p"),
-        float("q"),
-        float("v"),
-        float("log_likelihood"),
-        Field::new("customers", DataType::Int64, false),
-        Field::new("excluded", DataType::Int64, false),
-        Field::new("converged", DataType::Boolean, false),
-        Field::new("iterations", DataType::Int64, false),
-    ])
+    result_fields(&["p", "q", "v"], &["customers", "excluded"])
 }
 
 impl AggregateUDFImpl for GammaGammaFit {
@@ -193,27 +163,16 @@ fn fit_gamma_gamma(columns: &[Vec<f64>]) -> Result<Vec<ScalarValue>> {
     match clv::fit_gamma_gamma(&rows) {
         Ok(fit) => {
             let p = fit.params;
-            Ok(vec![
-                float(p.p),
-                float(p.q),
-                float(p.v),
-                float(fit.log_likelihood),
-                int(fit.customers),
-                int(fit.excluded),
-                ScalarValue::Boolean(Some(fit.converged)),
-                int(u64::from(fit.iterations)),
-            ])
+            let fitted = Fitted {
+                log_likelihood: fit.log_likelihood,
+                converged: fit.converged,
+                iterations: fit.iterations,
+            };
+            Ok(fitted.row(&[p.p, p.q, p.v], &[fit.customers, fit.excluded]))
         }
         Err(e) if unfittable(&e) => {
             tracing::warn!(error = %e, "Gamma-Gamma not fitted");
-            let mut row = vec![ScalarValue::Float64(None); 4];
-            row.extend([
-                int(0),
-                int(rows.len() as u64),
-                ScalarValue::Boolean(Some(false)),
-                int(0),
-            ]);
-            Ok(row)
+            Ok(Fitted::NONE.row(&[f64::NAN; 3], &[0, rows.len() as u64]))
         }
         Err(e) => exec_err!("gamma_gamma_fit: {e}"),
     }
@@ -224,8 +183,48 @@ fn float(v: f64) -> ScalarValue {
     ScalarValue::Float64(v.is_finite().then_some(v))
 }
 
-fn int(v: u64) -> ScalarValue {
-    ScalarValue::Int64(Some(v as i64))
+/// A fit's struct: its parameters (DOUBLE, NULL when not fitted), the
+/// log-likelihood, its counts of customers (BIGINT), whether it converged
+/// and its iterations.
+fn result_fields(params: &[&str], counts: &[&str]) -> Fields {
+    let float = |n: &str| Field::new(n, DataType::Float64, true);
+    let mut fields: Vec<Field> = params.iter().map(|n| float(n)).collect();
+    fields.push(float("log_likelihood"));
+    fields.extend(
+        counts
+            .iter()
+            .map(|n| Field::new(*n, DataType::Int64, false)),
+    );
+    fields.push(Field::new("converged", DataType::Boolean, false));
+    fields.push(Field::new("iterations", DataType::Int64, false));
+    Fields::from(fields)
+}
+
+/// What every fit reports besides its parameters and counts.
+struct Fitted {
+    log_likelihood: f64,
+    converged: bool,
+    iterations: u32,
+}
+
+impl Fitted {
+    /// A model the data cannot identify: no likelihood, not converged.
+    const NONE: Fitted = Fitted {
+        log_likelihood: f64::NAN,
+        converged: false,
+        iterations: 0,
+    };
+
+    /// The values of [`result_fields`], in order; a value that is not
+    /// finite is NULL.
+    fn row(&self, params: &[f64], counts: &[u64]) -> Vec<ScalarValue> {
+        let mut row: Vec<ScalarValue> = params.iter().map(|&v| float(v)).collect();
+        row.push(float(self.log_likelihood));
+        row.extend(counts.iter().map(|&c| ScalarValue::Int64(Some(c as i64))));
+        row.push(ScalarValue::Boolean(Some(self.converged)));
+        row.push(ScalarValue::Int64(Some(i64::from(self.iterations))));
+        row
+    }
 }
 
 /// Data that cannot identify a model gives a flagged row, not a failed run.
