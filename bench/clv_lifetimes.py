@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Time the reference Python implementation (`lifetimes`) on a large RFM
 summary, as the yardstick for advocacy's own CLV models
-(src/functions/clv.rs; its Rust timing is the ignored test
-`million_customers_fit_and_score` in tests/clv_models.rs).
+(src/functions/clv/; its Rust side is examples/clv_bench.rs, and the
+ignored test `million_customers_fit_and_score` in tests/clv_models.rs).
 
 1. Generates a customer summary from the BG/NBD process, the same story
    and parameters as the Rust test: customers enter uniformly over 77 weeks

@@ -16,8 +16,8 @@ if [ ! -x "$venv/bin/moto_server" ]; then
 fi
 export ADVOCACY_MOTO_SERVER="$venv/bin/moto_server"
 
-# The CDNOW sample (Fader, Hardie & Lee 2005) that tests/clv_models.rs holds
-# the CLV models to ships inside the lifetimes wheel on PyPI: downloaded
+# The CDNOW sample (Fader, Hardie & Lee 2005) that the CLV models' unit tests
+# (src/functions/clv/) hold them to ships inside the lifetimes wheel on PyPI: downloaded
 # once into the cache (checked against its hash), never committed.
 cdnow_dir="$cache/lifetimes-0.11.3"
 cdnow="$cdnow_dir/lifetimes/datasets/cdnow_customers_summary_with_transactions.csv"

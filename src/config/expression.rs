@@ -125,4 +125,12 @@ mod tests {
         let err = SqlExpression::parse("no_such_function(\"a\")").unwrap_err();
         assert!(err.contains("no_such_function"), "{err}");
     }
+
+    #[test]
+    fn our_functions_are_known_to_mappings() {
+        let e =
+            SqlExpression::parse(r#"local_time(CAST("at" AS TIMESTAMP), 'Europe/Paris')"#).unwrap();
+        assert_eq!(e.fields, ["at"]);
+        assert!(matches!(e.data_type, DataType::Timestamp(_, None)), "{e:?}");
+    }
 }

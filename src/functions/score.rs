@@ -231,7 +231,13 @@ fn map_rows<const N: usize>(
     args: &ScalarFunctionArgs,
     mut f: impl FnMut([f64; N]) -> Option<f64>,
 ) -> Result<ColumnarValue> {
-    let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+    // Every argument as an array of the batch's rows (a literal argument
+    // repeated), so rows index every column alike.
+    let arrays = args
+        .args
+        .iter()
+        .map(|a| a.to_array(args.number_rows))
+        .collect::<Result<Vec<_>>>()?;
     let columns: Vec<&Float64Array> = arrays
         .iter()
         .map(|a| a.as_primitive::<Float64Type>())
@@ -249,8 +255,9 @@ fn map_rows<const N: usize>(
 }
 
 /// Expectations for a customer known to be alive, by the bits of their
-/// key, kept between batches. Functions are equal by name: the cache is
-/// an optimisation, not identity.
+/// key, kept between batches. It takes no part in a function's equality
+/// or hash (the type and signature decide): it is an optimisation, not
+/// identity.
 #[derive(Debug, Default)]
 struct IfAliveCache(Mutex<HashMap<[u64; 8], Option<f64>>>);
 

@@ -5,7 +5,7 @@
 //!
 //! Pure numerics with no query engine attached, so the maths can be tested
 //! against the published CDNOW results on its own and called from any UDF
-//! (`functions::sql`). Time is measured in weeks throughout, as in the
+//! (`functions::fit` and `functions::score`). Time is measured in weeks throughout, as in the
 //! papers.
 //!
 //! Robustness choices, all driven by fitting real, messy customer bases:

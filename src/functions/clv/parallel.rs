@@ -22,7 +22,7 @@ fn pool() -> &'static rayon::ThreadPool {
             .num_threads(threads)
             .thread_name(|i| format!("clv-fit-{i}"))
             .build()
-            .expect("a thread pool of two threads")
+            .expect("a thread pool for the fits")
     })
 }
 
@@ -36,4 +36,25 @@ pub(super) fn map_chunks<T: Sync, R: Send>(
         return rows.chunks(CHUNK_ROWS).map(f).collect();
     }
     pool().install(|| rows.par_chunks(CHUNK_ROWS).map(f).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// On the pool, chunk by chunk and in chunk order: the same sums, bit
+    /// for bit, as one thread taking the chunks in turn.
+    #[test]
+    fn chunks_come_back_in_order_with_the_sums_of_one_thread() {
+        let rows: Vec<f64> = (0..100_000).map(|i| 1.0 / f64::from(i + 1)).collect();
+        let sequential: Vec<f64> = rows.chunks(CHUNK_ROWS).map(|c| c.iter().sum()).collect();
+        let pooled = map_chunks(&rows, |c| c.iter().sum::<f64>());
+        assert_eq!(pooled.len(), 7);
+        assert_eq!(pooled, sequential);
+        let firsts = map_chunks(&rows, |c| c[0]);
+        assert_eq!(
+            firsts,
+            (0..7).map(|k| rows[k * CHUNK_ROWS]).collect::<Vec<_>>()
+        );
+    }
 }

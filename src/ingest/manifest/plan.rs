@@ -39,8 +39,8 @@ pub enum Action {
     /// fingerprint: record today's rather than reload every file on the
     /// upgrade (the entry to save).
     RecordFingerprint(ManifestEntry),
-    /// New, changed in place, or loaded under another configuration: read
-    /// it. `previous` is what the manifest holds for its path.
+    /// New, changed in place, loaded under another configuration, or
+    /// `--full-refresh`: read it. `previous` is what the manifest holds for its path.
     Read {
         previous: Option<ManifestEntry>,
         reason: ReadReason,

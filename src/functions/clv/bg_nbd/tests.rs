@@ -263,10 +263,11 @@ fn analytic_gradient_matches_finite_differences() {
 
 #[test]
 fn fits_split_over_threads_are_reproducible() {
-    // More rows than one chunk, so the likelihood runs on two threads.
+    // More distinct customers than one chunk (every age differs), so the
+    // likelihood runs on two threads.
     let rows: Vec<Rfm> = (0..40_000)
         .map(|i| {
-            let age = 10.0 + f64::from(i % 97) / 7.0;
+            let age = 10.0 + f64::from(i) / 1000.0;
             let x = f64::from(i % 5);
             let recency = if x == 0.0 {
                 0.0
