@@ -28,8 +28,12 @@ async fn every_check(warehouse: &Location) {
 
 #[tokio::test]
 async fn memory() {
-    let warehouse =
-        Location::open("memory://storage-suite/warehouse", &no_options(), true).unwrap();
+    let warehouse = Location::open(
+        "memory://storage-suite/warehouse",
+        &StorageOptions::new(),
+        true,
+    )
+    .unwrap();
     every_check(&warehouse).await;
 }
 
@@ -37,7 +41,7 @@ async fn memory() {
 async fn local_folder() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("warehouse");
-    let warehouse = Location::open(path.to_str().unwrap(), &no_options(), true).unwrap();
+    let warehouse = Location::open(path.to_str().unwrap(), &StorageOptions::new(), true).unwrap();
     every_check(&warehouse).await;
 }
 
@@ -58,10 +62,6 @@ async fn s3() {
     let options: StorageOptions = [("s3".to_string(), s3)].into_iter().collect();
     let warehouse = Location::open("s3://suite/warehouse", &options, true).unwrap();
     every_check(&warehouse).await;
-}
-
-fn no_options() -> StorageOptions {
-    StorageOptions::new()
 }
 
 async fn put_then_get(w: &Location) {

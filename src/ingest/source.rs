@@ -58,9 +58,8 @@ impl SourceRun<'_> {
             self.landing.relative(&m.location)
         });
         for (n, (meta, action)) in files.iter().zip(actions).enumerate() {
-            let file = self
-                .timed_ingest_file(manifest, mapping.clone(), meta.clone(), action, n)
-                .await?;
+            let file =
+                timed(self.ingest_file(manifest, mapping.clone(), meta.clone(), action, n)).await?;
             report.files.push(file);
         }
         // A copy whose original changed in place no longer has its rows
@@ -78,9 +77,9 @@ impl SourceRun<'_> {
                     reason: ReadReason::New,
                 };
                 let n = files.len() + n;
-                let file = self
-                    .timed_ingest_file(manifest, mapping.clone(), meta.clone(), action, n)
-                    .await?;
+                let file =
+                    timed(self.ingest_file(manifest, mapping.clone(), meta.clone(), action, n))
+                        .await?;
                 report.files.push(file);
             } else {
                 manifest.lock().await.save(self.warehouse).await?;
@@ -100,21 +99,6 @@ impl SourceRun<'_> {
         }
         report.add_totals();
         Ok(report)
-    }
-
-    async fn timed_ingest_file(
-        &self,
-        manifest: &Mutex<Manifest>,
-        mapping: Arc<Mapping>,
-        meta: ObjectMeta,
-        action: Action,
-        n: usize,
-    ) -> Result<FileReport, IngestError> {
-        let started = std::time::Instant::now();
-        let mut file = self.ingest_file(manifest, mapping, meta, action, n).await?;
-        file.seconds = started.elapsed().as_secs_f64();
-        file.rows_per_second = crate::timing::per_second(file.rows_read, file.seconds);
-        Ok(file)
     }
 
     fn policy(&self) -> Policy<'_> {
@@ -385,6 +369,17 @@ impl SourceRun<'_> {
 }
 
 /// Lists landing objects under the glob's literal prefix and keeps those
+/// A file's report with the wall time of `work` and its rows per second.
+async fn timed(
+    work: impl std::future::Future<Output = Result<FileReport, IngestError>>,
+) -> Result<FileReport, IngestError> {
+    let started = std::time::Instant::now();
+    let mut file = work.await?;
+    file.seconds = started.elapsed().as_secs_f64();
+    file.rows_per_second = crate::timing::per_second(file.rows_read, file.seconds);
+    Ok(file)
+}
+
 /// that match it, in path order so loads are deterministic.
 pub(super) async fn list_matching(
     landing: &Location,
