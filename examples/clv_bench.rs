@@ -27,7 +27,7 @@ fn main() {
             ".".into(),
         )
         .expect("config");
-        let ctx = advocacy::engine::session(&config).expect("session");
+        let ctx = advocacy::engine::local_session(&config).expect("session");
         let started = Instant::now();
         ctx.register_csv("rfm", &path, Default::default()).await.expect("csv");
         // Fit once, as clv_model does; then score every customer, as

@@ -62,7 +62,7 @@ pub async fn test(
     let config = Config::load(config_path)?;
     let project = Project::load_valid(&config)?;
     let warehouse = open_warehouse(&config)?;
-    let ctx = engine::session(&config)?;
+    let ctx = engine::session(&config).await?;
     engine::register_raw_tables(&ctx, &warehouse, config.run.pii)?;
     let missing = pipeline::register_models(&ctx, &warehouse, &project.order).await?;
     let built: BTreeSet<String> = project
@@ -99,7 +99,7 @@ pub async fn query(
     let config = Config::load(config_path)?;
     let project = Project::load_valid(&config)?;
     let warehouse = open_warehouse(&config)?;
-    let ctx = engine::session(&config)?;
+    let ctx = engine::session(&config).await?;
     engine::register_raw_tables(&ctx, &warehouse, config.run.pii)?;
     pipeline::register_models(&ctx, &warehouse, &project.order).await?;
     let params = crate::pipeline::parameters(&config, &project.spec, run_date(&config, None));

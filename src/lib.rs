@@ -18,6 +18,7 @@
 //!   and [`kill_point`] (crash tests) are the small helpers they share.
 
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod engine;
 pub mod functions;
@@ -30,5 +31,6 @@ pub mod pii;
 pub mod pipeline;
 pub mod run;
 pub mod schema;
+pub mod shutdown;
 pub mod storage;
 pub mod timing;

@@ -2,18 +2,24 @@
 //! an exit code. Everything else lives in the library so tests can call it.
 
 use std::io::IsTerminal;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use chrono::NaiveDate;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use advocacy::cluster::ClusterError;
+use advocacy::cluster::executor::{self, ExecutorOptions};
+use advocacy::cluster::scheduler::{self, SchedulerOptions};
 use advocacy::config::Config;
+use advocacy::config::units::parse_bytes;
 use advocacy::generate::{GenerateOptions, Profile, generate};
 use advocacy::inspect::{self, OutputFormat};
 use advocacy::pipeline::dag::GraphFormat;
 use advocacy::pipeline::spec::Severity;
 use advocacy::run::{self, RunError, RunOptions, Step, exit};
+use advocacy::shutdown::Shutdown;
 
 #[derive(Parser)]
 #[command(
@@ -50,6 +56,72 @@ enum Command {
     /// Write deterministic synthetic exports (the bundled testdata is made with this).
     #[command(long_about = GENERATE_ABOUT)]
     Generate(GenerateArgs),
+    /// Start a Ballista scheduler that knows our SQL functions and object stores (engine: ballista).
+    Scheduler(SchedulerArgs),
+    /// Start a Ballista executor that runs the scheduler's tasks with our functions and object stores.
+    Executor(ExecutorArgs),
+}
+
+/// Logging of the long-running servers.
+#[derive(Args)]
+struct ServerLog {
+    /// Log line format on stderr.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    /// More log output (-v debug).
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// Only warnings and errors.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+#[derive(Args)]
+struct SchedulerArgs {
+    /// Address to serve gRPC and the /healthz and /readyz probes on.
+    #[arg(long, default_value = "127.0.0.1:50050")]
+    bind: SocketAddr,
+    /// Host name executors and clients reach this scheduler at (default: the bind address).
+    #[arg(long)]
+    external_host: Option<String>,
+    /// Config file whose `storage:` options (endpoints, credentials as ${VAR}) open the run's buckets.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    #[command(flatten)]
+    log: ServerLog,
+}
+
+#[derive(Args)]
+struct ExecutorArgs {
+    /// The scheduler's HOST:PORT.
+    #[arg(long, default_value = "localhost:50050")]
+    scheduler: String,
+    /// Address to serve results to other executors and clients on (Arrow Flight).
+    #[arg(long, default_value = "127.0.0.1:50051")]
+    bind: SocketAddr,
+    /// Host name others fetch this executor's results from (default: the bind address; a pod's IP).
+    #[arg(long)]
+    external_host: Option<String>,
+    /// Port the scheduler pushes tasks to (default: a free one).
+    #[arg(long)]
+    grpc_port: Option<u16>,
+    /// Port of /healthz and /readyz (default: a free one, logged at start).
+    #[arg(long)]
+    health_port: Option<u16>,
+    /// Folder for shuffle files and spills (default: a temporary folder).
+    #[arg(long)]
+    work_dir: Option<PathBuf>,
+    /// Tasks run at once (default: one per core).
+    #[arg(long, default_value_t = 0)]
+    concurrent_tasks: usize,
+    /// Memory the running tasks share, e.g. 8GiB (default: Ballista's share of the machine's memory).
+    #[arg(long)]
+    memory_pool_size: Option<String>,
+    /// Config file whose `storage:` options (endpoints, credentials as ${VAR}) open the run's buckets.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    #[command(flatten)]
+    log: ServerLog,
 }
 
 const GENERATE_ABOUT: &str = "Write deterministic synthetic exports (the bundled testdata is made with this): \
@@ -179,12 +251,37 @@ fn init_logging(common: &Common) {
         (false, 1) => "info",
         (false, _) => "debug",
     };
+    start_logging(format!("advocacy={level}"), common.log_format);
+}
+
+/// A server says what it does at info: where it listens, what joins it.
+/// Ballista logs through the `log` crate, which tracing-subscriber
+/// forwards, so its lines come out in the same format.
+fn init_server_logging(log: &ServerLog) {
+    let level = match (log.quiet, log.verbose) {
+        (true, _) => "warn",
+        (false, 0) => "info",
+        (false, _) => "debug",
+    };
+    let filter = [
+        "advocacy",
+        "ballista",
+        "ballista_core",
+        "ballista_scheduler",
+        "ballista_executor",
+    ]
+    .map(|target| format!("{target}={level}"))
+    .join(",");
+    start_logging(filter, log.log_format);
+}
+
+fn start_logging(default_filter: String, format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("ADVOCACY_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("advocacy={level}")));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(|| RedactingStderr);
-    match common.log_format {
+    match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
     }
@@ -374,6 +471,87 @@ fn run_generate(args: GenerateArgs) -> i32 {
     }
 }
 
+/// The `storage:` options of `--config`, or none.
+fn server_storage(config: Option<&PathBuf>) -> Result<advocacy::storage::StorageOptions, i32> {
+    match config {
+        None => Ok(Default::default()),
+        Some(path) => advocacy::config::load_storage(path).map_err(|e| {
+            eprintln!("error: {e}");
+            exit::INVALID
+        }),
+    }
+}
+
+fn run_scheduler(args: SchedulerArgs) -> i32 {
+    init_server_logging(&args.log);
+    let storage = match server_storage(args.config.as_ref()) {
+        Ok(storage) => storage,
+        Err(code) => return code,
+    };
+    let options = SchedulerOptions {
+        external_host: args.external_host,
+        storage,
+    };
+    let served = runtime().block_on(async {
+        let mut shutdown = Shutdown::listen();
+        let listener = tokio::net::TcpListener::bind(args.bind)
+            .await
+            .map_err(|source| ClusterError::Io {
+                what: format!("cannot listen on {}", args.bind),
+                source,
+            })?;
+        scheduler::serve(listener, options, async move { shutdown.requested().await }).await
+    });
+    server_exit(served)
+}
+
+fn run_executor(args: ExecutorArgs) -> i32 {
+    init_server_logging(&args.log);
+    let storage = match server_storage(args.config.as_ref()) {
+        Ok(storage) => storage,
+        Err(code) => return code,
+    };
+    let invalid = |message: String| {
+        eprintln!("error: {message}");
+        exit::INVALID
+    };
+    let scheduler = match advocacy::cluster::parse_address(&args.scheduler) {
+        Ok(address) => address,
+        Err(e) => return invalid(format!("--scheduler: {e}")),
+    };
+    let memory_pool_size = match args
+        .memory_pool_size
+        .as_deref()
+        .map(parse_bytes)
+        .transpose()
+    {
+        Ok(size) => size.map(|bytes| bytes as u64),
+        Err(e) => return invalid(format!("--memory-pool-size: {e}")),
+    };
+    let options = ExecutorOptions {
+        scheduler,
+        bind: args.bind,
+        external_host: args.external_host,
+        grpc_port: args.grpc_port,
+        health_port: args.health_port,
+        work_dir: args.work_dir,
+        concurrent_tasks: args.concurrent_tasks,
+        memory_pool_size,
+        storage,
+    };
+    server_exit(runtime().block_on(executor::serve(options)))
+}
+
+fn server_exit(served: Result<(), ClusterError>) -> i32 {
+    match served {
+        Ok(()) => exit::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", advocacy::config::redact(&e.to_string()));
+            exit::FAILED
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let code = match cli.command {
@@ -385,6 +563,8 @@ fn main() -> ExitCode {
         Command::Test(common) => run_tests(common),
         Command::Query(args) => run_query(args),
         Command::Generate(args) => run_generate(args),
+        Command::Scheduler(args) => run_scheduler(args),
+        Command::Executor(args) => run_executor(args),
     };
     ExitCode::from(code as u8)
 }

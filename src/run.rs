@@ -12,6 +12,7 @@ use crate::ingest::{self, IngestError, IngestOptions, IngestReport};
 use crate::lock::{Lock, LockError, LockInfo};
 use crate::pipeline::data_tests::TestResult;
 use crate::pipeline::{self, BuildOptions, ModelReport, PipelineError, Project};
+use crate::shutdown::Shutdown;
 use crate::storage::{Location, StorageError};
 use crate::timing::PhaseTiming;
 
@@ -225,48 +226,6 @@ pub async fn execute(step: Step, options: &RunOptions) -> Result<RunRecord, RunE
     Ok(record)
 }
 
-/// Ctrl-C (SIGINT) or SIGTERM, which Kubernetes, systemd and Airflow send
-/// to stop a job: either way the run stops and releases the lock. The
-/// handlers are installed before the lock is taken, so a signal that
-/// arrives between taking the lock and starting the steps is not lost
-/// (it would otherwise kill the process with the lock left behind).
-struct Shutdown {
-    interrupt: Option<tokio::signal::unix::Signal>,
-    terminate: Option<tokio::signal::unix::Signal>,
-}
-
-impl Shutdown {
-    fn listen() -> Self {
-        use tokio::signal::unix::{SignalKind, signal};
-        let install = |kind: SignalKind, name: &str| match signal(kind) {
-            Ok(signal) => Some(signal),
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for {name}; it will kill the run without releasing the lock");
-                None
-            }
-        };
-        Shutdown {
-            interrupt: install(SignalKind::interrupt(), "SIGINT"),
-            terminate: install(SignalKind::terminate(), "SIGTERM"),
-        }
-    }
-
-    async fn requested(&mut self) {
-        async fn received(signal: &mut Option<tokio::signal::unix::Signal>) {
-            match signal {
-                Some(signal) => {
-                    signal.recv().await;
-                }
-                None => std::future::pending().await,
-            }
-        }
-        tokio::select! {
-            _ = received(&mut self.interrupt) => {}
-            _ = received(&mut self.terminate) => {}
-        }
-    }
-}
-
 struct Run<'a> {
     step: Step,
     project: Option<&'a Project>,
@@ -304,7 +263,7 @@ impl Run<'_> {
         };
         let mut build = pipeline::BuildReport::default();
         if let Some(project) = self.project {
-            let ctx = engine::session(config)?;
+            let ctx = engine::session(config).await?;
             engine::register_raw_tables(&ctx, self.warehouse, config.run.pii)?;
             let options = BuildOptions {
                 run_date: self.run_date,

@@ -126,7 +126,7 @@ fn the_fitting_aggregates_reproduce_cdnow() {
             ".".into(),
         )
         .unwrap();
-        let ctx = advocacy::engine::session(&config).unwrap();
+        let ctx = advocacy::engine::local_session(&config).unwrap();
         ctx.register_csv("cdnow", p.landing().join("cdnow.csv").to_str().unwrap(), Default::default())
             .await
             .unwrap();

@@ -17,6 +17,9 @@ pub use source::{ColumnSpec, CsvOptions, Format, LineAmount, LineItems, Lookup, 
 pub use text::{Text, redact, substitute_env};
 use units::{parse_bytes, parse_duration};
 
+/// The config's `storage:` section: options per URL scheme.
+pub type StorageOptions = BTreeMap<String, BTreeMap<String, Text>>;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config {path}: {source}")]
@@ -38,9 +41,12 @@ pub struct Config {
     /// Object-store options by URL scheme (`s3`, `gs`, `az`), passed to
     /// object_store's builders under their documented config keys.
     #[serde(default)]
-    pub storage: BTreeMap<String, BTreeMap<String, Text>>,
+    pub storage: StorageOptions,
     #[serde(default)]
     pub run: RunSettings,
+    /// Where the models' queries execute.
+    #[serde(default)]
+    pub engine: EngineSettings,
     #[serde(default)]
     pub sources: Vec<SourceConfig>,
     /// Named parameters the SQL models read as `$name`.
@@ -92,6 +98,61 @@ impl Default for RunSettings {
             batch_rows: 65_536,
             lock_ttl: "6h".into(),
         }
+    }
+}
+
+/// `engine:`: the models run in this process (`local`, the default) or on
+/// a Ballista cluster (`ballista`, with the scheduler's `df://host:port`).
+/// Ingest always runs here: it is streaming I/O, not a query.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineSettings {
+    #[serde(default)]
+    pub kind: EngineKind,
+    pub scheduler: Option<Text>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EngineKind {
+    #[default]
+    Local,
+    Ballista,
+}
+
+impl EngineSettings {
+    /// The scheduler's `df://host:port` when the engine is a cluster.
+    pub fn scheduler_url(&self) -> Option<&str> {
+        match self.kind {
+            EngineKind::Local => None,
+            EngineKind::Ballista => self.scheduler.as_ref().map(Text::as_str),
+        }
+    }
+
+    fn check(&self) -> Result<(), String> {
+        if self.kind == EngineKind::Local {
+            return Ok(());
+        }
+        let Some(scheduler) = &self.scheduler else {
+            return Err(
+                "engine.scheduler: kind ballista needs the scheduler's address, e.g. \"df://scheduler:50050\""
+                    .into(),
+            );
+        };
+        let invalid = |why: &str| {
+            format!(
+                "engine.scheduler: {:?} {why} (expected df://host:port)",
+                scheduler.as_str()
+            )
+        };
+        let url = url::Url::parse(scheduler.as_str()).map_err(|e| invalid(&e.to_string()))?;
+        if url.scheme() != "df" {
+            return Err(invalid("is not a df:// URL"));
+        }
+        if url.host_str().is_none_or(str::is_empty) || url.port().is_none() {
+            return Err(invalid("has no host and port"));
+        }
+        Ok(())
     }
 }
 
@@ -198,18 +259,12 @@ impl Config {
             ));
         }
         parse_bytes(&self.run.memory_limit).map_err(|e| format!("run.memory_limit: {e}"))?;
+        self.engine.check()?;
         parse_duration(&self.run.lock_ttl).map_err(|e| format!("run.lock_ttl: {e}"))?;
         if self.run.batch_rows == 0 {
             return Err("run.batch_rows must be at least 1".into());
         }
-        for scheme in self.storage.keys() {
-            if !matches!(scheme.as_str(), "s3" | "gs" | "az" | "file" | "memory") {
-                return Err(format!(
-                    "storage.{scheme}: unknown scheme (expected s3, gs or az)"
-                ));
-            }
-        }
-        Ok(())
+        check_storage_schemes(&self.storage)
     }
 
     /// Resolves a possibly relative location against the config's folder.
@@ -236,6 +291,41 @@ impl Config {
     pub fn salt(&self) -> &str {
         self.run.pii_salt.as_ref().map_or("", Text::as_str)
     }
+}
+
+fn check_storage_schemes(storage: &StorageOptions) -> Result<(), String> {
+    for scheme in storage.keys() {
+        if !matches!(scheme.as_str(), "s3" | "gs" | "az" | "file" | "memory") {
+            return Err(format!(
+                "storage.{scheme}: unknown scheme (expected s3, gs or az)"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The `storage:` section of a config file alone, for the cluster's
+/// scheduler and executors: they open the run's buckets with the same
+/// options, and need nothing else of the file (not the salt, not the
+/// sources), so the rest is not read and its `${VAR}`s need not be set.
+pub fn load_storage(path: &Path) -> Result<StorageOptions, ConfigError> {
+    #[derive(Deserialize)]
+    struct StorageOnly {
+        #[serde(default)]
+        storage: StorageOptions,
+    }
+    let invalid = |message: String| ConfigError::Invalid {
+        path: path.to_path_buf(),
+        message: redact(&message),
+    };
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let only: StorageOnly =
+        serde_yaml::from_str(&text).map_err(|e| invalid(locate_env_error(&text, e.to_string())))?;
+    check_storage_schemes(&only.storage).map_err(invalid)?;
+    Ok(only.storage)
 }
 
 /// The value with every mapping's keys in sorted order (tags and merges
@@ -297,7 +387,7 @@ mod tests {
         assert_eq!(
             parse_err("landing: l\nwarehouse: w\nbogus: 1\n"),
             "unknown field `bogus`, expected one of `landing`, `warehouse`, `storage`, `run`, \
-             `sources`, `vars`, `queries` at line 3 column 1"
+             `engine`, `sources`, `vars`, `queries` at line 3 column 1"
         );
         let unknown_entity = parse_err(&format!(
             "{HEAD}sources:\n  - name: a\n    entity: custmers\n"
@@ -330,6 +420,75 @@ mod tests {
             parse_err("landing: l\nwarehouse: \"${ADVOCACY_TEST_UNSET_VAR}\"\n"),
             "environment variable ADVOCACY_TEST_UNSET_VAR is not set (set it, or write \
              ${ADVOCACY_TEST_UNSET_VAR:-default}) at line 2 column 13"
+        );
+    }
+
+    #[test]
+    fn the_engine_is_local_unless_a_ballista_scheduler_is_given() {
+        let config = Config::parse(HEAD, ".".into()).unwrap();
+        assert_eq!(config.engine.kind, EngineKind::Local);
+        assert_eq!(config.engine.scheduler_url(), None);
+        let cluster = Config::parse(
+            &format!("{HEAD}engine: {{ kind: ballista, scheduler: \"df://scheduler:50050\" }}\n"),
+            ".".into(),
+        )
+        .unwrap();
+        assert_eq!(cluster.engine.scheduler_url(), Some("df://scheduler:50050"));
+        // A scheduler left in the file does not matter while the kind is local.
+        let local = Config::parse(
+            &format!("{HEAD}engine: {{ kind: local, scheduler: \"df://s:1\" }}\n"),
+            ".".into(),
+        )
+        .unwrap();
+        assert_eq!(local.engine.scheduler_url(), None);
+
+        assert_eq!(
+            parse_err(&format!(
+                "{HEAD}engine:\n  kind: ballista\n  schedular: x\n"
+            )),
+            "engine: unknown field `schedular`, expected `kind` or `scheduler` at line 6 column 3"
+        );
+        assert!(
+            parse_err(&format!("{HEAD}engine: {{ kind: spark }}\n")).starts_with(
+                "engine.kind: unknown variant `spark`, expected `local` or `ballista`"
+            ),
+        );
+        assert_eq!(
+            parse_err(&format!("{HEAD}engine: {{ kind: ballista }}\n")),
+            "engine.scheduler: kind ballista needs the scheduler's address, e.g. \"df://scheduler:50050\""
+        );
+        assert_eq!(
+            parse_err(&format!(
+                "{HEAD}engine: {{ kind: ballista, scheduler: \"http://s:50050\" }}\n"
+            )),
+            "engine.scheduler: \"http://s:50050\" is not a df:// URL (expected df://host:port)"
+        );
+        assert_eq!(
+            parse_err(&format!(
+                "{HEAD}engine: {{ kind: ballista, scheduler: \"df://s\" }}\n"
+            )),
+            "engine.scheduler: \"df://s\" has no host and port (expected df://host:port)"
+        );
+    }
+
+    #[test]
+    fn servers_read_only_the_storage_section() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("advocacy.yaml");
+        // The salt's variable is unset: a scheduler does not need it.
+        std::fs::write(
+            &path,
+            "landing: l\nwarehouse: w\nrun: { pii_salt: \"${ADVOCACY_TEST_UNSET_SALT}\" }\n\
+             storage:\n  s3:\n    region: eu-west-1\n",
+        )
+        .unwrap();
+        let storage = load_storage(&path).unwrap();
+        assert_eq!(storage["s3"]["region"].as_str(), "eu-west-1");
+        std::fs::write(&path, "storage:\n  hdfs: { x: 1 }\n").unwrap();
+        let err = load_storage(&path).unwrap_err().to_string();
+        assert!(
+            err.ends_with("storage.hdfs: unknown scheme (expected s3, gs or az)"),
+            "{err}"
         );
     }
 

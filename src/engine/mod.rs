@@ -1,5 +1,7 @@
 //! The DataFusion session of a run: memory limit with spilling, one
-//! partition per core, object stores and raw-zone tables registered.
+//! partition per core, object stores and raw-zone tables registered; with
+//! `engine: ballista`, the same session turned into a client of the
+//! cluster ([`crate::cluster::client`]).
 
 pub mod memory_pool;
 
@@ -22,7 +24,19 @@ use crate::schema::Entity;
 use crate::storage::Location;
 use memory_pool::ActiveFairPool;
 
-pub fn session(config: &Config) -> Result<SessionContext> {
+/// The session the models, data tests and ad-hoc queries run in: this
+/// process's, or the cluster's when `engine.kind` is `ballista`.
+pub async fn session(config: &Config) -> Result<SessionContext> {
+    let local = local_session(config)?;
+    match config.engine.scheduler_url() {
+        None => Ok(local),
+        Some(scheduler) => crate::cluster::client::connect(scheduler, local.state()).await,
+    }
+}
+
+/// A session that runs everything in this process, whatever the engine:
+/// `validate` plans without data, so it needs no cluster.
+pub fn local_session(config: &Config) -> Result<SessionContext> {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let runtime = RuntimeEnvBuilder::new()
         // The pool shares the limit among the spilling operators that hold

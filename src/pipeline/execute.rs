@@ -378,13 +378,33 @@ fn explain_error(file: &str, sql: &str, error: DataFusionError, known: &[String]
         // The memory pool refusing an allocation; running out of spill disk
         // is the other kind of exhaustion, and no retry helps it.
         DataFusionError::ResourcesExhausted(detail) if detail.contains("allocate") => {
-            Failure::OutOfMemory(out_of_memory(file, detail))
+            Failure::OutOfMemory(out_of_memory(file, detail, Where::Local))
         }
+        // A Ballista job's failure reaches the client as text: another
+        // try with this process's pool would not help the executors.
+        DataFusionError::Execution(message) => match executor_out_of_memory(message) {
+            Some(detail) => Failure::Other(out_of_memory(file, detail, Where::Cluster)),
+            None => Failure::Other(describe(file, sql, &error, known)),
+        },
         _ => Failure::Other(describe(file, sql, &error, known)),
     }
 }
 
-fn out_of_memory(file: &str, detail: &str) -> String {
+/// Where a query ran out of memory, for the advice on which limit to raise.
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Where {
+    Local,
+    Cluster,
+}
+
+/// The allocation an executor's memory pool refused, from the text of a
+/// failed Ballista job ("... Resources exhausted: Failed to allocate ...").
+fn executor_out_of_memory(message: &str) -> Option<&str> {
+    let (_, detail) = message.split_once("Resources exhausted: ")?;
+    detail.contains("allocate").then_some(detail)
+}
+
+fn out_of_memory(file: &str, detail: &str, at: Where) -> String {
     // DataFusion names the consumer: "... additional 7.3 MB for
     // HashJoinInput[1] with ...".
     let consumer = detail
@@ -392,12 +412,18 @@ fn out_of_memory(file: &str, detail: &str) -> String {
         .nth(1)
         .and_then(|rest| rest.split(['[', ' ']).next())
         .unwrap_or("an operator");
+    let limit = match at {
+        Where::Local => "run.memory_limit",
+        Where::Cluster => "the executors' --memory-pool-size",
+    };
     let advice = if consumer.starts_with("HashJoin") {
-        "a hash join keeps its whole build side in memory and cannot spill: raise \
-         run.memory_limit, or let joins spill by planning sort-merge joins \
-         (DATAFUSION_OPTIMIZER_PREFER_HASH_JOIN=false)"
+        format!(
+            "a hash join keeps its whole build side in memory and cannot spill: raise \
+             {limit}, or let joins spill by planning sort-merge joins \
+             (DATAFUSION_OPTIMIZER_PREFER_HASH_JOIN=false)"
+        )
     } else {
-        "raise run.memory_limit"
+        format!("raise {limit}")
     };
     format!(
         "{file}: ran out of memory in {consumer} ({}); {advice}",
@@ -499,5 +525,38 @@ fn has_order(plan: &LogicalPlan) -> bool {
         LogicalPlan::Limit(l) => has_order(&l.input),
         LogicalPlan::SubqueryAlias(a) => has_order(&a.input),
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_executor_out_of_memory_names_the_operator_and_the_executor_limit() {
+        let remote = DataFusionError::Execution(
+            "Job abc failed: Error in stage 2: Resources exhausted: Failed to allocate \
+             additional 7.3 MB for HashJoinInput[1] with 1.0 MB already allocated"
+                .into(),
+        );
+        let Failure::Other(message) = explain_error("m.sql", "SELECT 1", remote, &[]) else {
+            panic!("a cluster's failure is not retried with this process's pool");
+        };
+        assert!(
+            message.starts_with("m.sql: ran out of memory in HashJoinInput (Failed to allocate"),
+            "{message}"
+        );
+        assert!(
+            message.contains("raise the executors' --memory-pool-size, or let joins spill"),
+            "{message}"
+        );
+        let local = DataFusionError::ResourcesExhausted(
+            "Failed to allocate additional 1 MB for ExternalSorter[0]".into(),
+        );
+        let Failure::OutOfMemory(message) = explain_error("m.sql", "SELECT 1", local, &[]) else {
+            panic!("a local pool's refusal is retried");
+        };
+        assert!(message.ends_with("; raise run.memory_limit"), "{message}");
+        assert_eq!(executor_out_of_memory("Job failed: no such table"), None);
     }
 }

@@ -83,7 +83,7 @@ async fn plan(
 }
 
 fn empty_raw_tables(config: &Config) -> Result<SessionContext, DataFusionError> {
-    let ctx = crate::engine::session(config)?;
+    let ctx = crate::engine::local_session(config)?;
     for entity in Entity::ALL {
         let schema = entity.arrow_schema(config.run.pii == Pii::Keep);
         let table = MemTable::try_new(schema, vec![vec![]])?;

@@ -2,6 +2,7 @@
 //! stores, registering them with DataFusion, and whole-object writes.
 
 pub mod parquet_file;
+pub mod registry;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -17,10 +18,8 @@ use object_store::path::Path;
 use object_store::{BackoffConfig, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig};
 use url::Url;
 
+pub use crate::config::StorageOptions;
 use crate::config::{Text, redact};
-
-/// The config's `storage:` section: options per URL scheme.
-pub type StorageOptions = BTreeMap<String, BTreeMap<String, Text>>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
@@ -95,34 +94,7 @@ impl Location {
             url.set_path(&path);
         }
         let prefix = Path::from_url_path(url.path()).map_err(|e| fail(e.to_string()))?;
-        // Per-scheme builders rather than `object_store::parse_url_opts`
-        // (0.13.2), which starts from `Builder::new()` and so ignores the
-        // AWS_*/GOOGLE_*/AZURE_* credentials of the environment, drops an
-        // option key it does not know without a word (a typo in
-        // `storage.s3` would go unnoticed), has no way to set the retry
-        // policy, and makes a new empty store for every `memory://` URL,
-        // where the warehouse and its tests need one store per name.
-        let options = storage.get(url.scheme());
-        let store: Arc<dyn ObjectStore> = match url.scheme() {
-            "memory" => {
-                let key = url.host_str().unwrap_or_default().to_string();
-                let mut stores = memory_stores().lock().unwrap_or_else(|e| e.into_inner());
-                stores
-                    .entry(key)
-                    .or_insert_with(|| Arc::new(InMemory::new()))
-                    .clone()
-            }
-            "s3" | "s3a" => Arc::new(build_s3(&url, options).map_err(fail)?),
-            "gs" => Arc::new(build_gcs(&url, options).map_err(fail)?),
-            "az" | "abfs" | "abfss" | "azure" => {
-                Arc::new(build_azure(&url, options).map_err(fail)?)
-            }
-            other => {
-                return Err(fail(format!(
-                    "unsupported scheme {other}:// (use a path, file://, memory://, s3://, gs:// or az://)"
-                )));
-            }
-        };
+        let store = store_for_url(&url, storage).map_err(fail)?;
         Ok(Location { store, prefix, url })
     }
 
@@ -206,6 +178,41 @@ impl Location {
             .await
             .map_err(|e| StorageError::object("rename", from, e))
     }
+}
+
+/// The store behind an object-store URL (its scheme and bucket), built
+/// from `storage.<scheme>` and the environment's credentials. The run's
+/// locations and the cluster's store registry ([`registry`]) both build
+/// their stores here, so a scheduler and its executors reach a bucket with
+/// exactly the options and retry policy the client uses.
+pub fn store_for_url(url: &Url, storage: &StorageOptions) -> Result<Arc<dyn ObjectStore>, String> {
+    // Per-scheme builders rather than `object_store::parse_url_opts`
+    // (0.13.2), which starts from `Builder::new()` and so ignores the
+    // AWS_*/GOOGLE_*/AZURE_* credentials of the environment, drops an
+    // option key it does not know without a word (a typo in
+    // `storage.s3` would go unnoticed), has no way to set the retry
+    // policy, and makes a new empty store for every `memory://` URL,
+    // where the warehouse and its tests need one store per name.
+    let options = storage.get(url.scheme());
+    Ok(match url.scheme() {
+        "file" => Arc::new(LocalFileSystem::new()),
+        "memory" => {
+            let key = url.host_str().unwrap_or_default().to_string();
+            let mut stores = memory_stores().lock().unwrap_or_else(|e| e.into_inner());
+            stores
+                .entry(key)
+                .or_insert_with(|| Arc::new(InMemory::new()))
+                .clone()
+        }
+        "s3" | "s3a" => Arc::new(build_s3(url, options)?),
+        "gs" => Arc::new(build_gcs(url, options)?),
+        "az" | "abfs" | "abfss" | "azure" => Arc::new(build_azure(url, options)?),
+        other => {
+            return Err(format!(
+                "unsupported scheme {other}:// (use a path, file://, memory://, s3://, gs:// or az://)"
+            ));
+        }
+    })
 }
 
 /// Retries transient failures (5xx, 429, timeouts, dropped connections)
