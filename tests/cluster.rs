@@ -175,6 +175,10 @@ fn outcome(summary: &str) -> Vec<String> {
             tests = true;
         }
         if tests {
+            // The phase timings after the tests' block differ run to run.
+            if line.is_empty() {
+                break;
+            }
             lines.push(line.to_string());
         } else if models && fields.len() == 7 {
             lines.push(format!(

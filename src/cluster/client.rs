@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
-use ballista::prelude::SessionContextExt;
+use ballista::prelude::{SessionConfigExt, SessionContextExt};
 use datafusion::error::{DataFusionError, Result};
-use datafusion::execution::session_state::SessionState;
+use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
 use datafusion::prelude::SessionContext;
 
 /// How long a run waits for the scheduler to accept a connection before
@@ -18,6 +18,18 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// (`df://host:port`).
 pub async fn connect(scheduler: &str, state: SessionState) -> Result<SessionContext> {
     reachable(scheduler).await?;
+    // Ballista's adaptive planner (on by default in 55) re-plans a join of
+    // the bundled models into thousands of stages and never finishes
+    // (measured: one `int_reviews` job past 40,000 stages in 25 minutes);
+    // the static planner runs the same job in seconds.
+    let config = state
+        .config()
+        .clone()
+        .upgrade_for_ballista()
+        .with_ballista_adaptive_query_planner(false);
+    let state = SessionStateBuilder::new_from_existing(state)
+        .with_config(config)
+        .build();
     let ctx = SessionContext::remote_with_state(scheduler, state).await?;
     // `upgrade_for_ballista` replaces the session's function lists with
     // Ballista's defaults, so ours are registered again; the scheduler and
