@@ -38,7 +38,7 @@ fn find<'a>(objects: &'a [Value], kind: &str, name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no {kind} {name} in deploy/kubernetes"))
 }
 
-fn pod_container<'a>(pod_spec: &'a Value) -> &'a Value {
+fn pod_container(pod_spec: &Value) -> &Value {
     &pod_spec["containers"][0]
 }
 
