@@ -41,6 +41,14 @@ pub enum LockError {
     Held(Box<LockInfo>),
     #[error("{LOCK_PATH} exists but is unreadable ({0}); remove it or pass --force-unlock")]
     Unreadable(String),
+    #[error(
+        "the warehouse lock was taken over by run {} (host {} pid {}) while this run \
+         held it; this run stopped before publishing anything more",
+        .0.run_id, .0.host, .0.pid
+    )]
+    Lost(Box<LockInfo>),
+    #[error("the warehouse lock was removed while this run held it; this run stopped")]
+    Removed,
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
@@ -184,7 +192,8 @@ impl Lock {
             .and_then(|b| serde_json::from_slice(&b).ok());
         if stale.is_some() && got.as_ref() != stale {
             // We moved a live run's fresh lock: put it back, unless a third
-            // run has created one meanwhile.
+            // run has created one meanwhile; the live run then finds the
+            // third one's lock at its next heartbeat and stops.
             let _ = self
                 .warehouse
                 .store
@@ -233,12 +242,15 @@ impl Lock {
     }
 
     /// Runs `work` while refreshing the lock's heartbeat every quarter of
-    /// the TTL, so a run longer than the TTL is never taken for dead.
+    /// the TTL, so a run longer than the TTL is never taken for dead. A
+    /// heartbeat that finds the lock another run's, or gone, stops `work`
+    /// with an error: two runs must never write the warehouse at once,
+    /// and the loser is the one that can no longer prove it holds it.
     pub async fn keep_alive<F: std::future::Future>(
         &self,
         ttl: chrono::Duration,
         work: F,
-    ) -> F::Output {
+    ) -> Result<F::Output, LockError> {
         let period = (ttl / 4).to_std().unwrap_or_default().clamp(
             std::time::Duration::from_millis(200),
             std::time::Duration::from_secs(300),
@@ -246,19 +258,24 @@ impl Lock {
         let beat = async {
             loop {
                 tokio::time::sleep(period).await;
-                self.heartbeat().await;
+                if let Err(lost) = self.heartbeat().await {
+                    return lost;
+                }
             }
         };
         tokio::select! {
-            output = work => output,
-            never = beat => never,
+            output = work => Ok(output),
+            lost = beat => Err(lost),
         }
     }
 
-    /// Rewrites the lock with a fresh `heartbeat_at` if it is still ours.
-    /// Read and write are two requests: a takeover in between is possible
-    /// only once heartbeats have already failed for a whole TTL.
-    async fn heartbeat(&self) {
+    /// Rewrites the lock with a fresh `heartbeat_at` if it is still ours;
+    /// an error when it is not. Read and write are two requests: a
+    /// takeover in between is possible only once heartbeats have already
+    /// failed for a whole TTL, and the next heartbeat then sees it. A
+    /// store that cannot be reached is only a warning: the run's own
+    /// requests fail and say why.
+    async fn heartbeat(&self) -> Result<(), LockError> {
         match self.read_holder().await {
             Ok(Some(holder)) if holder.run_id == self.info.run_id => {
                 let info = LockInfo {
@@ -268,11 +285,14 @@ impl Lock {
                 if let Err(e) = self.put(&info, PutMode::Overwrite).await {
                     tracing::warn!(error = %e, "cannot refresh the warehouse lock");
                 }
+                Ok(())
             }
-            Ok(holder) => {
-                tracing::error!(holder = ?holder, "the warehouse lock is no longer ours");
+            Ok(Some(holder)) => Err(LockError::Lost(Box::new(holder))),
+            Ok(None) => Err(LockError::Removed),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the warehouse lock");
+                Ok(())
             }
-            Err(e) => tracing::warn!(error = %e, "cannot read the warehouse lock"),
         }
     }
 
@@ -306,6 +326,38 @@ mod tests {
         }
     }
 
+    /// A run whose lock another run took (here by force) stops at its next
+    /// heartbeat instead of writing on beside it, and leaves the other's
+    /// lock in place.
+    #[tokio::test]
+    async fn a_run_that_lost_its_lock_stops() {
+        let storage = Default::default();
+        let warehouse = Location::open("memory://lock-lost", &storage, true).unwrap();
+        let ttl = chrono::Duration::milliseconds(800);
+        let lock = Lock::acquire(&warehouse, info("first"), ttl, false)
+            .await
+            .unwrap();
+        let outcome = lock
+            .keep_alive(ttl, async {
+                let _other = Lock::acquire(&warehouse, info("second"), ttl, true)
+                    .await
+                    .unwrap();
+                tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+                "finished"
+            })
+            .await;
+        match outcome {
+            Err(LockError::Lost(holder)) => assert_eq!(holder.run_id, "second"),
+            other => panic!("kept running: {other:?}"),
+        }
+        lock.release().await.unwrap();
+        let holder = Lock::acquire(&warehouse, info("third"), ttl, false).await;
+        match holder {
+            Err(LockError::Held(holder)) => assert_eq!(holder.run_id, "second"),
+            other => panic!("{:?}", other.map(|l| l.info)),
+        }
+    }
+
     /// A run that outlives the TTL keeps its lock: its heartbeat is fresh,
     /// so a second run is refused throughout, and takes it once released.
     #[tokio::test]
@@ -331,7 +383,8 @@ mod tests {
                 }
                 refused
             })
-            .await;
+            .await
+            .unwrap();
         // 1.8 s, more than twice the TTL, all refused.
         assert_eq!(attempts, 6);
         let holder = lock.read_holder().await.unwrap().unwrap();

@@ -211,7 +211,7 @@ pub async fn execute(step: Step, options: &RunOptions) -> Result<RunRecord, RunE
         full_refresh: options.full_refresh,
     };
     let result = tokio::select! {
-        result = lock.keep_alive(config.lock_ttl(), run.steps()) => result,
+        result = lock.keep_alive(config.lock_ttl(), run.steps()) => result.map_err(RunError::from).and_then(|r| r),
         _ = shutdown.requested() => Err(RunError::Interrupted),
     };
     if result.is_ok() {

@@ -225,6 +225,9 @@ fn assert_same_reports(
         "published reports"
     );
     assert_eq!(local.len(), 12, "the twelve report tables");
+    // Which float columns differed at all (for the README's account of
+    // where merge order shows).
+    let mut inexact: Vec<String> = Vec::new();
     for (name, local_batches) in local {
         let a =
             datafusion::arrow::compute::concat_batches(&local_batches[0].schema(), local_batches)
@@ -241,6 +244,9 @@ fn assert_same_reports(
                 for row in 0..x.len() {
                     assert_eq!(x.is_null(row), y.is_null(row), "{column} row {row}: null");
                     if x.is_valid(row) {
+                        if x.value(row) != y.value(row) {
+                            inexact.push(column.clone());
+                        }
                         assert!(
                             close(x.value(row), y.value(row)),
                             "{column} row {row}: local {} cluster {}",
@@ -256,6 +262,8 @@ fn assert_same_reports(
             }
         }
     }
+    inexact.dedup();
+    eprintln!("float columns not bit-equal to the local run's: {inexact:?}");
 }
 
 #[test]

@@ -168,6 +168,30 @@ fn a_new_salt_rehashes_and_a_new_time_zone_reparses_every_source() {
     assert_eq!(raw_objects(&p).len(), 2, "{:?}", raw_objects(&p));
 }
 
+/// `run.pii` decides what is stored, so changing it reloads every source:
+/// under `drop` the customers' email hashes go from the raw zone.
+#[test]
+fn a_new_pii_mode_reloads_every_source() {
+    let p = project();
+    let hashed = p.query("raw/customers", "SELECT count(email_hash) AS n FROM t");
+    assert_eq!(lines(&hashed)[1..], ["2"]);
+    p.write(
+        "config.yaml",
+        &std::fs::read_to_string(p.path("config.yaml"))
+            .unwrap()
+            .replace("pii: hash", "pii: drop"),
+    );
+    assert_eq!(
+        statuses(&ingest(&p, &[])),
+        ["crm/customers.csv loaded", "nps/answers.csv loaded"]
+    );
+    let dropped = p.query(
+        "raw/customers",
+        "SELECT count(email_hash) AS n, count(*) AS customers FROM t",
+    );
+    assert_eq!(lines(&dropped)[1..], ["0 | 2"]);
+}
+
 #[test]
 fn full_refresh_reloads_everything_once() {
     let p = project();

@@ -5,8 +5,7 @@
 //! exactly the rows the report counts.
 //!
 //! The suite runs `PROPTEST_CASES` cases per property (256 unless set);
-//! a longer run is documented in the README ("Reliability"):
-//! `PROPTEST_CASES=20000 cargo test --release --test hostile_exports`.
+//! the longer run is `bash scripts/fuzz.sh` (README, "Reliability").
 
 mod common;
 
@@ -319,7 +318,8 @@ fn empty_header_only_and_giant_files_are_read_whole() {
             "{contents:?}"
         );
     }
-    // A 10 MB field loads as one row.
+    // A 10 MB field is read as one record; it is the status column, and
+    // ten million x's are no known status, so the record is quarantined.
     let big = format!(
         "{HEADER}\nO1,C1,2024-03-01 10:00:00,10,\"{}\"\n",
         "x".repeat(10 << 20)

@@ -478,19 +478,32 @@ fn csv_encoding_decodes_windows_1252() {
 #[test]
 fn a_byte_order_mark_is_honoured() {
     let text = "id,name,signup\r\nC1,Łucja,2025-01-01\r\n";
-    let mut utf16 = vec![0xFF, 0xFE];
-    for unit in text.encode_utf16() {
-        utf16.extend_from_slice(&unit.to_le_bytes());
-    }
-    let mut utf8 = vec![0xEF, 0xBB, 0xBF];
-    utf8.extend_from_slice(text.as_bytes());
-    for data in [utf16, utf8] {
+    let utf16le: Vec<u8> = text.encode_utf16().flat_map(u16::to_le_bytes).collect();
+    let with_bom = |bom: &[u8], body: &[u8]| [bom, body].concat();
+    let utf16 = with_bom(&[0xFF, 0xFE], &utf16le);
+    let utf8 = with_bom(&[0xEF, 0xBB, 0xBF], text.as_bytes());
+    let encoding = |label: &str| {
+        NAMES_SOURCE.replace(
+            "    columns:",
+            &format!("    csv: {{ encoding: {label} }}\n    columns:"),
+        )
+    };
+    // A byte-order mark says what the file is, even against a configured
+    // encoding (an export re-saved as UTF-8 keeps its old config); UTF-16
+    // without one needs the encoding named.
+    for (source, data) in [
+        (NAMES_SOURCE.to_string(), utf16.clone()),
+        (NAMES_SOURCE.to_string(), utf8.clone()),
+        (encoding("windows-1252"), utf8),
+        (encoding("latin1"), utf16),
+        (encoding("utf-16le"), utf16le),
+    ] {
         let p = Project::new();
-        p.config(NAMES_SOURCE);
+        p.config(&source);
         p.land("names.csv", &data);
         let out = p.ingest();
         assert_exit(&out, 0);
-        assert_eq!(names(&p), ["C1 | Łucja"]);
+        assert_eq!(names(&p), ["C1 | Łucja"], "{source}");
     }
 }
 

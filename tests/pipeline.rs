@@ -619,6 +619,15 @@ fn ad_hoc_queries_cannot_reach_files_outside_the_warehouse() {
             "table function 'read_csv' not found",
         ),
         ("COPY (SELECT 1) TO '/tmp/advocacy-escape.csv'", "COPY"),
+        // URLs are table names like any other: never fetched.
+        (
+            "SELECT * FROM 'https://example.com/data.csv'",
+            "table 'https://example.com/data.csv' not found",
+        ),
+        (
+            "SELECT * FROM 's3://another-bucket/reports/x.parquet'",
+            "table 's3://another-bucket/reports/x.parquet' not found",
+        ),
     ] {
         let out = p.advocacy(&[
             "query",

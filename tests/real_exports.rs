@@ -53,6 +53,25 @@ fn recorded_counts(p: &Project, file: &str) -> Vec<String> {
     counts
 }
 
+/// Asserts one file's counts (status, read, loaded, quarantined, skipped)
+/// in both the summary and the run record, and that the rows read are
+/// the rows loaded, quarantined and skipped.
+fn assert_counts(out: &std::process::Output, p: &Project, file: &str, expected: [&str; 5]) {
+    let summary = file_counts(out, file);
+    assert_eq!(summary, expected, "{file} in the summary");
+    assert_eq!(
+        recorded_counts(p, file),
+        expected,
+        "{file} in the run record"
+    );
+    let n: Vec<u64> = summary[1..].iter().map(|c| c.parse().unwrap()).collect();
+    assert_eq!(
+        n[0],
+        n[1] + n[2] + n[3],
+        "{file}: read = loaded + quarantined + skipped"
+    );
+}
+
 /// A UCI "Online Retail"-shaped export: one row per line item, amount =
 /// quantity x unit price, cancellations are invoices starting with C.
 ///
@@ -97,14 +116,7 @@ fn line_item_exports_load_one_order_per_invoice_with_the_summed_amount() {
     );
     let out = p.ingest();
     assert_exit(&out, 0);
-    assert_eq!(
-        file_counts(&out, "retail.csv"),
-        ["loaded", "10", "6", "2", "2"]
-    );
-    assert_eq!(
-        recorded_counts(&p, "retail.csv"),
-        ["loaded", "10", "6", "2", "2"]
-    );
+    assert_counts(&out, &p, "retail.csv", ["loaded", "10", "6", "2", "2"]);
     let orders = p.query(
         "raw/orders",
         "SELECT order_id, customer_id, CAST(ordered_at AS VARCHAR) AS at, amount, _row \
@@ -184,9 +196,11 @@ fn shopify_line_items_take_the_first_rows_values_and_email_keys_are_hashed() {
     );
     let out = p.advocacy(&["run", "--config", "config.yaml", "--date", "2025-03-31"]);
     assert_exit(&out, 0);
-    assert_eq!(
-        file_counts(&out, "shopify/orders_export.csv"),
-        ["loaded", "7", "5", "2", "0"]
+    assert_counts(
+        &out,
+        &p,
+        "shopify/orders_export.csv",
+        ["loaded", "7", "5", "2", "0"],
     );
     let (jane, bob) = (
         hash("s", "jane.doe@example.com"),
@@ -260,10 +274,7 @@ fn composite_keys_built_by_sql_keep_every_review() {
     );
     let out = p.advocacy(&["run", "--config", "config.yaml", "--date", "2025-03-31"]);
     assert_exit(&out, 0);
-    assert_eq!(
-        file_counts(&out, "amazon.jsonl"),
-        ["loaded", "4", "3", "1", "0"]
-    );
+    assert_counts(&out, &p, "amazon.jsonl", ["loaded", "4", "3", "1", "0"]);
     let staged = p.model_csv("SELECT review_id, rating FROM stg_reviews ORDER BY review_id");
     assert_eq!(
         staged,
@@ -317,14 +328,7 @@ fn a_filter_skips_the_records_it_is_not_true_for() {
     );
     let out = p.ingest();
     assert_exit(&out, 0);
-    assert_eq!(
-        file_counts(&out, "webhook.json"),
-        ["loaded", "3", "1", "1", "1"]
-    );
-    assert_eq!(
-        recorded_counts(&p, "webhook.json"),
-        ["loaded", "3", "1", "1", "1"]
-    );
+    assert_counts(&out, &p, "webhook.json", ["loaded", "3", "1", "1", "1"]);
     let reviews = p.query(
         "raw/reviews",
         "SELECT review_id, rating, author_name, _row FROM t",
@@ -332,6 +336,50 @@ fn a_filter_skips_the_records_it_is_not_true_for() {
     assert_eq!(lines(&reviews)[1..], ["r1 | 5 | Ann | 1"]);
     let quarantined = p.query("quarantine/trustpilot", "SELECT row, field FROM t");
     assert_eq!(lines(&quarantined)[1..], ["3 | rating"]);
+}
+
+/// A filter that fails for a record quarantines that record with the
+/// expression's error, and the others are filtered as usual; a `sql:`
+/// column reads a dotted JSON path. r1 (3 stars) passes, r2 (1 star) is
+/// skipped, r3's stars "many" cannot be cast: read 3 = loaded 1 +
+/// quarantined 1 + skipped 1.
+#[test]
+fn a_filter_that_fails_for_a_record_quarantines_it() {
+    let p = Project::new();
+    p.config(
+        r#"  - name: trustpilot
+    entity: reviews
+    format: json
+    path: webhook.json
+    records: /events
+    filter: "CAST(\"eventData.stars\" AS INT) >= 2"
+    columns:
+      review_id: { sql: "'tp-' || \"eventData.id\"" }
+      site: { value: trustpilot }
+      rating: eventData.stars
+      published_at: eventData.createdAt
+"#,
+    );
+    p.land(
+        "webhook.json",
+        r#"{"events": [
+            {"eventData": {"id": "r1", "stars": 3, "createdAt": "2025-03-01T10:00:00Z"}},
+            {"eventData": {"id": "r2", "stars": 1, "createdAt": "2025-03-01T11:00:00Z"}},
+            {"eventData": {"id": "r3", "stars": "many", "createdAt": "2025-03-02T10:00:00Z"}}
+        ]}"#,
+    );
+    let out = p.ingest();
+    assert_exit(&out, 0);
+    assert_counts(&out, &p, "webhook.json", ["loaded", "3", "1", "1", "1"]);
+    let reviews = p.query("raw/reviews", "SELECT review_id, rating, _row FROM t");
+    assert_eq!(lines(&reviews)[1..], ["tp-r1 | 3 | 1"]);
+    let quarantined = p.query("quarantine/trustpilot", "SELECT row, reason FROM t");
+    let rows = lines(&quarantined);
+    assert_eq!(rows.len(), 2, "{quarantined}");
+    assert!(
+        rows[1].starts_with("3 | ") && rows[1].contains("filter") && rows[1].contains("many"),
+        "{quarantined}"
+    );
 }
 
 /// A Qualtrics-shaped response export: the header row of ids, then a row
@@ -366,10 +414,7 @@ fn rows_after_the_header_are_skipped_and_counted() {
     );
     let out = p.ingest();
     assert_exit(&out, 0);
-    assert_eq!(
-        file_counts(&out, "qualtrics.csv"),
-        ["loaded", "5", "2", "1", "2"]
-    );
+    assert_counts(&out, &p, "qualtrics.csv", ["loaded", "5", "2", "1", "2"]);
     let answers = p.query(
         "raw/nps_responses",
         "SELECT response_id, score, _row FROM t ORDER BY _row",
@@ -410,10 +455,7 @@ fn footer_lines_matching_a_pattern_are_skipped_and_counted() {
     );
     let out = p.ingest();
     assert_exit(&out, 0);
-    assert_eq!(
-        file_counts(&out, "accounts.csv"),
-        ["loaded", "5", "2", "0", "3"]
-    );
+    assert_counts(&out, &p, "accounts.csv", ["loaded", "5", "2", "0", "3"]);
     let customers = p.query(
         "raw/customers",
         "SELECT customer_id, CAST(signup_date AS VARCHAR) FROM t ORDER BY customer_id",
@@ -465,10 +507,7 @@ fn api_pages_yield_one_row_per_tweet_with_the_authors_username() {
     );
     let out = p.ingest();
     assert_exit(&out, 0);
-    assert_eq!(
-        file_counts(&out, "x/pages.jsonl"),
-        ["loaded", "5", "3", "1", "1"]
-    );
+    assert_counts(&out, &p, "x/pages.jsonl", ["loaded", "5", "3", "1", "1"]);
     let posts = p.query(
         "raw/social_activity",
         "SELECT event_id, handle, followers, likes, text, _row FROM t ORDER BY event_id",
@@ -546,10 +585,7 @@ fn a_line_that_disagrees_or_lacks_its_amount_quarantines_its_order() {
     );
     let out = p.ingest();
     assert_exit(&out, 0);
-    assert_eq!(
-        file_counts(&out, "lines.csv"),
-        ["loaded", "6", "2", "4", "0"]
-    );
+    assert_counts(&out, &p, "lines.csv", ["loaded", "6", "2", "4", "0"]);
     let orders = p.query(
         "raw/orders",
         "SELECT order_id, customer_id, amount, _row FROM t",

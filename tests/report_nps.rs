@@ -241,35 +241,39 @@ fn anonymous_answers_count_in_nps_trends() {
     let p = Project::new();
     p.repo_config(
         r#"vars:
-  nps_dimensions: touchpoint
+  nps_dimensions: touchpoint,channel
 sources:
   - name: surveys
     entity: nps_responses
     format: csv
     path: nps.csv
-    columns: { response_id: id, customer_id: who, email: email, responded_at: at, score: score, touchpoint: tp }
+    columns: { response_id: id, customer_id: who, email: email, responded_at: at, score: score, touchpoint: tp, channel: ch }
 "#,
     );
     p.land(
         "nps.csv",
-        "id,who,email,at,score,tp\n\
-         a1,C1,,2026-01-05T10:00:00Z,10,checkout\n\
-         a2,C2,c2@example.com,2026-01-06T10:00:00Z,10,checkout\n\
-         a3,,,2026-01-07T10:00:00Z,0,support\n",
+        "id,who,email,at,score,tp,ch\n\
+         a1,C1,,2026-01-05T10:00:00Z,10,checkout,email\n\
+         a2,C2,c2@example.com,2026-01-06T10:00:00Z,10,checkout,web\n\
+         a3,,,2026-01-07T10:00:00Z,0,support,web\n",
     );
     let out = p.advocacy(&["run", "--config", "config.yaml", "--date", "2026-01-31"]);
     assert_exit(&out, 0);
     let monthly = p.query(
         "reports/nps_trends",
-        "SELECT dimension_value, responses, promoters, detractors, round(nps, 5) AS nps FROM t \
+        "SELECT dimension, dimension_value, responses, promoters, detractors, round(nps, 5) AS nps FROM t \
          WHERE period = 'month' ORDER BY dimension, dimension_value",
     );
     assert_eq!(
         lines(&monthly)[1..],
         [
-            "all | 3 | 2 | 1 | 33.33333",
-            "checkout | 2 | 2 | 0 | 100.0",
-            "support | 1 | 0 | 1 | -100.0"
+            // The anonymous detractor a3 counts overall, at support and
+            // on the web: (2 - 1) / 3 and (1 - 1) / 2.
+            "channel | email | 1 | 1 | 0 | 100.0",
+            "channel | web | 2 | 1 | 1 | 0.0",
+            "overall | all | 3 | 2 | 1 | 33.33333",
+            "touchpoint | checkout | 2 | 2 | 0 | 100.0",
+            "touchpoint | support | 1 | 0 | 1 | -100.0"
         ]
     );
     let followups = p.query("reports/detractor_followups", "SELECT count(*) AS n FROM t");

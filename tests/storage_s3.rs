@@ -242,7 +242,17 @@ fn neither_credentials_nor_the_salt_appear_in_output_objects_or_help() {
     assert!(stderr(&bad).contains("***"), "{}", stderr(&bad));
     printed.push_str(&stderr(&bad));
     for command in [
-        "", "run", "ingest", "build", "validate", "dag", "test", "query", "generate",
+        "",
+        "run",
+        "ingest",
+        "build",
+        "validate",
+        "dag",
+        "test",
+        "query",
+        "generate",
+        "scheduler",
+        "executor",
     ] {
         let args: Vec<&str> = [command, "--help"]
             .into_iter()

@@ -198,6 +198,7 @@ impl Config {
         let mut config: Config = serde_yaml::from_str(text)
             .map_err(|e| redact(&locate_env_error(text, e.to_string())))?;
         config.base_dir = base_dir;
+        mark_literal_secrets(&config);
         config.hash = crate::pii::sha256_hex(text.as_bytes());
         config.check().map_err(|e| redact(&e))?;
         config.set_fingerprints(text)?;
@@ -304,6 +305,23 @@ fn check_storage_schemes(storage: &StorageOptions) -> Result<(), String> {
     Ok(())
 }
 
+/// The salt and the storage credentials are masked in messages even when
+/// written into the file rather than given by `${VAR}`.
+fn mark_literal_secrets(config: &Config) {
+    if let Some(salt) = &config.run.pii_salt {
+        text::mark_secret(salt.as_str());
+    }
+    mark_storage_secrets(&config.storage);
+}
+
+fn mark_storage_secrets(storage: &StorageOptions) {
+    for (name, value) in storage.values().flatten() {
+        if text::is_secret_option(name) {
+            text::mark_secret(value.as_str());
+        }
+    }
+}
+
 /// The `storage:` section of a config file alone, for the cluster's
 /// scheduler and executors: they open the run's buckets with the same
 /// options, and need nothing else of the file (not the salt, not the
@@ -325,6 +343,7 @@ pub fn load_storage(path: &Path) -> Result<StorageOptions, ConfigError> {
     let only: StorageOnly =
         serde_yaml::from_str(&text).map_err(|e| invalid(locate_env_error(&text, e.to_string())))?;
     check_storage_schemes(&only.storage).map_err(invalid)?;
+    mark_storage_secrets(&only.storage);
     Ok(only.storage)
 }
 
@@ -500,5 +519,18 @@ mod tests {
             ));
             assert!(err.contains("leaves the landing location"), "{path}: {err}");
         }
+    }
+
+    /// A salt or a secret key written into the file is masked like one
+    /// from the environment; a key id is not a secret.
+    #[test]
+    fn literal_secrets_are_masked_in_messages() {
+        let text = "landing: l\nwarehouse: w\nrun: { pii_salt: literal-salt-93 }\n\
+                    storage:\n  s3: { access_key_id: AKIDLITERAL, secret_access_key: literal-secret-93 }\n";
+        Config::parse(text, PathBuf::from(".")).unwrap();
+        assert_eq!(
+            redact("salt literal-salt-93, key literal-secret-93, id AKIDLITERAL"),
+            "salt ***, key ***, id AKIDLITERAL"
+        );
     }
 }

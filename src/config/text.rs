@@ -70,6 +70,26 @@ fn secrets() -> &'static Mutex<BTreeSet<String>> {
     SECRETS.get_or_init(|| Mutex::new(BTreeSet::new()))
 }
 
+/// Masks `value` in every message from now on, as if it had come from the
+/// environment: a salt or a key written into the config file itself is
+/// as secret as one given by `${VAR}`.
+pub fn mark_secret(value: &str) {
+    if !value.is_empty() {
+        let mut secrets = secrets().lock().unwrap_or_else(|e| e.into_inner());
+        secrets.insert(value.to_string());
+    }
+}
+
+/// Whether a `storage:` option holds a credential (`secret_access_key`,
+/// `sas_key`, `token`, `password`, a service account key...), by its name.
+pub fn is_secret_option(name: &str) -> bool {
+    ["secret", "key", "token", "password", "credential", "sas"]
+        .iter()
+        .any(|word| name.to_ascii_lowercase().contains(word))
+        && !name.eq_ignore_ascii_case("access_key_id")
+        && !name.eq_ignore_ascii_case("aws_access_key_id")
+}
+
 /// Replaces every value substituted from the environment with `***`.
 /// Short values are left alone: masking "1" or "us" would garble messages
 /// without protecting anything.

@@ -33,8 +33,13 @@ impl<R: BufRead> Decoded<R> {
         if encoding.is_none() && !bom {
             return Ok(Decoded::Utf8(input));
         }
+        // A byte-order mark wins over `csv.encoding`: it cannot be text of
+        // a single-byte encoding's file (it would decode as "ï»¿" glued to
+        // the first column's name), while an export re-saved as UTF-8 often
+        // keeps the config written for it before.
         let decoder = encoding_rs_io::DecodeReaderBytesBuilder::new()
             .encoding(encoding)
+            .bom_override(true)
             .build(input);
         Ok(Decoded::Decoding(decoder))
     }
