@@ -92,15 +92,41 @@ pub fn is_secret_option(name: &str) -> bool {
 
 /// Replaces every value substituted from the environment with `***`.
 /// Short values are left alone: masking "1" or "us" would garble messages
-/// without protecting anything.
+/// without protecting anything. Only whole words are masked, so a secret
+/// that happens to be a word ("test" in a local S3 server's keys) does not
+/// turn "tests" into "***s" in the summary and the run record.
 pub fn redact(message: &str) -> String {
     let secrets = secrets().lock().unwrap_or_else(|e| e.into_inner());
     let mut out = message.to_string();
     for secret in secrets.iter().rev() {
         if secret.len() >= 4 {
-            out = out.replace(secret.as_str(), "***");
+            out = mask_word(&out, secret);
         }
     }
+    out
+}
+
+fn is_word_char(c: char) -> bool {
+    c.is_alphanumeric() || c == '_'
+}
+
+/// `text` with each occurrence of `secret` that is not part of a longer
+/// word replaced by `***`.
+fn mask_word(text: &str, secret: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(pos) = rest.find(secret) {
+        let before = rest[..pos].chars().last().or(out.chars().last());
+        let after = rest[pos + secret.len()..].chars().next();
+        out.push_str(&rest[..pos]);
+        if before.is_some_and(is_word_char) || after.is_some_and(is_word_char) {
+            out.push_str(secret);
+        } else {
+            out.push_str("***");
+        }
+        rest = &rest[pos + secret.len()..];
+    }
+    out.push_str(rest);
     out
 }
 
@@ -185,5 +211,16 @@ mod tests {
         assert_eq!(substitute_env("$$5 and $x", env).unwrap(), "$5 and $x");
         let err = substitute_env("${UNSET}", env).unwrap_err();
         assert!(err.contains("UNSET is not set"), "{err}");
+    }
+
+    #[test]
+    fn only_whole_words_are_masked() {
+        assert_eq!(mask_word("data tests: 3", "test"), "data tests: 3");
+        assert_eq!(mask_word("key=test&x=test", "test"), "key=***&x=***");
+        assert_eq!(
+            mask_word("\"test\" attest test_1 test", "test"),
+            "\"***\" attest test_1 ***"
+        );
+        assert_eq!(mask_word("s3://k:testtest@h", "test"), "s3://k:testtest@h");
     }
 }
