@@ -191,6 +191,58 @@ fn addresses_are_hashed_whatever_the_kind_and_wherever_they_are() {
     assert!(!text.contains("josé<email"), "a partial redaction: {text}");
 }
 
+/// A social handle that is an address is hashed like the identities row
+/// that names it, so the event still finds its customer: `Fan@Example.DE `
+/// on x and `fan@example.de` under kind x for C2 are one key.
+#[test]
+fn a_handle_that_is_an_address_joins_its_identity() {
+    let p = Project::new();
+    p.repo_config(
+        r#"sources:
+  - name: ids
+    entity: identities
+    format: csv
+    path: ids.csv
+    columns: { customer_id: cid, kind: kind, value: value }
+  - name: x
+    entity: social_activity
+    format: csv
+    path: x.csv
+    columns: { event_id: id, platform: { value: x }, handle: handle, event_type: type, occurred_at: at }
+"#,
+    );
+    p.land("ids.csv", "cid,kind,value\nC2,x,fan@example.de\n");
+    p.land(
+        "x.csv",
+        "id,handle,type,at\ne1,Fan@Example.DE ,mention,2025-01-01T10:00:00Z\ne2,@other,mention,2025-01-01T11:00:00Z\n",
+    );
+    assert_exit(&p.ingest(), 0);
+    let out = p.advocacy(&[
+        "build",
+        "--config",
+        "config.yaml",
+        "--date",
+        "2026-11-01",
+        "--select",
+        "+int_social_authors",
+    ]);
+    assert_exit(&out, 0);
+    let authors = p.model_csv(
+        "SELECT event_id, handle, customer_id FROM int_social_authors ORDER BY event_id",
+    );
+    // `repo_config` salts with "s".
+    let fan = hex::encode(Sha256::digest("sfan@example.de"));
+    assert_eq!(
+        authors[1..],
+        [format!("e1,{fan},C2"), "e2,@other,".to_string()]
+    );
+    let text = p.warehouse_text().to_lowercase();
+    assert!(
+        !text.contains("fan@example.de"),
+        "a raw handle in the warehouse"
+    );
+}
+
 /// Anything shaped like an address: letters (any script), digits and
 /// `._%+'-` before an `@`, a dotted domain after it.
 fn email_shaped(text: &str) -> Vec<String> {

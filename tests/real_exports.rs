@@ -635,3 +635,50 @@ fn a_lookup_that_is_not_a_json_pointer_is_a_config_error() {
         "{err}"
     );
 }
+
+/// Options that do not fit the source are config errors that `validate`
+/// names, not surprises at 3 a.m.: `line_items` on reviews, a
+/// `skip_matching` that is not a regular expression, `records` on CSV.
+#[test]
+fn options_that_do_not_fit_the_source_are_config_errors() {
+    let cases = [
+        (
+            r#"  - name: shop
+    entity: reviews
+    format: csv
+    path: r.csv
+    line_items: { amount: sum }
+    columns: { review_id: id, site: { value: g }, rating: stars, published_at: at }
+"#,
+            "source shop: `line_items` applies to orders, not reviews",
+        ),
+        (
+            r#"  - name: sf
+    entity: customers
+    format: csv
+    path: c.csv
+    csv: { skip_matching: "^(Grand Totals" }
+    columns: { customer_id: id }
+"#,
+            "source sf: csv.skip_matching is not a regular expression",
+        ),
+        (
+            r#"  - name: flat
+    entity: customers
+    format: csv
+    path: c.csv
+    records: /data
+    columns: { customer_id: id }
+"#,
+            "source flat: `records` needs `format: json` or `jsonl`",
+        ),
+    ];
+    for (source, message) in cases {
+        let p = Project::new();
+        p.config(source);
+        let out = p.advocacy(&["validate", "--config", "config.yaml"]);
+        assert_exit(&out, 2);
+        let err = common::stderr(&out);
+        assert!(err.contains(message), "expected {message:?} in:\n{err}");
+    }
+}
