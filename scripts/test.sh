@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The whole test suite, exactly as CI runs it (.ci/run calls this).
 # It installs what the tests need and nothing else: moto, an S3-compatible
-# server the storage tests start themselves on a free 127.0.0.1 port, in a
-# virtualenv under ~/.cache/advocacy (reused across runs), and the CDNOW
-# sample data the CLV tests check the models against.
+# server the storage tests start themselves on a free 127.0.0.1 port, and
+# numpy and scipy for the CLV reference, in a virtualenv under
+# ~/.cache/advocacy (reused across runs), and the CDNOW sample data the CLV
+# tests check the models against.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +16,13 @@ if [ ! -x "$venv/bin/moto_server" ]; then
     "$venv/bin/pip" install --quiet --disable-pip-version-check 'moto[server]>=5.1,<6'
 fi
 export ADVOCACY_MOTO_SERVER="$venv/bin/moto_server"
+# numpy and scipy compute the CLV back-test's reference independently
+# (tests/reference/clv_backtest.py).
+if ! "$venv/bin/python" -c 'import numpy, scipy' 2>/dev/null; then
+    echo "installing numpy and scipy (CLV reference) into $venv" >&2
+    "$venv/bin/pip" install --quiet --disable-pip-version-check 'numpy>=1.26,<3' 'scipy>=1.11,<2'
+fi
+export ADVOCACY_PYTHON="$venv/bin/python"
 
 # The CDNOW sample (Fader, Hardie & Lee 2005) that the CLV models' unit tests
 # (src/functions/clv/) hold them to ships inside the lifetimes wheel on PyPI: downloaded
