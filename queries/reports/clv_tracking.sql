@@ -40,10 +40,13 @@ repeats AS (
 predicted AS (
     SELECT
         e.week,
-        SUM(c.customers * bg_nbd_expected_purchases(
+        -- Summed as DECIMAL (each term to 1e-12): exact, so the total does
+        -- not depend on the order parallel partitions add up, and a re-run
+        -- gives the same bits.
+        CAST(SUM(CAST(c.customers * bg_nbd_expected_purchases(
             m.r, m.alpha, m.a, m.b,
             CAST(e.end_day - c.first_day AS DOUBLE) / 7.0, 0.0, 0.0, 0.0
-        )) AS predicted
+        ) AS DECIMAL(38, 12))) AS DOUBLE) AS predicted
     FROM int_clv_holdout_model AS m
     CROSS JOIN ends AS e
     JOIN cohorts AS c ON c.first_day < e.end_day
