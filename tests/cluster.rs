@@ -224,7 +224,11 @@ fn assert_same_reports(
         cluster.keys().collect::<Vec<_>>(),
         "published reports"
     );
-    assert_eq!(local.len(), 14, "the report tables of queries/reports");
+    assert_eq!(
+        local.len(),
+        common::repo_report_count(),
+        "the report tables of queries/reports"
+    );
     // Which float columns differed at all (for the README's account of
     // where merge order shows).
     let mut inexact: Vec<String> = Vec::new();

@@ -217,16 +217,7 @@ fn a_handle_that_is_an_address_joins_its_identity() {
         "id,handle,type,at\ne1,Fan@Example.DE ,mention,2025-01-01T10:00:00Z\ne2,@other,mention,2025-01-01T11:00:00Z\n",
     );
     assert_exit(&p.ingest(), 0);
-    let out = p.advocacy(&[
-        "build",
-        "--config",
-        "config.yaml",
-        "--date",
-        "2026-11-01",
-        "--select",
-        "+int_social_authors",
-    ]);
-    assert_exit(&out, 0);
+    assert_exit(&p.build("2026-11-01", &["+int_social_authors"]), 0);
     let authors = p.model_csv(
         "SELECT event_id, handle, customer_id FROM int_social_authors ORDER BY event_id",
     );

@@ -587,15 +587,7 @@ fn a_partial_select_build_does_not_mark_the_reports_successful() {
     assert_exit(&run(&p, &[]), 0);
     let marker = p.warehouse().join("reports/_SUCCESS");
     assert!(marker.exists());
-    let out = p.advocacy(&[
-        "build",
-        "--config",
-        "config.yaml",
-        "--date",
-        "2026-11-01",
-        "--select",
-        "+revenue",
-    ]);
+    let out = p.build("2026-11-01", &["+revenue"]);
     assert_exit(&out, 0);
     assert_eq!(model_status(&out, "revenue"), "ok");
     assert!(!marker.exists(), "_SUCCESS left after a partial build");

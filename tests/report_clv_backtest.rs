@@ -23,26 +23,12 @@ sources:
     p
 }
 
-fn build(p: &Project, date: &str) {
-    let out = p.advocacy(&[
-        "build",
-        "--config",
-        "config.yaml",
-        "--date",
-        date,
-        "--select",
-        "+clv_validation",
-        "+clv_tracking",
-    ]);
-    assert_exit(&out, 0);
-}
-
 fn ingest_and_build(p: &Project, date: &str) {
     assert_exit(
         &p.advocacy(&["ingest", "--config", "config.yaml", "--date", date]),
         0,
     );
-    build(p, date);
+    assert_exit(&p.build(date, &["+clv_validation", "+clv_tracking"]), 0);
 }
 
 /// Run date 2025-01-15 with one holdout week: calibration ends 2025-01-08.

@@ -94,7 +94,7 @@ fn a_tight_memory_limit_spills_and_publishes_the_same_reports() {
 
     let roomy_reports = published_reports(&p, "roomy");
     let tight_reports = published_reports(&p, "tight");
-    assert_eq!(roomy_reports.len(), 14);
+    assert_eq!(roomy_reports.len(), common::repo_report_count());
     assert_eq!(
         roomy_reports.iter().map(|r| &r.0).collect::<Vec<_>>(),
         tight_reports.iter().map(|r| &r.0).collect::<Vec<_>>()

@@ -83,11 +83,12 @@ pub fn mark_secret(value: &str) {
 /// Whether a `storage:` option holds a credential (`secret_access_key`,
 /// `sas_key`, `token`, `password`, a service account key...), by its name.
 pub fn is_secret_option(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
     ["secret", "key", "token", "password", "credential", "sas"]
         .iter()
-        .any(|word| name.to_ascii_lowercase().contains(word))
-        && !name.eq_ignore_ascii_case("access_key_id")
-        && !name.eq_ignore_ascii_case("aws_access_key_id")
+        .any(|word| name.contains(word))
+        && name != "access_key_id"
+        && name != "aws_access_key_id"
 }
 
 /// Replaces every value substituted from the environment with `***`.

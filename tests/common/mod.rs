@@ -92,6 +92,20 @@ impl Project {
         self.advocacy(&["ingest", "--config", "config.yaml", "--date", "2026-11-01"])
     }
 
+    /// `advocacy build` of `config.yaml` at `date` with `--select` patterns.
+    pub fn build(&self, date: &str, select: &[&str]) -> Output {
+        let mut args = vec![
+            "build",
+            "--config",
+            "config.yaml",
+            "--date",
+            date,
+            "--select",
+        ];
+        args.extend_from_slice(select);
+        self.advocacy(&args)
+    }
+
     /// `advocacy query --format csv` over the models of `config.yaml`'s
     /// warehouse: the header and rows, one line each.
     pub fn model_csv(&self, sql: &str) -> Vec<String> {
@@ -213,6 +227,21 @@ pub fn assert_exit(output: &Output, code: i32) {
 
 /// Runs SQL over a folder of Parquet files registered as table `t`, and
 /// returns the result as a pretty-printed table.
+/// How many report tables the repository's `queries/reports/` defines.
+pub fn repo_report_count() -> usize {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("queries/reports");
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "sql")
+        })
+        .count()
+}
+
 pub fn query_parquet(folder: &Path, sql: &str) -> String {
     let batches = query_batches(folder, sql);
     pretty_format_batches(&batches).unwrap().to_string()
