@@ -7,13 +7,16 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Instant;
 
-use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::compute::{CastOptions, cast_with_options};
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
+use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::{Column, ScalarValue};
 use datafusion::dataframe::DataFrame;
 use datafusion::error::DataFusionError;
 use datafusion::logical_expr::{Expr, LogicalPlan, SortExpr};
-use datafusion::physical_plan::{ExecutionPlan, execute_stream};
-use datafusion::prelude::{ParquetReadOptions, SessionContext, cast};
+use datafusion::physical_plan::sorts::sort_preserving_merge::SortPreservingMergeExec;
+use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties, execute_stream};
+use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use futures::StreamExt;
 use tokio::task::JoinSet;
 
@@ -321,15 +324,20 @@ async fn run_model(job: &Job) -> Result<Built, Failure> {
         .and_then(|df| df.with_param_values(job.params.clone()))
         .and_then(|df| {
             if model.publish {
-                deterministic_order(df, job.key.as_deref()).and_then(bi_types)
+                deterministic_order(df, job.key.as_deref())
             } else {
                 Ok(df)
             }
         })
         .map_err(explain)?;
-    let schema = Arc::new(df.schema().as_arrow().clone());
+    let produced = df.schema().as_arrow().clone();
+    let schema = if model.publish {
+        bi_schema(&produced)
+    } else {
+        Arc::new(produced)
+    };
     let task = Arc::new(df.task_ctx());
-    let plan = df.create_physical_plan().await.map_err(explain)?;
+    let plan = single_sorted_stream(df.create_physical_plan().await.map_err(explain)?);
     let mut stream = execute_stream(plan.clone(), task).map_err(explain)?;
     let relative = materialised_path(&model.name);
     let path = job.warehouse.path(&relative);
@@ -338,10 +346,13 @@ async fn run_model(job: &Job) -> Result<Built, Failure> {
     } else {
         intermediate_writer_properties()
     };
-    let mut out = ParquetFile::create_with(&job.warehouse, path, schema, properties)
+    let mut out = ParquetFile::create_with(&job.warehouse, path, schema.clone(), properties)
         .map_err(|e| write_error(&e))?;
     while let Some(batch) = stream.next().await {
-        let batch = batch.map_err(explain)?;
+        let mut batch = batch.map_err(explain)?;
+        if model.publish {
+            batch = to_bi_types(batch, &schema).map_err(explain)?;
+        }
         out.write(&batch).await.map_err(|e| write_error(&e))?;
     }
     let (rows, bytes) = out.close().await.map_err(|e| write_error(&e))?;
@@ -493,29 +504,63 @@ fn bi_type(data_type: &DataType) -> Option<DataType> {
     }
 }
 
-/// Casts a report's columns to types every BI tool reads (see [`bi_type`]).
-/// A value that does not fit (an unsigned above i64::MAX) fails the model
-/// rather than being published wrong.
-fn bi_types(df: DataFrame) -> Result<DataFrame, DataFusionError> {
-    let schema = df.schema().clone();
-    if !schema
+/// The schema a report is written with: its columns in types every BI
+/// tool reads (see [`bi_type`]).
+fn bi_schema(schema: &Schema) -> SchemaRef {
+    let fields: Vec<Field> = schema
         .fields()
         .iter()
-        .any(|f| bi_type(f.data_type()).is_some())
-    {
-        return Ok(df);
-    }
-    let columns: Vec<Expr> = schema
-        .iter()
-        .map(|(qualifier, field)| {
-            let column = Expr::Column(Column::from((qualifier, field)));
-            match bi_type(field.data_type()) {
-                Some(target) => cast(column, target).alias(field.name()),
-                None => column,
-            }
+        .map(|f| match bi_type(f.data_type()) {
+            Some(target) => f.as_ref().clone().with_data_type(target),
+            None => f.as_ref().clone(),
         })
         .collect();
-    df.select(columns)
+    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
+}
+
+/// Casts a report batch's columns to `schema` (from [`bi_schema`]). The
+/// casts happen here, as the batches are written, and not as a projection
+/// in the plan: DataFusion parallelises a projection over a sorted
+/// stream by splitting it round-robin into two partitions, each sorted,
+/// which the single writer then reads interleaved in whatever order they
+/// finish (a report's first two batches came out swapped under memory
+/// pressure). A value that does not fit (an unsigned above i64::MAX) fails
+/// the model rather than being published wrong.
+fn to_bi_types(batch: RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, DataFusionError> {
+    let same = |(a, b): (&FieldRef, &FieldRef)| a.data_type() == b.data_type();
+    if batch
+        .schema()
+        .fields()
+        .iter()
+        .zip(schema.fields())
+        .all(same)
+    {
+        return Ok(batch);
+    }
+    let strict = CastOptions {
+        safe: false,
+        ..CastOptions::default()
+    };
+    let columns = batch
+        .columns()
+        .iter()
+        .zip(schema.fields())
+        .map(|(column, field)| cast_with_options(column, field.data_type(), &strict))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(RecordBatch::try_new(schema.clone(), columns)?)
+}
+
+/// A plan whose output is sorted but split over several partitions (each
+/// sorted) is merged back into one sorted stream; reading it with
+/// `execute_stream` would concatenate the partitions in arrival order.
+fn single_sorted_stream(plan: Arc<dyn ExecutionPlan>) -> Arc<dyn ExecutionPlan> {
+    if plan.output_partitioning().partition_count() <= 1 {
+        return plan;
+    }
+    match plan.output_ordering() {
+        Some(ordering) => Arc::new(SortPreservingMergeExec::new(ordering.clone(), plan)),
+        None => plan,
+    }
 }
 
 fn has_order(plan: &LogicalPlan) -> bool {
@@ -531,6 +576,8 @@ fn has_order(plan: &LogicalPlan) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use datafusion::arrow::array::{AsArray, UInt64Array};
+    use datafusion::arrow::datatypes::Int64Type;
 
     #[test]
     fn an_executor_out_of_memory_names_the_operator_and_the_executor_limit() {
@@ -558,5 +605,65 @@ mod tests {
         };
         assert!(message.ends_with("; raise run.memory_limit"), "{message}");
         assert_eq!(executor_out_of_memory("Job failed: no such table"), None);
+    }
+
+    /// A sorted report with a column to cast, planned on two partitions.
+    async fn sorted_report() -> DataFrame {
+        use datafusion::prelude::SessionConfig;
+        let ctx = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(2));
+        ctx.sql(
+            "SELECT x, arrow_cast(x * 2, 'UInt64') AS u \
+             FROM generate_series(1, 30000) AS t(x) ORDER BY x DESC",
+        )
+        .await
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_sorted_plan_split_over_partitions_is_merged_back_in_order() {
+        // What the casts did when they were a projection in the plan: the
+        // projection is parallelised round-robin, two sorted partitions.
+        let df = sorted_report().await;
+        let cast_in_plan = df
+            .clone()
+            .select(vec![
+                Expr::Column(Column::from_name("x")),
+                datafusion::prelude::cast(Expr::Column(Column::from_name("u")), DataType::Int64)
+                    .alias("u"),
+            ])
+            .unwrap();
+        let split = cast_in_plan.create_physical_plan().await.unwrap();
+        assert_eq!(split.output_partitioning().partition_count(), 2);
+        let merged = single_sorted_stream(split);
+        assert_eq!(merged.output_partitioning().partition_count(), 1);
+        let batches = datafusion::physical_plan::collect(merged, Arc::new(df.task_ctx()))
+            .await
+            .unwrap();
+        let xs: Vec<i64> = batches
+            .iter()
+            .flat_map(|b| b.column(0).as_primitive::<Int64Type>().values().to_vec())
+            .collect();
+        assert_eq!(xs, (1..=30000).rev().collect::<Vec<i64>>());
+
+        // The plan as it is now run: one sorted stream, cast as written.
+        let plan = sorted_report().await.create_physical_plan().await.unwrap();
+        assert_eq!(plan.output_partitioning().partition_count(), 1);
+    }
+
+    #[tokio::test]
+    async fn report_columns_are_cast_for_bi_tools_as_they_are_written() {
+        let batches = sorted_report().await.collect().await.unwrap();
+        let schema = bi_schema(&batches[0].schema());
+        assert_eq!(schema.field(1).data_type(), &DataType::Int64);
+        let cast = to_bi_types(batches[0].clone(), &schema).unwrap();
+        assert_eq!(cast.column(1).as_primitive::<Int64Type>().value(0), 60000);
+
+        let too_big = RecordBatch::try_new(
+            Arc::new(Schema::new(vec![Field::new("u", DataType::UInt64, false)])),
+            vec![Arc::new(UInt64Array::from(vec![u64::MAX]))],
+        )
+        .unwrap();
+        let error = to_bi_types(too_big.clone(), &bi_schema(&too_big.schema())).unwrap_err();
+        assert!(error.to_string().contains("Can't cast value"), "{error}");
     }
 }
