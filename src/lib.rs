@@ -10,7 +10,8 @@
 //!   and quarantines what does not fit;
 //! - [`pipeline`] runs the SQL models on the DataFusion session of
 //!   [`engine`], with our SQL functions from [`functions`], tests the data
-//!   and publishes the reports;
+//!   and publishes the reports, and [`page`] draws them on the run's
+//!   HTML page;
 //! - [`run`] ties the steps together for the nightly command and
 //!   [`inspect`] holds the read-only commands (validate, dag, test, query);
 //! - [`generate`] writes synthetic exports to try it all on;
@@ -27,6 +28,7 @@ pub mod ingest;
 pub mod inspect;
 pub mod kill_point;
 pub mod lock;
+pub mod page;
 pub mod pii;
 pub mod pipeline;
 pub mod run;

@@ -270,6 +270,7 @@ impl Run<'_> {
                 run_id: self.run_id.clone(),
                 select: self.select.to_vec(),
                 inputs_complete: !ingest_report.failed(),
+                ingest: ingest_report.clone(),
             };
             build = pipeline::build(&ctx, config, self.warehouse, project, &options).await?;
             phases.append(&mut build.phases);

@@ -27,7 +27,7 @@ use crate::config::{Config, VarValue};
 use crate::schema::Entity;
 use crate::storage::Location;
 use crate::timing::PhaseTiming;
-use data_tests::TestResult;
+pub use data_tests::TestResult;
 use models::Model;
 use spec::{ModelsFile, Severity};
 
@@ -49,6 +49,8 @@ pub struct Project {
     /// Tables each model reads (models and raw tables alike).
     pub deps: BTreeMap<String, BTreeSet<String>>,
     pub order: Vec<String>,
+    /// The charts of `reports/index.html` (queries/report.yml), if any.
+    pub page: Option<crate::page::PageFile>,
     /// Problems found while loading (parse errors, refused statements);
     /// the models concerned are left out of `deps` and `order`.
     pub errors: Vec<String>,
@@ -69,11 +71,16 @@ impl Project {
                 Vec::new()
             }
         };
+        let page = crate::page::PageFile::load(&queries).unwrap_or_else(|mut e| {
+            errors.append(&mut e);
+            None
+        });
         Ok(Project {
             models,
             spec,
             deps,
             order,
+            page,
             errors,
         })
     }
@@ -217,6 +224,8 @@ pub struct BuildOptions {
     /// False when ingest failed: reports still publish from what loaded,
     /// but the run is not marked successful.
     pub inputs_complete: bool,
+    /// This run's row accounting, for the page's data-quality section.
+    pub ingest: crate::ingest::IngestReport,
 }
 
 /// Builds the selected models in dependency order (independent ones
@@ -269,6 +278,9 @@ pub async fn build(
     report
         .phases
         .push(PhaseTiming::since("publish", started, rows_published));
+    if options.select.is_empty() {
+        publish_page(config, warehouse, project, &mut report, options).await?;
+    }
     // `_SUCCESS` means every report of the project is this run's: a
     // `--select` build that published only some of them does not write it.
     let every_report_published = project.models.iter().filter(|m| m.publish).all(|m| {
@@ -295,6 +307,77 @@ pub async fn build(
             .map_err(PipelineError::Io)?;
     }
     Ok(report)
+}
+
+/// Draws `reports/index.html` from what is published now (a report whose
+/// tests failed shows its previous version; one never published shows its
+/// charts as failed). A chart that fails is a warning of the run; a page
+/// that cannot be written fails the run like a report that cannot.
+async fn publish_page(
+    config: &Config,
+    warehouse: &Location,
+    project: &Project,
+    report: &mut BuildReport,
+    options: &BuildOptions,
+) -> Result<(), PipelineError> {
+    let Some(page) = &project.page else {
+        return Ok(());
+    };
+    let started = Instant::now();
+    let mut published = Vec::new();
+    for name in project.published() {
+        let path = warehouse.path(&format!("reports/{name}/{name}.parquet"));
+        if warehouse
+            .exists(&path)
+            .await
+            .map_err(|e| PipelineError::Io(e.to_string()))?
+        {
+            published.push(name);
+        }
+    }
+    let status = if !options.inputs_complete {
+        "ingest failed"
+    } else if report.models_failed() {
+        "failed"
+    } else if report.tests_failed() {
+        "tests failed"
+    } else {
+        "succeeded"
+    };
+    let params = parameters(config, &project.spec, options.run_date);
+    let run = crate::page::PageRun {
+        run_id: &options.run_id,
+        run_date: options.run_date,
+        status,
+        params: &params,
+        ingest: &options.ingest,
+        tests: &report.tests,
+    };
+    let base =
+        crate::engine::local_session(config).map_err(|e| PipelineError::Io(e.to_string()))?;
+    let page_ctx = crate::page::session(base, warehouse, &published, &run)
+        .await
+        .map_err(PipelineError::Io)?;
+    let rendered = crate::page::render(&page_ctx, page, &run).await;
+    for problem in &rendered.problems {
+        tracing::warn!(problem = %problem, "report page");
+    }
+    report.warnings.extend(rendered.problems);
+    let bytes = crate::page::publish(warehouse, rendered.html, options.run_date)
+        .await
+        .map_err(PipelineError::Io)?;
+    crate::kill_point::reached("page-published");
+    tracing::info!(
+        bytes,
+        seconds = started.elapsed().as_secs_f64(),
+        "report page published"
+    );
+    report.phases.push(PhaseTiming::since(
+        "page",
+        started,
+        page.spec.charts.len() as u64,
+    ));
+    Ok(())
 }
 
 /// Rows of the models that `keep` selects, for a phase's rows per second.

@@ -1,0 +1,123 @@
+//! `reports/index.html`: the run's report page, one self-contained file
+//! drawn from the published report tables through the SQL of
+//! `queries/report.yml` ([`spec`]), queried in [`data`], drawn as SVG in
+//! [`chart`] and laid out in [`html`]. A full run publishes it after the
+//! report tables, with a dated copy under `history/index/`.
+
+pub mod chart;
+pub mod data;
+pub mod html;
+pub mod spec;
+
+use std::collections::HashMap;
+
+use chrono::NaiveDate;
+use datafusion::common::ScalarValue;
+use datafusion::prelude::SessionContext;
+
+use crate::ingest::IngestReport;
+use crate::pipeline::TestResult;
+use crate::storage::Location;
+use html::{Body, Header, Section};
+pub use spec::PageFile;
+
+/// What the page shows besides the report tables.
+pub struct PageRun<'a> {
+    pub run_id: &'a str,
+    pub run_date: NaiveDate,
+    /// "succeeded", "tests failed", ...: how the run stands when the page
+    /// is made (after its reports are published).
+    pub status: &'a str,
+    pub params: &'a HashMap<String, ScalarValue>,
+    pub ingest: &'a IngestReport,
+    pub tests: &'a [TestResult],
+}
+
+/// The made page, and a message per chart that could not be made.
+pub struct Rendered {
+    pub html: String,
+    pub problems: Vec<String>,
+}
+
+/// Runs every chart's SQL over `ctx` (the published reports and the run
+/// tables registered) and lays the page out. A chart that fails is shown
+/// failed, named in `problems`; the others are still drawn.
+pub async fn render(ctx: &SessionContext, page: &PageFile, run: &PageRun<'_>) -> Rendered {
+    let mut sections: Vec<Section> = Vec::new();
+    let mut problems = Vec::new();
+    for chart in &page.spec.charts {
+        let body = match data::query(ctx, &chart.sql, run.params).await {
+            Err(e) => Err(e.strip_backtrace()),
+            Ok(table) if table.rows == 0 => Ok(Body::Empty),
+            Ok(table) => body(chart, &table),
+        };
+        let body = body.unwrap_or_else(|e| {
+            problems.push(format!("{}: chart {}: {e}", chart.at(&page.path), chart.id));
+            Body::Failed(e)
+        });
+        match sections.iter_mut().find(|s| s.title == chart.section) {
+            Some(section) => section.charts.push((chart, body)),
+            None => sections.push(Section {
+                title: &chart.section,
+                charts: vec![(chart, body)],
+            }),
+        }
+    }
+    let header = Header {
+        title: &page.spec.title,
+        run_id: run.run_id,
+        run_date: run.run_date.to_string(),
+        generated_at: chrono::Utc::now().format("%Y-%m-%d %H:%M").to_string(),
+        status: run.status,
+    };
+    Rendered {
+        html: html::page(&header, &sections),
+        problems,
+    }
+}
+
+fn body(chart: &spec::ChartSpec, table: &data::Table) -> Result<Body, String> {
+    use spec::Kind;
+    match chart.kind {
+        Kind::Figures => Ok(Body::Html(html::tiles(table))),
+        Kind::Table => Ok(Body::Html(html::table(table, chart.limit.unwrap_or(50)))),
+        Kind::Line | Kind::Bar | Kind::Heatmap => chart::draw(chart, table)
+            .map(Body::Svg)
+            .map_err(|e| e.to_string()),
+    }
+}
+
+/// A session over the published reports and this run's tables.
+pub async fn session(
+    base: SessionContext,
+    warehouse: &Location,
+    reports: &[String],
+    run: &PageRun<'_>,
+) -> Result<SessionContext, String> {
+    data::register_reports(&base, warehouse, reports)
+        .await
+        .map_err(|e| format!("cannot read the published reports: {}", e.strip_backtrace()))?;
+    data::register_run_tables(&base, run.ingest, run.tests).map_err(|e| e.to_string())?;
+    Ok(base)
+}
+
+/// Publishes the page: `reports/index.html` (one put: readers see the old
+/// page or the new one) and `history/index/run_date=<date>/index.html`.
+/// Returns the page's size.
+pub async fn publish(
+    warehouse: &Location,
+    html: String,
+    run_date: NaiveDate,
+) -> Result<u64, String> {
+    let size = html.len() as u64;
+    for relative in [
+        "reports/index.html".to_string(),
+        format!("history/index/run_date={run_date}/index.html"),
+    ] {
+        warehouse
+            .put(&warehouse.path(&relative), html.clone().into_bytes())
+            .await
+            .map_err(|e| format!("cannot publish {relative}: {e}"))?;
+    }
+    Ok(size)
+}
