@@ -349,7 +349,10 @@ fn run_validate(common: Common) -> i32 {
                 eprintln!("error: {error}");
             }
             if v.errors.is_empty() {
-                println!("ok: config and {} model(s) are valid", v.models_checked);
+                println!(
+                    "ok: config, {} model(s) and {} chart(s) are valid",
+                    v.models_checked, v.charts_checked
+                );
                 exit::SUCCESS
             } else {
                 eprintln!("{} error(s)", v.errors.len());

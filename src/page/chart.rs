@@ -190,6 +190,7 @@ fn draw_line(chart: &ChartSpec, table: &Table) -> Result<Drawn, ChartError> {
         let n = xs.len().max(1) as f64;
         let mut plot = ChartBuilder::on(&root)
             .margin(12)
+            .margin_right(40)
             .x_label_area_size(44)
             .y_label_area_size(64)
             .build_cartesian_2d(-0.5..n - 0.5, lo..hi)
@@ -199,7 +200,9 @@ fn draw_line(chart: &ChartSpec, table: &Table) -> Result<Drawn, ChartError> {
         let y_label = |v: &f64| compact(*v);
         plot.configure_mesh()
             .disable_x_mesh()
-            .light_line_style(RGBColor(235, 235, 235))
+            .light_line_style(RGBColor(246, 246, 246))
+            .bold_line_style(RGBColor(215, 215, 215))
+            .y_labels(8)
             .x_labels(xs.len().min(60))
             .x_label_formatter(&x_label)
             .y_label_formatter(&y_label)
@@ -313,6 +316,7 @@ fn draw_bars(chart: &ChartSpec, table: &Table) -> Result<Drawn, ChartError> {
         let n = xs.len().max(1) as f64;
         let mut plot = ChartBuilder::on(&root)
             .margin(12)
+            .margin_right(40)
             .x_label_area_size(44)
             .y_label_area_size(64)
             .build_cartesian_2d(-0.5..n - 0.5, lo..hi)
@@ -322,7 +326,9 @@ fn draw_bars(chart: &ChartSpec, table: &Table) -> Result<Drawn, ChartError> {
         let y_label = |v: &f64| compact(*v);
         plot.configure_mesh()
             .disable_x_mesh()
-            .light_line_style(RGBColor(235, 235, 235))
+            .light_line_style(RGBColor(246, 246, 246))
+            .bold_line_style(RGBColor(215, 215, 215))
+            .y_labels(8)
             .x_labels(xs.len().min(60))
             .x_label_formatter(&x_label)
             .y_label_formatter(&y_label)
@@ -384,6 +390,9 @@ fn draw_heatmap(chart: &ChartSpec, table: &Table) -> Result<Drawn, ChartError> {
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), v| {
             (l.min(*v), h.max(*v))
         });
+    // The scale starts at zero for values that cannot be negative (rates,
+    // counts), so that a uniform 100% reads dark, not blank.
+    let lo = if lo >= 0.0 { 0.0 } else { lo };
     let span = if hi > lo { hi - lo } else { 1.0 };
     // Taller for many rows: each cohort keeps a readable band.
     let height = (HEIGHT).max(90 + 18 * ys.len() as u32);
@@ -394,6 +403,7 @@ fn draw_heatmap(chart: &ChartSpec, table: &Table) -> Result<Drawn, ChartError> {
         let (nx, ny) = (xs.len().max(1) as f64, ys.len().max(1) as f64);
         let mut plot = ChartBuilder::on(&root)
             .margin(12)
+            .margin_right(40)
             .x_label_area_size(44)
             .y_label_area_size(84)
             .build_cartesian_2d(-0.5..nx - 0.5, -0.5..ny - 0.5)

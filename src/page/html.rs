@@ -214,6 +214,15 @@ pub fn with_unit(v: f64, unit: &str) -> String {
     }
 }
 
+/// A change or margin of a headline value: a percentage moves in
+/// percentage points.
+fn difference_with_unit(v: f64, unit: &str) -> String {
+    match unit {
+        "%" => format!("{v:.1} pp"),
+        _ => with_unit(v, unit),
+    }
+}
+
 /// Headline tiles from the `figures` columns (see [`super::spec::Kind`]).
 pub fn tiles(table: &Table) -> String {
     let text = |name: &str, row: usize| -> Option<String> {
@@ -240,7 +249,7 @@ pub fn tiles(table: &Table) -> String {
         if let Some(margin) = number("margin", row) {
             out.push_str(&format!(
                 "<div class=\"margin\">± {} (95%)</div>",
-                escape(&with_unit(margin, &unit))
+                escape(&difference_with_unit(margin, &unit))
             ));
         }
         let significant = table
@@ -262,7 +271,7 @@ pub fn tiles(table: &Table) -> String {
                 };
                 out.push_str(&format!(
                     "<div class=\"{class}\">{sign}{} vs previous month · {verdict}</div>",
-                    escape(&with_unit(change, &unit))
+                    escape(&difference_with_unit(change, &unit))
                 ));
             }
             None => out.push_str("<div class=\"change\">no previous month to compare</div>"),
@@ -334,6 +343,8 @@ mod tests {
         assert_eq!(with_unit(31.46, "%"), "31.5%");
         assert_eq!(with_unit(-4.04, "points"), "-4.0 pts");
         assert_eq!(with_unit(2_500_000.0, "USD"), "2,500,000 USD");
+        assert_eq!(difference_with_unit(0.14, "%"), "0.1 pp");
+        assert_eq!(difference_with_unit(-2.0, "points"), "-2.0 pts");
         assert_eq!(cell_number(12.0), "12");
         assert_eq!(cell_number(0.126), "0.13");
         assert_eq!(

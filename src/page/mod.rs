@@ -45,7 +45,13 @@ pub struct Rendered {
 pub async fn render(ctx: &SessionContext, page: &PageFile, run: &PageRun<'_>) -> Rendered {
     let mut sections: Vec<Section> = Vec::new();
     let mut problems = Vec::new();
-    for chart in &page.spec.charts {
+    let charts: Vec<spec::ChartSpec> = page
+        .spec
+        .charts
+        .iter()
+        .map(|c| c.with_params(run.params).0)
+        .collect();
+    for chart in &charts {
         let body = match data::query(ctx, &chart.sql, run.params).await {
             Err(e) => Err(e.strip_backtrace()),
             Ok(table) if table.rows == 0 => Ok(Body::Empty),

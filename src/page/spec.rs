@@ -7,8 +7,10 @@
 //! chart and of its SQL is found in the text: errors in a chart's SQL are
 //! then reported at their line and column in report.yml.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use datafusion::common::ScalarValue;
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -125,6 +127,25 @@ impl ChartSpec {
             out.push('\n');
         }
         out
+    }
+
+    /// The chart with `$name` in its title, reading and axis labels
+    /// replaced by the parameter's value; also returns the names that are
+    /// not parameters (left as written).
+    pub fn with_params(&self, params: &HashMap<String, ScalarValue>) -> (ChartSpec, Vec<String>) {
+        let mut unknown = Vec::new();
+        let mut sub = |text: &str| substitute(text, params, &mut unknown);
+        let mut chart = self.clone();
+        chart.title = sub(&self.title);
+        chart.reading = sub(&self.reading);
+        for axis in [&mut chart.x, &mut chart.y, &mut chart.value]
+            .into_iter()
+            .flatten()
+        {
+            axis.label = sub(&axis.label);
+        }
+        unknown.dedup();
+        (chart, unknown)
     }
 
     /// The columns the chart reads, by the role they play.
@@ -249,6 +270,24 @@ impl PageFile {
             Err(errors)
         }
     }
+}
+
+fn substitute(
+    text: &str,
+    params: &HashMap<String, ScalarValue>,
+    unknown: &mut Vec<String>,
+) -> String {
+    let pattern = regex::Regex::new(r"\$([A-Za-z_][A-Za-z0-9_]*)").expect("valid pattern");
+    pattern
+        .replace_all(text, |c: &regex::Captures| match params.get(&c[1]) {
+            Some(ScalarValue::Utf8(Some(s))) => s.clone(),
+            Some(value) => value.to_string(),
+            None => {
+                unknown.push(c[1].to_string());
+                c[0].to_string()
+            }
+        })
+        .into_owned()
 }
 
 /// The 1-based line of `id: <id>` at or after line `from` (0-based index).
@@ -385,6 +424,20 @@ charts:
             errors[0].ends_with("report.yml:9: chart id first is used twice"),
             "{errors:?}"
         );
+    }
+
+    #[test]
+    fn parameters_fill_titles_labels_and_readings() {
+        let page = load(TWO).unwrap().unwrap();
+        let mut chart = page.spec.charts[1].clone();
+        chart.title = "NPS in $currency, $weeks weeks, $nope".into();
+        let params = HashMap::from([
+            ("currency".to_string(), ScalarValue::from("EUR")),
+            ("weeks".to_string(), ScalarValue::Int64(Some(26))),
+        ]);
+        let (filled, unknown) = chart.with_params(&params);
+        assert_eq!(filled.title, "NPS in EUR, 26 weeks, $nope");
+        assert_eq!(unknown, ["nope"]);
     }
 
     #[test]

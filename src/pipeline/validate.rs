@@ -1,10 +1,11 @@
 //! `advocacy validate`: plans every model, in order, against the raw-zone
 //! schemas without reading data, and collects every error at once.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use chrono::NaiveDate;
+use datafusion::common::ScalarValue;
 use datafusion::datasource::MemTable;
 use datafusion::error::DataFusionError;
 use datafusion::prelude::SessionContext;
@@ -20,6 +21,8 @@ pub struct Validation {
     pub errors: Vec<String>,
     pub warnings: Vec<String>,
     pub models_checked: usize,
+    /// Charts of report.yml that plan with the columns they draw.
+    pub charts_checked: usize,
 }
 
 pub async fn validate(config: &Config, project: &Project, run_date: NaiveDate) -> Validation {
@@ -63,7 +66,117 @@ pub async fn validate(config: &Config, project: &Project, run_date: NaiveDate) -
         }
     }
     check_spec(&ctx, project, &broken, &params, &mut result).await;
+    if let Some(page) = &project.page {
+        check_page(&ctx, config, project, page, &params, &mut result).await;
+    }
     result
+}
+
+/// report.yml: every chart's SQL plans against the published reports'
+/// schemas and the run tables (nothing else: the page reads only what is
+/// published), and returns the columns the chart draws.
+async fn check_page(
+    models: &SessionContext,
+    config: &Config,
+    project: &Project,
+    page: &crate::page::PageFile,
+    params: &HashMap<String, ScalarValue>,
+    result: &mut Validation,
+) {
+    let ctx = match crate::engine::local_session(config) {
+        Ok(ctx) => ctx,
+        Err(e) => {
+            result
+                .errors
+                .push(format!("cannot set up the query engine: {e}"));
+            return;
+        }
+    };
+    let mut known: Vec<String> = crate::page::data::RUN_TABLES
+        .iter()
+        .map(|t| t.to_string())
+        .collect();
+    for name in project.published() {
+        if let Ok(table) = models.table_provider(name.as_str()).await {
+            let empty = MemTable::try_new(table.schema(), vec![vec![]]).expect("empty table");
+            let _ = ctx.register_table(name.as_str(), Arc::new(empty));
+        }
+        known.push(name);
+    }
+    let no_ingest = crate::ingest::IngestReport::default();
+    if let Err(e) = crate::page::data::register_run_tables(&ctx, &no_ingest, &[]) {
+        result
+            .errors
+            .push(format!("cannot set up the run tables: {e}"));
+        return;
+    }
+    let file = page.path.display().to_string();
+    for chart in &page.spec.charts {
+        let (_, unknown) = chart.with_params(params);
+        for name in unknown {
+            result.errors.push(format!(
+                "{}: chart {}: ${name} is not a parameter (vars of models.yml or the config, run_date, timezone, currency)",
+                chart.at(&page.path),
+                chart.id
+            ));
+        }
+        let schema = match plan(&ctx, &chart.sql, params).await {
+            Ok(schema) => schema,
+            Err(_) => {
+                // Planned again as laid out in the file, so that the
+                // error's line and column are report.yml's.
+                let laid_out = chart.sql_as_in_file();
+                let message = match plan(&ctx, &laid_out, params).await {
+                    Err(e) => describe(&file, &laid_out, &e, &known),
+                    Ok(_) => format!(
+                        "{}: chart {}: the SQL does not plan",
+                        chart.at(&page.path),
+                        chart.id
+                    ),
+                };
+                result
+                    .errors
+                    .push(format!("{message} (chart {})", chart.id));
+                continue;
+            }
+        };
+        for (role, column) in chart.required_columns() {
+            let field = schema.field_with_name(column).ok();
+            let numeric = match (role, column) {
+                // A heatmap's y is a category, a line's or a bar's a number.
+                ("y", _) => chart.kind != crate::page::spec::Kind::Heatmap,
+                ("y.low" | "y.high" | "value", _) => true,
+                ("figures", c) => matches!(c, "value" | "margin" | "change"),
+                _ => false,
+            };
+            let problem = match field {
+                None => Some(format!(
+                    "column {column} ({role}) is not in its result (columns: {})",
+                    schema
+                        .fields()
+                        .iter()
+                        .map(|f| f.name().as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
+                Some(f) if numeric && !f.data_type().is_numeric() && !f.data_type().is_null() => {
+                    Some(format!(
+                        "column {column} ({role}) is {}, not a number",
+                        f.data_type()
+                    ))
+                }
+                _ => None,
+            };
+            if let Some(problem) = problem {
+                result.errors.push(format!(
+                    "{}: chart {}: {problem}",
+                    chart.at(&page.path),
+                    chart.id
+                ));
+            }
+        }
+        result.charts_checked += 1;
+    }
 }
 
 /// Planning and physical planning catch unknown tables and columns, type
