@@ -3,8 +3,9 @@
 # It installs what the tests need and nothing else: moto, an S3-compatible
 # server the storage tests start themselves on a free 127.0.0.1 port, and
 # numpy and scipy for the CLV reference, in a virtualenv under
-# ~/.cache/advocacy (reused across runs), and the CDNOW sample data the CLV
-# tests check the models against.
+# ~/.cache/advocacy (reused across runs), the CDNOW sample data the CLV
+# tests check the models against, and Debian's Chromium with playwright-core
+# for the report page.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -39,6 +40,26 @@ if [ ! -f "$cdnow" ]; then
     python3 -m zipfile -e "$wheel" "$cdnow_dir"
 fi
 export ADVOCACY_CDNOW_SUMMARY="$cdnow"
+
+# The report page test (tests/page.rs) opens reports/index.html in Debian's
+# Chromium, driven by playwright-core at the version tests/browser's lock
+# file pins (it downloads no browser of its own), installed under the cache.
+if [ ! -x /usr/bin/chromium ]; then
+    echo "installing Debian's chromium (report page test)" >&2
+    sudo=""
+    [ "$(id -u)" = 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
+fi
+browser="$cache/browser"
+if ! cmp -s tests/browser/package-lock.json "$browser/package-lock.json" \
+    || [ ! -d "$browser/node_modules/playwright-core" ]; then
+    echo "installing playwright-core into $browser" >&2
+    mkdir -p "$browser"
+    cp tests/browser/package.json tests/browser/package-lock.json "$browser/"
+    (cd "$browser" && npm ci --no-audit --no-fund --loglevel=error)
+fi
+export ADVOCACY_BROWSER_MODULES="$browser/node_modules"
 
 # One shared build directory outside the clone, so CI reuses earlier builds.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$cache/target}"

@@ -134,9 +134,17 @@ async fn check_page(
                         chart.id
                     ),
                 };
+                // The chart's id on the message's first line, before the
+                // source line and caret.
+                let (first, rest) = message.split_once('\n').unwrap_or((&message, ""));
+                let rest = if rest.is_empty() {
+                    String::new()
+                } else {
+                    format!("\n{rest}")
+                };
                 result
                     .errors
-                    .push(format!("{message} (chart {})", chart.id));
+                    .push(format!("{first} (chart {}){rest}", chart.id));
                 continue;
             }
         };
