@@ -151,8 +151,15 @@ fn the_bundled_project_validates() {
         &[],
     );
     assert_exit(&out, 0);
+    let charts = advocacy::page::PageFile::load(&std::path::Path::new(repo).join("queries"))
+        .unwrap()
+        .unwrap()
+        .spec
+        .charts
+        .len();
     assert!(
-        stdout(&out).starts_with("ok: config and "),
+        stdout(&out).starts_with("ok: config, ")
+            && stdout(&out).contains(&format!(" model(s) and {charts} chart(s) are valid")),
         "{}",
         stdout(&out)
     );

@@ -16,10 +16,10 @@ use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::common::ScalarValue;
 use datafusion::datasource::MemTable;
 use datafusion::error::DataFusionError;
+use datafusion::execution::context::SQLOptions;
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 
 use crate::ingest::IngestReport;
-use crate::pipeline::TestResult;
 use crate::storage::Location;
 
 /// The run's own tables, and their columns (validated against too).
@@ -85,8 +85,22 @@ fn run_sources(ingest: &IngestReport) -> Result<RecordBatch, DataFusionError> {
     )?)
 }
 
-fn run_tests(tests: &[TestResult]) -> Result<RecordBatch, DataFusionError> {
-    let severity = |t: &TestResult| format!("{:?}", t.severity).to_lowercase();
+/// One data test's outcome, as `run_tests` holds it (the pipeline fills
+/// these in from its own results: the page does not depend on it).
+#[derive(Debug, Clone)]
+pub struct RunTest {
+    pub model: String,
+    pub column: Option<String>,
+    pub test: String,
+    /// "error" or "warn".
+    pub severity: String,
+    pub passed: bool,
+    pub failures: u64,
+    pub error: Option<String>,
+}
+
+fn run_tests(tests: &[RunTest]) -> Result<RecordBatch, DataFusionError> {
+    let severity = |t: &RunTest| t.severity.clone();
     Ok(RecordBatch::try_new(
         run_tests_schema(),
         vec![
@@ -110,7 +124,7 @@ fn run_tests(tests: &[TestResult]) -> Result<RecordBatch, DataFusionError> {
 pub fn register_run_tables(
     ctx: &SessionContext,
     ingest: &IngestReport,
-    tests: &[TestResult],
+    tests: &[RunTest],
 ) -> Result<(), DataFusionError> {
     let sources = run_sources(ingest)?;
     let tests = run_tests(tests)?;
@@ -168,12 +182,20 @@ pub async fn query(
     params: &HashMap<String, ScalarValue>,
 ) -> Result<Table, DataFusionError> {
     let df = ctx
-        .sql_with_options(sql, crate::pipeline::sql_options())
+        .sql_with_options(sql, read_only())
         .await?
         .with_param_values(params.clone())?;
     let schema = Arc::new(df.schema().as_arrow().clone());
     let batches = df.collect().await?;
     to_table(&schema, &batches)
+}
+
+/// Charts only query, as models do: no DDL, DML or SET.
+fn read_only() -> SQLOptions {
+    SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false)
 }
 
 fn is_number(data_type: &DataType) -> bool {

@@ -16,7 +16,6 @@ use datafusion::common::ScalarValue;
 use datafusion::prelude::SessionContext;
 
 use crate::ingest::IngestReport;
-use crate::pipeline::TestResult;
 use crate::storage::Location;
 use html::{Body, Header, Section};
 pub use spec::PageFile;
@@ -30,7 +29,7 @@ pub struct PageRun<'a> {
     pub status: &'a str,
     pub params: &'a HashMap<String, ScalarValue>,
     pub ingest: &'a IngestReport,
-    pub tests: &'a [TestResult],
+    pub tests: &'a [data::RunTest],
 }
 
 /// The made page, and a message per chart that could not be made.

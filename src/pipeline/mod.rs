@@ -8,6 +8,7 @@ pub mod diagnostics;
 mod execute;
 pub mod models;
 pub mod publish;
+mod report_output;
 mod schedule;
 pub mod select;
 pub mod spec;
@@ -345,13 +346,26 @@ async fn publish_page(
         "succeeded"
     };
     let params = parameters(config, &project.spec, options.run_date);
+    let tests: Vec<crate::page::data::RunTest> = report
+        .tests
+        .iter()
+        .map(|t| crate::page::data::RunTest {
+            model: t.model.clone(),
+            column: t.column.clone(),
+            test: t.test.clone(),
+            severity: format!("{:?}", t.severity).to_lowercase(),
+            passed: t.passed,
+            failures: t.failures,
+            error: t.error.clone(),
+        })
+        .collect();
     let run = crate::page::PageRun {
         run_id: &options.run_id,
         run_date: options.run_date,
         status,
         params: &params,
         ingest: &options.ingest,
-        tests: &report.tests,
+        tests: &tests,
     };
     let base =
         crate::engine::local_session(config).map_err(|e| PipelineError::Io(e.to_string()))?;
