@@ -13,6 +13,7 @@ echo "== cold release build: plotters (svg, lines, points, error bars) vs none"
 farm-bench -n 3 --warmup 0 --timeout 900 \
     --vs "sh -c 'cargo clean -q --manifest-path bench/page/Cargo.toml --target-dir $target && cargo build -q --release --manifest-path bench/page/Cargo.toml --target-dir $target'" \
     -- sh -c "cargo clean -q --manifest-path bench/page/Cargo.toml --target-dir $target && cargo build -q --release --features charts --manifest-path bench/page/Cargo.toml --target-dir $target"
+cargo build -q --release --features charts --manifest-path bench/page/Cargo.toml --target-dir "$target"
 "$target/release/page-bench"
 
 echo "== JavaScript chart libraries, as published on npm (bytes, and gzipped)"
@@ -33,8 +34,8 @@ cargo build -q --release
 sed -e "s#^warehouse: ../warehouse#warehouse: $work/warehouse#" \
     -e "s#^landing: ../testdata#landing: $PWD/testdata#" \
     -e "s#^queries: ../queries#queries: $PWD/queries#" config/advocacy.yaml >"$work/config.yaml"
-"${CARGO_TARGET_DIR:-target}/release/advocacy" run -q --config "$work/config.yaml" --date 2025-06-30 \
-    | grep -E '^page '
+"${CARGO_TARGET_DIR:-target}/release/advocacy" run --config "$work/config.yaml" --date 2025-06-30 2>/dev/null \
+    | grep -E '^(phase|page) ' || true
 python3 - "$work/warehouse/reports/index.html" <<'PY'
 import gzip, re, sys
 html = open(sys.argv[1], encoding="utf-8").read()

@@ -110,7 +110,9 @@ pub fn compact(v: f64) -> String {
     } else if a >= 10.0 {
         format!("{v:.1}")
     } else {
-        format!("{v:.2}")
+        // 2.50 reads as 2.5 next to 3 on an axis.
+        let text = format!("{v:.2}");
+        text.trim_end_matches('0').trim_end_matches('.').to_string()
     }
 }
 
@@ -480,6 +482,8 @@ mod tests {
         assert_eq!(compact(12.0), "12");
         assert_eq!(compact(12.34), "12.3");
         assert_eq!(compact(-3.456), "-3.46");
+        assert_eq!(compact(2.5), "2.5");
+        assert_eq!(compact(0.001), "0");
         let values: Vec<Option<String>> = ["b", "a", "b", "c"]
             .iter()
             .map(|s| Some(s.to_string()))
