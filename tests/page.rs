@@ -81,7 +81,10 @@ fn open_in_chromium(page: &Path, name: &str) -> BrowserCheck {
 fn the_bundled_run_publishes_a_page_that_chromium_renders_without_the_network() {
     let p = Project::new();
     bundled_config(&p, &Path::new(REPO).join("testdata"), "warehouse", "2GiB");
-    // A backfill inside the data's range, as a nightly run would be.
+    // Backfills inside the data's range, as nightly runs would be: the end
+    // of May, then of June, whose page compares the CLV with May's run.
+    let out = p.advocacy(&["run", "--config", "config.yaml", "--date", "2025-05-31"]);
+    assert_exit(&out, 0);
     let out = p.advocacy(&["run", "--config", "config.yaml", "--date", "2025-06-30"]);
     assert_exit(&out, 0);
     assert!(
@@ -103,6 +106,10 @@ fn the_bundled_run_publishes_a_page_that_chromium_renders_without_the_network() 
     }
     // The run's own numbers are on the page: its row accounting.
     assert!(html.contains("crm_customers"), "the data-quality table");
+    assert!(
+        html.contains("change against the run of 2025-05-31"),
+        "the CLV tile"
+    );
 
     let spec = bundled_page();
     let drawn_kinds = ["line", "bar", "heatmap"];
@@ -194,6 +201,10 @@ const SCORECARD: &str = "
            new_customers, referred_revenue_share);
     CREATE TABLE customer_clv AS SELECT * FROM (VALUES (100.0), (250.5), (CAST(NULL AS DOUBLE)))
         AS t(predicted_clv);
+    CREATE TABLE customer_clv_history AS SELECT * FROM (VALUES
+        (DATE '2025-04-30', 999.0), (DATE '2025-05-31', 200.0), (DATE '2025-05-31', 100.0),
+        (DATE '2025-06-15', 777.0), (DATE '2025-06-30', 350.5)
+    ) AS t(run_date, predicted_clv);
 ";
 
 fn nps_trends(may_low_sample: bool) -> String {
@@ -291,16 +302,20 @@ async fn headline_changes_are_tested_as_worked_out_by_hand() {
     assert!(close(number(&table, "change", revenue), -5.0));
     assert_eq!(significant(&table, revenue), None);
 
-    // The base's CLV: 100 + 250.5, the customer without a prediction left out.
+    // The base's CLV: 100 + 250.5, the customer without a prediction left
+    // out; against the last run of an earlier month (2025-05-31: 200 +
+    // 100), not the one of 2025-06-15 in the run date's own month.
     let clv = row(&table, "Predicted CLV of the customer base");
     assert!(close(number(&table, "value", clv), 350.5));
+    assert!(close(number(&table, "change", clv), 50.5));
+    assert_eq!(significant(&table, clv), None);
     assert_eq!(
         table.column("unit").unwrap().text[clv].as_deref(),
         Some("EUR")
     );
     assert_eq!(
         table.column("note").unwrap().text[clv].as_deref(),
-        Some("2 customers; the next 52 weeks, discounted")
+        Some("2 customers; the next 52 weeks, discounted; change against the run of 2025-05-31")
     );
 }
 

@@ -18,6 +18,7 @@ use datafusion::datasource::MemTable;
 use datafusion::error::DataFusionError;
 use datafusion::execution::context::SQLOptions;
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
+use futures::StreamExt;
 
 use crate::ingest::IngestReport;
 use crate::storage::Location;
@@ -135,7 +136,17 @@ pub fn register_run_tables(
     Ok(())
 }
 
-/// Registers each published report as a table of its name.
+/// The column a report's history table adds: the run date of each copy.
+pub const HISTORY_RUN_DATE: &str = "run_date";
+
+/// The name a report's dated copies are queried by: every run's version
+/// of `customer_clv` is `customer_clv_history`, with its `run_date`.
+pub fn history_table(report: &str) -> String {
+    format!("{report}_history")
+}
+
+/// Registers each published report as a table of its name, and, where it
+/// has dated copies under `history/`, those as `<name>_history`.
 pub async fn register_reports(
     ctx: &SessionContext,
     warehouse: &Location,
@@ -146,6 +157,20 @@ pub async fn register_reports(
         let url = format!("{}reports/{name}/{name}.parquet", warehouse.url);
         ctx.register_parquet(name.as_str(), url, ParquetReadOptions::default())
             .await?;
+        let folder = format!("history/{name}/");
+        let has_history = warehouse
+            .store
+            .list(Some(&warehouse.path(&folder)))
+            .next()
+            .await
+            .is_some();
+        if has_history {
+            let options = ParquetReadOptions::default()
+                .table_partition_cols(vec![(HISTORY_RUN_DATE.into(), DataType::Date32)]);
+            let url = format!("{}{folder}", warehouse.url);
+            ctx.register_parquet(history_table(name).as_str(), url, options)
+                .await?;
+        }
     }
     Ok(())
 }

@@ -5,6 +5,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use chrono::NaiveDate;
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::common::ScalarValue;
 use datafusion::datasource::MemTable;
 use datafusion::error::DataFusionError;
@@ -97,11 +98,25 @@ async fn check_page(
         .map(|t| t.to_string())
         .collect();
     for name in project.published() {
+        let history = crate::page::data::history_table(&name);
         if let Ok(table) = models.table_provider(name.as_str()).await {
-            let empty = MemTable::try_new(table.schema(), vec![vec![]]).expect("empty table");
+            let schema = table.schema();
+            let empty = MemTable::try_new(schema.clone(), vec![vec![]]).expect("empty table");
             let _ = ctx.register_table(name.as_str(), Arc::new(empty));
+            // The dated copies: the same columns and their run date.
+            let mut fields: Vec<Field> =
+                schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+            fields.push(Field::new(
+                crate::page::data::HISTORY_RUN_DATE,
+                DataType::Date32,
+                false,
+            ));
+            let dated = Arc::new(Schema::new(fields));
+            let empty = MemTable::try_new(dated, vec![vec![]]).expect("empty table");
+            let _ = ctx.register_table(history.as_str(), Arc::new(empty));
         }
         known.push(name);
+        known.push(history);
     }
     let no_ingest = crate::ingest::IngestReport::default();
     if let Err(e) = crate::page::data::register_run_tables(&ctx, &no_ingest, &[]) {
