@@ -21,7 +21,7 @@ const DATE: &str = "2026-11-01";
 
 /// Where the kills land, in the order a run passes them (`:n` is the n-th
 /// pass of a point that is passed once per file, model or report).
-const KILL_POINTS: [&str; 13] = [
+const KILL_POINTS: [&str; 14] = [
     "lock-taken",            // the lock is held, nothing else done
     "file-loaded",           // a file's rows are in temporary objects
     "raw-published",         // its raw objects are in place, its manifest entry not saved
@@ -33,6 +33,7 @@ const KILL_POINTS: [&str; 13] = [
     "report-copied:1",       // the first report replaced, its history copy not made
     "report-copied:6",       // half the reports published
     "reports-published",     // every report published, _SUCCESS not written
+    "page-published",        // _SUCCESS and reports/index.html written, no run record
     "run-record-written",    // _runs/<id>.json written, latest.json not
     "before-unlock",         // everything done but releasing the lock
 ];

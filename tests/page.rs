@@ -46,6 +46,7 @@ struct BrowserChart {
     kind: String,
     svg: usize,
     svg_width: f64,
+    marks: usize,
     title: String,
     reading: String,
     failed: usize,
@@ -97,7 +98,7 @@ fn the_bundled_run_publishes_a_page_that_chromium_renders_without_the_network() 
     let html = std::fs::read_to_string(&index).unwrap();
     let dated = p
         .warehouse()
-        .join("history/index/run_date=2025-06-30/index.html");
+        .join("history/_page/run_date=2025-06-30/index.html");
     assert_eq!(std::fs::read_to_string(dated).unwrap(), html);
     assert!(html.len() < 2 * 1024 * 1024, "{} bytes", html.len());
     assert!(!html.contains("<script"), "no script at all");
@@ -107,7 +108,7 @@ fn the_bundled_run_publishes_a_page_that_chromium_renders_without_the_network() 
     // The run's own numbers are on the page: its row accounting.
     assert!(html.contains("crm_customers"), "the data-quality table");
     assert!(
-        html.contains("change against the run of 2025-05-31"),
+        html.contains(" vs the run of 2025-05-31 · not tested"),
         "the CLV tile"
     );
 
@@ -153,6 +154,7 @@ fn the_bundled_run_publishes_a_page_that_chromium_renders_without_the_network() 
                 chart.id,
                 chart.svg_width
             );
+            assert!(chart.marks > 0, "chart {} has axes but no data", chart.id);
         }
     }
     let drawn = check.charts.iter().filter(|c| c.svg == 1).count();
@@ -192,20 +194,33 @@ async fn headline(fixture: &str) -> Table {
     data::query(&ctx, &chart.sql, &params()).await.unwrap()
 }
 
-const SCORECARD: &str = "
-    CREATE TABLE advocacy_scorecard AS SELECT * FROM (VALUES
-        (DATE '2025-05-01', true, 20, 200, 10, 50, 0.30),
-        (DATE '2025-06-01', true, 40, 200, 4, 50, 0.25),
-        (DATE '2025-07-01', false, 99, 100, 1, 1, 0.9)
-    ) AS t(month, period_complete, active_advocates, customers, referred_new_customers,
-           new_customers, referred_revenue_share);
-    CREATE TABLE customer_clv AS SELECT * FROM (VALUES (100.0), (250.5), (CAST(NULL AS DOUBLE)))
-        AS t(predicted_clv);
-    CREATE TABLE customer_clv_history AS SELECT * FROM (VALUES
-        (DATE '2025-04-30', 999.0), (DATE '2025-05-31', 200.0), (DATE '2025-05-31', 100.0),
-        (DATE '2025-06-15', 777.0), (DATE '2025-06-30', 350.5)
-    ) AS t(run_date, predicted_clv);
-";
+/// June against May (July is incomplete): advocates of customers and
+/// referred of new customers, per month; `months` leaves May out with 1.
+fn scorecard(
+    june_referred: u32,
+    june_new: u32,
+    may_referred: u32,
+    may_new: u32,
+    months: usize,
+) -> String {
+    let rows = [
+        format!("(DATE '2025-06-01', true, 40, 200, {june_referred}, {june_new}, 0.25)"),
+        format!("(DATE '2025-05-01', true, 36, 200, {may_referred}, {may_new}, 0.30)"),
+    ];
+    format!(
+        "CREATE TABLE advocacy_scorecard AS SELECT * FROM (VALUES
+            {}, (DATE '2025-07-01', false, 99, 100, 1, 1, 0.9)
+        ) AS t(month, period_complete, active_advocates, customers, referred_new_customers,
+               new_customers, referred_revenue_share);
+        CREATE TABLE customer_clv AS SELECT * FROM (VALUES (100.0), (250.5), (CAST(NULL AS DOUBLE)))
+            AS t(predicted_clv);
+        CREATE TABLE customer_clv_history AS SELECT * FROM (VALUES
+            (DATE '2025-04-30', 999.0), (DATE '2025-05-31', 200.0), (DATE '2025-05-31', 100.0),
+            (DATE '2025-06-15', 777.0), (DATE '2025-06-30', 350.5)
+        ) AS t(run_date, predicted_clv);",
+        rows[..months].join(", ")
+    )
+}
 
 fn nps_trends(may_low_sample: bool) -> String {
     format!(
@@ -247,7 +262,12 @@ fn close(a: Option<f64>, b: f64) -> bool {
 
 #[tokio::test]
 async fn headline_changes_are_tested_as_worked_out_by_hand() {
-    let table = headline(&format!("{SCORECARD}{}", nps_trends(false))).await;
+    let table = headline(&format!(
+        "{};{}",
+        scorecard(30, 100, 60, 300, 2),
+        nps_trends(false)
+    ))
+    .await;
     let figures: Vec<&str> = table
         .column("figure")
         .unwrap()
@@ -273,28 +293,30 @@ async fn headline_changes_are_tested_as_worked_out_by_hand() {
     assert!(close(number(&table, "change", nps), 20.0));
     assert_eq!(significant(&table, nps), Some(true));
 
-    // Advocate share: 40 of 200 in June against 20 of 200 in May.
-    // p1 = 0.2, p2 = 0.1, pooled 60/400 = 0.15; the standard error of the
-    // difference is sqrt(0.15 * 0.85 * (1/200 + 1/200)) = 0.0357071, and
-    // 0.1 > 1.96 * 0.0357071 = 0.0699859: significant. The margin of June's
-    // share is 1.96 * sqrt(0.2 * 0.8 / 200) = 0.0554372, 5.54372 pp.
+    // Advocate share: 40 of 200 in June against 36 of 200 in May.
+    // p1 = 0.2, p2 = 0.18, pooled 76/400 = 0.19; the standard error of the
+    // difference is sqrt(0.19 * 0.81 * (1/200 + 1/200)) = 0.0392301, and
+    // 0.02 < 1.96 * 0.0392301 = 0.0768910: within the noise. The margin of
+    // June's share is 1.96 * sqrt(0.2 * 0.8 / 200) = 0.0554372, 5.54372 pp.
     let share = row(&table, "Advocate share of customers");
     assert!(close(number(&table, "value", share), 20.0));
-    assert!(close(number(&table, "change", share), 10.0));
+    assert!(close(number(&table, "change", share), 2.0));
     assert!((number(&table, "margin", share).unwrap() - 5.54372).abs() < 1e-5);
-    assert_eq!(significant(&table, share), Some(true));
+    assert_eq!(significant(&table, share), Some(false));
+    assert_eq!(text(&table, "against", share).as_deref(), Some("May 2025"));
 
-    // Referral rate: 4 of 50 against 10 of 50. Four referred customers are
-    // too few (under 5) to test: no margin, no verdict, the change shown.
+    // Referral rate: 30 of 100 against 60 of 300. Pooled, 90/400 = 0.225
+    // and the standard error is sqrt(0.225 * 0.775 * (1/100 + 1/300)) =
+    // 0.0482183: 0.1 > 1.96 * 0.0482183 = 0.0945078, significant. (Unpooled
+    // it would be sqrt(0.3 * 0.7 / 100 + 0.2 * 0.8 / 300) = 0.0513160, and
+    // 1.96 times that, 0.100579, is above 0.1: not significant.) Margin:
+    // 1.96 * sqrt(0.3 * 0.7 / 100) = 0.0898185.
     let referral = row(&table, "Referral rate of new customers");
-    assert!(close(number(&table, "value", referral), 8.0));
-    assert!(close(number(&table, "change", referral), -12.0));
-    assert_eq!(number(&table, "margin", referral), None);
-    assert_eq!(significant(&table, referral), None);
-    let note = table.column("note").unwrap().text[referral]
-        .clone()
-        .unwrap();
-    assert_eq!(note, "4 of 50; too few to test the change");
+    assert!(close(number(&table, "value", referral), 30.0));
+    assert!(close(number(&table, "change", referral), 10.0));
+    assert!((number(&table, "margin", referral).unwrap() - 8.98185).abs() < 1e-5);
+    assert_eq!(significant(&table, referral), Some(true));
+    assert_eq!(text(&table, "note", referral).as_deref(), Some("30 of 100"));
 
     // A share of money has no count to test.
     let revenue = row(&table, "Referred share of revenue");
@@ -314,14 +336,85 @@ async fn headline_changes_are_tested_as_worked_out_by_hand() {
         Some("EUR")
     );
     assert_eq!(
-        table.column("note").unwrap().text[clv].as_deref(),
-        Some("2 customers; the next 52 weeks, discounted; change against the run of 2025-05-31")
+        text(&table, "against", clv).as_deref(),
+        Some("the run of 2025-05-31")
+    );
+    assert_eq!(
+        text(&table, "note", clv).as_deref(),
+        Some("2 customers; the next 52 weeks, discounted")
+    );
+}
+
+fn text(table: &Table, column: &str, row: usize) -> Option<String> {
+    table.column(column).unwrap().text[row].clone()
+}
+
+#[tokio::test]
+async fn five_on_each_side_is_enough_to_test_and_four_is_not() {
+    // 5 of 50 against 10 of 50: p1 = 0.1, p2 = 0.2, pooled 0.15, standard
+    // error sqrt(0.15 * 0.85 * (1/50 + 1/50)) = 0.0714143, and 0.1 <
+    // 1.96 * 0.0714143 = 0.139972: tested, within the noise. Margin:
+    // 1.96 * sqrt(0.1 * 0.9 / 50) = 0.0831558.
+    let table = headline(&format!(
+        "{};{}",
+        scorecard(5, 50, 10, 50, 2),
+        nps_trends(false)
+    ))
+    .await;
+    let referral = row(&table, "Referral rate of new customers");
+    assert_eq!(significant(&table, referral), Some(false));
+    assert!((number(&table, "margin", referral).unwrap() - 8.31558).abs() < 1e-5);
+    assert_eq!(text(&table, "note", referral).as_deref(), Some("5 of 50"));
+
+    // 4 referred customers: neither a margin nor a verdict, the change shown.
+    let table = headline(&format!(
+        "{};{}",
+        scorecard(4, 50, 10, 50, 2),
+        nps_trends(false)
+    ))
+    .await;
+    let referral = row(&table, "Referral rate of new customers");
+    assert!(close(number(&table, "change", referral), -12.0));
+    assert_eq!(number(&table, "margin", referral), None);
+    assert_eq!(significant(&table, referral), None);
+    assert_eq!(
+        text(&table, "note", referral).as_deref(),
+        Some("4 of 50; too few to test the change")
     );
 }
 
 #[tokio::test]
+async fn the_first_month_of_data_has_every_tile_and_no_change() {
+    let table = headline(&format!(
+        "{};{}",
+        scorecard(30, 100, 60, 300, 1),
+        nps_trends(false)
+    ))
+    .await;
+    assert_eq!(table.rows, 5);
+    for figure in [
+        "Advocate share of customers",
+        "Referral rate of new customers",
+        "Referred share of revenue",
+    ] {
+        let r = row(&table, figure);
+        assert!(number(&table, "value", r).is_some(), "{figure}");
+        assert_eq!(number(&table, "change", r), None, "{figure}");
+        assert_eq!(significant(&table, r), None, "{figure}");
+    }
+    let referral = row(&table, "Referral rate of new customers");
+    assert_eq!(text(&table, "note", referral).as_deref(), Some("30 of 100"));
+    assert!((number(&table, "margin", referral).unwrap() - 8.98185).abs() < 1e-5);
+}
+
+#[tokio::test]
 async fn an_nps_change_from_a_month_with_too_few_answers_is_not_tested() {
-    let table = headline(&format!("{SCORECARD}{}", nps_trends(true))).await;
+    let table = headline(&format!(
+        "{};{}",
+        scorecard(30, 100, 60, 300, 2),
+        nps_trends(true)
+    ))
+    .await;
     let nps = row(&table, "NPS");
     assert!(close(number(&table, "change", nps), 20.0));
     assert_eq!(significant(&table, nps), None);
@@ -431,4 +524,31 @@ fn a_chart_that_fails_at_run_time_is_shown_failed_and_the_others_drawn() {
     let html = std::fs::read_to_string(p.warehouse().join("reports/index.html")).unwrap();
     assert_eq!(html.matches("class=\"failed\"").count(), 1);
     assert_eq!(html.matches("<svg ").count(), 11);
+}
+
+#[test]
+fn a_report_yml_that_does_not_load_stops_the_page_not_the_reports() {
+    let (p, _) = project_with_report(|t| t.replacen("kind: heatmap", "kind: pie", 1));
+    let validate = p.advocacy(&[
+        "validate",
+        "--config",
+        "config.yaml",
+        "--date",
+        "2025-06-30",
+    ]);
+    assert_exit(&validate, 2);
+    assert!(
+        common::stderr(&validate).contains("unknown variant `pie`"),
+        "{}",
+        common::stderr(&validate)
+    );
+    let out = p.advocacy(&["run", "--config", "config.yaml", "--date", "2025-06-30"]);
+    assert_exit(&out, 0);
+    assert!(
+        stdout(&out).contains("warning: report page not made, report.yml has errors"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(p.warehouse().join("reports/_SUCCESS").exists());
+    assert!(!p.warehouse().join("reports/index.html").exists());
 }

@@ -60,6 +60,11 @@ fn run_reads_landing_and_writes_the_warehouse_on_s3() {
         "queries/reports/nps_counts.sql",
         "SELECT count(*) AS responses, sum(CASE WHEN score >= $promoter_min THEN 1 ELSE 0 END) AS promoters FROM stg_nps_responses",
     );
+    // A page of one chart: it is published beside the report, as HTML.
+    p.write(
+        "queries/report.yml",
+        "title: Counts\ncharts:\n  - id: counts\n    section: NPS\n    title: Answers\n    kind: table\n    sql: SELECT responses, promoters FROM nps_counts\n    reading: What loaded.\n",
+    );
     let env = [
         ("TEST_S3_ENDPOINT", server.endpoint.as_str()),
         ("TEST_S3_SECRET", SECRET),
@@ -143,6 +148,33 @@ fn run_reads_landing_and_writes_the_warehouse_on_s3() {
         .unwrap()
         .to_string();
     assert!(text.contains("| 2         | 1         |"), "{text}");
+
+    // The page opens in a browser from the bucket: served as HTML.
+    for key in [
+        "warehouse/reports/index.html",
+        "warehouse/history/_page/run_date=2026-11-01/index.html",
+    ] {
+        let (content_type, html) = runtime
+            .block_on(async {
+                let got = s3.get(&Path::from(key)).await?;
+                let content_type = got
+                    .attributes
+                    .get(&object_store::Attribute::ContentType)
+                    .map(|v| v.to_string());
+                Ok::<_, object_store::Error>((content_type, got.bytes().await?))
+            })
+            .unwrap();
+        assert_eq!(
+            content_type.as_deref(),
+            Some("text/html; charset=utf-8"),
+            "{key}"
+        );
+        let html = String::from_utf8(html.to_vec()).unwrap();
+        assert!(
+            html.contains("<td class=\"num\">2</td><td class=\"num\">1</td>"),
+            "{html}"
+        );
+    }
 }
 
 #[test]

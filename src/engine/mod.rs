@@ -13,6 +13,7 @@ use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
 use datafusion::error::Result;
+use datafusion::execution::context::SQLOptions;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::TrackConsumersPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
@@ -110,4 +111,13 @@ pub fn register_raw_tables(ctx: &SessionContext, warehouse: &Location, pii: Pii)
         ctx.register_table(entity.table_name(), Arc::new(table))?;
     }
     Ok(())
+}
+
+/// Models and the report page's charts may only query: DDL, DML, COPY and
+/// SET are refused.
+pub fn sql_options() -> SQLOptions {
+    SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false)
 }

@@ -6,7 +6,8 @@
 //! Colours are Okabe and Ito's palette, which readers with any common
 //! colour-vision deficiency can tell apart; heatmaps use one hue from
 //! white to blue, so lightness alone carries the value, and every cell is
-//! also labelled with its number.
+//! also labelled with its number (up to 30 columns; wider ones are too
+//! narrow for a number).
 
 use plotters::prelude::*;
 
@@ -101,10 +102,19 @@ fn categories(values: &[Option<String>]) -> (Vec<String>, Vec<usize>) {
 /// A number as a reader wants it on an axis or a label.
 pub fn compact(v: f64) -> String {
     let a = v.abs();
-    if a >= 1e6 {
-        format!("{:.1}M", v / 1e6)
-    } else if a >= 1e4 {
+    let trimmed = |text: String| {
+        if text.contains('.') {
+            text.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            text
+        }
+    };
+    if a >= 999_500.0 {
+        format!("{}M", trimmed(format!("{:.1}", v / 1e6)))
+    } else if a >= 1e5 {
         format!("{:.0}k", v / 1e3)
+    } else if a >= 1e4 {
+        format!("{}k", trimmed(format!("{:.1}", v / 1e3)))
     } else if a >= 100.0 || (v.fract() == 0.0) {
         format!("{v:.0}")
     } else if a >= 10.0 {
@@ -453,7 +463,7 @@ fn draw_heatmap(chart: &ChartSpec, table: &Table) -> Result<Drawn, ChartError> {
         }
         root.present().map_err(draw_error)?;
     }
-    let legend = if lo.is_finite() {
+    let legend = if hi.is_finite() {
         vec![
             (
                 format!("{} {}", value_axis.label, compact(lo)),
@@ -477,7 +487,11 @@ mod tests {
     #[test]
     fn numbers_are_compact_and_categories_keep_their_order() {
         assert_eq!(compact(1_234_567.0), "1.2M");
-        assert_eq!(compact(45_300.0), "45k");
+        assert_eq!(compact(1_000_000.0), "1M");
+        assert_eq!(compact(999_600.0), "1M");
+        assert_eq!(compact(450_300.0), "450k");
+        assert_eq!(compact(12_500.0), "12.5k");
+        assert_eq!(compact(45_000.0), "45k");
         assert_eq!(compact(250.4), "250");
         assert_eq!(compact(12.0), "12");
         assert_eq!(compact(12.34), "12.3");

@@ -16,9 +16,7 @@ use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::common::ScalarValue;
 use datafusion::datasource::MemTable;
 use datafusion::error::DataFusionError;
-use datafusion::execution::context::SQLOptions;
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
-use futures::StreamExt;
 
 use crate::ingest::IngestReport;
 use crate::storage::Location;
@@ -145,8 +143,7 @@ pub fn history_table(report: &str) -> String {
     format!("{report}_history")
 }
 
-/// Registers each published report as a table of its name, and, where it
-/// has dated copies under `history/`, those as `<name>_history`.
+/// Registers each published report as a table of its name.
 pub async fn register_reports(
     ctx: &SessionContext,
     warehouse: &Location,
@@ -154,23 +151,40 @@ pub async fn register_reports(
 ) -> Result<(), DataFusionError> {
     warehouse.register(ctx);
     for name in reports {
-        let url = format!("{}reports/{name}/{name}.parquet", warehouse.url);
+        let url = format!("{}{}", warehouse.url, crate::storage::report_object(name));
         ctx.register_parquet(name.as_str(), url, ParquetReadOptions::default())
             .await?;
-        let folder = format!("history/{name}/");
-        let has_history = warehouse
-            .store
-            .list(Some(&warehouse.path(&folder)))
-            .next()
-            .await
-            .is_some();
-        if has_history {
-            let options = ParquetReadOptions::default()
-                .table_partition_cols(vec![(HISTORY_RUN_DATE.into(), DataType::Date32)]);
-            let url = format!("{}{folder}", warehouse.url);
-            ctx.register_parquet(history_table(name).as_str(), url, options)
-                .await?;
+    }
+    Ok(())
+}
+
+/// Registers the dated copies of the reports that `sql` reads as
+/// `<name>_history` (those not registered yet), with the current report's
+/// columns and `run_date`. Only those a chart names: a table over every
+/// report's history would read the footer of every dated copy each night.
+/// The schema is given, not inferred, so an older copy without a column
+/// fails only the chart that reads it.
+pub async fn register_histories(
+    ctx: &SessionContext,
+    warehouse: &Location,
+    reports: &[String],
+    sql: &str,
+) -> Result<(), DataFusionError> {
+    for name in reports {
+        let history = history_table(name);
+        let named = regex::RegexBuilder::new(&format!(r"\b{history}\b"))
+            .case_insensitive(true)
+            .build()
+            .expect("a table name is a valid pattern");
+        if !named.is_match(sql) || ctx.table_exist(history.as_str())? {
+            continue;
         }
+        let schema = ctx.table_provider(name.as_str()).await?.schema();
+        let options = ParquetReadOptions::default()
+            .schema(&schema)
+            .table_partition_cols(vec![(HISTORY_RUN_DATE.into(), DataType::Date32)]);
+        let url = warehouse.folder_url(&format!("history/{name}"));
+        ctx.register_parquet(history.as_str(), url, options).await?;
     }
     Ok(())
 }
@@ -207,20 +221,12 @@ pub async fn query(
     params: &HashMap<String, ScalarValue>,
 ) -> Result<Table, DataFusionError> {
     let df = ctx
-        .sql_with_options(sql, read_only())
+        .sql_with_options(sql, crate::engine::sql_options())
         .await?
         .with_param_values(params.clone())?;
     let schema = Arc::new(df.schema().as_arrow().clone());
     let batches = df.collect().await?;
     to_table(&schema, &batches)
-}
-
-/// Charts only query, as models do: no DDL, DML or SET.
-fn read_only() -> SQLOptions {
-    SQLOptions::new()
-        .with_allow_ddl(false)
-        .with_allow_dml(false)
-        .with_allow_statements(false)
 }
 
 fn is_number(data_type: &DataType) -> bool {

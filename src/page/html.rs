@@ -94,8 +94,11 @@ pub fn page(header: &Header, sections: &[Section]) -> String {
     out.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
     out.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
     out.push_str(
-        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">\n",
+        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; img-src data:\">\n",
     );
+    // An empty icon of its own, or a browser asks the server for
+    // /favicon.ico when the page is served over HTTP.
+    out.push_str("<link rel=\"icon\" href=\"data:,\">\n");
     out.push_str(&format!(
         "<title>{} · {}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n<header>\n<h1>{}</h1>\n",
         escape(header.title),
@@ -201,15 +204,13 @@ fn thousands(v: f64) -> String {
 }
 
 /// A headline value with its unit: percentages and points to one
-/// decimal, money (a three-letter currency code) and counts whole.
+/// decimal, money (a currency code) and counts whole.
 pub fn with_unit(v: f64, unit: &str) -> String {
     match unit {
         "%" => format!("{v:.1}%"),
         "points" => format!("{v:.1} pts"),
         "" => compact(v),
-        u if u.len() == 3 && u.chars().all(|c| c.is_ascii_uppercase()) => {
-            format!("{} {u}", thousands(v))
-        }
+        // A currency code or a word ("customers"): a whole number.
         u => format!("{} {u}", thousands(v)),
     }
 }
@@ -269,12 +270,14 @@ pub fn tiles(table: &Table) -> String {
                     Some(false) => "within the noise",
                     None => "not tested",
                 };
+                let against = text("against", row).unwrap_or_else(|| "before".into());
                 out.push_str(&format!(
-                    "<div class=\"{class}\">{sign}{} vs previous month · {verdict}</div>",
-                    escape(&difference_with_unit(change, &unit))
+                    "<div class=\"{class}\">{sign}{} vs {} · {verdict}</div>",
+                    escape(&difference_with_unit(change, &unit)),
+                    escape(&against)
                 ));
             }
-            None => out.push_str("<div class=\"change\">no previous month to compare</div>"),
+            None => out.push_str("<div class=\"change\">no earlier figure to compare</div>"),
         }
         if let Some(note) = text("note", row) {
             out.push_str(&format!("<div class=\"note\">{}</div>", escape(&note)));
@@ -335,6 +338,73 @@ pub fn table(table: &Table, limit: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn figures() -> Table {
+        use super::super::data::Column;
+        let text = |name: &str, v: Vec<Option<&str>>| Column {
+            name: name.into(),
+            text: v.into_iter().map(|s| s.map(String::from)).collect(),
+            number: None,
+            boolean: None,
+        };
+        let number = |name: &str, v: Vec<Option<f64>>| Column {
+            name: name.into(),
+            text: v.iter().map(|x| x.map(|x| x.to_string())).collect(),
+            number: Some(v),
+            boolean: None,
+        };
+        let flag = Column {
+            name: "significant".into(),
+            text: vec![None; 3],
+            number: None,
+            boolean: Some(vec![Some(true), Some(false), None]),
+        };
+        Table {
+            columns: vec![
+                text("figure", vec![Some("NPS"), Some("Share <b>"), Some("CLV")]),
+                number("value", vec![Some(30.0), Some(20.0), Some(350.5)]),
+                text("unit", vec![Some("points"), Some("%"), Some("EUR")]),
+                number("margin", vec![Some(7.0), Some(5.54), None]),
+                number("change", vec![Some(-20.0), Some(1.0), None]),
+                text("against", vec![Some("May 2025"), Some("May 2025"), None]),
+                flag,
+                text("note", vec![None, Some("40 of 200"), None]),
+            ],
+            rows: 3,
+        }
+    }
+
+    #[test]
+    fn tiles_say_the_change_against_what_and_the_verdict() {
+        let html = tiles(&figures());
+        assert!(
+            html.contains("<div class=\"value\">30.0 pts</div>"),
+            "{html}"
+        );
+        assert!(
+            html.contains("<div class=\"margin\">± 7.0 pts (95%)</div>"),
+            "{html}"
+        );
+        assert!(
+            html.contains("<div class=\"change significant down\">-20.0 pts vs May 2025 · significant at 95%</div>"),
+            "{html}"
+        );
+        assert!(html.contains("Share &lt;b&gt;"), "{html}");
+        assert!(
+            html.contains("<div class=\"margin\">± 5.5 pp (95%)</div>"),
+            "{html}"
+        );
+        assert!(
+            html.contains("<div class=\"change\">+1.0 pp vs May 2025 · within the noise</div>"),
+            "{html}"
+        );
+        assert!(
+            html.contains("<div class=\"value\">351 EUR</div>"),
+            "{html}"
+        );
+        assert!(html.contains("no earlier figure to compare"), "{html}");
+        assert_eq!(html.matches("class=\"tile\"").count(), 3);
+    }
 
     #[test]
     fn values_read_as_people_write_them() {

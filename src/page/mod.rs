@@ -2,7 +2,7 @@
 //! drawn from the published report tables through the SQL of
 //! `queries/report.yml` ([`spec`]), queried in [`data`], drawn as SVG in
 //! [`chart`] and laid out in [`html`]. A full run publishes it after the
-//! report tables, with a dated copy under `history/index/`.
+//! report tables, with a dated copy under `history/_page/`.
 
 pub mod chart;
 pub mod data;
@@ -38,10 +38,17 @@ pub struct Rendered {
     pub problems: Vec<String>,
 }
 
-/// Runs every chart's SQL over `ctx` (the published reports and the run
-/// tables registered) and lays the page out. A chart that fails is shown
-/// failed, named in `problems`; the others are still drawn.
-pub async fn render(ctx: &SessionContext, page: &PageFile, run: &PageRun<'_>) -> Rendered {
+/// Runs every chart's SQL over `ctx` (the published `reports` and the run
+/// tables registered; the dated copies a chart names are registered as it
+/// needs them) and lays the page out. A chart that fails is shown failed,
+/// named in `problems`; the others are still drawn.
+pub async fn render(
+    ctx: &SessionContext,
+    warehouse: &Location,
+    reports: &[String],
+    page: &PageFile,
+    run: &PageRun<'_>,
+) -> Rendered {
     let mut sections: Vec<Section> = Vec::new();
     let mut problems = Vec::new();
     let charts: Vec<spec::ChartSpec> = page
@@ -51,7 +58,11 @@ pub async fn render(ctx: &SessionContext, page: &PageFile, run: &PageRun<'_>) ->
         .map(|c| c.with_params(run.params).0)
         .collect();
     for chart in &charts {
-        let body = match data::query(ctx, &chart.sql, run.params).await {
+        let result = match data::register_histories(ctx, warehouse, reports, &chart.sql).await {
+            Ok(()) => data::query(ctx, &chart.sql, run.params).await,
+            Err(e) => Err(e),
+        };
+        let body = match result {
             Err(e) => Err(e.strip_backtrace()),
             Ok(table) if table.rows == 0 => Ok(Body::Empty),
             Ok(table) => body(chart, &table),
@@ -102,25 +113,33 @@ pub async fn session(
     data::register_reports(&base, warehouse, reports)
         .await
         .map_err(|e| format!("cannot read the published reports: {}", e.strip_backtrace()))?;
-    data::register_run_tables(&base, run.ingest, run.tests).map_err(|e| e.to_string())?;
+    data::register_run_tables(&base, run.ingest, run.tests)
+        .map_err(|e| format!("cannot make the run tables: {}", e.strip_backtrace()))?;
     Ok(base)
 }
 
+/// Where the page's dated copies go: beside the reports' (a folder name no
+/// model can have, as model names are SQL identifiers).
+pub fn history_object(run_date: NaiveDate) -> String {
+    format!("history/_page/run_date={run_date}/index.html")
+}
+
 /// Publishes the page: `reports/index.html` (one put: readers see the old
-/// page or the new one) and `history/index/run_date=<date>/index.html`.
-/// Returns the page's size.
+/// page or the new one) and its dated copy ([`history_object`]), as
+/// `text/html` where the store keeps a content type. Returns the size.
 pub async fn publish(
     warehouse: &Location,
     html: String,
     run_date: NaiveDate,
 ) -> Result<u64, String> {
     let size = html.len() as u64;
-    for relative in [
-        "reports/index.html".to_string(),
-        format!("history/index/run_date={run_date}/index.html"),
-    ] {
+    for relative in ["reports/index.html".to_string(), history_object(run_date)] {
         warehouse
-            .put(&warehouse.path(&relative), html.clone().into_bytes())
+            .put_typed(
+                &warehouse.path(&relative),
+                html.clone().into_bytes(),
+                "text/html; charset=utf-8",
+            )
             .await
             .map_err(|e| format!("cannot publish {relative}: {e}"))?;
     }

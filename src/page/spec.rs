@@ -61,7 +61,8 @@ pub struct ChartSpec {
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
     /// Headline tiles: one row per figure, columns `figure`, `value`,
-    /// `unit`, `margin`, `change`, `significant`, `note`.
+    /// `unit`, `margin`, `change`, `against` (what the change is from),
+    /// `significant`, `note`.
     Figures,
     /// Lines over ordered x categories, optional 95% error bars.
     Line,
@@ -87,7 +88,9 @@ pub struct Axis {
 }
 
 /// Where a chart's SQL text sits in report.yml: its first line, and the
-/// indentation of a block scalar (or the column of an inline value).
+/// indentation of a literal block (`|`) or the column of a plain inline
+/// value. Line 0: not known (a folded `>` block or a quoted value, whose
+/// text is not laid out as in the file).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SqlPosition {
     pub line: usize,
@@ -97,12 +100,13 @@ pub struct SqlPosition {
 
 /// The columns each kind must have, by role (`figures` and `table` name
 /// theirs in the SQL itself).
-pub const FIGURE_COLUMNS: [&str; 7] = [
+pub const FIGURE_COLUMNS: [&str; 8] = [
     "figure",
     "value",
     "unit",
     "margin",
     "change",
+    "against",
     "significant",
     "note",
 ];
@@ -115,10 +119,13 @@ impl ChartSpec {
 
     /// The SQL laid out as it is in report.yml (blank lines before it and
     /// its indentation back), so that DataFusion's line and column of an
-    /// error are the file's.
-    pub fn sql_as_in_file(&self) -> String {
+    /// error are the file's; `None` where that layout is not known.
+    pub fn sql_as_in_file(&self) -> Option<String> {
         let at = self.sql_at;
-        let mut out = "\n".repeat(at.line.saturating_sub(1));
+        if at.line == 0 {
+            return None;
+        }
+        let mut out = "\n".repeat(at.line - 1);
         for (i, line) in self.sql.lines().enumerate() {
             if at.block || i == 0 {
                 out.push_str(&" ".repeat(at.indent));
@@ -126,7 +133,7 @@ impl ChartSpec {
             out.push_str(line);
             out.push('\n');
         }
-        out
+        Some(out)
     }
 
     /// The chart with `$name` in its title, reading and axis labels
@@ -144,6 +151,7 @@ impl ChartSpec {
         {
             axis.label = sub(&axis.label);
         }
+        unknown.sort();
         unknown.dedup();
         (chart, unknown)
     }
@@ -294,7 +302,8 @@ fn substitute(
 fn find_id_line(lines: &[&str], id: &str, from: usize) -> Option<usize> {
     lines.iter().enumerate().skip(from).find_map(|(i, line)| {
         let rest = line.trim_start().trim_start_matches('-').trim_start();
-        let value = rest.strip_prefix("id:")?.trim();
+        let value = rest.strip_prefix("id:")?;
+        let value = value.split(" #").next().unwrap_or(value).trim();
         (value.trim_matches(|c| c == '"' || c == '\'') == id).then_some(i + 1)
     })
 }
@@ -314,7 +323,10 @@ fn find_sql(lines: &[&str], chart_line: usize) -> SqlPosition {
             continue;
         }
         let value = &line[key + 4..];
-        if value.trim().starts_with(['|', '>']) {
+        if value.trim().starts_with(['>', '"', '\'']) {
+            return SqlPosition::default();
+        }
+        if value.trim().starts_with('|') {
             let first = lines[i + 1..].iter().position(|l| !l.trim().is_empty());
             if let Some(offset) = first {
                 let text = lines[i + 1 + offset];
@@ -392,12 +404,12 @@ charts:
             }
         );
         // The SQL laid out as in the file: `nps` is on line 15, column 14.
-        let laid_out = second.sql_as_in_file();
+        let laid_out = second.sql_as_in_file().unwrap();
         let line15 = laid_out.lines().nth(14).unwrap();
         assert_eq!(line15.find("nps"), Some(13));
         assert_eq!(laid_out.lines().nth(6), Some(""));
         assert_eq!(
-            first.sql_as_in_file().lines().nth(6),
+            first.sql_as_in_file().unwrap().lines().nth(6),
             Some("         SELECT 1 AS one")
         );
     }
@@ -427,17 +439,30 @@ charts:
     }
 
     #[test]
+    fn folded_or_quoted_sql_has_no_file_layout_and_ids_may_have_comments() {
+        let text = TWO
+            .replace("id: first", "id: first  # the first")
+            .replace("sql: SELECT 1 AS one", "sql: \"SELECT 1 AS one\"")
+            .replace("sql: |", "sql: >");
+        let page = load(&text).unwrap().unwrap();
+        assert_eq!(page.spec.charts[0].line, 3);
+        assert_eq!(page.spec.charts[0].sql_as_in_file(), None);
+        assert_eq!(page.spec.charts[1].sql_as_in_file(), None);
+    }
+
+    #[test]
     fn parameters_fill_titles_labels_and_readings() {
         let page = load(TWO).unwrap().unwrap();
         let mut chart = page.spec.charts[1].clone();
         chart.title = "NPS in $currency, $weeks weeks, $nope".into();
+        chart.reading = "$nope again, and $also".into();
         let params = HashMap::from([
             ("currency".to_string(), ScalarValue::from("EUR")),
             ("weeks".to_string(), ScalarValue::Int64(Some(26))),
         ]);
         let (filled, unknown) = chart.with_params(&params);
         assert_eq!(filled.title, "NPS in EUR, 26 weeks, $nope");
-        assert_eq!(unknown, ["nope"]);
+        assert_eq!(unknown, ["also", "nope"]);
     }
 
     #[test]

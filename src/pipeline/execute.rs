@@ -35,10 +35,7 @@ pub async fn register_materialised(
     warehouse: &Location,
     name: &str,
 ) -> Result<bool, DataFusionError> {
-    for relative in [
-        materialised_path(name),
-        format!("reports/{name}/{name}.parquet"),
-    ] {
+    for relative in [materialised_path(name), crate::storage::report_object(name)] {
         let exists = warehouse
             .exists(&warehouse.path(&relative))
             .await

@@ -7,6 +7,7 @@ pub mod data_tests;
 pub mod diagnostics;
 mod execute;
 pub mod models;
+mod page;
 pub mod publish;
 mod report_output;
 mod schedule;
@@ -20,7 +21,6 @@ use std::time::Instant;
 use chrono::NaiveDate;
 use datafusion::arrow::datatypes::Date32Type;
 use datafusion::common::ScalarValue;
-use datafusion::execution::context::SQLOptions;
 use datafusion::prelude::SessionContext;
 use serde::Serialize;
 
@@ -28,7 +28,7 @@ use crate::config::{Config, VarValue};
 use crate::schema::Entity;
 use crate::storage::Location;
 use crate::timing::PhaseTiming;
-pub use data_tests::TestResult;
+use data_tests::TestResult;
 use models::Model;
 use spec::{ModelsFile, Severity};
 
@@ -52,6 +52,9 @@ pub struct Project {
     pub order: Vec<String>,
     /// The charts of `reports/index.html` (queries/report.yml), if any.
     pub page: Option<crate::page::PageFile>,
+    /// What is wrong with report.yml: errors for `validate`, a warning
+    /// for a run, which then publishes its reports without a page.
+    pub page_errors: Vec<String>,
     /// Problems found while loading (parse errors, refused statements);
     /// the models concerned are left out of `deps` and `order`.
     pub errors: Vec<String>,
@@ -72,16 +75,17 @@ impl Project {
                 Vec::new()
             }
         };
-        let page = crate::page::PageFile::load(&queries).unwrap_or_else(|mut e| {
-            errors.append(&mut e);
-            None
-        });
+        let (page, page_errors) = match crate::page::PageFile::load(&queries) {
+            Ok(page) => (page, Vec::new()),
+            Err(errors) => (None, errors),
+        };
         Ok(Project {
             models,
             spec,
             deps,
             order,
             page,
+            page_errors,
             errors,
         })
     }
@@ -209,13 +213,7 @@ fn scalar(value: &VarValue) -> ScalarValue {
     }
 }
 
-/// Model files may only query: DDL, DML, COPY and SET are refused.
-pub fn sql_options() -> SQLOptions {
-    SQLOptions::new()
-        .with_allow_ddl(false)
-        .with_allow_dml(false)
-        .with_allow_statements(false)
-}
+pub use crate::engine::sql_options;
 
 pub struct BuildOptions {
     pub run_date: NaiveDate,
@@ -279,9 +277,6 @@ pub async fn build(
     report
         .phases
         .push(PhaseTiming::since("publish", started, rows_published));
-    if options.select.is_empty() {
-        publish_page(config, warehouse, project, &mut report, options).await?;
-    }
     // `_SUCCESS` means every report of the project is this run's: a
     // `--select` build that published only some of them does not write it.
     let every_report_published = project.models.iter().filter(|m| m.publish).all(|m| {
@@ -307,91 +302,10 @@ pub async fn build(
             .await
             .map_err(PipelineError::Io)?;
     }
+    if options.select.is_empty() {
+        page::publish_page(config, warehouse, project, &mut report, options).await;
+    }
     Ok(report)
-}
-
-/// Draws `reports/index.html` from what is published now (a report whose
-/// tests failed shows its previous version; one never published shows its
-/// charts as failed). A chart that fails is a warning of the run; a page
-/// that cannot be written fails the run like a report that cannot.
-async fn publish_page(
-    config: &Config,
-    warehouse: &Location,
-    project: &Project,
-    report: &mut BuildReport,
-    options: &BuildOptions,
-) -> Result<(), PipelineError> {
-    let Some(page) = &project.page else {
-        return Ok(());
-    };
-    let started = Instant::now();
-    let mut published = Vec::new();
-    for name in project.published() {
-        let path = warehouse.path(&format!("reports/{name}/{name}.parquet"));
-        if warehouse
-            .exists(&path)
-            .await
-            .map_err(|e| PipelineError::Io(e.to_string()))?
-        {
-            published.push(name);
-        }
-    }
-    let status = if !options.inputs_complete {
-        "ingest failed"
-    } else if report.models_failed() {
-        "failed"
-    } else if report.tests_failed() {
-        "tests failed"
-    } else {
-        "succeeded"
-    };
-    let params = parameters(config, &project.spec, options.run_date);
-    let tests: Vec<crate::page::data::RunTest> = report
-        .tests
-        .iter()
-        .map(|t| crate::page::data::RunTest {
-            model: t.model.clone(),
-            column: t.column.clone(),
-            test: t.test.clone(),
-            severity: format!("{:?}", t.severity).to_lowercase(),
-            passed: t.passed,
-            failures: t.failures,
-            error: t.error.clone(),
-        })
-        .collect();
-    let run = crate::page::PageRun {
-        run_id: &options.run_id,
-        run_date: options.run_date,
-        status,
-        params: &params,
-        ingest: &options.ingest,
-        tests: &tests,
-    };
-    let base =
-        crate::engine::local_session(config).map_err(|e| PipelineError::Io(e.to_string()))?;
-    let page_ctx = crate::page::session(base, warehouse, &published, &run)
-        .await
-        .map_err(PipelineError::Io)?;
-    let rendered = crate::page::render(&page_ctx, page, &run).await;
-    for problem in &rendered.problems {
-        tracing::warn!(problem = %problem, "report page");
-    }
-    report.warnings.extend(rendered.problems);
-    let bytes = crate::page::publish(warehouse, rendered.html, options.run_date)
-        .await
-        .map_err(PipelineError::Io)?;
-    crate::kill_point::reached("page-published");
-    tracing::info!(
-        bytes,
-        seconds = started.elapsed().as_secs_f64(),
-        "report page published"
-    );
-    report.phases.push(PhaseTiming::since(
-        "page",
-        started,
-        page.spec.charts.len() as u64,
-    ));
-    Ok(())
 }
 
 /// Rows of the models that `keep` selects, for a phase's rows per second.

@@ -23,7 +23,7 @@ pub async fn publish_report(
         .map_err(|e| format!("cannot read {}: {e}", materialised_path(name)))?
         .size;
     for relative in [
-        format!("reports/{name}/{name}.parquet"),
+        crate::storage::report_object(name),
         format!("history/{name}/run_date={run_date}/{name}.parquet"),
     ] {
         warehouse

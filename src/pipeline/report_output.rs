@@ -92,9 +92,9 @@ pub fn bi_schema(schema: &Schema) -> SchemaRef {
 /// Casts a report batch's columns to `schema` (from [`bi_schema`]). The
 /// casts happen here, as the batches are written, and not as a projection
 /// in the plan: DataFusion parallelises a projection over a sorted
-/// stream by splitting it round-robin into two partitions, each sorted,
-/// which the single writer then reads interleaved in whatever order they
-/// finish (a report's first two batches came out swapped under memory
+/// stream by splitting it round-robin into `target_partitions`
+/// partitions, each sorted, which the single writer then reads interleaved
+/// in whatever order they finish (a report's first two batches came out swapped under memory
 /// pressure). A value that does not fit (an unsigned above i64::MAX) fails
 /// the model rather than being published wrong.
 pub fn to_bi_types(batch: RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, DataFusionError> {

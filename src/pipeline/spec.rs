@@ -69,6 +69,16 @@ pub enum Severity {
     Warn,
 }
 
+impl Severity {
+    /// As models.yml and the run record spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warn => "warn",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum TestKind {
     NotNull,

@@ -28,7 +28,7 @@ pub struct Validation {
 
 pub async fn validate(config: &Config, project: &Project, run_date: NaiveDate) -> Validation {
     let mut result = Validation {
-        errors: project.errors.clone(),
+        errors: [project.errors.clone(), project.page_errors.clone()].concat(),
         ..Validation::default()
     };
     let ctx = match empty_raw_tables(config) {
@@ -100,7 +100,8 @@ async fn check_page(
     for name in project.published() {
         let history = crate::page::data::history_table(&name);
         if let Ok(table) = models.table_provider(name.as_str()).await {
-            let schema = table.schema();
+            // As the report is written, in its BI types.
+            let schema = super::report_output::bi_schema(&table.schema());
             let empty = MemTable::try_new(schema.clone(), vec![vec![]]).expect("empty table");
             let _ = ctx.register_table(name.as_str(), Arc::new(empty));
             // The dated copies: the same columns and their run date.
@@ -125,7 +126,6 @@ async fn check_page(
             .push(format!("cannot set up the run tables: {e}"));
         return;
     }
-    let file = page.path.display().to_string();
     for chart in &page.spec.charts {
         let (_, unknown) = chart.with_params(params);
         for name in unknown {
@@ -137,69 +137,96 @@ async fn check_page(
         }
         let schema = match plan(&ctx, &chart.sql, params).await {
             Ok(schema) => schema,
-            Err(_) => {
-                // Planned again as laid out in the file, so that the
-                // error's line and column are report.yml's.
-                let laid_out = chart.sql_as_in_file();
-                let message = match plan(&ctx, &laid_out, params).await {
-                    Err(e) => describe(&file, &laid_out, &e, &known),
-                    Ok(_) => format!(
-                        "{}: chart {}: the SQL does not plan",
-                        chart.at(&page.path),
-                        chart.id
-                    ),
-                };
-                // The chart's id on the message's first line, before the
-                // source line and caret.
-                let (first, rest) = message.split_once('\n').unwrap_or((&message, ""));
-                let rest = if rest.is_empty() {
-                    String::new()
-                } else {
-                    format!("\n{rest}")
-                };
-                result
-                    .errors
-                    .push(format!("{first} (chart {}){rest}", chart.id));
+            Err(e) => {
+                let message = plan_error(&ctx, page, chart, &e, params, &known).await;
+                result.errors.push(message);
                 continue;
             }
         };
-        for (role, column) in chart.required_columns() {
-            let field = schema.field_with_name(column).ok();
-            let numeric = match (role, column) {
-                // A heatmap's y is a category, a line's or a bar's a number.
-                ("y", _) => chart.kind != crate::page::spec::Kind::Heatmap,
-                ("y.low" | "y.high" | "value", _) => true,
-                ("figures", c) => matches!(c, "value" | "margin" | "change"),
-                _ => false,
-            };
-            let problem = match field {
-                None => Some(format!(
-                    "column {column} ({role}) is not in its result (columns: {})",
-                    schema
-                        .fields()
-                        .iter()
-                        .map(|f| f.name().as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )),
-                Some(f) if numeric && !f.data_type().is_numeric() && !f.data_type().is_null() => {
-                    Some(format!(
-                        "column {column} ({role}) is {}, not a number",
-                        f.data_type()
-                    ))
-                }
-                _ => None,
-            };
-            if let Some(problem) = problem {
-                result.errors.push(format!(
-                    "{}: chart {}: {problem}",
-                    chart.at(&page.path),
-                    chart.id
-                ));
-            }
+        let problems = column_problems(chart, &schema);
+        if problems.is_empty() {
+            result.charts_checked += 1;
         }
-        result.charts_checked += 1;
+        for problem in problems {
+            result.errors.push(format!(
+                "{}: chart {}: {problem}",
+                chart.at(&page.path),
+                chart.id
+            ));
+        }
     }
+}
+
+/// A chart's SQL error at its line and column in report.yml: planned again
+/// as laid out in the file, so that DataFusion's position is the file's.
+/// The chart's id goes on the first line, before the source line and caret.
+async fn plan_error(
+    ctx: &SessionContext,
+    page: &crate::page::PageFile,
+    chart: &crate::page::spec::ChartSpec,
+    error: &DataFusionError,
+    params: &HashMap<String, ScalarValue>,
+    known: &[String],
+) -> String {
+    let file = page.path.display().to_string();
+    let located = match chart.sql_as_in_file() {
+        Some(laid_out) => match plan(ctx, &laid_out, params).await {
+            Err(e) => Some(describe(&file, &laid_out, &e, known)),
+            Ok(_) => None,
+        },
+        None => None,
+    };
+    let Some(message) = located else {
+        // A folded or quoted value: the chart's line, DataFusion's message.
+        let text = error.strip_backtrace();
+        let first = text.lines().next().unwrap_or_default();
+        return format!("{}: chart {}: {first}", chart.at(&page.path), chart.id);
+    };
+    let (first, rest) = message.split_once('\n').unwrap_or((&message, ""));
+    let rest = if rest.is_empty() {
+        String::new()
+    } else {
+        format!("\n{rest}")
+    };
+    format!("{first} (chart {}){rest}", chart.id)
+}
+
+/// What is wrong with the columns a chart draws: missing, or not of the
+/// type its role needs.
+fn column_problems(chart: &crate::page::spec::ChartSpec, schema: &Schema) -> Vec<String> {
+    use crate::page::spec::Kind;
+    let mut problems = Vec::new();
+    for (role, column) in chart.required_columns() {
+        let Ok(field) = schema.field_with_name(column) else {
+            let columns: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+            problems.push(format!(
+                "column {column} ({role}) is not in its result (columns: {})",
+                columns.join(", ")
+            ));
+            continue;
+        };
+        let numeric = match (role, column) {
+            // A heatmap's y is a category, a line's or a bar's a number.
+            ("y", _) => chart.kind != Kind::Heatmap,
+            ("y.low" | "y.high" | "value", _) => true,
+            ("figures", c) => matches!(c, "value" | "margin" | "change"),
+            _ => false,
+        };
+        let data_type = field.data_type();
+        if numeric && !data_type.is_numeric() && !data_type.is_null() {
+            problems.push(format!(
+                "column {column} ({role}) is {data_type}, not a number"
+            ));
+        }
+        // Any other type would read as "not tested" on every tile.
+        let flag = role == "figures" && column == "significant";
+        if flag && !matches!(data_type, DataType::Boolean | DataType::Null) {
+            problems.push(format!(
+                "column {column} ({role}) is {data_type}, not a boolean"
+            ));
+        }
+    }
+    problems
 }
 
 /// Planning and physical planning catch unknown tables and columns, type

@@ -15,7 +15,10 @@ use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::path::Path;
-use object_store::{BackoffConfig, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig};
+use object_store::{
+    Attribute, AttributeValue, Attributes, BackoffConfig, ObjectStore, ObjectStoreExt, PutOptions,
+    PutPayload, RetryConfig,
+};
 use url::Url;
 
 pub use crate::config::StorageOptions;
@@ -142,6 +145,33 @@ impl Location {
             .map_err(|e| StorageError::object("write", path, e))
     }
 
+    /// Like [`Location::put`], with a Content-Type for the object stores
+    /// that serve it (S3, GCS, Azure, memory), so that a browser opening
+    /// the object's URL shows it instead of downloading it. Local files
+    /// have no such attribute (object_store's LocalFileSystem refuses
+    /// attributes); the browser goes by the file's extension there.
+    pub async fn put_typed(
+        &self,
+        path: &Path,
+        bytes: Vec<u8>,
+        content_type: &'static str,
+    ) -> Result<(), StorageError> {
+        if self.url.scheme() == "file" {
+            return self.put(path, bytes).await;
+        }
+        let mut attributes = Attributes::new();
+        attributes.insert(Attribute::ContentType, AttributeValue::from(content_type));
+        let options = PutOptions {
+            attributes,
+            ..PutOptions::default()
+        };
+        self.store
+            .put_opts(path, PutPayload::from(bytes), options)
+            .await
+            .map(|_| ())
+            .map_err(|e| StorageError::object("write", path, e))
+    }
+
     /// Reads a whole (small) object; `None` when it does not exist.
     pub async fn get_opt(&self, path: &Path) -> Result<Option<bytes::Bytes>, StorageError> {
         match self.store.get(path).await {
@@ -178,6 +208,11 @@ impl Location {
             .await
             .map_err(|e| StorageError::object("rename", from, e))
     }
+}
+
+/// Where a report's current version is, relative to the warehouse.
+pub fn report_object(name: &str) -> String {
+    format!("reports/{name}/{name}.parquet")
 }
 
 /// The store behind an object-store URL (its scheme and bucket), built

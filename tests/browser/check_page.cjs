@@ -43,6 +43,9 @@ async function main() {
       kind: f.dataset.kind,
       svg: f.querySelectorAll('svg').length,
       svg_width: f.querySelector('svg') ? f.querySelector('svg').getBoundingClientRect().width : 0,
+      // Points, bars and cells (the one background rectangle aside): a
+      // chart with axes but no data has none.
+      marks: f.querySelectorAll('svg circle').length + Math.max(0, f.querySelectorAll('svg rect').length - 1),
       title: (f.querySelector('h3') || {}).textContent || '',
       reading: (f.querySelector('.reading') || {}).textContent || '',
       failed: f.querySelectorAll('.failed').length,
