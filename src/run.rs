@@ -275,18 +275,11 @@ impl Run<'_> {
             build = pipeline::build(&ctx, config, self.warehouse, project, &options).await?;
             phases.append(&mut build.phases);
         }
-        let failed = ingest_report.failed() || build.models_failed();
-        let exit_code = if failed {
-            exit::FAILED
-        } else if build.tests_failed() {
-            exit::TESTS_FAILED
-        } else {
-            exit::SUCCESS
-        };
-        let status = match exit_code {
-            exit::SUCCESS => "succeeded",
-            exit::TESTS_FAILED => "tests failed",
-            _ => "failed",
+        let status = build.status(!ingest_report.failed());
+        let exit_code = match status {
+            "succeeded" => exit::SUCCESS,
+            "tests failed" => exit::TESTS_FAILED,
+            _ => exit::FAILED,
         };
         let finished = Utc::now();
         let record = RunRecord {

@@ -9,6 +9,8 @@
 //! also labelled with its number (up to 30 columns; wider ones are too
 //! narrow for a number).
 
+use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 use super::data::{Column, Table};
@@ -178,6 +180,47 @@ fn series_of(chart: &ChartSpec, table: &Table) -> Result<(Vec<String>, Vec<usize
     }
 }
 
+type Plot<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// What line and bar charts share: a white background, x as the ordered
+/// categories `xs` (about a dozen labelled), y from `lo` to `hi` with
+/// light horizontal grid lines, and both axes described.
+fn category_axes<'a, 'b>(
+    root: &'a DrawingArea<SVGBackend<'b>, Shift>,
+    xs: &[String],
+    (lo, hi): (f64, f64),
+    x_desc: &str,
+    y_desc: &str,
+) -> Result<Plot<'a, 'b>, ChartError> {
+    root.fill(&WHITE).map_err(draw_error)?;
+    let n = xs.len().max(1) as f64;
+    let mut plot = ChartBuilder::on(root)
+        .margin(12)
+        .margin_right(40)
+        .x_label_area_size(44)
+        .y_label_area_size(64)
+        .build_cartesian_2d(-0.5..n - 0.5, lo..hi)
+        .map_err(draw_error)?;
+    let step = label_step(xs.len());
+    let x_label = |v: &f64| category_label(xs, *v, step);
+    let y_label = |v: &f64| compact(*v);
+    plot.configure_mesh()
+        .disable_x_mesh()
+        .light_line_style(RGBColor(246, 246, 246))
+        .bold_line_style(RGBColor(215, 215, 215))
+        .y_labels(8)
+        .x_labels(xs.len().min(60))
+        .x_label_formatter(&x_label)
+        .y_label_formatter(&y_label)
+        .x_desc(x_desc)
+        .y_desc(y_desc)
+        .label_style((FONT, 13))
+        .axis_desc_style((FONT, 14))
+        .draw()
+        .map_err(draw_error)?;
+    Ok(plot)
+}
+
 fn draw_line(chart: &ChartSpec, table: &Table) -> Result<Drawn, ChartError> {
     let (x_axis, y_axis) = (chart.x.as_ref().unwrap(), chart.y.as_ref().unwrap());
     let (xs, x_index) = categories(&column(table, "x", &x_axis.column)?.text);
@@ -198,33 +241,9 @@ fn draw_line(chart: &ChartSpec, table: &Table) -> Result<Drawn, ChartError> {
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
-        root.fill(&WHITE).map_err(draw_error)?;
-        let n = xs.len().max(1) as f64;
-        let mut plot = ChartBuilder::on(&root)
-            .margin(12)
-            .margin_right(40)
-            .x_label_area_size(44)
-            .y_label_area_size(64)
-            .build_cartesian_2d(-0.5..n - 0.5, lo..hi)
-            .map_err(draw_error)?;
-        let step = label_step(xs.len());
-        let x_label = |v: &f64| category_label(&xs, *v, step);
-        let y_label = |v: &f64| compact(*v);
-        plot.configure_mesh()
-            .disable_x_mesh()
-            .light_line_style(RGBColor(246, 246, 246))
-            .bold_line_style(RGBColor(215, 215, 215))
-            .y_labels(8)
-            .x_labels(xs.len().min(60))
-            .x_label_formatter(&x_label)
-            .y_label_formatter(&y_label)
-            .x_desc(x_axis.label.as_str())
-            .y_desc(y_axis.label.as_str())
-            .label_style((FONT, 13))
-            .axis_desc_style((FONT, 14))
-            .draw()
-            .map_err(draw_error)?;
+        let mut plot = category_axes(&root, &xs, (lo, hi), &x_axis.label, &y_axis.label)?;
         if lo < 0.0 && hi > 0.0 {
+            let n = xs.len().max(1) as f64;
             let zero = LineSeries::new([(-0.5, 0.0), (n - 0.5, 0.0)], RGBColor(150, 150, 150));
             plot.draw_series(zero).map_err(draw_error)?;
         }
@@ -324,32 +343,7 @@ fn draw_bars(chart: &ChartSpec, table: &Table) -> Result<Drawn, ChartError> {
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
-        root.fill(&WHITE).map_err(draw_error)?;
-        let n = xs.len().max(1) as f64;
-        let mut plot = ChartBuilder::on(&root)
-            .margin(12)
-            .margin_right(40)
-            .x_label_area_size(44)
-            .y_label_area_size(64)
-            .build_cartesian_2d(-0.5..n - 0.5, lo..hi)
-            .map_err(draw_error)?;
-        let step = label_step(xs.len());
-        let x_label = |v: &f64| category_label(&xs, *v, step);
-        let y_label = |v: &f64| compact(*v);
-        plot.configure_mesh()
-            .disable_x_mesh()
-            .light_line_style(RGBColor(246, 246, 246))
-            .bold_line_style(RGBColor(215, 215, 215))
-            .y_labels(8)
-            .x_labels(xs.len().min(60))
-            .x_label_formatter(&x_label)
-            .y_label_formatter(&y_label)
-            .x_desc(x_axis.label.as_str())
-            .y_desc(y_axis.label.as_str())
-            .label_style((FONT, 13))
-            .axis_desc_style((FONT, 14))
-            .draw()
-            .map_err(draw_error)?;
+        let mut plot = category_axes(&root, &xs, (lo, hi), &x_axis.label, &y_axis.label)?;
         let count = series.len().max(1) as f64;
         let width = 0.8 / count;
         for r in 0..table.rows {

@@ -229,10 +229,6 @@ pub async fn query(
     to_table(&schema, &batches)
 }
 
-fn is_number(data_type: &DataType) -> bool {
-    data_type.is_numeric()
-}
-
 fn to_table(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<Table, DataFusionError> {
     let options = FormatOptions::default().with_null("");
     let mut columns: Vec<Column> = schema
@@ -241,7 +237,7 @@ fn to_table(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<Table, DataFu
         .map(|f| Column {
             name: f.name().clone(),
             text: Vec::new(),
-            number: is_number(f.data_type()).then(Vec::new),
+            number: f.data_type().is_numeric().then(Vec::new),
             boolean: (f.data_type() == &DataType::Boolean).then(Vec::new),
         })
         .collect();

@@ -162,6 +162,19 @@ pub struct BuildReport {
 }
 
 impl BuildReport {
+    /// The run's status as its record and its page say it: "failed" when
+    /// an input or a model failed, else "tests failed" when an
+    /// error-severity test did, else "succeeded".
+    pub fn status(&self, inputs_complete: bool) -> &'static str {
+        if !inputs_complete || self.models_failed() {
+            "failed"
+        } else if self.tests_failed() {
+            "tests failed"
+        } else {
+            "succeeded"
+        }
+    }
+
     pub fn models_failed(&self) -> bool {
         self.models
             .iter()

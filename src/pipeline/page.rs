@@ -57,17 +57,6 @@ pub async fn publish_page(
     }
 }
 
-/// The run's status as its record will say it (see `run.rs`).
-fn status(report: &BuildReport, options: &BuildOptions) -> &'static str {
-    if !options.inputs_complete || report.models_failed() {
-        "failed"
-    } else if report.tests_failed() {
-        "tests failed"
-    } else {
-        "succeeded"
-    }
-}
-
 fn run_test(t: &TestResult) -> RunTest {
     RunTest {
         model: t.model.clone(),
@@ -101,7 +90,7 @@ async fn make_and_publish(
     let run = PageRun {
         run_id: &options.run_id,
         run_date: options.run_date,
-        status: status(report, options),
+        status: report.status(options.inputs_complete),
         params: &params,
         ingest: &options.ingest,
         tests: &tests,
