@@ -7,7 +7,8 @@
 //!   stores (and writes Parquet to them); [`lock`] keeps one run per
 //!   warehouse;
 //! - [`ingest`] loads exports into the raw zone, which [`schema`] defines,
-//!   and quarantines what does not fit;
+//!   and quarantines what does not fit; [`freshness`] checks what each
+//!   source owes the run (rows, a recent newest record);
 //! - [`pipeline`] runs the SQL models on the DataFusion session of
 //!   [`engine`], with our SQL functions from [`functions`], tests the data
 //!   and publishes the reports, and [`page`] draws them on the run's
@@ -22,6 +23,7 @@ pub mod clock;
 pub mod cluster;
 pub mod config;
 pub mod engine;
+pub mod freshness;
 pub mod functions;
 pub mod generate;
 pub mod ingest;

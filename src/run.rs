@@ -6,8 +6,10 @@ use std::path::PathBuf;
 use chrono::{NaiveDate, Utc};
 use serde::Serialize;
 
+use crate::config::RunDateMode;
 use crate::config::{Config, ConfigError, redact};
 use crate::engine;
+use crate::freshness::{self, SourceCheck};
 use crate::ingest::{self, IngestError, IngestOptions, IngestReport};
 use crate::lock::{Lock, LockError, LockInfo};
 use crate::pipeline::data_tests::TestResult;
@@ -104,9 +106,19 @@ pub struct RunRecord {
     pub status: String,
     pub exit_code: i32,
     pub ingest: IngestReport,
+    /// What each source owed the run: rows, newest record, age, bounds.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<SourceCheck>,
+    /// How old the newest data is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_age: Option<String>,
     pub models: Vec<ModelReport>,
     pub tests: Vec<TestResult>,
     pub warnings: Vec<String>,
+    /// Where the reports went: `reports/` or, for a backfill, `history/`
+    /// only (absent when the command published nothing).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub publication: Option<pipeline::Publication>,
     /// Ingest, models, data tests and publishing: seconds and rows/s.
     pub phases: Vec<PhaseTiming>,
 }
@@ -134,12 +146,26 @@ impl RunRecord {
         if !self.ingest.sources.is_empty() {
             out.push_str(&self.ingest.summary_table());
         }
+        if !self.sources.is_empty() {
+            out.push('\n');
+            out.push_str(&freshness::summary_table(&self.sources));
+        }
+        if let Some(age) = &self.data_age {
+            out.push_str(&format!("{age}\n"));
+        }
         if !self.models.is_empty() {
             out.push('\n');
             out.push_str(&pipeline::summary_table(&self.models, &self.tests));
         }
         for warning in &self.warnings {
             out.push_str(&format!("warning: {warning}\n"));
+        }
+        if let Some(line) = self
+            .publication
+            .as_ref()
+            .and_then(|p| p.describe(self.run_date))
+        {
+            out.push_str(&format!("{line}\n"));
         }
         if !self.phases.is_empty() {
             out.push('\n');
@@ -169,7 +195,13 @@ pub async fn execute(step: Step, options: &RunOptions) -> Result<RunRecord, RunE
     let config = Config::load(&options.config)?;
     let started = Utc::now();
     let tz = crate::clock::parse_timezone(&config.run.timezone).expect("checked at load");
-    let run_date = options.date.unwrap_or_else(|| crate::clock::today_in(tz));
+    let today = crate::clock::today_in(tz);
+    // `run.date: latest_complete` dates the run by its data, once ingested.
+    let run_date = match (options.date, config.run.date) {
+        (Some(date), _) => RunDate::Given(date),
+        (None, RunDateMode::Today) => RunDate::Given(today),
+        (None, RunDateMode::LatestComplete) => RunDate::LatestComplete,
+    };
     let run_id = new_run_id(started);
     let landing = Location::open(
         &config.resolve_location(config.landing.as_str()),
@@ -196,7 +228,7 @@ pub async fn execute(step: Step, options: &RunOptions) -> Result<RunRecord, RunE
     let mut shutdown = Shutdown::listen();
     let lock = Lock::acquire(&warehouse, info, config.lock_ttl(), options.force_unlock).await?;
     crate::kill_point::reached("lock-taken");
-    tracing::info!(run_id = %run_id, run_date = %run_date, command = ?step, "run started");
+    tracing::info!(run_id = %run_id, run_date = ?run_date, command = ?step, "run started");
     let run = Run {
         step,
         project: project.as_ref(),
@@ -206,6 +238,7 @@ pub async fn execute(step: Step, options: &RunOptions) -> Result<RunRecord, RunE
         warehouse: &warehouse,
         run_id,
         run_date,
+        today,
         started,
         show_progress: options.show_progress,
         full_refresh: options.full_refresh,
@@ -226,6 +259,13 @@ pub async fn execute(step: Step, options: &RunOptions) -> Result<RunRecord, RunE
     Ok(record)
 }
 
+/// The run date: given (`--date`, or today), or taken from the data.
+#[derive(Debug, Clone, Copy)]
+enum RunDate {
+    Given(NaiveDate),
+    LatestComplete,
+}
+
 struct Run<'a> {
     step: Step,
     project: Option<&'a Project>,
@@ -234,7 +274,8 @@ struct Run<'a> {
     landing: &'a Location,
     warehouse: &'a Location,
     run_id: String,
-    run_date: NaiveDate,
+    run_date: RunDate,
+    today: NaiveDate,
     started: chrono::DateTime<Utc>,
     show_progress: bool,
     full_refresh: bool,
@@ -243,9 +284,15 @@ struct Run<'a> {
 impl Run<'_> {
     async fn steps(&self) -> Result<RunRecord, RunError> {
         let config = self.config;
+        // The raw zone's load_date: the run date when it is known before
+        // ingest, else the day the files are loaded.
+        let load_date = match self.run_date {
+            RunDate::Given(date) => date,
+            RunDate::LatestComplete => self.today,
+        };
         let ingest_options = IngestOptions {
             run_id: self.run_id.clone(),
-            run_date: self.run_date,
+            run_date: load_date,
             loaded_at: self.started,
             show_progress: self.show_progress,
             full_refresh: self.full_refresh,
@@ -262,20 +309,52 @@ impl Run<'_> {
             report
         };
         let mut build = pipeline::BuildReport::default();
+        let mut run_date = load_date;
+        let mut checks = Vec::new();
+        let mut data_age = None;
+        let mut unmapped = Vec::new();
         if let Some(project) = self.project {
             let ctx = engine::session(config).await?;
             engine::register_raw_tables(&ctx, self.warehouse, config.run.pii)?;
+            let as_of = match self.run_date {
+                RunDate::Given(date) => date,
+                RunDate::LatestComplete => self.today,
+            };
+            let data = freshness::measure(&ctx, config, as_of).await?;
+            if let RunDate::LatestComplete = self.run_date {
+                run_date = freshness::latest_complete_date(&data, self.today);
+                tracing::info!(%run_date, "run date taken from the data (run.date: latest_complete)");
+            }
+            checks = freshness::check(config, &data, &ingest_report, run_date);
+            data_age = freshness::data_age(&checks, run_date, self.today);
+            unmapped = freshness::unmapped_entities(config, project);
+            let mut notices: Vec<String> =
+                checks.iter().filter_map(|c| c.message.clone()).collect();
+            notices.extend(unmapped.iter().cloned());
+            notices.extend(ingest_report.warnings());
+            if let Some(age) = &data_age {
+                notices.push(format!("The {age}."));
+            }
+            for check in &checks {
+                if let Some(message) = &check.message {
+                    tracing::warn!(source = %check.source, "{message}");
+                }
+            }
             let options = BuildOptions {
-                run_date: self.run_date,
+                run_date,
                 run_id: self.run_id.clone(),
                 select: self.select.to_vec(),
                 inputs_complete: !ingest_report.failed(),
                 ingest: ingest_report.clone(),
+                notices,
+                source_tests: checks.iter().filter_map(SourceCheck::test_result).collect(),
+                held_back: freshness::held_back(&checks),
             };
             build = pipeline::build(&ctx, config, self.warehouse, project, &options).await?;
             phases.append(&mut build.phases);
         }
         let status = build.status(!ingest_report.failed());
+        let ingest_warnings = ingest_report.warnings();
         let exit_code = match status {
             "succeeded" => exit::SUCCESS,
             "tests failed" => exit::TESTS_FAILED,
@@ -286,16 +365,19 @@ impl Run<'_> {
             run_id: self.run_id.clone(),
             command: self.step,
             config_hash: config.hash.clone(),
-            run_date: self.run_date,
+            run_date,
             started_at: self.started.to_rfc3339(),
             finished_at: finished.to_rfc3339(),
             seconds: (finished - self.started).num_milliseconds() as f64 / 1000.0,
             status: status.into(),
             exit_code,
             ingest: ingest_report,
+            sources: checks,
+            data_age,
             models: build.models,
             tests: build.tests,
-            warnings: build.warnings,
+            warnings: [config.warnings(), unmapped, ingest_warnings, build.warnings].concat(),
+            publication: build.publication,
             phases,
         };
         if let Err(lost) = write_record(self.warehouse, &record).await {

@@ -82,6 +82,21 @@ impl Entity {
         }
     }
 
+    /// The field that says when a record happened, which a source's
+    /// freshness is measured on; identities have none.
+    pub fn event_time(self) -> Option<&'static str> {
+        match self {
+            Entity::Customers => Some("signup_date"),
+            Entity::Orders => Some("ordered_at"),
+            Entity::NpsResponses => Some("responded_at"),
+            Entity::Referrals => Some("invited_at"),
+            Entity::Reviews => Some("published_at"),
+            Entity::SocialActivity => Some("occurred_at"),
+            Entity::Identities => None,
+            Entity::ExchangeRates => Some("date"),
+        }
+    }
+
     /// The typed Arrow schema of this entity's raw Parquet files. Email
     /// fields become `<name>_hash`, plus the raw `<name>` when PII is kept.
     pub fn arrow_schema(self, keep_email: bool) -> SchemaRef {

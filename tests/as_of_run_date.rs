@@ -183,16 +183,17 @@ fn days_are_cut_in_the_configured_time_zone() {
 #[test]
 fn a_backfill_knows_nothing_after_its_date() {
     let p = project();
-    // The later run first: the backfill must not keep anything of it.
+    // The later run first: the backfill must not keep anything of it. It
+    // publishes its dated copies only (reports/ stays the later run's).
     run(&p, "2026-03-10");
     run(&p, "2026-03-08");
     let customers = p.query(
-        "reports/advocates",
+        "history/advocates/run_date=2026-03-08",
         "SELECT customer_id, round(tenure_weeks, 6) AS tenure FROM t ORDER BY customer_id",
     );
     assert_eq!(lines(&customers)[1..], ["C1 | 13.857143", "C2 | 13.857143"]);
     let months = p.query(
-        "reports/advocacy_scorecard",
+        "history/advocacy_scorecard/run_date=2026-03-08",
         "SELECT CAST(month AS VARCHAR) AS m, customers, new_customers, revenue, nps_responses, \
          period_complete FROM t ORDER BY month",
     );
@@ -207,7 +208,7 @@ fn a_backfill_knows_nothing_after_its_date() {
     );
     // The week of Mar 2 ends on the run date: complete. N2 is not known.
     let weeks = p.query(
-        "reports/nps_trends",
+        "history/nps_trends/run_date=2026-03-08",
         "SELECT CAST(period_start AS VARCHAR) AS start, responses, period_complete FROM t \
          WHERE dimension = 'overall' AND period = 'week' ORDER BY period_start",
     );
@@ -218,18 +219,18 @@ fn a_backfill_knows_nothing_after_its_date() {
     // R1 was clicked; its signup and first purchase happen on March 9. R2
     // is not sent yet.
     let funnel = p.query(
-        "reports/referral_conversion",
+        "history/referral_conversion/run_date=2026-03-08",
         "SELECT CAST(period_start AS VARCHAR) AS start, invites, clicks, signups, first_purchases, \
          period_complete FROM t WHERE channel = 'all' ORDER BY period_start",
     );
     assert_eq!(lines(&funnel)[1..], ["2026-02-01 | 1 | 1 | 0 | 0 | true"]);
     let reviews = p.query(
-        "reports/review_trends",
+        "history/review_trends/run_date=2026-03-08",
         "SELECT CAST(period_start AS VARCHAR) AS start, reviews FROM t WHERE site = 'all'",
     );
     assert_eq!(lines(&reviews)[1..], ["2026-01-01 | 1"]);
     let social = p.query(
-        "reports/social_engagement",
+        "history/social_engagement/run_date=2026-03-08",
         "SELECT CAST(period_start AS VARCHAR) AS start, mentions FROM t WHERE platform = 'all'",
     );
     assert_eq!(lines(&social)[1..], ["2026-01-01 | 1"]);

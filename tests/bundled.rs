@@ -198,35 +198,59 @@ fn the_nightly_run_on_the_bundled_default() {
 }
 
 /// A backfill of any date inside the data's range runs: every month end
-/// from the first export month to the one after the last, on one warehouse
-/// as a scheduler's backfill would (the first run loads, the rest reuse).
-/// Before, every date up to 2026-10-31 failed in detractor_followups.
+/// from the first export month to the last, on one warehouse as a
+/// scheduler's backfill would (the first run loads, the rest reuse).
+/// Before, every date up to 2026-10-31 failed in detractor_followups. The
+/// month end after the data ends finds the orders, answers and rates stale
+/// (issue 26): the reports built on them are held back, exit 3.
 #[test]
 fn every_month_end_of_the_data_can_be_backfilled() {
     let p = Project::new();
     bundled_config(&p, &Path::new(REPO).join("testdata"), "warehouse", "2GiB");
     let mut month = NaiveDate::from_ymd_opt(2024, 6, 1).unwrap();
-    let last = NaiveDate::from_ymd_opt(2026, 11, 1).unwrap();
+    let last = NaiveDate::from_ymd_opt(2026, 10, 1).unwrap();
     let mut runs = 0;
-    while month <= last {
-        let month_end = month
+    let month_end = |month: NaiveDate| {
+        month
             .checked_add_months(chrono::Months::new(1))
             .unwrap()
             .pred_opt()
-            .unwrap();
+            .unwrap()
+    };
+    while month <= last {
+        let date = month_end(month);
         let out = p.advocacy(&[
             "run",
             "--config",
             "config.yaml",
             "--date",
-            &month_end.to_string(),
+            &date.to_string(),
         ]);
         assert_exit(&out, 0);
-        assert_clv_not_silently_empty(&p, month_end);
+        assert_clv_not_silently_empty(&p, date);
         month = month.checked_add_months(chrono::Months::new(1)).unwrap();
         runs += 1;
     }
-    assert_eq!(runs, 30);
+    assert_eq!(runs, 29);
+    let clv = p
+        .warehouse()
+        .join("reports/customer_clv/customer_clv.parquet");
+    let before = std::fs::read(&clv).unwrap();
+    let out = p.advocacy(&["run", "--config", "config.yaml", "--date", "2026-11-30"]);
+    assert_exit(&out, 3);
+    let summary = stdout(&out);
+    assert!(
+        summary.contains(
+            "source shopify_orders is stale: its newest record, 2026-10-31 20:17, is 29 days \
+             old at the end of 2026-11-30, past freshness.error_after 14d"
+        ),
+        "{summary}"
+    );
+    assert_eq!(
+        std::fs::read(&clv).unwrap(),
+        before,
+        "customer_clv moved on stale orders"
+    );
 }
 
 /// Issue 9 point 8: on several backfill dates the BG/NBD search ends at an
@@ -271,4 +295,82 @@ fn assert_clv_not_silently_empty(p: &Project, date: NaiveDate) {
         });
         assert!(warned, "{date}: BG/NBD did not converge and nothing warned");
     }
+}
+
+/// Every file below `folder`, relative path -> bytes.
+fn snapshot(folder: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut stack = vec![folder.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let relative = path.strip_prefix(folder).unwrap().display().to_string();
+                out.insert(relative, std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    out
+}
+
+/// The README's first command run on any day after the bundled exports end
+/// (they end on 2026-10-31; this suite runs later): `run.date:
+/// latest_complete` dates the run 2026-11-01, so the headline is October,
+/// and the summary and the page say how old the data is. A backfill after
+/// it leaves `reports/`, the page and `_SUCCESS` byte for byte as they were.
+#[test]
+fn the_first_command_on_a_later_day_shows_the_data_s_last_month_and_a_backfill_keeps_it() {
+    let p = Project::new();
+    bundled_config(&p, &Path::new(REPO).join("testdata"), "warehouse", "2GiB");
+    let out = p.advocacy(&["run", "--config", "config.yaml"]);
+    assert_exit(&out, 0);
+    let summary = stdout(&out);
+    let record: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(p.warehouse().join("_runs/latest.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(record["run_date"], "2026-11-01");
+    // Delighted's last answer, 2026-10-31 23:17:43 UTC, is the newest record.
+    assert!(
+        summary.contains(
+            "newest data: 2026-10-31 23:17 (delighted_nps), 24 hours old at the end of the run \
+             date 2026-11-01; the run date is"
+        ),
+        "{summary}"
+    );
+    let page = std::fs::read_to_string(p.warehouse().join("reports/index.html")).unwrap();
+    assert!(
+        page.contains("answers in October 2026"),
+        "headline is not October"
+    );
+    assert!(
+        page.contains("The newest data: 2026-10-31 23:17"),
+        "no data age on the page"
+    );
+
+    let before = snapshot(&p.warehouse().join("reports"));
+    let out = p.advocacy(&["run", "--config", "config.yaml", "--date", "2025-06-30"]);
+    assert_exit(&out, 0);
+    assert!(
+        stdout(&out).contains(
+            "backfill: run date 2025-06-30 is before the newest published run date 2026-11-01"
+        ),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(snapshot(&p.warehouse().join("reports")), before);
+    let dated = std::fs::read_to_string(
+        p.warehouse()
+            .join("history/_page/run_date=2025-06-30/index.html"),
+    )
+    .unwrap();
+    assert!(dated.contains("Run date 2025-06-30"));
+    assert!(dated.contains("backfill: run date 2025-06-30"));
+    assert!(
+        p.warehouse()
+            .join("history/customer_clv/run_date=2025-06-30/customer_clv.parquet")
+            .exists()
+    );
 }

@@ -73,12 +73,16 @@ fn a_run_builds_models_in_order_and_publishes_reports() {
             .join("history/revenue/run_date=2026-11-01/revenue.parquet")
             .exists()
     );
-    let marker = std::fs::read_to_string(p.warehouse().join("reports/_SUCCESS")).unwrap();
+    let marker: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(p.warehouse().join("reports/_SUCCESS")).unwrap(),
+    )
+    .unwrap();
     let record: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(p.warehouse().join("_runs/latest.json")).unwrap(),
     )
     .unwrap();
-    assert_eq!(marker.trim(), record["run_id"].as_str().unwrap());
+    assert_eq!(marker["run_id"], record["run_id"]);
+    assert_eq!(marker["run_date"], "2026-11-01");
     assert_eq!(record["models"][0]["model"], "stg_orders");
     assert_eq!(record["models"][1]["rows"], 1);
     assert_eq!(record["ingest"]["sources"][0]["rows_loaded"], 3);
@@ -481,15 +485,49 @@ fn a_failed_publish_leaves_every_published_object_whole() {
     }
 }
 
+/// The same rows in the same order; the file differs only in the run id
+/// it carries (its key-value metadata names the run that made it).
 #[test]
 fn rerunning_a_date_gives_identical_reports() {
     let p = project();
+    let file = p.warehouse().join("reports/big_orders/big_orders.parquet");
+    let read = || {
+        let builder =
+            datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+                std::fs::File::open(&file).unwrap(),
+            )
+            .unwrap();
+        let metadata = builder
+            .metadata()
+            .file_metadata()
+            .key_value_metadata()
+            .cloned();
+        let batches: Vec<_> = builder.build().unwrap().map(|b| b.unwrap()).collect();
+        (batches, metadata.unwrap())
+    };
     assert_exit(&run(&p, &[]), 0);
-    let first = std::fs::read(p.warehouse().join("reports/big_orders/big_orders.parquet")).unwrap();
+    let (first, first_stamp) = read();
     assert_exit(&run(&p, &["--select", "+big_orders"]), 0);
-    let second =
-        std::fs::read(p.warehouse().join("reports/big_orders/big_orders.parquet")).unwrap();
+    let (second, second_stamp) = read();
     assert_eq!(first, second);
+    let value = |pairs: &[datafusion::parquet::file::metadata::KeyValue], key: &str| {
+        pairs
+            .iter()
+            .find(|kv| kv.key == key)
+            .and_then(|kv| kv.value.clone())
+    };
+    assert_eq!(
+        value(&first_stamp, "advocacy.run_date"),
+        Some("2026-11-01".to_string())
+    );
+    assert_eq!(
+        value(&first_stamp, "advocacy.run_date"),
+        value(&second_stamp, "advocacy.run_date")
+    );
+    assert_ne!(
+        value(&first_stamp, "advocacy.run_id"),
+        value(&second_stamp, "advocacy.run_id")
+    );
 }
 
 #[test]

@@ -9,6 +9,9 @@ use std::sync::Arc;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::DFSchema;
 use datafusion::error::DataFusionError;
+use datafusion::logical_expr::simplify::SimplifyContext;
+use datafusion::optimizer::simplify_expressions::ExprSimplifier;
+use datafusion::physical_expr::PhysicalExpr;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::DFParser;
 use datafusion::sql::sqlparser::ast::{Expr as SqlExpr, visit_expressions};
@@ -46,15 +49,7 @@ impl SqlExpression {
         let schema = text_schema(&fields);
         let df_schema = DFSchema::try_from(schema.as_ref().clone())
             .map_err(|e| format!("SQL {text:?}: {e}"))?;
-        // Our functions too, so a mapping may call what the models call.
-        let ctx = SessionContext::new();
-        crate::functions::register(&ctx);
-        let expr = ctx
-            .parse_sql_expr(text, &df_schema)
-            .map_err(|e| format!("SQL {text:?}: {e}"))?;
-        let physical = ctx
-            .create_physical_expr(expr, &df_schema)
-            .map_err(|e| format!("SQL {text:?}: {e}"))?;
+        let physical = plan(text, &df_schema).map_err(|e| format!("SQL {text:?}: {e}"))?;
         let data_type = physical
             .data_type(&schema)
             .map_err(|e| format!("SQL {text:?}: {e}"))?;
@@ -64,6 +59,27 @@ impl SqlExpression {
             data_type,
         })
     }
+}
+
+/// Plans an expression over `schema` as a query plans its expressions:
+/// types coerced, then simplified. Some functions only work simplified:
+/// DataFusion's `coalesce`, `nvl` and `ifnull` are rewritten to CASE by
+/// the simplifier and fail if evaluated as they are ("coalesce should have
+/// been simplified to case"), so `validate` and ingest plan through here
+/// alike. Our functions are registered, so a mapping may call what the
+/// models call.
+pub fn plan(text: &str, schema: &DFSchema) -> Result<Arc<dyn PhysicalExpr>, DataFusionError> {
+    let ctx = SessionContext::new();
+    crate::functions::register(&ctx);
+    let state = ctx.state();
+    let context = SimplifyContext::builder()
+        .with_schema(Arc::new(schema.clone()))
+        .with_config_options(Arc::new(state.config_options().as_ref().clone()))
+        .build();
+    let simplifier = ExprSimplifier::new(context);
+    let expr = ctx.parse_sql_expr(text, schema)?;
+    let expr = simplifier.simplify(simplifier.coerce(expr, schema)?)?;
+    ctx.create_physical_expr(expr, schema)
 }
 
 /// sqlparser's message, with the position inside the expression: sqlparser
@@ -124,6 +140,58 @@ mod tests {
         assert!(err.ends_with("found: ) at Line: 1, Column: 23"), "{err}");
         let err = SqlExpression::parse("no_such_function(\"a\")").unwrap_err();
         assert!(err.contains("no_such_function"), "{err}");
+    }
+
+    /// Every function the README's mapping examples use, and the ones
+    /// the simplifier rewrites (coalesce and its aliases), works when
+    /// evaluated, not only when planned.
+    #[test]
+    fn functions_that_only_work_simplified_evaluate() {
+        use datafusion::arrow::array::{Array, AsArray, RecordBatch, StringArray};
+        let cases = [
+            (r#"COALESCE("a", "b")"#, ["x", "y"]),
+            (r#"coalesce("a", 'none')"#, ["x", "none"]),
+            (r#"nvl("a", "b")"#, ["x", "y"]),
+            (r#"ifnull("a", "b")"#, ["x", "y"]),
+            (r#"nullif("b", 'y')"#, ["", ""]),
+            (r#"CASE WHEN "a" IS NULL THEN "b" ELSE "a" END"#, ["x", "y"]),
+            (r#""a" || '-' || COALESCE("b", '?')"#, ["x-y", ""]),
+            (r#"upper(trim(COALESCE("a", "b")))"#, ["X", "Y"]),
+            (r#"length(COALESCE("a", "b", ''))"#, ["1", "1"]),
+        ];
+        let a = StringArray::from(vec![Some("x"), None]);
+        let b = StringArray::from(vec![Some("y"), Some("y")]);
+        for (text, expected) in cases {
+            let e = SqlExpression::parse(text).unwrap();
+            let schema = text_schema(&e.fields);
+            let columns = e
+                .fields
+                .iter()
+                .map(|f| match f.as_str() {
+                    "a" => Arc::new(a.clone()) as _,
+                    _ => Arc::new(b.clone()) as _,
+                })
+                .collect();
+            let batch = RecordBatch::try_new(schema.clone(), columns).unwrap();
+            let df_schema = DFSchema::try_from(schema.as_ref().clone()).unwrap();
+            let value = plan(text, &df_schema)
+                .unwrap()
+                .evaluate(&batch)
+                .and_then(|v| v.into_array(2))
+                .unwrap_or_else(|e| panic!("{text}: {e}"));
+            let value = datafusion::arrow::compute::cast(&value, &DataType::Utf8).unwrap();
+            let value = value.as_string::<i32>();
+            let got: Vec<&str> = (0..2)
+                .map(|i| {
+                    if value.is_valid(i) {
+                        value.value(i)
+                    } else {
+                        ""
+                    }
+                })
+                .collect();
+            assert_eq!(got, expected, "{text}");
+        }
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! ([`text`]), sources and their mappings ([`source`]) and the checks that
 //! need the whole file.
 
-mod expression;
+pub mod expression;
 mod source;
 mod text;
 pub mod units;
@@ -13,7 +13,9 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 pub use expression::{SqlExpression, text_schema};
-pub use source::{ColumnSpec, CsvOptions, Format, LineAmount, LineItems, Lookup, SourceConfig};
+pub use source::{
+    ColumnSpec, CsvOptions, Format, Freshness, LineAmount, LineItems, Lookup, SourceConfig,
+};
 pub use text::{Text, redact, substitute_env};
 use units::{parse_bytes, parse_duration};
 
@@ -85,6 +87,23 @@ pub struct RunSettings {
     /// A warehouse lock older than this (`30m`, `6h`, `1d`) belongs to a
     /// run that died, and the next run takes it over.
     pub lock_ttl: String,
+    /// The run date when `--date` is not given.
+    pub date: RunDateMode,
+}
+
+/// `run.date`: what a run without `--date` is dated.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunDateMode {
+    /// Today in `run.timezone`: a production nightly, which relies on
+    /// `freshness` to notice exports that stopped arriving.
+    #[default]
+    Today,
+    /// The day after the newest record of the data (in `run.timezone`,
+    /// never after today): the date a nightly would have had the morning
+    /// after the exports end, so a fixed data set (the bundled one, a
+    /// demo, a replay) shows its last complete month whatever day it runs.
+    LatestComplete,
 }
 
 impl Default for RunSettings {
@@ -97,6 +116,7 @@ impl Default for RunSettings {
             pii_salt: None,
             batch_rows: 65_536,
             lock_ttl: "6h".into(),
+            date: RunDateMode::Today,
         }
     }
 }
@@ -224,8 +244,12 @@ impl Config {
         );
         for (source, value) in self.sources.iter_mut().zip(written) {
             let mut value = canonical_yaml(value);
+            // What a source owes (required, freshness) decides nothing
+            // about the rows it stores.
             if let serde_yaml::Value::Mapping(map) = &mut value {
-                map.remove("path");
+                for key in ["path", "required", "freshness"] {
+                    map.remove(key);
+                }
             }
             let mapping = serde_yaml::to_string(&value).map_err(|e| e.to_string())?;
             source.fingerprint = crate::pii::sha256_hex(format!("{mapping}{settings}").as_bytes());
@@ -283,6 +307,44 @@ impl Config {
 
     pub fn memory_limit_bytes(&self) -> usize {
         parse_bytes(&self.run.memory_limit).expect("checked at load")
+    }
+
+    /// What is probably a mistake but may be meant: a timestamp column
+    /// whose name says UTC or GMT ("Created date (UTC)",
+    /// `date_created_gmt`) read in a `run.timezone` that is not UTC, where
+    /// a value without an offset would be taken for local time.
+    pub fn warnings(&self) -> Vec<String> {
+        let utc_named = regex::Regex::new(r"(?i)(^|[^a-z])(utc|gmt)([^a-z]|$)").expect("valid");
+        let zone = crate::clock::parse_timezone(&self.run.timezone).expect("checked at load");
+        if zone == chrono_tz::UTC {
+            return Vec::new();
+        }
+        let mut warnings = Vec::new();
+        for source in &self.sources {
+            for (field, spec) in &source.columns {
+                let is_time = source.entity.field(field).is_some_and(|f| {
+                    matches!(
+                        f.ty,
+                        crate::schema::FieldType::Date | crate::schema::FieldType::Timestamp
+                    )
+                });
+                let with_offset = spec.format.as_deref().is_some_and(|f| f.contains("%z"));
+                if let Some(from) = &spec.from
+                    && is_time
+                    && spec.timezone.is_none()
+                    && !with_offset
+                    && utc_named.is_match(from)
+                {
+                    warnings.push(format!(
+                        "source {}: columns.{field} reads {from:?}, whose name says it is in UTC, \
+                         but values without an offset are read in run.timezone {}; add \
+                         `timezone: UTC` to the column (`{{ from: {from:?}, timezone: UTC }}`)",
+                        source.name, self.run.timezone
+                    ));
+                }
+            }
+        }
+        warnings
     }
 
     pub fn lock_ttl(&self) -> chrono::Duration {

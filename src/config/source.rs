@@ -75,11 +75,64 @@ pub struct SourceConfig {
     pub filter: Option<SqlExpression>,
     /// Orders only: rows sharing an order_id in a file are one order's lines.
     pub line_items: Option<LineItems>,
+    /// The reports that depend on this source's entity need it: with no
+    /// file and no rows, or rows older than `freshness.error_after`, they
+    /// are held back (default true).
+    pub required: bool,
+    /// How old the newest record may be at the end of the run date.
+    pub freshness: Freshness,
     /// SHA-256 of everything that decides the values this source stores:
     /// its mapping as written (all but `path`) and the PII mode, salt and
     /// time zone. Recorded per loaded file; a file loaded under another
     /// fingerprint is loaded again.
     pub fingerprint: String,
+}
+
+/// `freshness: { warn_after, error_after }`: bounds on the age of a
+/// source's newest record (its entity's event time, in the raw zone) at
+/// the end of the run date, like dbt's source freshness.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Freshness {
+    pub warn_after: Option<chrono::Duration>,
+    pub error_after: Option<chrono::Duration>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFreshness {
+    #[serde(default)]
+    warn_after: Option<String>,
+    #[serde(default)]
+    error_after: Option<String>,
+}
+
+impl RawFreshness {
+    fn parse(self, source: &str, entity: Entity) -> Result<Freshness, String> {
+        if entity.event_time().is_none() {
+            return Err(format!(
+                "source {source}: {entity} records have no event time, so `freshness` cannot be measured; use `required` alone"
+            ));
+        }
+        let bound = |key: &str, text: Option<String>| {
+            text.map(|t| {
+                super::units::parse_duration(&t)
+                    .map_err(|e| format!("source {source}: freshness.{key}: {e}"))
+            })
+            .transpose()
+        };
+        let freshness = Freshness {
+            warn_after: bound("warn_after", self.warn_after)?,
+            error_after: bound("error_after", self.error_after)?,
+        };
+        if let (Some(warn), Some(error)) = (freshness.warn_after, freshness.error_after)
+            && warn > error
+        {
+            return Err(format!(
+                "source {source}: freshness.warn_after is longer than error_after"
+            ));
+        }
+        Ok(freshness)
+    }
 }
 
 /// How the lines of a line-item orders export make one order.
@@ -114,6 +167,10 @@ struct RawSource {
     filter: Option<SqlExpression>,
     #[serde(default)]
     line_items: Option<LineItems>,
+    #[serde(default)]
+    required: Option<bool>,
+    #[serde(default)]
+    freshness: Option<RawFreshness>,
 }
 
 impl TryFrom<RawSource> for SourceConfig {
@@ -189,6 +246,12 @@ impl TryFrom<RawSource> for SourceConfig {
                     "source {source}: `format` applies to dates and timestamps, not {field}"
                 ));
             }
+            if spec.timezone.is_some() && !matches!(def.ty, FieldType::Date | FieldType::Timestamp)
+            {
+                return Err(format!(
+                    "source {source}: `timezone` applies to dates and timestamps, not {field}"
+                ));
+            }
             if spec.lookup.is_some() && !is_json {
                 return Err(format!(
                     "source {source}: columns.{field}: `lookup` reads JSON documents (`format: json` or `jsonl`)"
@@ -214,6 +277,10 @@ impl TryFrom<RawSource> for SourceConfig {
         if raw.line_items.is_some() {
             check_line_items(source, entity, &raw.columns, raw.line_items)?;
         }
+        let freshness = match raw.freshness {
+            Some(f) => f.parse(source, entity)?,
+            None => Freshness::default(),
+        };
         // Keep the mapping in the entity's field order so raw files are
         // laid out the same whatever order the YAML lists them in.
         let mut columns = Vec::new();
@@ -233,6 +300,8 @@ impl TryFrom<RawSource> for SourceConfig {
             columns,
             filter: raw.filter,
             line_items: raw.line_items,
+            required: raw.required.unwrap_or(true),
+            freshness,
             fingerprint: String::new(),
         })
     }
@@ -305,6 +374,9 @@ pub struct ColumnSpec {
     pub value: Option<String>,
     /// chrono format for dates and timestamps.
     pub format: Option<String>,
+    /// The zone timestamps without an offset are read in, instead of
+    /// `run.timezone` (`timezone: UTC` for a "Created date (UTC)" column).
+    pub timezone: Option<chrono_tz::Tz>,
     /// Source value -> canonical value (e.g. `paid: completed`).
     pub values: Option<BTreeMap<String, String>>,
     /// A SQL expression over the record's source fields.
@@ -332,7 +404,7 @@ impl<'de> Deserialize<'de> for ColumnSpec {
             type Value = ColumnSpec;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str(
-                    "a source column name or a map with `from`, `sql`, `value`, `lookup`, `format` or `values`",
+                    "a source column name or a map with `from`, `sql`, `value`, `lookup`, `format`, `timezone` or `values`",
                 )
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<ColumnSpec, E> {
@@ -348,6 +420,12 @@ impl<'de> Deserialize<'de> for ColumnSpec {
                         "from" => spec.from = Some(map.next_value::<Text>()?.0),
                         "value" => spec.value = Some(map.next_value::<Text>()?.0),
                         "format" => spec.format = Some(map.next_value::<String>()?),
+                        "timezone" => {
+                            let name = map.next_value::<String>()?;
+                            spec.timezone = Some(
+                                crate::clock::parse_timezone(&name).map_err(de::Error::custom)?,
+                            );
+                        }
                         "values" => {
                             let values: BTreeMap<Text, Text> = map.next_value()?;
                             spec.values =
@@ -358,7 +436,10 @@ impl<'de> Deserialize<'de> for ColumnSpec {
                         other => {
                             return Err(de::Error::unknown_field(
                                 other,
-                                &["from", "value", "sql", "lookup", "format", "values"],
+                                &[
+                                    "from", "value", "sql", "lookup", "format", "timezone",
+                                    "values",
+                                ],
                             ));
                         }
                     }

@@ -14,7 +14,6 @@ use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::common::DFSchema;
 use datafusion::physical_expr::PhysicalExpr;
-use datafusion::prelude::SessionContext;
 
 use crate::config::SqlExpression;
 #[cfg(test)]
@@ -33,12 +32,8 @@ impl Planned {
     /// supplies them, a superset of the expression's fields).
     pub fn new(expression: &SqlExpression, schema: &SchemaRef, output: DataType) -> Planned {
         let df_schema = DFSchema::try_from(schema.as_ref().clone()).expect("text columns");
-        let ctx = SessionContext::new();
-        crate::functions::register(&ctx);
         // Checked when the config was read, over a schema of the same types.
-        let expr = ctx
-            .parse_sql_expr(&expression.text, &df_schema)
-            .and_then(|e| ctx.create_physical_expr(e, &df_schema))
+        let expr = crate::config::expression::plan(&expression.text, &df_schema)
             .expect("checked when the config was read");
         Planned { expr, output }
     }

@@ -20,7 +20,7 @@ pub fn missing_column(name: &str, available: &[&str], place: &str) -> FileError 
 /// Damerau-Levenshtein (strsim), which catches a renamed "Customer Id" ->
 /// "Customer ID" or "Created" -> "Created At" without suggesting unrelated
 /// columns.
-fn closest<'a>(name: &str, available: &[&'a str]) -> Option<&'a str> {
+pub(super) fn closest<'a>(name: &str, available: &[&'a str]) -> Option<&'a str> {
     let squash = |s: &str| -> String {
         s.chars()
             .filter(|c| c.is_alphanumeric())

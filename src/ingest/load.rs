@@ -32,6 +32,9 @@ pub struct LoadedFile {
     pub rows_object: Option<Path>,
     /// Temporary object holding the quarantined rows, if any.
     pub quarantine_object: Option<Path>,
+    /// What the reader found suspicious (mapped JSON paths of optional
+    /// fields that no record has).
+    pub warnings: Vec<String>,
 }
 
 pub struct FileJob {
@@ -88,6 +91,7 @@ pub async fn load_file(job: FileJob) -> Result<LoadedFile, FileError> {
         counts,
         rows_object: close(rows_file).await?,
         quarantine_object: close(quarantine_file).await?,
+        warnings: read.warnings,
     })
 }
 
@@ -161,6 +165,7 @@ impl ReadJob<'_> {
                 hash,
                 bytes,
                 columns: Some(columns),
+                warnings: Vec::new(),
             });
         }
         let result = handle
@@ -168,16 +173,19 @@ impl ReadJob<'_> {
             .map_err(|e| FileError::new(format!("cannot read: {e}")))?;
         let mut input = ObjectReader::new(handle.clone(), result, self.progress);
         let pointer = self.source.records.as_deref();
-        let columns = match self.source.format {
-            Format::Csv => super::csv::read_csv(&mut input, &self.source.csv, mapping, records)?,
-            Format::Json => {
-                super::json::read_json_array(&mut input, pointer, mapping, records)?;
-                None
-            }
-            Format::Jsonl => {
-                super::json::read_json_lines(&mut input, pointer, mapping, records)?;
-                None
-            }
+        let (columns, warnings) = match self.source.format {
+            Format::Csv => (
+                super::csv::read_csv(&mut input, &self.source.csv, mapping, records)?,
+                Vec::new(),
+            ),
+            Format::Json => (
+                None,
+                super::json::read_json_array(&mut input, pointer, mapping, records)?,
+            ),
+            Format::Jsonl => (
+                None,
+                super::json::read_json_lines(&mut input, pointer, mapping, records)?,
+            ),
             Format::Parquet => unreachable!("handled above"),
         };
         let (hash, bytes) = input
@@ -187,6 +195,7 @@ impl ReadJob<'_> {
             hash,
             bytes,
             columns,
+            warnings,
         })
     }
 }
@@ -196,6 +205,7 @@ pub struct FileRead {
     pub hash: String,
     pub bytes: u64,
     pub columns: Option<Vec<String>>,
+    pub warnings: Vec<String>,
 }
 
 async fn write_batch(

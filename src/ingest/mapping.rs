@@ -35,6 +35,8 @@ pub(super) struct MappedField {
     pub(super) def: &'static FieldDef,
     pub(super) input: Input,
     pub(super) format: Option<String>,
+    /// The column's own zone for values without an offset.
+    pub(super) tz: Option<Tz>,
     pub(super) values: Option<BTreeMap<String, String>>,
 }
 
@@ -79,6 +81,17 @@ pub struct Mapping {
     pub expressions: Vec<MappedExpression>,
     pub filter: Option<Planned>,
     pub line_items: Option<LineItemInputs>,
+    /// Per entry of `columns`: what reads it.
+    pub uses: Vec<ColumnUse>,
+}
+
+/// What reads a source column: the mapped fields (`columns.<field>`, or
+/// `filter`), and whether any of them is required. A filter counts as
+/// required: a path it reads that no record has would skip every record.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ColumnUse {
+    pub required: bool,
+    pub readers: Vec<String>,
 }
 
 impl Mapping {
@@ -128,6 +141,7 @@ impl Mapping {
                 def,
                 input,
                 format: spec.format.clone(),
+                tz: spec.timezone,
                 values: spec.values.clone(),
             };
             by_name.insert(name.as_str(), field);
@@ -160,9 +174,11 @@ impl Mapping {
             .iter()
             .map(|def| by_name.remove(def.name))
             .collect();
+        let uses = column_uses(source, &columns);
         Mapping {
             fields,
             columns,
+            uses,
             lookups,
             expressions: expressions
                 .into_iter()
@@ -202,6 +218,32 @@ fn read_names(columns: &[String], lookups: usize) -> Vec<String> {
     let mut names = columns.to_vec();
     names.extend((0..lookups).map(|i| format!("\u{0}lookup {i}")));
     names
+}
+
+fn column_uses(source: &SourceConfig, columns: &[String]) -> Vec<ColumnUse> {
+    let mut uses = vec![ColumnUse::default(); columns.len()];
+    let mut mark = |column: &str, required: bool, reader: String| {
+        if let Some(i) = columns.iter().position(|c| c == column) {
+            uses[i].required |= required;
+            if !uses[i].readers.contains(&reader) {
+                uses[i].readers.push(reader);
+            }
+        }
+    };
+    for (name, spec) in &source.columns {
+        let required = source.entity.field(name).is_some_and(|f| f.required);
+        let read = spec
+            .from
+            .iter()
+            .chain(spec.sql.iter().flat_map(|s| &s.fields));
+        for column in read {
+            mark(column, required, format!("columns.{name}"));
+        }
+    }
+    for column in source.filter.iter().flat_map(|f| &f.fields) {
+        mark(column, true, "filter".to_string());
+    }
+    uses
 }
 
 /// Every source column a record must supply: mapped `from` columns, the

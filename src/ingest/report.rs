@@ -35,6 +35,9 @@ pub struct FileReport {
     /// earlier file of the source had: reported once, then known.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub ignored_columns: Vec<String>,
+    /// What looked wrong in the file without failing it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     /// Wall time of reading, validating and writing the file.
     pub seconds: f64,
     /// Rows read per second.
@@ -48,6 +51,10 @@ pub struct SourceReport {
     pub files: Vec<FileReport>,
     /// Set when the source could not be listed at all.
     pub error: Option<String>,
+    /// What looks wrong without failing the source (a new file much
+    /// smaller than the source's usual ones).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     /// Sums over the files: rows_read = rows_loaded + rows_quarantined +
     /// rows_skipped.
     pub rows_read: u64,
@@ -88,6 +95,22 @@ pub struct IngestReport {
 impl IngestReport {
     pub fn failed(&self) -> bool {
         self.sources.iter().any(SourceReport::failed)
+    }
+
+    /// Every source's and file's warnings, files named.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for source in &self.sources {
+            for file in &source.files {
+                out.extend(
+                    file.warnings
+                        .iter()
+                        .map(|w| format!("source {}: {}: {w}", source.source, file.path)),
+                );
+            }
+            out.extend(source.warnings.iter().cloned());
+        }
+        out
     }
 
     /// A fixed-width table for the end of a run.
@@ -155,6 +178,9 @@ impl IngestReport {
                 if let FileStatus::Failed { error } = &file.status {
                     out.push_str(&format!("{:<w$}   error: {error}\n", ""));
                 }
+                for warning in &file.warnings {
+                    out.push_str(&format!("{:<w$}   warning: {warning}\n", ""));
+                }
                 if !file.ignored_columns.is_empty() {
                     let columns = file.ignored_columns.join(", ");
                     out.push_str(&format!(
@@ -162,6 +188,9 @@ impl IngestReport {
                         ""
                     ));
                 }
+            }
+            for warning in &source.warnings {
+                out.push_str(&format!("{:<w$}   warning: {warning}\n", ""));
             }
             if source.files.len() > 1 {
                 out.push_str(&row(
@@ -180,5 +209,78 @@ impl IngestReport {
             }
         }
         out
+    }
+}
+
+/// How many earlier files a new one is compared with, and how many there
+/// must be before a comparison means anything.
+const TRUNCATION_WINDOW: usize = 7;
+const TRUNCATION_MIN_HISTORY: usize = 3;
+
+/// A warning when a new file has fewer than half the rows of the median of
+/// the source's last seven files (`earlier`: their rows read, newest
+/// first): the mark of an export cut short. Needs three earlier files.
+pub fn truncation_warning(source: &str, file: &FileReport, earlier: &[u64]) -> Option<String> {
+    if file.status != FileStatus::Loaded || earlier.len() < TRUNCATION_MIN_HISTORY {
+        return None;
+    }
+    let mut last: Vec<u64> = earlier.iter().take(TRUNCATION_WINDOW).copied().collect();
+    last.sort_unstable();
+    let n = last.len();
+    let median = if n % 2 == 1 {
+        last[n / 2] as f64
+    } else {
+        (last[n / 2 - 1] + last[n / 2]) as f64 / 2.0
+    };
+    ((file.rows_read as f64) < median / 2.0).then(|| {
+        format!(
+            "source {source}: {} has {} rows, fewer than half the median ({median}) of the \
+             source's last {n} files; was the export cut short?",
+            file.path, file.rows_read
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn loaded(rows: u64) -> FileReport {
+        FileReport {
+            path: "orders-5.csv".into(),
+            status: FileStatus::Loaded,
+            bytes: 0,
+            rows_read: rows,
+            rows_loaded: rows,
+            rows_quarantined: 0,
+            rows_skipped: 0,
+            ignored_columns: Vec::new(),
+            warnings: Vec::new(),
+            seconds: 0.0,
+            rows_per_second: 0.0,
+        }
+    }
+
+    #[test]
+    fn a_file_under_half_the_median_of_the_last_seven_warns() {
+        // Last seven of eight earlier files (newest first): 100, 90, 110,
+        // 100, 95, 105, 100 -> sorted 90 95 100 100 100 105 110, median 100;
+        // the eighth (2) is outside the window.
+        let earlier = [100, 90, 110, 100, 95, 105, 100, 2];
+        let warning = truncation_warning("crm", &loaded(49), &earlier).unwrap();
+        assert!(warning.contains("orders-5.csv has 49 rows"), "{warning}");
+        assert!(
+            warning.contains("median (100) of the source's last 7 files"),
+            "{warning}"
+        );
+        assert_eq!(truncation_warning("crm", &loaded(50), &earlier), None);
+        // Even count: 10, 20, 30, 40 -> median 25; 12 < 12.5 warns.
+        assert!(truncation_warning("crm", &loaded(12), &[10, 20, 30, 40]).is_some());
+        assert!(truncation_warning("crm", &loaded(13), &[10, 20, 30, 40]).is_none());
+        // Two earlier files are not a history.
+        assert_eq!(truncation_warning("crm", &loaded(1), &[100, 100]), None);
+        let mut unchanged = loaded(1);
+        unchanged.status = FileStatus::Unchanged;
+        assert_eq!(truncation_warning("crm", &unchanged, &earlier), None);
     }
 }

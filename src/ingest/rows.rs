@@ -242,6 +242,7 @@ fn parse_field<'a>(
         };
     };
     let format = m.format.as_deref();
+    let tz = m.tz.unwrap_or(ctx.tz);
     Ok(match def.ty {
         FieldType::Text => Parsed::Text(check_text(ctx, def, text)?),
         FieldType::Int => Parsed::Int(check_number(def, values::parse_int(text)?)?),
@@ -255,9 +256,9 @@ fn parse_field<'a>(
             }
             Parsed::Float(v)
         }
-        FieldType::Date => Parsed::Date(values::parse_date(text, format, ctx.tz, &ctx.bounds)?),
+        FieldType::Date => Parsed::Date(values::parse_date(text, format, tz, ctx.tz, &ctx.bounds)?),
         FieldType::Timestamp => {
-            Parsed::Timestamp(values::parse_timestamp(text, format, ctx.tz, &ctx.bounds)?)
+            Parsed::Timestamp(values::parse_timestamp(text, format, tz, &ctx.bounds)?)
         }
         FieldType::Bool => Parsed::Bool(values::parse_bool(text)?),
         FieldType::Email => {

@@ -12,7 +12,7 @@ use tokio::sync::Mutex;
 use super::load::{self, FileJob, LoadedFile};
 use super::manifest::{self, Action, Manifest, ManifestEntry, Outcome, Policy, ReadReason};
 use super::mapping::{LoadContext, Mapping};
-use super::report::{FileReport, FileStatus, SourceReport};
+use super::report::{FileReport, FileStatus, SourceReport, truncation_warning};
 use super::{IngestError, IngestOptions};
 use crate::config::SourceConfig;
 use crate::storage::Location;
@@ -40,6 +40,7 @@ impl SourceRun<'_> {
             entity: self.source.entity.name().to_string(),
             files: Vec::new(),
             error: None,
+            warnings: Vec::new(),
             rows_read: 0,
             rows_loaded: 0,
             rows_quarantined: 0,
@@ -54,6 +55,7 @@ impl SourceRun<'_> {
         };
         tracing::info!(source = %self.source.name, files = files.len(), "ingesting source");
         let mapping = Arc::new(Mapping::new(&self.source));
+        let earlier = self.earlier_file_rows(&*manifest.lock().await);
         let actions = manifest::plan(&*manifest.lock().await, &self.policy(), &files, |m| {
             self.landing.relative(&m.location)
         });
@@ -86,6 +88,15 @@ impl SourceRun<'_> {
             }
         }
         for file in &report.files {
+            let others: Vec<u64> = earlier
+                .iter()
+                .filter(|(path, _)| *path != file.path)
+                .map(|(_, rows)| *rows)
+                .collect();
+            if let Some(warning) = truncation_warning(&self.source.name, file, &others) {
+                tracing::warn!("{warning}");
+                report.warnings.push(warning);
+            }
             tracing::info!(
                 source = %self.source.name,
                 file = %file.path,
@@ -99,6 +110,23 @@ impl SourceRun<'_> {
         }
         report.add_totals();
         Ok(report)
+    }
+
+    /// Rows read from each file of this source loaded by earlier runs,
+    /// newest first, with its path: what a new file is compared with.
+    fn earlier_file_rows(&self, manifest: &Manifest) -> Vec<(String, u64)> {
+        let this_run = self.options.loaded_at.timestamp_micros();
+        let mut earlier: Vec<&ManifestEntry> = manifest
+            .entries
+            .iter()
+            .filter(|e| e.source == self.source.name && e.duplicate_of.is_none())
+            .filter(|e| e.loaded_at < this_run)
+            .collect();
+        earlier.sort_by_key(|e| std::cmp::Reverse(e.loaded_at));
+        earlier
+            .into_iter()
+            .map(|e| (e.path.clone(), e.rows_read))
+            .collect()
     }
 
     fn policy(&self) -> Policy<'_> {
@@ -127,6 +155,7 @@ impl SourceRun<'_> {
             rows_quarantined: 0,
             rows_skipped: 0,
             ignored_columns: Vec::new(),
+            warnings: Vec::new(),
             seconds: 0.0,
             rows_per_second: 0.0,
         };
@@ -166,6 +195,10 @@ impl SourceRun<'_> {
         };
         crate::kill_point::reached("file-loaded");
         file.bytes = loaded.bytes;
+        for warning in &loaded.warnings {
+            tracing::warn!(source = %self.source.name, file = %path, "{warning}");
+        }
+        file.warnings = loaded.warnings.clone();
         if loaded.bytes == 0 {
             tracing::warn!(source = %self.source.name, file = %path, "the file is empty: 0 rows loaded");
         }

@@ -277,11 +277,13 @@ fn parse_timestamp_auto(t: &str, tz: Tz) -> Result<DateTime<Utc>, String> {
     ))
 }
 
-/// Parses a calendar date. Timestamps are accepted and reduced to their
-/// date in `tz`, so a `Created At` column can feed a date field.
+/// Parses a calendar date. Timestamps are accepted (those without an
+/// offset read in `read_tz`, the column's zone) and reduced to their date
+/// in `tz` (the run's), so a `Created At` column can feed a date field.
 pub fn parse_date(
     text: &str,
     format: Option<&str>,
+    read_tz: Tz,
     tz: Tz,
     bounds: &DateBounds,
 ) -> Result<i32, String> {
@@ -292,7 +294,7 @@ pub fn parse_date(
             let fields = parse_fields(t, f).ok_or_else(mismatch)?;
             match fields.to_naive_date() {
                 Ok(d) => d,
-                Err(_) => fields_to_utc(&fields, tz)
+                Err(_) => fields_to_utc(&fields, read_tz)
                     .unwrap_or_else(|| Err(mismatch()))?
                     .with_timezone(&tz)
                     .date_naive(),
@@ -302,7 +304,7 @@ pub fn parse_date(
             (Some(d), _) | (None, Some(Ok(BareNumber::Date(d)))) => d,
             (None, Some(Ok(BareNumber::Instant(instant)))) => instant.with_timezone(&tz).date_naive(),
             (None, Some(Err(reason))) => return Err(reason),
-            (None, None) => parse_timestamp_auto(t, tz)
+            (None, None) => parse_timestamp_auto(t, read_tz)
                 .map_err(|_| {
                     format!(
                         "{t:?} is not a date (YYYY-MM-DD, YYYYMMDD, ISO 8601, epoch seconds; or set `format`)"
@@ -381,7 +383,7 @@ mod tests {
 
     #[test]
     fn dates_with_and_without_format() {
-        let d = |t: &str, f: Option<&str>| parse_date(t, f, Tz::UTC, &bounds());
+        let d = |t: &str, f: Option<&str>| parse_date(t, f, Tz::UTC, Tz::UTC, &bounds());
         assert_eq!(d("1970-01-02", None), Ok(1));
         assert_eq!(d("03/15/2024", Some("%m/%d/%Y")), Ok(19_797));
         assert_eq!(d("2024-03-15T23:30:00-02:00", None), Ok(19_798));
@@ -402,7 +404,7 @@ mod tests {
         assert_eq!(micros, 1_714_521_600_000_000 - 7_200_000_000);
         let la: Tz = "America/Los_Angeles".parse().unwrap();
         let tokyo: Tz = "Asia/Tokyo".parse().unwrap();
-        let d = |t: &str, tz: Tz| parse_date(t, None, tz, &bounds());
+        let d = |t: &str, tz: Tz| parse_date(t, None, tz, tz, &bounds());
         // A YYYYMMDD date is the same day in every zone.
         assert_eq!(d("20240501", la), Ok(19_844));
         assert_eq!(d("20240501", tokyo), Ok(19_844));
@@ -410,6 +412,19 @@ mod tests {
         // the next day in Tokyo.
         assert_eq!(d("1714600800", la), Ok(19_844));
         assert_eq!(d("1714600800", tokyo), Ok(19_845));
+        // A column read in UTC (`timezone: UTC`) is still cut into days in
+        // the run's zone: 2024-05-01 22:30 UTC is 01:30 on May 2 in
+        // Istanbul (UTC+3), day 19_845; read in Istanbul it stays May 1.
+        let istanbul: Tz = "Europe/Istanbul".parse().unwrap();
+        let text = "2024-05-01 22:30";
+        assert_eq!(
+            parse_date(text, None, Tz::UTC, istanbul, &bounds()),
+            Ok(19_845)
+        );
+        assert_eq!(
+            parse_date(text, None, istanbul, istanbul, &bounds()),
+            Ok(19_844)
+        );
         // Nine digits are seconds: 999_999_999 s is 2001-09-09T01:46:39Z.
         assert_eq!(ts("999999999"), Ok(999_999_999_000_000));
         for (text, reason) in [

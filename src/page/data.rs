@@ -143,15 +143,16 @@ pub fn history_table(report: &str) -> String {
     format!("{report}_history")
 }
 
-/// Registers each published report as a table of its name.
+/// Registers each report as a table of its name, read from its object
+/// (relative to the warehouse: `reports/...`, or a backfill's dated copy).
 pub async fn register_reports(
     ctx: &SessionContext,
     warehouse: &Location,
-    reports: &[String],
+    reports: &[(String, String)],
 ) -> Result<(), DataFusionError> {
     warehouse.register(ctx);
-    for name in reports {
-        let url = format!("{}{}", warehouse.url, crate::storage::report_object(name));
+    for (name, object) in reports {
+        let url = format!("{}{object}", warehouse.url);
         ctx.register_parquet(name.as_str(), url, ParquetReadOptions::default())
             .await?;
     }

@@ -30,6 +30,8 @@ pub struct Header<'a> {
     pub run_date: String,
     pub generated_at: String,
     pub status: &'a str,
+    /// Shown under the run line, before any chart.
+    pub notices: &'a [String],
 }
 
 pub fn escape(text: &str) -> String {
@@ -57,6 +59,7 @@ h1 { font-size: 1.6rem; margin: 0 0 4px; }
 h2 { font-size: 1.25rem; margin: 28px 0 8px; border-bottom: 2px solid #0072B2; padding-bottom: 2px; }
 h3 { font-size: 1.02rem; margin: 0 0 6px; }
 .run { color: var(--muted); margin: 0 0 10px; font-size: .9rem; }
+.notices { margin: 0 0 12px; padding: 8px 12px 8px 28px; border-left: 4px solid var(--down); background: #fdf3ec; font-size: .92rem; }
 nav ul { list-style: none; padding: 0; margin: 0 0 12px; display: flex; flex-wrap: wrap; gap: 4px 14px; font-size: .9rem; }
 nav a { color: #0072B2; }
 figure { margin: 0 0 22px; break-inside: avoid; page-break-inside: avoid; }
@@ -112,6 +115,13 @@ pub fn page(header: &Header, sections: &[Section]) -> String {
         escape(header.status),
         escape(&header.generated_at)
     ));
+    if !header.notices.is_empty() {
+        out.push_str("<ul class=\"notices\">");
+        for notice in header.notices {
+            out.push_str(&format!("<li>{}</li>", escape(notice)));
+        }
+        out.push_str("</ul>\n");
+    }
     out.push_str("<nav><ul>");
     for (i, section) in sections.iter().enumerate() {
         out.push_str(&format!(

@@ -30,6 +30,9 @@ pub struct PageRun<'a> {
     pub params: &'a HashMap<String, ScalarValue>,
     pub ingest: &'a IngestReport,
     pub tests: &'a [data::RunTest],
+    /// What a reader must know before trusting the page (a backfill, a
+    /// report older than the run, stale sources), shown at its top.
+    pub notices: &'a [String],
 }
 
 /// The made page, and a message per chart that could not be made.
@@ -85,6 +88,7 @@ pub async fn render(
         run_date: run.run_date.to_string(),
         generated_at: chrono::Utc::now().format("%Y-%m-%d %H:%M").to_string(),
         status: run.status,
+        notices: run.notices,
     };
     Rendered {
         html: html::page(&header, &sections),
@@ -103,11 +107,12 @@ fn body(chart: &spec::ChartSpec, table: &data::Table) -> Result<Body, String> {
     }
 }
 
-/// A session over the published reports and this run's tables.
+/// A session over the reports (each name with the object it is read
+/// from, relative to the warehouse) and this run's tables.
 pub async fn session(
     base: SessionContext,
     warehouse: &Location,
-    reports: &[String],
+    reports: &[(String, String)],
     run: &PageRun<'_>,
 ) -> Result<SessionContext, String> {
     data::register_reports(&base, warehouse, reports)
@@ -124,16 +129,22 @@ pub fn history_object(run_date: NaiveDate) -> String {
     format!("history/_page/run_date={run_date}/index.html")
 }
 
-/// Publishes the page: `reports/index.html` (one put: readers see the old
-/// page or the new one) and its dated copy ([`history_object`]), as
-/// `text/html` where the store keeps a content type. Returns the size.
+/// Publishes the page: its dated copy ([`history_object`]) and, unless
+/// the run is a backfill, `reports/index.html` (one put: readers see the
+/// old page or the new one), as `text/html` where the store keeps a
+/// content type. Returns the size.
 pub async fn publish(
     warehouse: &Location,
     html: String,
     run_date: NaiveDate,
+    latest: bool,
 ) -> Result<u64, String> {
     let size = html.len() as u64;
-    for relative in ["reports/index.html".to_string(), history_object(run_date)] {
+    let mut objects = vec![history_object(run_date)];
+    if latest {
+        objects.insert(0, "reports/index.html".to_string());
+    }
+    for relative in objects {
         warehouse
             .put_typed(
                 &warehouse.path(&relative),

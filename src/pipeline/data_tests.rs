@@ -30,6 +30,10 @@ pub struct TestResult {
     pub sample: Vec<String>,
     /// Set when the test itself could not run (bad expression, ...).
     pub error: Option<String>,
+    /// What failed, for checks that are not about rows (a source that is
+    /// missing or stale).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
     /// The query that returns the failing rows (for row_count: the count),
     /// with `$params` as written, to rerun by hand with `advocacy query`.
     pub sql: String,
@@ -45,12 +49,15 @@ impl TestResult {
             Severity::Error => "error",
             Severity::Warn => "warn",
         };
-        let mut out = match &self.error {
-            Some(e) => format!(
+        let mut out = match (&self.error, &self.message) {
+            (None, Some(message)) => {
+                format!("  FAIL [{severity}] {} on {target}: {message}\n", self.test)
+            }
+            (Some(e), _) => format!(
                 "  FAIL [{severity}] {} on {target}: could not run: {e}\n",
                 self.test
             ),
-            None => format!(
+            (None, None) => format!(
                 "  FAIL [{severity}] {} on {target}: {} failing row(s)\n",
                 self.test, self.failures
             ),
@@ -167,6 +174,7 @@ async fn run_one(
         failures: 0,
         sample: Vec::new(),
         error: None,
+        message: None,
         sql: failing_rows_sql(model, column, &test.kind),
     };
     match evaluate(ctx, &result.sql, &test.kind, params).await {

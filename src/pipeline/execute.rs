@@ -18,6 +18,7 @@ use super::diagnostics::describe;
 use super::models::Model;
 use super::report_output::{bi_schema, deterministic_order, single_sorted_stream, to_bi_types};
 use super::schedule;
+use super::stamp::Stamp;
 use super::{ModelReport, ModelStatus, Project, sql_options};
 use crate::storage::Location;
 use crate::storage::parquet_file::{
@@ -101,6 +102,8 @@ struct Job {
     params: HashMap<String, ScalarValue>,
     warehouse: Location,
     known_tables: Vec<String>,
+    /// The run, written into every materialised file's metadata.
+    stamp: Stamp,
     /// The key models.yml declares (its unique tests), for the row order
     /// of a published report without an ORDER BY.
     key: Option<Vec<String>>,
@@ -112,6 +115,7 @@ pub async fn execute(
     selected: &BTreeSet<String>,
     warehouse: &Location,
     params: &HashMap<String, ScalarValue>,
+    stamp: &Stamp,
 ) -> Vec<ModelReport> {
     let mut reports: BTreeMap<String, ModelReport> = BTreeMap::new();
     let mut missing_upstream: BTreeMap<String, String> = BTreeMap::new();
@@ -198,6 +202,7 @@ pub async fn execute(
                 params: params.clone(),
                 warehouse: warehouse.clone(),
                 known_tables: project.known_tables(),
+                stamp: stamp.clone(),
                 key: project.spec.model(name).and_then(|spec| spec.key()),
             };
             let handle = running.spawn(async move {
@@ -337,7 +342,10 @@ async fn run_model(job: &Job) -> Result<Built, Failure> {
         writer_properties()
     } else {
         intermediate_writer_properties()
-    };
+    }
+    .into_builder()
+    .set_key_value_metadata(Some(job.stamp.key_values()))
+    .build();
     let mut out = ParquetFile::create_with(&job.warehouse, path, schema.clone(), properties)
         .map_err(|e| write_error(&e))?;
     while let Some(batch) = stream.next().await {

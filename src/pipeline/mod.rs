@@ -13,6 +13,7 @@ mod report_output;
 mod schedule;
 pub mod select;
 pub mod spec;
+pub mod stamp;
 pub mod validate;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -159,6 +160,35 @@ pub struct BuildReport {
     pub success_marker: bool,
     /// Models, data tests and publishing, timed.
     pub phases: Vec<PhaseTiming>,
+    /// Where this run's reports went; `None` when nothing was published.
+    pub publication: Option<Publication>,
+}
+
+/// Where a build published: `reports/` (and `history/`), or, for a
+/// backfill, `history/` only.
+#[derive(Debug, Clone, Serialize)]
+pub struct Publication {
+    /// `latest` or `history_only`.
+    pub target: &'static str,
+    /// The newest run in `reports/` before this one published.
+    pub newest_before: Option<stamp::Stamp>,
+}
+
+impl Publication {
+    pub fn backfill(&self) -> bool {
+        self.target == "history_only"
+    }
+
+    /// The summary's line for a backfill.
+    pub fn describe(&self, run_date: NaiveDate) -> Option<String> {
+        let newest = self.newest_before.as_ref().filter(|_| self.backfill())?;
+        Some(format!(
+            "backfill: run date {run_date} is before the newest published run date {} (run {}); \
+             reports/, reports/index.html and reports/_SUCCESS are left as they were, and this \
+             run's reports and page are under history/<report>/run_date={run_date}/",
+            newest.run_date, newest.run_id
+        ))
+    }
 }
 
 impl BuildReport {
@@ -238,6 +268,15 @@ pub struct BuildOptions {
     pub inputs_complete: bool,
     /// This run's row accounting, for the page's data-quality section.
     pub ingest: crate::ingest::IngestReport,
+    /// Lines for the top of the page (how old the data is, sources that
+    /// failed their checks).
+    pub notices: Vec<String>,
+    /// The sources' checks that warned or failed, reported with the data
+    /// tests (see `crate::freshness`).
+    pub source_tests: Vec<TestResult>,
+    /// Raw tables whose sources failed their checks: no report built on
+    /// them is published.
+    pub held_back: BTreeSet<String>,
 }
 
 /// Builds the selected models in dependency order (independent ones
@@ -257,9 +296,13 @@ pub async fn build(
             .map_err(|e| PipelineError::Invalid(vec![e]))?
     };
     let params = parameters(config, &project.spec, options.run_date);
+    let stamp = stamp::Stamp {
+        run_date: options.run_date,
+        run_id: options.run_id.clone(),
+    };
     let started = Instant::now();
     let mut report = BuildReport {
-        models: execute::execute(ctx, project, &selected, warehouse, &params).await,
+        models: execute::execute(ctx, project, &selected, warehouse, &params, &stamp).await,
         ..BuildReport::default()
     };
     let rows_built = rows_where(&report.models, |_| true);
@@ -278,14 +321,39 @@ pub async fn build(
     report
         .phases
         .push(PhaseTiming::since("tests", started, rows_tested));
-    report.tests = tests;
+    report.tests = [options.source_tests.clone(), tests].concat();
     report.warnings = warnings;
     for warning in &report.warnings {
         tracing::warn!("{warning}");
     }
     crate::kill_point::reached("tests-run");
     let started = Instant::now();
-    publish_reports(warehouse, project, &mut report, options.run_date).await;
+    // A backfill never moves `reports/` backwards: the newest run date
+    // published keeps it, and an earlier date writes `history/` only.
+    let newest_before = stamp::newest_published(warehouse, &project.published())
+        .await
+        .map_err(PipelineError::Io)?;
+    let target = match &newest_before {
+        Some(newest) if options.run_date < newest.run_date => publish::Target::HistoryOnly,
+        _ => publish::Target::Latest,
+    };
+    publish_reports(warehouse, project, &mut report, options, target)
+        .await
+        .map_err(PipelineError::Io)?;
+    report.publication = Some(Publication {
+        target: match target {
+            publish::Target::Latest => "latest",
+            publish::Target::HistoryOnly => "history_only",
+        },
+        newest_before,
+    });
+    if let Some(line) = report
+        .publication
+        .as_ref()
+        .and_then(|p| p.describe(options.run_date))
+    {
+        tracing::warn!("{line}");
+    }
     let rows_published = rows_where(&report.models, |m| m.published);
     report
         .phases
@@ -298,22 +366,20 @@ pub async fn build(
             .iter()
             .any(|entry| entry.model == m.name && entry.published)
     });
-    if options.inputs_complete
+    // A backfill leaves the marker to the run whose reports are in
+    // `reports/`; a run that replaced some of them removed it before the
+    // first one (see `publish_reports`).
+    if target == publish::Target::Latest
+        && options.inputs_complete
         && every_report_published
         && !report.models_failed()
         && !report.tests_failed()
     {
         crate::kill_point::reached("reports-published");
-        publish::write_success_marker(warehouse, &options.run_id)
+        publish::write_success_marker(warehouse, &stamp)
             .await
             .map_err(PipelineError::Io)?;
         report.success_marker = true;
-    } else if report.models.iter().any(|m| m.published) {
-        // The published reports are no longer all from the run the old
-        // marker names.
-        publish::remove_success_marker(warehouse)
-            .await
-            .map_err(PipelineError::Io)?;
     }
     if options.select.is_empty() {
         page::publish_page(config, warehouse, project, &mut report, options).await;
@@ -328,19 +394,26 @@ fn rows_where(models: &[ModelReport], keep: impl Fn(&ModelReport) -> bool) -> u6
 
 /// Publishes every built report model whose error-severity tests passed;
 /// a report that fails its tests keeps its previous published version.
+/// Before the first report in `reports/` is replaced, `_SUCCESS` goes: it
+/// names a run whose reports are all there, which is no longer true.
 async fn publish_reports(
     warehouse: &Location,
     project: &Project,
     report: &mut BuildReport,
-    run_date: NaiveDate,
-) {
+    options: &BuildOptions,
+    target: publish::Target,
+) -> Result<(), String> {
+    let run_date = options.run_date;
+    let mut marker_removed = false;
     // A failed error-severity test blocks its model's report and every
     // report built on that model: they were computed from data known bad.
+    // So does a source that failed its checks, through its raw table.
     let mut blocked: BTreeSet<String> = report
         .tests
         .iter()
         .filter(|t| !t.passed && t.severity == Severity::Error)
         .map(|t| t.model.clone())
+        .chain(options.held_back.iter().cloned())
         .collect();
     for model in blocked.clone() {
         blocked.extend(dag::descendants(&project.deps, &model));
@@ -351,10 +424,14 @@ async fn publish_reports(
             continue;
         }
         if blocked.contains(&entry.model) {
-            tracing::warn!(model = %entry.model, "data tests failed; the previous report stays published");
+            tracing::warn!(model = %entry.model, "data tests or source checks failed; the previous report stays published");
             continue;
         }
-        match publish::publish_report(warehouse, &entry.model, run_date).await {
+        if target == publish::Target::Latest && !marker_removed {
+            publish::remove_success_marker(warehouse).await?;
+            marker_removed = true;
+        }
+        match publish::publish_report(warehouse, &entry.model, run_date, target).await {
             Ok(bytes) => {
                 entry.published = true;
                 entry.bytes_written += bytes;
@@ -366,6 +443,7 @@ async fn publish_reports(
             }
         }
     }
+    Ok(())
 }
 
 /// The end-of-run tables for models and tests.

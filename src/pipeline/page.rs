@@ -78,13 +78,23 @@ async fn make_and_publish(
     report: &mut BuildReport,
     options: &BuildOptions,
 ) -> Result<u64, String> {
-    let mut published = Vec::new();
-    for name in project.published() {
-        let path = warehouse.path(&crate::storage::report_object(&name));
-        if warehouse.exists(&path).await.map_err(|e| e.to_string())? {
-            published.push(name);
-        }
-    }
+    let latest = !report.publication.as_ref().is_some_and(|p| p.backfill());
+    let (reports, older) = page_reports(
+        warehouse,
+        project,
+        options.run_date,
+        &options.run_id,
+        latest,
+    )
+    .await?;
+    let mut notices: Vec<String> = report
+        .publication
+        .as_ref()
+        .and_then(|p| p.describe(options.run_date))
+        .into_iter()
+        .collect();
+    notices.extend(older);
+    notices.extend(options.notices.iter().cloned());
     let params = parameters(config, &project.spec, options.run_date);
     let tests: Vec<RunTest> = report.tests.iter().map(run_test).collect();
     let run = PageRun {
@@ -94,14 +104,58 @@ async fn make_and_publish(
         params: &params,
         ingest: &options.ingest,
         tests: &tests,
+        notices: &notices,
     };
     let base = crate::engine::local_session(config)
         .map_err(|e| format!("cannot set up the query engine: {e}"))?;
-    let ctx = crate::page::session(base, warehouse, &published, &run).await?;
-    let rendered = crate::page::render(&ctx, warehouse, &published, page, &run).await;
+    let names: Vec<String> = reports.iter().map(|(name, _)| name.clone()).collect();
+    let ctx = crate::page::session(base, warehouse, &reports, &run).await?;
+    let rendered = crate::page::render(&ctx, warehouse, &names, page, &run).await;
     for problem in &rendered.problems {
         tracing::warn!(problem = %problem, "report page");
     }
     report.warnings.extend(rendered.problems);
-    crate::page::publish(warehouse, rendered.html, options.run_date).await
+    crate::page::publish(warehouse, rendered.html, options.run_date, latest).await
+}
+
+/// The reports the page reads, each with its object: `reports/` for the
+/// newest run date, this run's dated copies for a backfill. Also a line for
+/// each report another run made (this run's tests failed, or its inputs
+/// were held back), so the page says which tables are not this run's.
+async fn page_reports(
+    warehouse: &Location,
+    project: &Project,
+    run_date: chrono::NaiveDate,
+    run_id: &str,
+    latest: bool,
+) -> Result<(Vec<(String, String)>, Vec<String>), String> {
+    let mut reports = Vec::new();
+    let mut older = Vec::new();
+    for name in project.published() {
+        let object = if latest {
+            crate::storage::report_object(&name)
+        } else {
+            super::stamp::history_object(&name, run_date)
+        };
+        if !warehouse
+            .exists(&warehouse.path(&object))
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            continue;
+        }
+        match super::stamp::read_stamp(warehouse, &object).await? {
+            Some(stamp) if stamp.run_id == run_id => {}
+            Some(stamp) => older.push(format!(
+                "{name} is not this run's: it is the report of run date {} (run {}), kept \
+                 because this run did not publish it",
+                stamp.run_date, stamp.run_id
+            )),
+            None => older.push(format!(
+                "{name} is older than this run: it was published before reports carried their run"
+            )),
+        }
+        reports.push((name, object));
+    }
+    Ok((reports, older))
 }

@@ -1,19 +1,32 @@
-//! Publishing a report: the model's materialised Parquet object is copied
-//! to `reports/<name>/<name>.parquet` (one object-store copy, so readers
-//! see the old or the new table, never a part) and to a dated copy under
-//! `history/`. `reports/_SUCCESS` marks a run whose reports all published.
+//! Publishing a report: the model's materialised Parquet object (stamped
+//! with its run, see [`super::stamp`]) is copied to a dated copy under
+//! `history/` and, when the run's date is the newest published, to
+//! `reports/<name>/<name>.parquet` (one object-store copy, so readers see
+//! the old or the new table, never a part). `reports/_SUCCESS` names the
+//! run whose reports are all in `reports/`.
 
 use chrono::NaiveDate;
 use object_store::ObjectStoreExt;
 
 use super::execute::materialised_path;
+use super::stamp::{SUCCESS_MARKER, Stamp, history_object};
 use crate::storage::Location;
+
+/// Where a run's reports go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// The run's date is the newest published: `reports/` and `history/`.
+    Latest,
+    /// A backfill, for a date before the newest published: `history/` only.
+    HistoryOnly,
+}
 
 /// Returns the bytes of the published object.
 pub async fn publish_report(
     warehouse: &Location,
     name: &str,
     run_date: NaiveDate,
+    target: Target,
 ) -> Result<u64, String> {
     let source = warehouse.path(&materialised_path(name));
     let size = warehouse
@@ -22,10 +35,12 @@ pub async fn publish_report(
         .await
         .map_err(|e| format!("cannot read {}: {e}", materialised_path(name)))?
         .size;
-    for relative in [
-        crate::storage::report_object(name),
-        format!("history/{name}/run_date={run_date}/{name}.parquet"),
-    ] {
+    let mut copies = Vec::with_capacity(2);
+    if target == Target::Latest {
+        copies.push(crate::storage::report_object(name));
+    }
+    copies.push(history_object(name, run_date));
+    for relative in copies {
         warehouse
             .store
             .copy(&source, &warehouse.path(&relative))
@@ -36,11 +51,14 @@ pub async fn publish_report(
     Ok(size)
 }
 
-pub async fn write_success_marker(warehouse: &Location, run_id: &str) -> Result<(), String> {
+/// `_SUCCESS` is JSON `{run_id, run_date}`, so a reader (and the next
+/// run) knows which run's set `reports/` holds.
+pub async fn write_success_marker(warehouse: &Location, stamp: &Stamp) -> Result<(), String> {
+    let json = serde_json::to_string(stamp).expect("a stamp serialises");
     warehouse
         .put(
-            &warehouse.path("reports/_SUCCESS"),
-            format!("{run_id}\n").into_bytes(),
+            &warehouse.path(SUCCESS_MARKER),
+            format!("{json}\n").into_bytes(),
         )
         .await
         .map_err(|e| e.to_string())
@@ -48,7 +66,7 @@ pub async fn write_success_marker(warehouse: &Location, run_id: &str) -> Result<
 
 pub async fn remove_success_marker(warehouse: &Location) -> Result<(), String> {
     warehouse
-        .delete_if_exists(&warehouse.path("reports/_SUCCESS"))
+        .delete_if_exists(&warehouse.path(SUCCESS_MARKER))
         .await
         .map_err(|e| e.to_string())
 }

@@ -29,6 +29,7 @@ pub struct Validation {
 pub async fn validate(config: &Config, project: &Project, run_date: NaiveDate) -> Validation {
     let mut result = Validation {
         errors: [project.errors.clone(), project.page_errors.clone()].concat(),
+        warnings: config.warnings(),
         ..Validation::default()
     };
     let ctx = match empty_raw_tables(config) {

@@ -272,6 +272,8 @@ mod tests {
             columns,
             filter: None,
             line_items: None,
+            required: true,
+            freshness: crate::config::Freshness::default(),
             fingerprint: String::new(),
         };
         let mut records = Records(Vec::new());
