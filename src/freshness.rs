@@ -29,8 +29,28 @@ use crate::schema::{Entity, FieldType};
 pub struct SourceData {
     pub rows: u64,
     /// The newest record's event time on or before the cut-off date, as
-    /// local time in `run.timezone`; a date counts as the end of its day.
+    /// local time in `run.timezone` (a date at its midnight).
     pub newest: Option<NaiveDateTime>,
+    /// The event time is a date, which speaks for the whole of its day.
+    pub dated: bool,
+}
+
+impl SourceData {
+    /// When the newest record's data ends: a date at the end of its day.
+    fn data_until(&self) -> Option<NaiveDateTime> {
+        let days = if self.dated { 1 } else { 0 };
+        self.newest.map(|n| n + Duration::days(days))
+    }
+
+    /// The newest record as the summary and the run record show it.
+    fn newest_text(&self) -> Option<String> {
+        let format = if self.dated {
+            "%Y-%m-%d"
+        } else {
+            "%Y-%m-%dT%H:%M:%S"
+        };
+        self.newest.map(|n| n.format(format).to_string())
+    }
 }
 
 /// Counts each configured source's rows and finds its newest record on or
@@ -100,9 +120,8 @@ async fn measure_entity(
             let newest = newest.is_valid(i).then(|| {
                 let value = newest.value(i);
                 if dated {
-                    // A record dated D speaks for all of D (days since
-                    // 1970-01-01, `NaiveDate::default()`).
-                    midnight(NaiveDate::default() + Duration::days(value + 1))
+                    // Days since 1970-01-01, `NaiveDate::default()`.
+                    midnight(NaiveDate::default() + Duration::days(value))
                 } else {
                     chrono::DateTime::from_timestamp_micros(value)
                         .unwrap_or_default()
@@ -115,6 +134,7 @@ async fn measure_entity(
                 SourceData {
                     rows: rows.value(i) as u64,
                     newest,
+                    dated,
                 },
             ));
         }
@@ -142,12 +162,7 @@ pub fn latest_complete_date(data: &BTreeMap<String, SourceData>, today: NaiveDat
     data.values()
         .filter_map(|d| d.newest)
         .max()
-        .map(|newest| {
-            // A newest record at midnight (a date, which counts as the end
-            // of its day) belongs to the day before.
-            let last_day = (newest - Duration::microseconds(1)).date();
-            (last_day + Duration::days(1)).min(today)
-        })
+        .map(|newest| (newest.date() + Duration::days(1)).min(today))
         .unwrap_or(today)
 }
 
@@ -167,8 +182,9 @@ pub struct SourceCheck {
     pub required: bool,
     /// Rows of the source in the raw zone, whatever their date.
     pub rows: u64,
-    /// The newest record on or before the run date, local time.
-    pub newest: Option<NaiveDateTime>,
+    /// The newest record on or before the run date, local time
+    /// (`2026-10-31T20:00:00`, or a date).
+    pub newest: Option<String>,
     /// Its age at the end of the run date, in hours.
     pub age_hours: Option<f64>,
     pub warn_after_hours: Option<f64>,
@@ -242,8 +258,8 @@ fn check_source(
         entity: source.entity.name().to_string(),
         required: source.required,
         rows: found.rows,
-        newest: found.newest,
-        age_hours: found.newest.map(|n| hours(end_of_run_date - n)),
+        newest: found.newest_text(),
+        age_hours: found.data_until().map(|n| hours(end_of_run_date - n)),
         warn_after_hours: bounds.warn_after.map(hours),
         error_after_hours: bounds.error_after.map(hours),
         status: CheckStatus::Ok,
@@ -273,7 +289,7 @@ fn check_source(
         }
         return check;
     }
-    let Some(newest) = found.newest else {
+    let (Some(newest), Some(until)) = (found.newest, found.data_until()) else {
         if bounds.error_after.is_some() || bounds.warn_after.is_some() {
             check.status = if bounds.error_after.is_some() {
                 failed
@@ -287,7 +303,12 @@ fn check_source(
         }
         return check;
     };
-    let age = end_of_run_date - newest;
+    let age = end_of_run_date - until;
+    let shown = if found.dated {
+        newest.format("%Y-%m-%d")
+    } else {
+        newest.format("%Y-%m-%d %H:%M")
+    };
     let (status, bound, key) = match (bounds.error_after, bounds.warn_after) {
         (Some(error), _) if age > error => (failed, error, "error_after"),
         (_, Some(warn)) if age > warn => (CheckStatus::Warn, warn, "warn_after"),
@@ -297,7 +318,7 @@ fn check_source(
     check.message = Some(format!(
         "source {name} is stale: its newest record, {}, is {} old at the end of {as_of}, past \
          freshness.{key} {}",
-        newest.format("%Y-%m-%d %H:%M"),
+        shown,
         age_text(age),
         written(bound)
     ));
@@ -305,6 +326,13 @@ fn check_source(
 }
 
 impl SourceCheck {
+    /// The newest record to the minute (`2026-10-31 20:00`), or its date.
+    fn newest_shown(&self) -> Option<String> {
+        self.newest
+            .as_deref()
+            .map(|n| n.replace('T', " ").chars().take(16).collect())
+    }
+
     /// As a data test of the run, for the summary, the record and the page.
     pub fn test_result(&self) -> Option<TestResult> {
         let message = self.message.clone()?;
@@ -379,8 +407,7 @@ pub fn summary_table(checks: &[SourceCheck]) -> String {
             "{:<w$} {:>10} {:<17} {:>9} {:>11} {:>12} {:<6}\n",
             c.source,
             c.rows,
-            c.newest
-                .map_or("-".to_string(), |n| n.format("%Y-%m-%d %H:%M").to_string()),
+            c.newest_shown().unwrap_or_else(|| "-".to_string()),
             c.age_hours.map_or("-".to_string(), |h| format!("{h:.0}")),
             bound(c.warn_after_hours),
             bound(c.error_after_hours),
@@ -398,16 +425,18 @@ pub fn summary_table(checks: &[SourceCheck]) -> String {
 /// newest record of all sources against the end of the run date and, when
 /// the run date is not today, against today.
 pub fn data_age(checks: &[SourceCheck], run_date: NaiveDate, today: NaiveDate) -> Option<String> {
+    // ISO text sorts in time order, and a bare date before the records
+    // of its own day: the newest timestamped record is the one shown.
     let newest = checks
         .iter()
         .filter(|c| c.newest.is_some())
-        .max_by_key(|c| c.newest)?;
-    let at = newest.newest.expect("filtered");
+        .max_by_key(|c| c.newest.clone())?;
+    let age = Duration::seconds((newest.age_hours? * 3600.0).round() as i64);
     let mut line = format!(
         "newest data: {} ({}), {} old at the end of the run date {run_date}",
-        at.format("%Y-%m-%d %H:%M"),
+        newest.newest_shown()?,
         newest.source,
-        age_text(midnight(run_date + Duration::days(1)) - at)
+        age_text(age)
     );
     if run_date < today {
         line.push_str(&format!(
@@ -436,6 +465,7 @@ mod tests {
                     SourceData {
                         rows: 1,
                         newest: Some(at(n)),
+                        dated: false,
                     },
                 )
             })
@@ -449,13 +479,73 @@ mod tests {
         // Newest at 23:10 on Oct 31: the run is dated Nov 1.
         let found = data(&["2026-10-31 23:10", "2026-10-02 08:00"]);
         assert_eq!(latest_complete_date(&found, today), d(2026, 11, 1));
-        // A date column's newest (Oct 31) counts as the end of Oct 31,
-        // midnight of Nov 1: still Nov 1, not Nov 2.
-        let found = data(&["2026-11-01 00:00"]);
+        // A date column's newest, Oct 31 (at its midnight): Nov 1 too.
+        let mut found = data(&["2026-10-31 00:00"]);
+        found.get_mut("s0").unwrap().dated = true;
         assert_eq!(latest_complete_date(&found, today), d(2026, 11, 1));
         // Data up to today: today.
         let found = data(&["2026-12-07 01:00"]);
         assert_eq!(latest_complete_date(&found, today), today);
         assert_eq!(latest_complete_date(&BTreeMap::new(), today), today);
+    }
+
+    fn source(yaml: &str) -> SourceConfig {
+        serde_yaml::from_str(yaml).unwrap()
+    }
+
+    #[test]
+    fn a_date_speaks_for_its_whole_day_and_bounds_decide_the_status() {
+        let customers = source(
+            "{ name: crm, entity: customers, format: csv, path: c.csv, \
+             freshness: { warn_after: 1d, error_after: 2d }, \
+             columns: { customer_id: id, signup_date: d } }",
+        );
+        let found = SourceData {
+            rows: 3,
+            newest: Some(at("2026-10-31 00:00")),
+            dated: true,
+        };
+        let end = |day: u32| midnight(NaiveDate::from_ymd_opt(2026, 11, day).unwrap());
+        // Run date Oct 31: the end of Oct 31 is when the date's data ends.
+        let check = check_source(&customers, &found, Some(1), end(1));
+        assert_eq!(
+            (check.status, check.age_hours),
+            (CheckStatus::Ok, Some(0.0))
+        );
+        assert_eq!(check.newest.as_deref(), Some("2026-10-31"));
+        // Run date Nov 1: 24 hours, not past warn_after 1d.
+        let check = check_source(&customers, &found, Some(1), end(2));
+        assert_eq!(
+            (check.status, check.age_hours),
+            (CheckStatus::Ok, Some(24.0))
+        );
+        // Nov 2: 48 h, past warn_after 1d, not past error_after 2d.
+        let check = check_source(&customers, &found, Some(1), end(3));
+        assert_eq!(check.status, CheckStatus::Warn);
+        // Nov 4: 96 h.
+        let check = check_source(&customers, &found, Some(1), end(5));
+        assert_eq!(check.status, CheckStatus::Error);
+        assert_eq!(
+            check.message.as_deref(),
+            Some(
+                "source crm is stale: its newest record, 2026-10-31, is 4 days old at the end \
+                 of 2026-11-04, past freshness.error_after 2d"
+            )
+        );
+        // Not required: the same age only warns.
+        let optional = source(
+            "{ name: crm, entity: customers, format: csv, path: c.csv, required: false, \
+             freshness: { error_after: 2d }, columns: { customer_id: id, signup_date: d } }",
+        );
+        let check = check_source(&optional, &found, Some(1), end(5));
+        assert_eq!(check.status, CheckStatus::Warn);
+        assert_eq!(check.test_result().unwrap().severity, Severity::Warn);
+        // No rows at all: required fails naming the glob, optional is fine.
+        let none = SourceData::default();
+        let check = check_source(&customers, &none, Some(0), end(5));
+        assert_eq!(check.status, CheckStatus::Error);
+        assert!(check.message.unwrap().contains("no file matched \"c.csv\""));
+        let check = check_source(&optional, &none, Some(0), end(5));
+        assert_eq!((check.status, check.message), (CheckStatus::Ok, None));
     }
 }

@@ -241,7 +241,7 @@ fn every_month_end_of_the_data_can_be_backfilled() {
     let summary = stdout(&out);
     assert!(
         summary.contains(
-            "source shopify_orders is stale: its newest record, 2026-10-31 20:17, is 29 days \
+            "source shopify_orders is stale: its newest record, 2026-10-31 20:17, is 30 days \
              old at the end of 2026-11-30, past freshness.error_after 14d"
         ),
         "{summary}"
