@@ -220,6 +220,31 @@ pub fn check(
         .collect()
 }
 
+/// Every source failed, when the raw zone could not be read to check them
+/// (the store went away): nothing built on them is published.
+pub fn unchecked(config: &Config, error: &str) -> Vec<SourceCheck> {
+    config
+        .sources
+        .iter()
+        .map(|source| SourceCheck {
+            source: source.name.clone(),
+            entity: source.entity.name().to_string(),
+            required: source.required,
+            rows: 0,
+            newest: None,
+            age_hours: None,
+            warn_after_hours: source.freshness.warn_after.map(hours),
+            error_after_hours: source.freshness.error_after.map(hours),
+            status: CheckStatus::Error,
+            message: Some(format!(
+                "source {} could not be checked: {error}",
+                source.name
+            )),
+            test: "checked",
+        })
+        .collect()
+}
+
 fn hours(d: Duration) -> f64 {
     d.num_seconds() as f64 / 3600.0
 }

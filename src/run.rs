@@ -320,12 +320,18 @@ impl Run<'_> {
                 RunDate::Given(date) => date,
                 RunDate::LatestComplete => self.today,
             };
-            let data = freshness::measure(&ctx, config, as_of).await?;
-            if let RunDate::LatestComplete = self.run_date {
-                run_date = freshness::latest_complete_date(&data, self.today);
-                tracing::info!(%run_date, "run date taken from the data (run.date: latest_complete)");
-            }
-            checks = freshness::check(config, &data, &ingest_report, run_date);
+            checks = match freshness::measure(&ctx, config, as_of).await {
+                Ok(data) => {
+                    if let RunDate::LatestComplete = self.run_date {
+                        run_date = freshness::latest_complete_date(&data, self.today);
+                        tracing::info!(%run_date, "run date taken from the data (run.date: latest_complete)");
+                    }
+                    freshness::check(config, &data, &ingest_report, run_date)
+                }
+                // The models will meet the same store; the run goes on to
+                // record what failed, publishing nothing built on a source.
+                Err(e) => freshness::unchecked(config, &e.strip_backtrace()),
+            };
             data_age = freshness::data_age(&checks, run_date, self.today);
             unmapped = freshness::unmapped_entities(config, project);
             let mut notices: Vec<String> =

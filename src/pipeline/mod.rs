@@ -330,9 +330,7 @@ pub async fn build(
     let started = Instant::now();
     // A backfill never moves `reports/` backwards: the newest run date
     // published keeps it, and an earlier date writes `history/` only.
-    let newest_before = stamp::newest_published(warehouse, &project.published())
-        .await
-        .map_err(PipelineError::Io)?;
+    let newest_before = stamp::newest_published(warehouse, &project.published()).await;
     let target = match &newest_before {
         Some(newest) if options.run_date < newest.run_date => publish::Target::HistoryOnly,
         _ => publish::Target::Latest,

@@ -80,29 +80,22 @@ pub async fn read_success_marker(warehouse: &Location) -> Result<Option<Stamp>, 
 
 /// The newest run date in `reports/`: the newest stamp among the published
 /// reports and `_SUCCESS`. A report published before stamps counts by its
-/// newest dated copy under `history/`.
-pub async fn newest_published(
-    warehouse: &Location,
-    reports: &BTreeSet<String>,
-) -> Result<Option<Stamp>, String> {
-    let mut newest = read_success_marker(warehouse).await?;
+/// newest dated copy under `history/`. A report that cannot be read (its
+/// object is in the way, the store fails) is left out with a warning: its
+/// own publishing then fails, naming it, and the others go on. So is an
+/// unreadable `_SUCCESS`.
+pub async fn newest_published(warehouse: &Location, reports: &BTreeSet<String>) -> Option<Stamp> {
+    let mut newest = read_success_marker(warehouse).await.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "cannot read reports/_SUCCESS; going by the reports' own stamps");
+        None
+    });
     for name in reports {
-        let relative = crate::storage::report_object(name);
-        let stamp = match read_stamp(warehouse, &relative).await? {
-            Some(stamp) => Some(stamp),
-            None if warehouse
-                .exists(&warehouse.path(&relative))
-                .await
-                .map_err(|e| e.to_string())? =>
-            {
-                newest_history_date(warehouse, name)
-                    .await?
-                    .map(|run_date| Stamp {
-                        run_date,
-                        run_id: "(before stamps)".into(),
-                    })
+        let stamp = match published_stamp(warehouse, name).await {
+            Ok(stamp) => stamp,
+            Err(e) => {
+                tracing::warn!(report = %name, error = %e, "cannot tell which run published it");
+                None
             }
-            None => None,
         };
         if let Some(stamp) = stamp
             && newest.as_ref().is_none_or(|n| stamp.run_date > n.run_date)
@@ -110,7 +103,29 @@ pub async fn newest_published(
             newest = Some(stamp);
         }
     }
-    Ok(newest)
+    newest
+}
+
+/// The run of `reports/<name>`, or for one published before stamps, its
+/// newest dated copy's date.
+async fn published_stamp(warehouse: &Location, name: &str) -> Result<Option<Stamp>, String> {
+    let relative = crate::storage::report_object(name);
+    if let Some(stamp) = read_stamp(warehouse, &relative).await? {
+        return Ok(Some(stamp));
+    }
+    let exists = warehouse
+        .exists(&warehouse.path(&relative))
+        .await
+        .map_err(|e| e.to_string())?;
+    if !exists {
+        return Ok(None);
+    }
+    Ok(newest_history_date(warehouse, name)
+        .await?
+        .map(|run_date| Stamp {
+            run_date,
+            run_id: "(before stamps)".into(),
+        }))
 }
 
 /// The newest `run_date=` folder under `history/<report>/`.
