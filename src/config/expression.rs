@@ -158,9 +158,24 @@ mod tests {
             (r#""a" || '-' || COALESCE("b", '?')"#, ["x-y", ""]),
             (r#"upper(trim(COALESCE("a", "b")))"#, ["X", "Y"]),
             (r#"length(COALESCE("a", "b", ''))"#, ["1", "1"]),
+            // The README's mapping examples.
+            (
+                r#"CAST("q" AS DOUBLE) * CAST("p" AS DOUBLE)"#,
+                ["5.0", "7.5"],
+            ),
+            (r#"CAST(CAST("p" AS DOUBLE) AS BIGINT)"#, ["2", "2"]),
+            (r#""a" || '-' || "b""#, ["x-y", ""]),
+            (r#""b" NOT LIKE 'C%'"#, ["true", "true"]),
+            (r#"CAST("q" AS BIGINT)"#, ["2", "3"]),
+            (
+                r#"to_timestamp(CAST("q" AS BIGINT))"#,
+                ["1970-01-01T00:00:02", "1970-01-01T00:00:03"],
+            ),
         ];
         let a = StringArray::from(vec![Some("x"), None]);
         let b = StringArray::from(vec![Some("y"), Some("y")]);
+        let q = StringArray::from(vec![Some("2"), Some("3")]);
+        let price = StringArray::from(vec![Some("2.5"), Some("2.5")]);
         for (text, expected) in cases {
             let e = SqlExpression::parse(text).unwrap();
             let schema = text_schema(&e.fields);
@@ -169,6 +184,8 @@ mod tests {
                 .iter()
                 .map(|f| match f.as_str() {
                     "a" => Arc::new(a.clone()) as _,
+                    "q" => Arc::new(q.clone()) as _,
+                    "p" => Arc::new(price.clone()) as _,
                     _ => Arc::new(b.clone()) as _,
                 })
                 .collect();
