@@ -114,7 +114,11 @@ fn a_tight_memory_limit_spills_and_publishes_the_same_reports() {
         let same = roomy.schema().fields() == tight.schema().fields()
             && roomy.columns() == tight.columns();
         if !same {
-            let show = |b: &RecordBatch| pretty_format_batches(&[b.clone()]).unwrap().to_string();
+            let show = |b: &RecordBatch| {
+                pretty_format_batches(std::slice::from_ref(b))
+                    .unwrap()
+                    .to_string()
+            };
             let (roomy, tight) = (show(roomy), show(tight));
             let differing: Vec<(&str, &str)> = roomy
                 .lines()

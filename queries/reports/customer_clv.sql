@@ -5,6 +5,12 @@
 -- and CLV = expected value of those purchases discounted at
 -- $annual_discount_rate a year. clv_decile 10 is the top 10% by predicted
 -- CLV ("best customers"); customers without a prediction have no decile.
+-- clv_status says why a prediction is missing: no_purchases (nothing to
+-- predict from), else clv_model's status: too_few_repeat_buyers (fewer than
+-- $clv_min_repeat_buyers customers bought twice: clv_model has no
+-- parameters, every predicted column is NULL), spend_model_undefined (the
+-- purchase predictions are published; the expected order value, CLV and
+-- decile are NULL), ok. Historical columns are always published.
 -- referred: the customer came through a referral invite sent before they
 -- signed up (int_referred_customers).
 WITH everyone AS (
@@ -42,7 +48,8 @@ scored AS (
             r.frequency, r.recency, r.age, r.monetary,
             $clv_horizon_weeks, $annual_discount_rate
         ) AS predicted_clv,
-        ref.customer_id IS NOT NULL AS referred
+        ref.customer_id IS NOT NULL AS referred,
+        CASE WHEN r.customer_id IS NULL THEN 'no_purchases' ELSE m.clv_status END AS clv_status
     -- The one-row model goes first: DataFusion's cross join keeps its left
     -- side in memory and streams the right, and the other way round it
     -- scores a million customers several times slower.
@@ -65,7 +72,11 @@ deciles AS (
         END AS clv_decile
     FROM scored
 )
-SELECT s.*, d.clv_decile
+SELECT
+    s.customer_id, s.orders, s.revenue, s.first_order_date, s.last_order_date,
+    s.frequency, s.recency_weeks, s.age_weeks, s.p_alive, s.expected_purchases,
+    s.expected_purchases_90d, s.expected_average_order_value, s.predicted_clv,
+    s.referred, d.clv_decile, s.clv_status
 FROM scored AS s
 LEFT JOIN deciles AS d ON d.customer_id = s.customer_id
 ORDER BY s.customer_id

@@ -16,11 +16,14 @@
 //! - identical customers are collapsed into weights before fitting: real
 //!   RFM summaries (whole days) have few distinct (x, t_x, T) triples,
 //!   which is what lets a million customers fit in well under a second;
-//! - the conditional expectation's Gauss hypergeometric function is summed on
-//!   the log scale and switched to its 1 - z connection formula for long
-//!   horizons, and the removable singularities of the closed form (a = 1,
-//!   a + b + x - 1 <= 0) are stepped around instead of producing NaN
-//!   ([`special`]).
+//! - expected purchases (the conditional expectation of eq. 10) are summed
+//!   as a series of positive terms, which neither cancels where the closed
+//!   form does (a fit at the no-drop-out edge: b / |a - 1| in the trillions)
+//!   nor has its removable singularity at a = 1; only for z very close to 1
+//!   is the closed form used, its Gauss hypergeometric function summed on
+//!   the log scale and switched to its 1 - z connection formula
+//!   ([`special`]), and a + b + x - 1 <= 0 is stepped around instead of
+//!   producing NaN.
 
 mod bg_nbd;
 mod discount;

@@ -362,3 +362,147 @@ fn cdnow_bg_nbd_matches_fader_hardie_lee_2005() {
     // the published parameters.
     assert!((p.expected_purchases(39.0, &c) - 1.226).abs() < 2e-3);
 }
+
+/// Six customers (x, t_x days, T days), the fixture of tests/small_company.rs:
+/// three one-time buyers and three repeat buyers, all still buying.
+const SIX: [(f64, f64, f64); 6] = [
+    (0.0, 0.0, 174.0),
+    (3.0, 155.0, 173.0),
+    (1.0, 164.0, 170.0),
+    (1.0, 32.0, 124.0),
+    (0.0, 0.0, 52.0),
+    (0.0, 0.0, 40.0),
+];
+
+/// Where the BG/NBD search on [`SIX`] stops: a -> 0 and b -> infinity
+/// (nobody drops out), r and alpha -> infinity at r / alpha = 0.0477 a week
+/// (everyone buys at the same rate): the limit is a Poisson process.
+const SIX_EDGE: BgNbd = BgNbd {
+    r: 4_088.981_900_217_904_2,
+    alpha: 85_600.299_344_253_4,
+    a: 1.852_316_087_792_645e-14,
+    b: 93_512_560_507_888.02,
+};
+
+#[test]
+fn fit_of_six_customers_at_the_no_drop_out_edge() {
+    let rows: Vec<Rfm> = SIX
+        .iter()
+        .map(|&(x, tx, t)| Rfm {
+            frequency: x,
+            recency: tx / 7.0,
+            age: t / 7.0,
+        })
+        .collect();
+    let fit = fit_bg_nbd(&rows).unwrap();
+    assert!(!fit.converged, "{fit:?}");
+    let (p, want) = (fit.params, SIX_EDGE);
+    for (got, want) in [
+        (p.r, want.r),
+        (p.alpha, want.alpha),
+        (p.a, want.a),
+        (p.b, want.b),
+    ] {
+        assert_close(got, want, 1e-9);
+    }
+    // Expected purchases in 52 weeks and in 90 days at SIX_EDGE, from
+    // mpmath at 80 digits: eq. 10 of Fader, Hardie & Lee (2005),
+    // (a+b+x-1)/(a-1) [1 - ((alpha+T)/(alpha+T+t))^(r+x) 2F1(r+x, b+x;
+    // a+b+x-1; t/(alpha+T+t))] times P(alive) (which is 1 - 1e-28 or
+    // closer), and again by quadrature of the Beta integral in log p,
+    // E[(1 - (1 + p t/(alpha+T))^-(r+x)) / p], p ~ Beta(a, b+x), which uses
+    // no hypergeometric function. The closed form summed in double
+    // precision lost all 14 digits c/|a-1| = 9e13 leaves and gave
+    // 3.945, -10.80, 3.904, 15.49, -11.96, 2.533 and, over 90 days, -10.24,
+    // 7.600, -17.22, -1.526, -29.87, -2.980.
+    let reference: [(f64, f64); 6] = [
+        (2.483_231_185_023_744, 0.613_985_732_560_815_8),
+        (2.485_057_225_577_592, 0.614_437_226_104_349_7),
+        (2.483_855_059_454_341_6, 0.614_139_987_227_721_9),
+        (2.484_045_702_467_569_5, 0.614_187_124_236_486_9),
+        (2.483_736_737_187_497_7, 0.614_110_731_722_183_6),
+        (2.483_786_474_749_452_5, 0.614_123_029_471_018_5),
+    ];
+    for (c, (year, days_90)) in rows.iter().zip(reference) {
+        assert_close(SIX_EDGE.expected_purchases(52.0, c), year, 1e-9);
+        assert_close(SIX_EDGE.expected_purchases(90.0 / 7.0, c), days_90, 1e-9);
+        assert_eq!(SIX_EDGE.p_alive(c), 1.0);
+    }
+    // The limit model by hand (Gamma-Poisson without drop-out, the mean
+    // drop-out probability a / (a + b) being 2e-28): (r + x) / (alpha + T)
+    // purchases a week.
+    for c in &rows {
+        let poisson = (SIX_EDGE.r + c.frequency) / (SIX_EDGE.alpha + c.age) * 52.0;
+        assert_close(SIX_EDGE.expected_purchases(52.0, c), poisson, 1e-12);
+    }
+}
+
+#[test]
+fn expected_purchases_match_the_reference_on_degenerate_parameters() {
+    // (r, alpha, a, b, t, x, T, E[purchases | alive]); the last from
+    // mpmath at 100 digits (eq. 10 as above, agreeing with 70 digits), or
+    // where mpmath's 2F1 takes too long (*), by quadrature of the Beta
+    // integral at 40 digits, rounded to double. Each is a corner a fit on a
+    // handful of customers can reach: a tiny and b huge (the six customers'
+    // edge) with r and alpha from moderate to huge; b huge with a below,
+    // at and above 1; a tiny alone; a and b both huge; a + b < 1; and alpha
+    // tiny (z = 0.9998, past the series' first budget: the closed form,
+    // and where that cancels, the series at length). The closed form that
+    // was used before gave 4.1e13 for the first (c / |a - 1| = 9e13), 13.29
+    // for the second, 5584 for the fourth, 4.95604 for the fifth, and
+    // infinity (published as NULL) for the last two.
+    #[rustfmt::skip]
+    let cases: [[f64; 8]; 14] = [
+        [0.7, 70.0, 1.85e-14, 9.35e13, 260.0, 3.0, 5.71, 12.706_379_606_392_815],
+        [30.0, 100.0, 1.85e-14, 9.35e13, 52.0, 1.0, 24.29, 12.969_667_712_607_611],
+        [4000.0, 4e5, 1.85e-14, 9.35e13, 52.0, 3.0, 5.71, 0.520_382_571_538_791_3],
+        [7e5, 7e7, 1.85e-14, 9.35e13, 90.0 / 7.0, 3.0, 5.71, 0.128_571_969_104_037_54],
+        [0.05, 5.0, 0.9, 1e12, 90.0 / 7.0, 25.0, 60.0, 4.954_945_054_933_566],
+        [0.05, 1.0, 1.0, 1e11, 260.0, 1.0, 24.29, 10.794_780_544_532_697], // *
+        [0.05, 5.0, 3.0, 1e10, 52.0, 25.0, 60.0, 20.039_999_937_354_96],
+        [0.05, 1.0, 50.0, 1e15, 52.0, 25.0, 60.0, 21.354_098_360_643_88],
+        [0.05, 5.0, 1e-8, 3.0, 52.0, 25.0, 60.0, 20.039_999_939_132_26],
+        [0.05, 5.0, 2.5e6, 9.3e6, 52.0, 0.0, 0.0, 0.266_909_645_211_879_5], // *
+        [0.05, 5.0, 0.3, 0.4, 52.0, 0.0, 0.0, 0.272_738_258_659_229_96],
+        [0.7, 0.01, 0.8, 2.5, 52.0, 0.0, 0.0, 34.541_951_364_255_74],
+        [0.7, 0.01, 0.9, 1e12, 52.0, 0.0, 0.0, 3_639.999_985_520_08], // *
+        [0.7, 0.01, 0.9, 1e12, 52.0, 2.0, 0.0, 14_039.999_878_441_682], // *
+    ];
+    for [r, alpha, a, b, t, x, age, want] in cases {
+        let m = BgNbd { r, alpha, a, b };
+        let got = m.expected_purchases_if_alive(t, x, age);
+        assert!(
+            got > 0.0 && close(got, want, 1e-9),
+            "{m:?}, t = {t}, x = {x}, T = {age}: {got}, want {want}"
+        );
+    }
+}
+
+#[test]
+fn the_series_never_goes_negative_where_the_closed_form_cancels() {
+    // b = 1e12 with a = 0.9: c / (a - 1) = -1e13, so the closed form keeps
+    // about 3 digits and its sign by chance. Over horizons from a day to
+    // ten years the expectation rises and stays below the no-drop-out
+    // limit (r + x) t / (alpha + T).
+    let m = BgNbd {
+        r: 0.7,
+        alpha: 3.0,
+        a: 0.9,
+        b: 1e12,
+    };
+    let mut previous = 0.0;
+    for t in [1.0 / 7.0, 1.0, 90.0 / 7.0, 52.0, 520.0] {
+        for (x, age) in [(0.0, 0.0), (2.0, 10.0), (40.0, 60.0)] {
+            let e = m.expected_purchases_if_alive(t, x, age);
+            let limit = (m.r + x) * t / (m.alpha + age);
+            assert!(
+                e > 0.0 && e <= limit * (1.0 + 1e-12),
+                "t {t} x {x}: {e} vs {limit}"
+            );
+            assert!(limit - e < 1e-8 * limit, "t {t} x {x}: {e} vs {limit}");
+        }
+        let e = m.expected_purchases_if_alive(t, 0.0, 0.0);
+        assert!(e > previous);
+        previous = e;
+    }
+}
