@@ -227,20 +227,13 @@ pub fn unchecked(config: &Config, error: &str) -> Vec<SourceCheck> {
         .sources
         .iter()
         .map(|source| SourceCheck {
-            source: source.name.clone(),
-            entity: source.entity.name().to_string(),
-            required: source.required,
-            rows: 0,
-            newest: None,
-            age_hours: None,
-            warn_after_hours: source.freshness.warn_after.map(hours),
-            error_after_hours: source.freshness.error_after.map(hours),
             status: CheckStatus::Error,
             message: Some(format!(
                 "source {} could not be checked: {error}",
                 source.name
             )),
             test: "checked",
+            ..SourceCheck::unjudged(source, &SourceData::default(), None)
         })
         .collect()
 }
@@ -278,19 +271,7 @@ fn check_source(
 ) -> SourceCheck {
     let name = &source.name;
     let bounds = source.freshness;
-    let mut check = SourceCheck {
-        source: name.clone(),
-        entity: source.entity.name().to_string(),
-        required: source.required,
-        rows: found.rows,
-        newest: found.newest_text(),
-        age_hours: found.data_until().map(|n| hours(end_of_run_date - n)),
-        warn_after_hours: bounds.warn_after.map(hours),
-        error_after_hours: bounds.error_after.map(hours),
-        status: CheckStatus::Ok,
-        message: None,
-        test: "freshness",
-    };
+    let mut check = SourceCheck::unjudged(source, found, Some(end_of_run_date));
     let as_of = (end_of_run_date - Duration::days(1)).date();
     // Not required: what would fail it only warns.
     let failed = if source.required {
@@ -351,6 +332,28 @@ fn check_source(
 }
 
 impl SourceCheck {
+    /// What was found, before any bound is applied (status ok).
+    fn unjudged(
+        source: &SourceConfig,
+        found: &SourceData,
+        end_of_run_date: Option<NaiveDateTime>,
+    ) -> SourceCheck {
+        let age = |end: NaiveDateTime| found.data_until().map(|n| hours(end - n));
+        SourceCheck {
+            source: source.name.clone(),
+            entity: source.entity.name().to_string(),
+            required: source.required,
+            rows: found.rows,
+            newest: found.newest_text(),
+            age_hours: end_of_run_date.and_then(age),
+            warn_after_hours: source.freshness.warn_after.map(hours),
+            error_after_hours: source.freshness.error_after.map(hours),
+            status: CheckStatus::Ok,
+            message: None,
+            test: "freshness",
+        }
+    }
+
     /// The newest record to the minute (`2026-10-31 20:00`), or its date.
     fn newest_shown(&self) -> Option<String> {
         self.newest

@@ -44,6 +44,25 @@ pub struct FileReport {
     pub rows_per_second: f64,
 }
 
+impl FileReport {
+    /// A file not read (yet): no rows, no time.
+    pub fn unread(path: String, bytes: u64) -> FileReport {
+        FileReport {
+            path,
+            status: FileStatus::Unchanged,
+            bytes,
+            rows_read: 0,
+            rows_loaded: 0,
+            rows_quarantined: 0,
+            rows_skipped: 0,
+            ignored_columns: Vec::new(),
+            warnings: Vec::new(),
+            seconds: 0.0,
+            rows_per_second: 0.0,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct SourceReport {
     pub source: String,
@@ -247,17 +266,10 @@ mod tests {
 
     fn loaded(rows: u64) -> FileReport {
         FileReport {
-            path: "orders-5.csv".into(),
             status: FileStatus::Loaded,
-            bytes: 0,
             rows_read: rows,
             rows_loaded: rows,
-            rows_quarantined: 0,
-            rows_skipped: 0,
-            ignored_columns: Vec::new(),
-            warnings: Vec::new(),
-            seconds: 0.0,
-            rows_per_second: 0.0,
+            ..FileReport::unread("orders-5.csv".into(), 0)
         }
     }
 

@@ -146,19 +146,7 @@ impl SourceRun<'_> {
         n: usize,
     ) -> Result<FileReport, IngestError> {
         let path = self.landing.relative(&meta.location);
-        let mut file = FileReport {
-            path: path.clone(),
-            status: FileStatus::Unchanged,
-            bytes: meta.size,
-            rows_read: 0,
-            rows_loaded: 0,
-            rows_quarantined: 0,
-            rows_skipped: 0,
-            ignored_columns: Vec::new(),
-            warnings: Vec::new(),
-            seconds: 0.0,
-            rows_per_second: 0.0,
-        };
+        let mut file = FileReport::unread(path.clone(), meta.size);
         let previous = match action {
             Action::Skip => return Ok(file),
             Action::RecordFingerprint(entry) => {
