@@ -91,6 +91,11 @@ sources:
         "queries/reports/people.sql",
         "SELECT count(*) AS customers FROM raw_customers WHERE signup_date <= $run_date",
     );
+    p.write(
+        "queries/report.yml",
+        "title: Two sources\ncharts:\n  - id: people\n    section: People\n    title: Customers\n    \
+         kind: table\n    sql: SELECT * FROM people\n    reading: How many customers signed up.\n",
+    );
     p.land(
         "customers-1.csv",
         "id,signup\nC1,2026-10-01\nC2,2026-10-20\n",
@@ -162,6 +167,17 @@ fn a_stale_required_source_holds_back_only_the_reports_built_on_it() {
         ["3"]
     );
     assert!(!p.warehouse().join("reports/_SUCCESS").exists());
+    // The page says why, and which report is not this run's.
+    let page = std::fs::read_to_string(p.warehouse().join("reports/index.html")).unwrap();
+    assert!(page.contains("source shop is stale"), "{page}");
+    let first_run = stamp(&revenue_file).1;
+    assert!(
+        page.contains(&format!(
+            "Kept from run date 2026-11-01 (run {first_run}), as this run did not publish them: \
+             revenue</li>"
+        )),
+        "{page}"
+    );
     let record = record(&p);
     assert_eq!(record["exit_code"], 3);
     let shop = &record["sources"][0];

@@ -6,6 +6,7 @@
 //! that fails, a report.yml with errors, or a page that cannot be written
 //! is a warning of the run, in its summary and run record.
 
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 use super::data_tests::TestResult;
@@ -93,8 +94,8 @@ async fn make_and_publish(
         .and_then(|p| p.describe(options.run_date))
         .into_iter()
         .collect();
-    notices.extend(older);
     notices.extend(options.notices.iter().cloned());
+    notices.extend(older);
     let params = parameters(config, &project.spec, options.run_date);
     let tests: Vec<RunTest> = report.tests.iter().map(run_test).collect();
     let run = PageRun {
@@ -130,7 +131,8 @@ async fn page_reports(
     latest: bool,
 ) -> Result<(Vec<(String, String)>, Vec<String>), String> {
     let mut reports = Vec::new();
-    let mut older = Vec::new();
+    // Reports another run made, grouped by that run.
+    let mut older: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for name in project.published() {
         let object = if latest {
             crate::storage::report_object(&name)
@@ -144,18 +146,27 @@ async fn page_reports(
         {
             continue;
         }
-        match super::stamp::read_stamp(warehouse, &object).await? {
-            Some(stamp) if stamp.run_id == run_id => {}
-            Some(stamp) => older.push(format!(
-                "{name} is not this run's: it is the report of run date {} (run {}), kept \
-                 because this run did not publish it",
+        let made_by = match super::stamp::read_stamp(warehouse, &object).await? {
+            Some(stamp) if stamp.run_id == run_id => None,
+            Some(stamp) => Some(format!(
+                "run date {} (run {})",
                 stamp.run_date, stamp.run_id
             )),
-            None => older.push(format!(
-                "{name} is older than this run: it was published before reports carried their run"
-            )),
+            None => Some("a run before reports carried their run".to_string()),
+        };
+        if let Some(made_by) = made_by {
+            older.entry(made_by).or_default().push(name.clone());
         }
         reports.push((name, object));
     }
+    let older = older
+        .into_iter()
+        .map(|(made_by, names)| {
+            format!(
+                "Kept from {made_by}, as this run did not publish them: {}",
+                names.join(", ")
+            )
+        })
+        .collect();
     Ok((reports, older))
 }
