@@ -57,7 +57,7 @@ n, record, timing = sys.argv[1:4]
 r = json.load(open(record))
 wall, kb = open(timing).read().split()[-2:]
 phases = {p["phase"]: p for p in r["phases"]}
-clv = sum(m["seconds"] for m in r["models"] if m["model"] in ("clv_model", "customer_clv"))
+clv = sum(m["seconds"] for m in r["models"] if m["model"] in ("clv_model", "customer_clv", "int_clv_holdout_model", "clv_validation", "clv_tracking"))
 print(json.dumps({"tool": "advocacy", "customers": n, "wall": float(wall), "rss_mib": int(kb) / 1024,
                   "ingest": phases["ingest"]["seconds"], "ingest_rows": phases["ingest"]["rows"],
                   "models": phases["models"]["seconds"], "clv_models": clv,

@@ -320,6 +320,7 @@ impl Run<'_> {
                 RunDate::Given(date) => date,
                 RunDate::LatestComplete => self.today,
             };
+            let started = std::time::Instant::now();
             checks = match freshness::measure(&ctx, config, as_of).await {
                 Ok(data) => {
                     if let RunDate::LatestComplete = self.run_date {
@@ -332,6 +333,8 @@ impl Run<'_> {
                 // record what failed, publishing nothing built on a source.
                 Err(e) => freshness::unchecked(config, &e.strip_backtrace()),
             };
+            let rows = checks.iter().map(|c| c.rows).sum();
+            phases.push(PhaseTiming::since("sources", started, rows));
             data_age = freshness::data_age(&checks, run_date, self.today);
             unmapped = freshness::unmapped_entities(config, project);
             let mut notices: Vec<String> =

@@ -137,7 +137,10 @@ fn a_tight_memory_limit_spills_and_publishes_the_same_reports() {
         .iter()
         .map(|p| p["phase"].as_str().unwrap())
         .collect();
-    assert_eq!(phases, ["ingest", "models", "tests", "publish", "page"]);
+    assert_eq!(
+        phases,
+        ["ingest", "sources", "models", "tests", "publish", "page"]
+    );
     // The page is drawn under the tight limit too, every chart of it.
     let page = std::fs::read_to_string(p.path("tight/reports/index.html")).unwrap();
     assert!(
