@@ -506,3 +506,69 @@ sources:
         ["o1 | 2026-10-31T22:30:00Z | 2026-11-01"]
     );
 }
+
+/// twarc-style pages: each line a page of tweets under `data`, authors
+/// under `includes.users`, found by `lookup`.
+fn pages_project(records: &str, users: &str) -> Project {
+    let p = Project::new();
+    p.config(&format!(
+        r#"  - name: x
+    entity: social_activity
+    format: jsonl
+    path: x.jsonl
+    records: {records}
+    columns:
+      event_id: id
+      platform: {{ value: x }}
+      event_type: {{ value: mention }}
+      occurred_at: created_at
+      handle: {{ from: author_id, lookup: {{ records: {users}, key: id, value: username }} }}
+"#
+    ));
+    p.write(
+        "queries/reports/posts.sql",
+        "SELECT event_id, handle FROM raw_social_activity ORDER BY event_id",
+    );
+    p.land(
+        "x.jsonl",
+        "{\"data\":[{\"id\":\"1\",\"author_id\":\"a\",\"created_at\":\"2026-10-01T10:00:00Z\"}],\
+         \"includes\":{\"users\":[{\"id\":\"a\",\"username\":\"ann\"}]}}\n",
+    );
+    p
+}
+
+#[test]
+fn misspelled_records_and_lookup_pointers_are_named() {
+    let p = pages_project("/data", "/includes/users");
+    assert_exit(&run_at(&p, "2026-11-01"), 0);
+    assert_eq!(
+        lines(&p.query("reports/posts", "SELECT * FROM t"))[1..],
+        ["1 | ann"]
+    );
+    // The lookup's array is misspelled: the handle (required) has no value
+    // in any record, so the source fails, naming the pointer.
+    let p = pages_project("/data", "/includes/user");
+    let out = run_at(&p, "2026-11-01");
+    assert_exit(&out, 1);
+    assert!(
+        stdout(&out).contains(
+            "lookup records \"/includes/user\" occurs in no document of the file (columns.handle)"
+        ),
+        "{}",
+        stdout(&out)
+    );
+    // The records pointer is misspelled: every line is skipped, which a
+    // warning names with the closest array (and the required source has
+    // no rows: exit 3).
+    let p = pages_project("/dat", "/includes/users");
+    let out = run_at(&p, "2026-11-01");
+    assert_exit(&out, 3);
+    assert!(
+        stdout(&out).contains(
+            "records \"/dat\" occurs in no line of the file, so every line was skipped; did you \
+             mean \"/data\"?"
+        ),
+        "{}",
+        stdout(&out)
+    );
+}
