@@ -14,6 +14,17 @@ pub fn today_in(tz: Tz) -> NaiveDate {
     Utc::now().with_timezone(&tz).date_naive()
 }
 
+/// Whether `tz` is UTC under any of its names (`UTC`, `Etc/UTC`, `GMT`,
+/// `Zulu`, ...): zero offset in winter and in summer.
+pub fn is_always_utc(tz: Tz) -> bool {
+    use chrono::{Offset, TimeZone};
+    [1, 7].iter().all(|&month| {
+        let day = NaiveDate::from_ymd_opt(2026, month, 1).expect("valid");
+        let noon = day.and_hms_opt(12, 0, 0).expect("valid");
+        tz.offset_from_utc_datetime(&noon).fix().local_minus_utc() == 0
+    })
+}
+
 /// The instant a local day starts in `tz`. A day that starts in a
 /// daylight-saving gap (no local midnight) starts at the first instant
 /// after it; an ambiguous midnight is the earlier one.
@@ -31,6 +42,15 @@ pub fn local_midnight(day: NaiveDate, tz: Tz) -> chrono::DateTime<Utc> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn utc_by_any_name_is_utc_and_london_is_not() {
+        for name in ["UTC", "Etc/UTC", "GMT", "Zulu", "Etc/Universal"] {
+            assert!(is_always_utc(parse_timezone(name).unwrap()), "{name}");
+        }
+        // London is on UTC in winter only.
+        assert!(!is_always_utc(parse_timezone("Europe/London").unwrap()));
+    }
 
     #[test]
     fn a_local_midnight_is_its_zone_s_instant() {

@@ -363,7 +363,6 @@ impl Run<'_> {
             phases.append(&mut build.phases);
         }
         let status = build.status(!ingest_report.failed());
-        let ingest_warnings = ingest_report.warnings();
         let exit_code = match status {
             "succeeded" => exit::SUCCESS,
             "tests failed" => exit::TESTS_FAILED,
@@ -385,7 +384,7 @@ impl Run<'_> {
             data_age,
             models: build.models,
             tests: build.tests,
-            warnings: [config.warnings(), unmapped, ingest_warnings, build.warnings].concat(),
+            warnings: [config.warnings(), unmapped, build.warnings].concat(),
             publication: build.publication,
             phases,
         };

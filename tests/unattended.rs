@@ -572,3 +572,25 @@ fn misspelled_records_and_lookup_pointers_are_named() {
         stdout(&out)
     );
 }
+
+/// A mistyped future `--date` does not keep later nightlies out of
+/// `reports/`: a published run date after today does not count.
+#[test]
+fn a_run_dated_in_the_future_does_not_freeze_reports() {
+    let p = two_source_project("orders*.csv");
+    let config = std::fs::read_to_string(p.path("config.yaml")).unwrap();
+    p.write(
+        "config.yaml",
+        &config.replace("    freshness: { warn_after: 1d, error_after: 2d }\n", ""),
+    );
+    p.land(
+        "orders-1.csv",
+        "id,cid,at,amount\no1,C1,2026-06-30T09:00:00Z,10\no2,C2,2026-10-31T20:00:00Z,5\n",
+    );
+    assert_exit(&run_at(&p, "2099-01-01"), 0);
+    let out = run_at(&p, "2026-11-01");
+    assert_exit(&out, 0);
+    assert!(!stdout(&out).contains("backfill:"), "{}", stdout(&out));
+    let revenue = p.warehouse().join("reports/revenue/revenue.parquet");
+    assert_eq!(stamp(&revenue).0, "2026-11-01");
+}

@@ -72,9 +72,12 @@ pub fn plan(text: &str, schema: &DFSchema) -> Result<Arc<dyn PhysicalExpr>, Data
     let ctx = SessionContext::new();
     crate::functions::register(&ctx);
     let state = ctx.state();
+    // `now()` and `current_date()` are simplified to the planning instant,
+    // as a query's are to its start; unsimplified they fail when evaluated.
     let context = SimplifyContext::builder()
         .with_schema(Arc::new(schema.clone()))
         .with_config_options(Arc::new(state.config_options().as_ref().clone()))
+        .with_query_execution_start_time(Some(chrono::Utc::now()))
         .build();
     let simplifier = ExprSimplifier::new(context);
     let expr = ctx.parse_sql_expr(text, schema)?;
@@ -170,6 +173,14 @@ mod tests {
             (
                 r#"to_timestamp(CAST("q" AS BIGINT))"#,
                 ["1970-01-01T00:00:02", "1970-01-01T00:00:03"],
+            ),
+            (
+                r#"CAST("q" AS BIGINT) < date_part('year', now())"#,
+                ["true", "true"],
+            ),
+            (
+                r#""b" = 'y' AND current_date() > DATE '2000-01-01'"#,
+                ["true", "true"],
             ),
         ];
         let a = StringArray::from(vec![Some("x"), None]);

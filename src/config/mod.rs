@@ -316,9 +316,11 @@ impl Config {
     pub fn warnings(&self) -> Vec<String> {
         let utc_named = regex::Regex::new(r"(?i)(^|[^a-z])(utc|gmt)([^a-z]|$)").expect("valid");
         let zone = crate::clock::parse_timezone(&self.run.timezone).expect("checked at load");
-        if zone == chrono_tz::UTC {
+        if crate::clock::is_always_utc(zone) {
             return Vec::new();
         }
+        // %z, %:z, %::z, %#z: the values carry their offset.
+        let offset_format = regex::Regex::new(r"%[:#]*z").expect("valid");
         let mut warnings = Vec::new();
         for source in &self.sources {
             for (field, spec) in &source.columns {
@@ -328,7 +330,10 @@ impl Config {
                         crate::schema::FieldType::Date | crate::schema::FieldType::Timestamp
                     )
                 });
-                let with_offset = spec.format.as_deref().is_some_and(|f| f.contains("%z"));
+                let with_offset = spec
+                    .format
+                    .as_deref()
+                    .is_some_and(|f| offset_format.is_match(f));
                 if let Some(from) = &spec.from
                     && is_time
                     && spec.timezone.is_none()

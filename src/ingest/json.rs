@@ -88,7 +88,9 @@ pub fn read_json_lines(
     let mut line = Vec::new();
     let mut number = 0i64;
     let mut records = 0i64;
-    // Pages without the records array, and the first one's text.
+    // Pages (non-blank lines), those without the records array, and the
+    // first one's text.
+    let mut pages = 0i64;
     let mut pages_without = 0i64;
     let mut first_page: Option<String> = None;
     loop {
@@ -122,6 +124,7 @@ pub fn read_json_lines(
             reader.emit(number, text, &reader.lookups(text), sink)?;
             continue;
         }
+        pages += 1;
         match reader.records(text) {
             Ok(Target::Records(page)) => {
                 let lookups = reader.lookups(text);
@@ -150,7 +153,7 @@ pub fn read_json_lines(
     }
     let mut warnings = reader.missing_paths()?;
     // Every page without the array: an empty delivery, or a wrong pointer.
-    if paged && pages_without > 0 && pages_without == number {
+    if paged && pages_without > 0 && pages_without == pages {
         let hint = first_page.map_or(String::new(), |p| pointer_hint(&reader.pointer, &p));
         warnings.push(format!(
             "records {:?} occurs in no line of the file, so every line was skipped{hint}",

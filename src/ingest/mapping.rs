@@ -86,8 +86,10 @@ pub struct Mapping {
 }
 
 /// What reads a source column: the mapped fields (`columns.<field>`, or
-/// `filter`), and whether any of them is required. A filter counts as
-/// required: a path it reads that no record has would skip every record.
+/// `filter`), and whether a required field takes it as its `from`. Paths
+/// that only SQL or a filter read are not required: an expression may
+/// read two spellings of which a file has one (`COALESCE("a", "b")`), and
+/// an API may leave out a key the filter tests for NULL.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ColumnUse {
     pub required: bool,
@@ -232,16 +234,15 @@ fn column_uses(source: &SourceConfig, columns: &[String]) -> Vec<ColumnUse> {
     };
     for (name, spec) in &source.columns {
         let required = source.entity.field(name).is_some_and(|f| f.required);
-        let read = spec
-            .from
-            .iter()
-            .chain(spec.sql.iter().flat_map(|s| &s.fields));
-        for column in read {
+        for column in &spec.from {
             mark(column, required, format!("columns.{name}"));
+        }
+        for column in spec.sql.iter().flat_map(|s| &s.fields) {
+            mark(column, false, format!("columns.{name}"));
         }
     }
     for column in source.filter.iter().flat_map(|f| &f.fields) {
-        mark(column, true, "filter".to_string());
+        mark(column, false, "filter".to_string());
     }
     uses
 }

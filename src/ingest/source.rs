@@ -88,12 +88,14 @@ impl SourceRun<'_> {
             }
         }
         for file in &report.files {
-            let others: Vec<u64> = earlier
-                .iter()
-                .filter(|(path, _)| *path != file.path)
-                .map(|(_, rows)| *rows)
-                .collect();
-            if let Some(warning) = truncation_warning(&self.source.name, file, &others) {
+            // A file loaded before and read again (changed in place, a new
+            // mapping, --full-refresh) is not a new delivery to judge.
+            let reloaded = earlier.iter().any(|(path, _)| *path == file.path);
+            let others: Vec<u64> = earlier.iter().map(|(_, rows)| *rows).collect();
+            let warning = (!reloaded)
+                .then(|| truncation_warning(&self.source.name, file, &others))
+                .flatten();
+            if let Some(warning) = warning {
                 tracing::warn!("{warning}");
                 report.warnings.push(warning);
             }

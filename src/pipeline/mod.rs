@@ -331,8 +331,14 @@ pub async fn build(
     // A backfill never moves `reports/` backwards: the newest run date
     // published keeps it, and an earlier date writes `history/` only.
     let newest_before = stamp::newest_published(warehouse, &project.published()).await;
+    // A published run date after today (a mistyped `--date`) does not
+    // count, or it would keep every nightly out of `reports/` until then.
+    let tz = crate::clock::parse_timezone(&config.run.timezone).expect("checked at load");
+    let today = crate::clock::today_in(tz);
     let target = match &newest_before {
-        Some(newest) if options.run_date < newest.run_date => publish::Target::HistoryOnly,
+        Some(newest) if options.run_date < newest.run_date && newest.run_date <= today => {
+            publish::Target::HistoryOnly
+        }
         _ => publish::Target::Latest,
     };
     publish_reports(warehouse, project, &mut report, options, target)
