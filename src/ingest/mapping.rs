@@ -234,7 +234,7 @@ fn column_uses(source: &SourceConfig, columns: &[String]) -> Vec<ColumnUse> {
     };
     for (name, spec) in &source.columns {
         let required = source.entity.field(name).is_some_and(|f| f.required);
-        for column in &spec.from {
+        if let Some(column) = &spec.from {
             mark(column, required, format!("columns.{name}"));
         }
         for column in spec.sql.iter().flat_map(|s| &s.fields) {
