@@ -295,7 +295,7 @@ fn check_source(
         }
         return check;
     }
-    let (Some(newest), Some(until)) = (found.newest, found.data_until()) else {
+    let Some(until) = found.data_until() else {
         if bounds.error_after.is_some() || bounds.warn_after.is_some() {
             check.status = if bounds.error_after.is_some() {
                 failed
@@ -310,11 +310,6 @@ fn check_source(
         return check;
     };
     let age = end_of_run_date - until;
-    let shown = if found.dated {
-        newest.format("%Y-%m-%d")
-    } else {
-        newest.format("%Y-%m-%d %H:%M")
-    };
     let (status, bound, key) = match (bounds.error_after, bounds.warn_after) {
         (Some(error), _) if age > error => (failed, error, "error_after"),
         (_, Some(warn)) if age > warn => (CheckStatus::Warn, warn, "warn_after"),
@@ -324,7 +319,7 @@ fn check_source(
     check.message = Some(format!(
         "source {name} is stale: its newest record, {}, is {} old at the end of {as_of}, past \
          freshness.{key} {}",
-        shown,
+        check.newest_shown().expect("a newest record"),
         age_text(age),
         written(bound)
     ));

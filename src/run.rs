@@ -316,12 +316,10 @@ impl Run<'_> {
         if let Some(project) = self.project {
             let ctx = engine::session(config).await?;
             engine::register_raw_tables(&ctx, self.warehouse, config.run.pii)?;
-            let as_of = match self.run_date {
-                RunDate::Given(date) => date,
-                RunDate::LatestComplete => self.today,
-            };
+            // Sources are measured as of the given date, or with
+            // `latest_complete` as of today, whose newest record dates the run.
             let started = std::time::Instant::now();
-            checks = match freshness::measure(&ctx, config, as_of).await {
+            checks = match freshness::measure(&ctx, config, load_date).await {
                 Ok(data) => {
                     if let RunDate::LatestComplete = self.run_date {
                         run_date = freshness::latest_complete_date(&data, self.today);

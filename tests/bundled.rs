@@ -7,7 +7,7 @@ use std::path::Path;
 
 use advocacy::generate::{GenerateOptions, generate};
 use chrono::NaiveDate;
-use common::{Project, assert_exit, bundled_config, lines, stdout};
+use common::{Project, assert_exit, bundled_config, lines, snapshot, stdout};
 use datafusion::arrow::array::{Array, Float64Array};
 use datafusion::arrow::datatypes::DataType;
 
@@ -295,24 +295,6 @@ fn assert_clv_not_silently_empty(p: &Project, date: NaiveDate) {
         });
         assert!(warned, "{date}: BG/NBD did not converge and nothing warned");
     }
-}
-
-/// Every file below `folder`, relative path -> bytes.
-fn snapshot(folder: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
-    let mut out = std::collections::BTreeMap::new();
-    let mut stack = vec![folder.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                let relative = path.strip_prefix(folder).unwrap().display().to_string();
-                out.insert(relative, std::fs::read(&path).unwrap());
-            }
-        }
-    }
-    out
 }
 
 /// The README's first command run on any day after the bundled exports end

@@ -5,29 +5,10 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
-use common::{Project, assert_exit, lines, stderr, stdout};
+use common::{Project, assert_exit, lines, snapshot, stderr, stdout};
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-
-/// Every file under `folder`, relative path -> bytes.
-fn snapshot(folder: &Path) -> BTreeMap<String, Vec<u8>> {
-    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                walk(root, &path, out);
-            } else {
-                let relative = path.strip_prefix(root).unwrap().display().to_string();
-                out.insert(relative, std::fs::read(&path).unwrap());
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    walk(folder, folder, &mut out);
-    out
-}
 
 /// The run date and run id a Parquet file carries in its metadata.
 fn stamp(file: &Path) -> (String, String) {
@@ -101,6 +82,15 @@ sources:
         "id,signup\nC1,2026-10-01\nC2,2026-10-20\n",
     );
     p
+}
+
+/// Takes the orders' freshness bounds out of [`two_source_project`].
+fn without_freshness(p: &Project) {
+    let config = std::fs::read_to_string(p.path("config.yaml")).unwrap();
+    p.write(
+        "config.yaml",
+        &config.replace("    freshness: { warn_after: 1d, error_after: 2d }\n", ""),
+    );
 }
 
 fn run_at(p: &Project, date: &str) -> std::process::Output {
@@ -278,12 +268,8 @@ fn a_backfill_writes_history_only_and_leaves_reports_byte_for_byte() {
         "orders-1.csv",
         "id,cid,at,amount\no1,C1,2026-06-30T09:00:00Z,10\no2,C2,2026-10-31T20:00:00Z,5\n",
     );
-    let config = std::fs::read_to_string(p.path("config.yaml")).unwrap();
     // Freshness is not what this test is about.
-    p.write(
-        "config.yaml",
-        &config.replace("    freshness: { warn_after: 1d, error_after: 2d }\n", ""),
-    );
+    without_freshness(&p);
     let out = run_at(&p, "2026-11-01");
     assert_exit(&out, 0);
     let revenue = p.warehouse().join("reports/revenue/revenue.parquet");
@@ -578,11 +564,7 @@ fn misspelled_records_and_lookup_pointers_are_named() {
 #[test]
 fn a_run_dated_in_the_future_does_not_freeze_reports() {
     let p = two_source_project("orders*.csv");
-    let config = std::fs::read_to_string(p.path("config.yaml")).unwrap();
-    p.write(
-        "config.yaml",
-        &config.replace("    freshness: { warn_after: 1d, error_after: 2d }\n", ""),
-    );
+    without_freshness(&p);
     p.land(
         "orders-1.csv",
         "id,cid,at,amount\no1,C1,2026-06-30T09:00:00Z,10\no2,C2,2026-10-31T20:00:00Z,5\n",

@@ -168,15 +168,14 @@ pub struct BuildReport {
 /// backfill, `history/` only.
 #[derive(Debug, Clone, Serialize)]
 pub struct Publication {
-    /// `latest` or `history_only`.
-    pub target: &'static str,
+    pub target: publish::Target,
     /// The newest run in `reports/` before this one published.
     pub newest_before: Option<stamp::Stamp>,
 }
 
 impl Publication {
     pub fn backfill(&self) -> bool {
-        self.target == "history_only"
+        self.target == publish::Target::HistoryOnly
     }
 
     /// The summary's line for a backfill.
@@ -345,10 +344,7 @@ pub async fn build(
         .await
         .map_err(PipelineError::Io)?;
     report.publication = Some(Publication {
-        target: match target {
-            publish::Target::Latest => "latest",
-            publish::Target::HistoryOnly => "history_only",
-        },
+        target,
         newest_before,
     });
     if let Some(line) = report

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use super::data_tests::TestResult;
+use super::stamp::Stamped;
 use super::{BuildOptions, BuildReport, Project, parameters};
 use crate::config::Config;
 use crate::page::data::RunTest;
@@ -139,20 +140,14 @@ async fn page_reports(
         } else {
             super::stamp::history_object(&name, run_date)
         };
-        if !warehouse
-            .exists(&warehouse.path(&object))
-            .await
-            .map_err(|e| e.to_string())?
-        {
-            continue;
-        }
         let made_by = match super::stamp::read_stamp(warehouse, &object).await? {
-            Some(stamp) if stamp.run_id == run_id => None,
-            Some(stamp) => Some(format!(
+            Stamped::Missing => continue,
+            Stamped::By(stamp) if stamp.run_id == run_id => None,
+            Stamped::By(stamp) => Some(format!(
                 "run date {} (run {})",
                 stamp.run_date, stamp.run_id
             )),
-            None => Some("a run before reports carried their run".to_string()),
+            Stamped::Unstamped => Some("a run before reports carried their run".to_string()),
         };
         if let Some(made_by) = made_by {
             older.entry(made_by).or_default().push(name.clone());

@@ -12,8 +12,9 @@ use super::execute::materialised_path;
 use super::stamp::{SUCCESS_MARKER, Stamp, history_object};
 use crate::storage::Location;
 
-/// Where a run's reports go.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Where a run's reports go (`latest` or `history_only` in the run record).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Target {
     /// The run's date is the newest published: `reports/` and `history/`.
     Latest,

@@ -46,13 +46,21 @@ impl Stamp {
     }
 }
 
-/// The stamp in a Parquet object's footer: `None` when the object does
-/// not exist or was written before stamps (no such keys).
-pub async fn read_stamp(warehouse: &Location, relative: &str) -> Result<Option<Stamp>, String> {
+/// What a Parquet object says of the run that made it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stamped {
+    Missing,
+    /// Written before stamps (no such keys).
+    Unstamped,
+    By(Stamp),
+}
+
+/// The stamp in a Parquet object's footer (one head, one footer read).
+pub async fn read_stamp(warehouse: &Location, relative: &str) -> Result<Stamped, String> {
     let path = warehouse.path(relative);
     let object = match warehouse.store.head(&path).await {
         Ok(object) => object,
-        Err(object_store::Error::NotFound { .. }) => return Ok(None),
+        Err(object_store::Error::NotFound { .. }) => return Ok(Stamped::Missing),
         Err(e) => return Err(format!("cannot read {relative}: {e}")),
     };
     let metadata = DFParquetMetadata::new(warehouse.store.as_ref(), &object)
@@ -62,7 +70,8 @@ pub async fn read_stamp(warehouse: &Location, relative: &str) -> Result<Option<S
     Ok(metadata
         .file_metadata()
         .key_value_metadata()
-        .and_then(|pairs| Stamp::from_key_values(pairs)))
+        .and_then(|pairs| Stamp::from_key_values(pairs))
+        .map_or(Stamped::Unstamped, Stamped::By))
 }
 
 /// `reports/_SUCCESS`: the run whose reports are all in `reports/`.
@@ -109,23 +118,18 @@ pub async fn newest_published(warehouse: &Location, reports: &BTreeSet<String>) 
 /// The run of `reports/<name>`, or for one published before stamps, its
 /// newest dated copy's date.
 async fn published_stamp(warehouse: &Location, name: &str) -> Result<Option<Stamp>, String> {
-    let relative = crate::storage::report_object(name);
-    if let Some(stamp) = read_stamp(warehouse, &relative).await? {
-        return Ok(Some(stamp));
+    match read_stamp(warehouse, &crate::storage::report_object(name)).await? {
+        Stamped::Missing => Ok(None),
+        Stamped::By(stamp) => Ok(Some(stamp)),
+        Stamped::Unstamped => {
+            Ok(newest_history_date(warehouse, name)
+                .await?
+                .map(|run_date| Stamp {
+                    run_date,
+                    run_id: "(before stamps)".into(),
+                }))
+        }
     }
-    let exists = warehouse
-        .exists(&warehouse.path(&relative))
-        .await
-        .map_err(|e| e.to_string())?;
-    if !exists {
-        return Ok(None);
-    }
-    Ok(newest_history_date(warehouse, name)
-        .await?
-        .map(|run_date| Stamp {
-            run_date,
-            run_id: "(before stamps)".into(),
-        }))
 }
 
 /// The newest `run_date=` folder under `history/<report>/`.

@@ -181,6 +181,21 @@ pub fn bundled_config(p: &Project, landing: &Path, warehouse: &str, memory_limit
     p.write("config.yaml", &text);
 }
 
+/// Every file below `folder`, relative path -> bytes: to show a folder was
+/// left byte for byte as it was.
+pub fn snapshot(folder: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut files = Vec::new();
+    walk(folder, &mut files);
+    files
+        .into_iter()
+        .map(|path| {
+            let relative = path.strip_prefix(folder).unwrap().display().to_string();
+            let bytes = std::fs::read(&path).unwrap();
+            (relative, bytes)
+        })
+        .collect()
+}
+
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
