@@ -16,8 +16,9 @@
 //! - [`run`] ties the steps together for the nightly command and
 //!   [`inspect`] holds the read-only commands (validate, dag, test, query);
 //! - [`generate`] writes synthetic exports to try it all on;
-//! - [`clock`] (time zones), [`pii`] (hashing and redaction), [`timing`]
-//!   and [`kill_point`] (crash tests) are the small helpers they share.
+//! - [`clock`] (time zones), [`pii`] (hashing and redaction), [`timing`],
+//!   [`state_format`] (versions of state files) and [`kill_point`] (crash
+//!   tests) are the small helpers they share.
 
 pub mod clock;
 pub mod cluster;
@@ -36,5 +37,6 @@ pub mod pipeline;
 pub mod run;
 pub mod schema;
 pub mod shutdown;
+pub mod state_format;
 pub mod storage;
 pub mod timing;

@@ -53,6 +53,9 @@ enum Command {
     Test(Common),
     /// Run an ad-hoc SELECT over raw tables, models and reports.
     Query(QueryArgs),
+    /// Rebuild the ingest manifest (_state/ingest_manifest.parquet) from the raw zone's own objects.
+    #[command(long_about = REPAIR_ABOUT)]
+    RepairManifest(Common),
     /// Write deterministic synthetic exports (the bundled testdata is made with this).
     #[command(long_about = GENERATE_ABOUT)]
     Generate(GenerateArgs),
@@ -75,6 +78,12 @@ struct ServerLog {
     #[arg(short, long)]
     quiet: bool,
 }
+
+const REPAIR_ABOUT: &str = "Rebuild the ingest manifest (_state/ingest_manifest.parquet) from the \
+raw zone's own objects, each of which names the landing file, content hash and load it came from. \
+Run it when a run stops because the manifest is missing, unreadable or does not describe the raw \
+zone: nothing is reloaded twice and nothing is lost. The manifest that was there is kept beside it; \
+an object replaced by a later load of the same landing file is removed.";
 
 #[derive(Args)]
 struct SchedulerArgs {
@@ -338,6 +347,17 @@ fn run_step(step: Step, common: Common, full_refresh: bool) -> i32 {
     }
 }
 
+fn run_repair_manifest(common: Common) -> i32 {
+    init_logging(&common);
+    match runtime().block_on(run::repair_manifest(&common.config, common.force_unlock)) {
+        Ok(repaired) => {
+            print!("{}", repaired.summary());
+            exit::SUCCESS
+        }
+        Err(e) => fail(e),
+    }
+}
+
 fn run_validate(common: Common) -> i32 {
     init_logging(&common);
     match runtime().block_on(inspect::validate(&common.config, common.date)) {
@@ -565,6 +585,7 @@ fn main() -> ExitCode {
         Command::Dag(args) => run_dag(args),
         Command::Test(common) => run_tests(common),
         Command::Query(args) => run_query(args),
+        Command::RepairManifest(common) => run_repair_manifest(common),
         Command::Generate(args) => run_generate(args),
         Command::Scheduler(args) => run_scheduler(args),
         Command::Executor(args) => run_executor(args),

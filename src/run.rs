@@ -60,6 +60,7 @@ impl RunError {
             RunError::Config(_)
             | RunError::Pipeline(PipelineError::Invalid(_))
             | RunError::Query(_) => exit::INVALID,
+            RunError::Lock(LockError::NoConditionalCreate) => exit::FAILED,
             RunError::Lock(_) => exit::LOCKED,
             _ => exit::FAILED,
         }
@@ -96,6 +97,8 @@ pub struct RunOptions {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct RunRecord {
+    /// [`crate::state_format::RUN_RECORD_VERSION`].
+    pub format_version: u32,
     pub run_id: String,
     pub command: Step,
     pub config_hash: String,
@@ -208,25 +211,14 @@ pub async fn execute(step: Step, options: &RunOptions) -> Result<RunRecord, RunE
         &config.storage,
         false,
     )?;
-    let warehouse = Location::open(
-        &config.resolve_location(config.warehouse.as_str()),
-        &config.storage,
-        true,
-    )?;
-    let info = LockInfo {
-        run_id: run_id.clone(),
-        host: crate::lock::host_name(),
-        pid: std::process::id(),
-        command: format!("{step:?}").to_lowercase(),
-        started_at: started,
-        heartbeat_at: None,
-    };
+    let warehouse = open_warehouse(&config)?;
+    let info = LockInfo::for_this_process(&run_id, &format!("{step:?}").to_lowercase(), started);
     let project = match step {
         Step::Ingest => None,
         Step::Run | Step::Build => Some(Project::load_valid(&config)?),
     };
     let mut shutdown = Shutdown::listen();
-    let lock = Lock::acquire(&warehouse, info, config.lock_ttl(), options.force_unlock).await?;
+    let lock = take_lock(&warehouse, info, &config, options.force_unlock).await?;
     crate::kill_point::reached("lock-taken");
     tracing::info!(run_id = %run_id, run_date = ?run_date, command = ?step, "run started");
     let run = Run {
@@ -257,6 +249,65 @@ pub async fn execute(step: Step, options: &RunOptions) -> Result<RunRecord, RunE
     let record = result?;
     released?;
     Ok(record)
+}
+
+/// Takes the warehouse lock, on a store that keeps it exclusive.
+async fn take_lock(
+    warehouse: &Location,
+    info: LockInfo,
+    config: &Config,
+    force: bool,
+) -> Result<Lock, RunError> {
+    let lock = Lock::acquire(warehouse, info, config.lock_ttl(), force).await?;
+    match lock.check_conditional_create().await {
+        Ok(()) => Ok(lock),
+        Err(e @ LockError::NoConditionalCreate) if config.run.allow_unconditional_store => {
+            tracing::warn!("{e}; going on: run.allow_unconditional_store is set");
+            Ok(lock)
+        }
+        Err(e) => {
+            if let Err(release) = lock.release().await {
+                tracing::warn!(error = %release, "cannot release the warehouse lock");
+            }
+            Err(e.into())
+        }
+    }
+}
+
+fn open_warehouse(config: &Config) -> Result<Location, StorageError> {
+    Location::open(
+        &config.resolve_location(config.warehouse.as_str()),
+        &config.storage,
+        true,
+    )
+}
+
+/// `advocacy repair-manifest`: rebuilds the ingest manifest from the raw
+/// zone, under the warehouse lock.
+pub async fn repair_manifest(
+    config_path: &std::path::Path,
+    force_unlock: bool,
+) -> Result<ingest::Repaired, RunError> {
+    let config = Config::load(config_path)?;
+    let started = Utc::now();
+    let run_id = new_run_id(started);
+    let warehouse = open_warehouse(&config)?;
+    let info = LockInfo::for_this_process(&run_id, "repair-manifest", started);
+    let mut shutdown = Shutdown::listen();
+    let lock = take_lock(&warehouse, info, &config, force_unlock).await?;
+    let repair = async {
+        ingest::repair_manifest(&warehouse, &run_id)
+            .await
+            .map_err(RunError::from)
+    };
+    let result = tokio::select! {
+        result = lock.keep_alive(config.lock_ttl(), repair) => result.map_err(RunError::from).and_then(|r| r),
+        _ = shutdown.requested() => Err(RunError::Interrupted),
+    };
+    let released = lock.release().await;
+    let repaired = result?;
+    released?;
+    Ok(repaired)
 }
 
 /// The run date: given (`--date`, or today), or taken from the data.
@@ -368,6 +419,7 @@ impl Run<'_> {
         };
         let finished = Utc::now();
         let record = RunRecord {
+            format_version: crate::state_format::RUN_RECORD_VERSION,
             run_id: self.run_id.clone(),
             command: self.step,
             config_hash: config.hash.clone(),

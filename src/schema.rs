@@ -212,6 +212,18 @@ const fn checked(mut def: FieldDef, check: Check) -> FieldDef {
 
 use FieldType::{Bool, Date, Email, Float, Int, Text, Timestamp};
 
+/// The largest magnitude of a decimal field (an amount, a margin, a
+/// rate). Amounts are summed as DECIMAL(38, 6), which holds just under
+/// 10^32: a row may hold at most 10^15, so a sum over 10^16 rows, each
+/// also converted at a rate up to 10^1, still fits. Larger values are
+/// quarantined at ingest rather than fail the night's models.
+pub const MAX_DECIMAL: f64 = 1e15;
+
+/// The largest whole number a field may hold (followers, likes, shares):
+/// sums of counts are computed as DECIMAL(38, 0), and 10^12 keeps any
+/// realistic sum within BIGINT, the type the reports give them.
+pub const MAX_COUNT: i64 = 1_000_000_000_000;
+
 pub const ORDER_STATUSES: &[&str] = &["completed", "refunded", "cancelled"];
 pub const SOCIAL_EVENT_TYPES: &[&str] = &[
     "mention",

@@ -233,3 +233,52 @@ fn a_file_changed_into_a_copy_of_another_loses_its_old_rows() {
     );
     assert_eq!(raw_files(&p, "quarantine"), 0);
 }
+
+/// Issue 27, point 7: a file loaded again keeps its original load time, so
+/// the latest load still wins after `--full-refresh` or a mapping change
+/// (both reload every file). Here the correcting export's name sorts
+/// before the one it corrects: with one load time for all, the file name
+/// would decide and hand C1 back to US.
+#[test]
+fn a_reload_keeps_the_original_load_order() {
+    let p = Project::new();
+    p.config(SOURCE);
+    p.write(
+        "queries/staging/stg_customers.sql",
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/queries/staging/stg_customers.sql"
+        ))
+        .unwrap(),
+    );
+    p.write(
+        "queries/reports/customer_list.sql",
+        "SELECT customer_id, country, _file FROM stg_customers ORDER BY customer_id",
+    );
+    p.land("crm/b.csv", "Id,Created,Country\nC1,2024-01-01,US\n");
+    assert_exit(&p.ingest(), 0);
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    p.land("crm/a.csv", "Id,Created,Country\nC1,2024-01-01,CA\n");
+    let run = |extra: &[&str]| {
+        let mut args = vec!["run", "--config", "config.yaml", "--date", "2026-11-02"];
+        args.extend_from_slice(extra);
+        let out = p.advocacy(&args);
+        assert_exit(&out, 0);
+        let report = p.query("reports/customer_list", "SELECT * FROM t");
+        let loads = p.query(
+            "raw/customers",
+            "SELECT _file, CAST(_loaded_at AS VARCHAR) AS at FROM t ORDER BY _file",
+        );
+        (lines(&report)[1..].to_vec(), loads)
+    };
+    let (report, loads) = run(&[]);
+    assert_eq!(report, ["C1 | CA | crm/a.csv"]);
+
+    assert_eq!(run(&["--full-refresh"]), (report.clone(), loads.clone()));
+    // A new mapping (a constant segment) reloads every file too.
+    p.config(&SOURCE.replace(
+        "country: Country }",
+        "country: Country, segment: { value: smb } }",
+    ));
+    assert_eq!(run(&[]), (report, loads));
+}

@@ -6,7 +6,7 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{Project, SALT, assert_exit, lines, stdout};
+use common::{Project, SALT, assert_exit, lines, stderr, stdout};
 use datafusion::arrow::array::{
     Date32Array, Float64Array, RecordBatch, StringArray, TimestampMillisecondArray,
 };
@@ -596,4 +596,152 @@ fn new_columns_are_reported_once_as_ignored() {
         "SELECT customer_id FROM t ORDER BY customer_id",
     );
     assert_eq!(lines(&loaded)[1..], ["C1", "C2", "C3"]);
+}
+
+/// Issue 27, point 6: a number too large for the type it is summed as is
+/// quarantined with the reason at ingest, not left to fail the night's
+/// models (an amount of 1e35 does not fit DECIMAL(38, 6)) or to wrap a
+/// sum (three follower counts of 7e18 overflow a BIGINT). The rest load.
+#[test]
+fn numbers_too_large_to_sum_are_quarantined() {
+    let p = Project::new();
+    p.config(
+        r#"  - name: shop
+    entity: orders
+    format: csv
+    path: orders.csv
+    columns: { order_id: Id, customer_id: Customer, ordered_at: At, amount: Total }
+  - name: x
+    entity: social_activity
+    format: csv
+    path: social.csv
+    columns: { event_id: Id, platform: { value: x }, handle: Handle, event_type: { value: mention }, occurred_at: At, followers: Followers }
+"#,
+    );
+    p.land(
+        "orders.csv",
+        "Id,Customer,At,Total\no1,C1,2026-10-01,211.8\no2,C1,2026-10-02,1e35\n\
+         o3,C2,2026-10-03,1000000000000000\no4,C2,2026-10-04,1000000000000001\n",
+    );
+    p.land(
+        "social.csv",
+        "Id,Handle,At,Followers\ne1,@a,2026-10-01,7000000000000000000\n\
+         e2,@b,2026-10-01,1000000000000\ne3,@c,2026-10-01,1000000000001\n",
+    );
+    assert_exit(&p.ingest(), 0);
+    let orders = p.query("raw/orders", "SELECT order_id FROM t ORDER BY order_id");
+    assert_eq!(lines(&orders)[1..], ["o1", "o3"]);
+    let quarantined = p.query(
+        "quarantine/shop",
+        "SELECT row, field, reason FROM t ORDER BY row",
+    );
+    assert_eq!(
+        lines(&quarantined)[1..],
+        [
+            "3 | amount | 100000000000000000000000000000000000 is larger than 1e15, the most a \
+             number may be here (amounts are summed as DECIMAL(38, 6))",
+            "5 | amount | 1000000000000001 is larger than 1e15, the most a number may be here \
+             (amounts are summed as DECIMAL(38, 6))"
+        ]
+    );
+    let social = p.query("raw/social_activity", "SELECT event_id, followers FROM t");
+    assert_eq!(lines(&social)[1..], ["e2 | 1000000000000"]);
+    let quarantined = p.query(
+        "quarantine/x",
+        "SELECT row, field, reason FROM t ORDER BY row",
+    );
+    assert_eq!(
+        lines(&quarantined)[1..],
+        [
+            "2 | followers | 7000000000000000000 is larger than 1000000000000, the most a count \
+             may be (sums of counts must fit a BIGINT)",
+            "4 | followers | 1000000000001 is larger than 1000000000000, the most a count may \
+             be (sums of counts must fit a BIGINT)"
+        ]
+    );
+}
+
+/// Issue 27, point 5: landing symlinks are not followed unless the source
+/// says so, and never out of the landing folder; a file whose name is not
+/// UTF-8 or holds a newline is that file's failure, and a link loop is
+/// not followed. The good file of the same source still loads, and nothing of
+/// a refused file (not even its first line) is read or echoed.
+#[test]
+fn landing_symlinks_and_bad_names_fail_only_their_file() {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::symlink;
+    let source = |follow: bool| {
+        format!(
+            "  - name: crm\n    entity: customers\n    format: csv\n    path: crm/customers*.csv\n    \
+             columns: {{ customer_id: Id, signup_date: Created }}\n    follow_symlinks: {follow}\n"
+        )
+    };
+    let p = Project::new();
+    p.config(&source(false));
+    p.land("crm/customers.csv", "Id,Created\nC1,2024-01-01\n");
+    p.land("inside/more.csv", "Id,Created\nC2,2024-01-02\n");
+    p.write("outside.csv", "Id,Created\nC3,2024-01-03\n");
+    let crm = p.landing().join("crm");
+    symlink("/etc/passwd", crm.join("customers-passwd.csv")).unwrap();
+    symlink(p.path("outside.csv"), crm.join("customers-outside.csv")).unwrap();
+    symlink(
+        p.landing().join("inside/more.csv"),
+        crm.join("customers-inside.csv"),
+    )
+    .unwrap();
+    symlink(&crm, crm.join("loop")).unwrap();
+    let bad_name = std::ffi::OsStr::from_bytes(b"customers-\xff.csv");
+    std::fs::write(crm.join(bad_name), "Id,Created\nC4,2024-01-04\n").unwrap();
+    p.land("crm/customers-a\nb.csv", "Id,Created\nC5,2024-01-05\n");
+
+    let out = p.ingest();
+    assert_exit(&out, 1);
+    let text = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(!text.contains("root:"), "/etc/passwd was read:\n{text}");
+    for (file, why) in [
+        (
+            "crm/customers-passwd.csv",
+            "is reached through a symbolic link, which is not followed",
+        ),
+        (
+            "crm/customers-outside.csv",
+            "is reached through a symbolic link",
+        ),
+        (
+            "crm/customers-inside.csv",
+            "is reached through a symbolic link",
+        ),
+    ] {
+        assert!(text.contains(&format!("{file}: {why}")), "{file}:\n{text}");
+    }
+    assert!(
+        text.contains("crm/customers-\u{fffd}.csv: has a name that is not UTF-8"),
+        "{text}"
+    );
+    assert!(
+        text.contains("crm/customers-a\\nb.csv: has a control character (a newline, a tab)"),
+        "{text}"
+    );
+    let loaded = p.query(
+        "raw/customers",
+        "SELECT customer_id FROM t ORDER BY customer_id",
+    );
+    assert_eq!(lines(&loaded)[1..], ["C1"]);
+
+    // With follow_symlinks, a link inside the landing loads; one out of it
+    // never does.
+    p.config(&source(true));
+    let out = p.ingest();
+    assert_exit(&out, 1);
+    let text = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(!text.contains("root:"), "/etc/passwd was read:\n{text}");
+    assert!(
+        text.contains("crm/customers-outside.csv: is a symbolic link out of the landing folder"),
+        "{text}"
+    );
+    let loaded = p.query(
+        "raw/customers",
+        "SELECT customer_id FROM t ORDER BY customer_id",
+    );
+    assert_eq!(lines(&loaded)[1..], ["C1", "C2"]);
 }

@@ -203,33 +203,111 @@ fn ctrl_c_and_sigterm_release_the_lock() {
 }
 
 /// After a SIGKILL the lock stays, but its holder's pid on this host no
-/// longer runs: the next run takes it over at once, however fresh it is.
+/// longer runs: the next run takes it over at once, however fresh it is,
+/// and so when the pid runs again in a process started at another time.
 /// The same fresh lock held by a live process (this test's own) still
-/// stops the run with exit 4, and one on another host too.
+/// stops the run with exit 4, and so does one on another host, in another
+/// PID namespace (issue 27, point 3: two containers that are both PID 1),
+/// or written before holders recorded their boot and namespace.
 #[test]
 fn a_lock_whose_process_is_gone_is_taken_over_at_once() {
     let p = small_project();
     let mut finished = Command::new("true").spawn().unwrap();
     finished.wait().unwrap();
     let now = chrono::Utc::now().to_rfc3339();
-    let write = |host: &str, pid: u32| write_lock(&p, "20261101T000000Z-killed", host, pid, &now);
+    let boot_id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
+    let namespace = std::fs::read_link("/proc/self/ns/pid").unwrap();
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+    let started: u64 = stat[stat.rfind(')').unwrap() + 1..]
+        .split_whitespace()
+        .nth(19)
+        .unwrap()
+        .parse()
+        .unwrap();
+    // A lock as a run on this host (or in another PID namespace) writes it.
+    let write = |host: &str, pid: u32, namespace: &str, started: u64| {
+        write_lock(&p, "20261101T000000Z-killed", host, pid, &now);
+        let mut lock: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(lock_file(&p)).unwrap()).unwrap();
+        lock["boot_id"] = boot_id.trim().into();
+        lock["pid_namespace"] = namespace.into();
+        lock["process_started"] = started.into();
+        std::fs::write(lock_file(&p), lock.to_string()).unwrap();
+    };
+    let here = namespace.to_string_lossy().into_owned();
     let ingest = || {
         p.advocacy_env(
             &["ingest", "--config", "config.yaml", "--date", "2026-11-01"],
             &[("HOSTNAME", "test-host")],
         )
     };
-    write("test-host", std::process::id());
+    let taken_over = |out: &std::process::Output| {
+        assert_exit(out, 0);
+        assert!(
+            stderr(out).contains("taking over the warehouse lock"),
+            "{}",
+            stderr(out)
+        );
+        assert!(!lock_file(&p).exists());
+    };
+    // This test process holds it: alive.
+    write("test-host", std::process::id(), &here, started);
     assert_exit(&ingest(), 4);
-    write("other-host", finished.id());
+    // Another host: only the TTL tells.
+    write("other-host", finished.id(), &here, started);
     assert_exit(&ingest(), 4);
-    write("test-host", finished.id());
-    let out = ingest();
-    assert_exit(&out, 0);
-    assert!(
-        stderr(&out).contains("taking over the warehouse lock"),
-        "{}",
-        stderr(&out)
+    // Another container on this host (another PID namespace, as two
+    // containers that are both PID 1): its pid means nothing here.
+    write("test-host", finished.id(), "pid:[1]", started);
+    assert_exit(&ingest(), 4);
+    // A lock written before holders recorded their namespace: the TTL.
+    write_lock(
+        &p,
+        "20261101T000000Z-killed",
+        "test-host",
+        finished.id(),
+        &now,
     );
-    assert!(!lock_file(&p).exists());
+    assert_exit(&ingest(), 4);
+    // Its process is gone.
+    write("test-host", finished.id(), &here, started);
+    taken_over(&ingest());
+    // Its pid is live again, but in a process started at another time.
+    write("test-host", std::process::id(), &here, started + 1);
+    taken_over(&ingest());
+}
+
+/// Issue 27, point 3: a 0-byte or foreign `_state/lock` names no holder.
+/// While younger than `run.lock_ttl` it stops runs (exit 4, saying what is
+/// wrong); older, it is taken over like any dead lock, without
+/// `--force-unlock`.
+#[test]
+fn an_unreadable_lock_older_than_the_ttl_is_taken_over() {
+    let p = small_project();
+    for contents in ["", "not a lock"] {
+        std::fs::create_dir_all(p.warehouse().join("_state")).unwrap();
+        std::fs::write(lock_file(&p), contents).unwrap();
+        let young = p.ingest();
+        assert_exit(&young, 4);
+        assert!(
+            stderr(&young).contains("_state/lock exists but is unreadable"),
+            "{}",
+            stderr(&young)
+        );
+        let aged = Command::new("touch")
+            .args(["-d", "2 days ago"])
+            .arg(lock_file(&p))
+            .status()
+            .unwrap();
+        assert!(aged.success());
+        let out = p.ingest();
+        assert_exit(&out, 0);
+        assert!(
+            stderr(&out)
+                .contains("taking over an unreadable warehouse lock older than run.lock_ttl"),
+            "{}",
+            stderr(&out)
+        );
+        assert!(!lock_file(&p).exists());
+    }
 }

@@ -170,12 +170,10 @@ async fn listing_sees_every_object_below_a_prefix(w: &Location) {
 
 fn info(run_id: &str, started_at: chrono::DateTime<Utc>) -> LockInfo {
     LockInfo {
-        run_id: run_id.into(),
         host: "elsewhere".into(),
         pid: 1,
-        command: "run".into(),
-        started_at,
         heartbeat_at: Some(started_at),
+        ..LockInfo::for_this_process(run_id, "run", started_at)
     }
 }
 

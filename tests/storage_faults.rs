@@ -442,6 +442,47 @@ fn the_server_vanishing_while_publishing_fails_the_run_and_the_next_run_complete
     );
 }
 
+/// Issue 27, point 3: a store that ignores `If-None-Match` (here the proxy
+/// strips it, as older MinIO and some Ceph releases ignore it) would let
+/// two runs hold the lock at once. The first run on it finds out (a second
+/// create of its own lock must fail, and does not), stops with exit 1
+/// naming the setting that allows it knowingly, and leaves no lock behind.
+/// With the setting, it runs and says so.
+#[test]
+fn a_store_that_ignores_conditional_creates_is_refused() {
+    let server = S3Server::start();
+    let s3 = seed(&server);
+    let proxy = FaultProxy::start(&server.endpoint);
+    proxy.set(Plan::IgnoreConditions);
+    let p = project("unconditional");
+    let (out, _) = run(&p, &proxy.endpoint, "2026-10-15");
+    assert_exit(&out, 1);
+    assert!(
+        stderr(&out).contains("the store accepted a second conditional create of _state/lock")
+            && stderr(&out).contains("run.allow_unconditional_store: true"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(get(&s3, "unconditional/_state/lock").is_none());
+    assert!(list(&s3, "unconditional/reports").is_empty());
+
+    let config = std::fs::read_to_string(p.path("config.yaml")).unwrap();
+    p.write(
+        "config.yaml",
+        &config.replace(
+            "run: { pii_salt: s }",
+            "run: { pii_salt: s, allow_unconditional_store: true }",
+        ),
+    );
+    let (out, _) = run(&p, &proxy.endpoint, "2026-10-15");
+    assert_exit(&out, 0);
+    assert!(
+        stderr(&out).contains("going on: run.allow_unconditional_store is set"),
+        "{}",
+        stderr(&out)
+    );
+}
+
 // ---- multipart uploads, at the ParquetFile level ----
 
 /// `s3://faults/mp` through the proxy, with short retries.

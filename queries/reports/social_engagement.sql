@@ -49,7 +49,9 @@ reach AS (
     SELECT
         period_start,
         platform,
-        SUM(followers) AS reach,
+        -- Summed as DECIMAL: a BIGINT sum wraps silently on overflow; this
+        -- one fails loudly if it ever exceeds a BIGINT.
+        CAST(SUM(CAST(followers AS DECIMAL(38, 0))) AS BIGINT) AS reach,
         COUNT(CASE WHEN matched AND handle IS NOT NULL THEN 1 END) AS matched_authors,
         COUNT(CASE WHEN unmatched AND handle IS NOT NULL THEN 1 END) AS unmatched_authors
     FROM author_months
@@ -64,8 +66,9 @@ counts AS (
         SUM(CASE WHEN event_type = 'reply' THEN 1 ELSE 0 END) AS replies,
         SUM(CASE WHEN event_type IN ('answer', 'accepted_answer') THEN 1 ELSE 0 END) AS answers,
         SUM(CASE WHEN event_type = 'mention' AND competitor THEN 1 ELSE 0 END) AS competitor_mentions,
-        SUM(CASE WHEN event_type IN ('mention', 'share', 'repost') AND NOT competitor
-            THEN likes + shares ELSE 0 END) AS engagements,
+        CAST(SUM(CASE WHEN event_type IN ('mention', 'share', 'repost') AND NOT competitor
+            THEN CAST(likes AS DECIMAL(38, 0)) + CAST(shares AS DECIMAL(38, 0)) ELSE 0 END)
+            AS BIGINT) AS engagements,
         -- Share of voice counts the platforms that tag competitors only.
         SUM(CASE WHEN event_type = 'mention' AND NOT competitor AND tags_competitors
             THEN 1 ELSE 0 END) AS voice_mentions,

@@ -89,6 +89,10 @@ pub struct RunSettings {
     pub lock_ttl: String,
     /// The run date when `--date` is not given.
     pub date: RunDateMode,
+    /// Run on a store that ignores conditional creates (If-None-Match),
+    /// on which the lock cannot keep two runs apart: only when the
+    /// scheduler never starts two at once.
+    pub allow_unconditional_store: bool,
 }
 
 /// `run.date`: what a run without `--date` is dated.
@@ -117,6 +121,7 @@ impl Default for RunSettings {
             batch_rows: 65_536,
             lock_ttl: "6h".into(),
             date: RunDateMode::Today,
+            allow_unconditional_store: false,
         }
     }
 }
@@ -244,10 +249,11 @@ impl Config {
         );
         for (source, value) in self.sources.iter_mut().zip(written) {
             let mut value = canonical_yaml(value);
-            // What a source owes (required, freshness) decides nothing
-            // about the rows it stores.
+            // Where a source's files are (path, follow_symlinks) and what
+            // it owes (required, freshness) decide nothing about the rows
+            // it stores.
             if let serde_yaml::Value::Mapping(map) = &mut value {
-                for key in ["path", "required", "freshness"] {
+                for key in ["path", "required", "freshness", "follow_symlinks"] {
                     map.remove(key);
                 }
             }

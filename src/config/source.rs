@@ -81,6 +81,10 @@ pub struct SourceConfig {
     pub required: bool,
     /// How old the newest record may be at the end of the run date.
     pub freshness: Freshness,
+    /// Load landing files reached through a symbolic link, when the link
+    /// stays inside the landing folder (default false: such a file fails,
+    /// unread, and a link out of the landing always does).
+    pub follow_symlinks: bool,
     /// SHA-256 of everything that decides the values this source stores:
     /// its mapping as written (all but `path`) and the PII mode, salt and
     /// time zone. Recorded per loaded file; a file loaded under another
@@ -171,6 +175,8 @@ struct RawSource {
     required: Option<bool>,
     #[serde(default)]
     freshness: Option<RawFreshness>,
+    #[serde(default)]
+    follow_symlinks: bool,
 }
 
 impl TryFrom<RawSource> for SourceConfig {
@@ -302,6 +308,7 @@ impl TryFrom<RawSource> for SourceConfig {
             line_items: raw.line_items,
             required: raw.required.unwrap_or(true),
             freshness,
+            follow_symlinks: raw.follow_symlinks,
             fingerprint: String::new(),
         })
     }

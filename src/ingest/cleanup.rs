@@ -5,15 +5,19 @@ use futures::TryStreamExt;
 use object_store::ObjectMeta;
 
 use super::IngestError;
-use super::manifest::Manifest;
-use crate::storage::{Location, StorageError};
+use super::manifest::repair::{self, loaded_objects};
+use super::manifest::{Manifest, ManifestError};
+use crate::storage::Location;
 
-/// Removes raw and quarantine objects that no manifest entry owns. A file's
-/// objects are published (renamed into place) before its manifest entry
-/// is saved, so a run killed between the two leaves objects whose rows
-/// would otherwise be read twice once the file loads again; without a
-/// manifest (moved away, then `--full-refresh`) the raw zone is rebuilt
-/// from the landing files. The lock keeps other runs out meanwhile.
+/// Removes raw and quarantine objects that no manifest entry owns and
+/// that an interrupted run left. A file's objects are published (renamed
+/// into place) before its manifest entry is saved, so a run killed between
+/// the two leaves objects whose rows would be read twice once the file
+/// loads again. Such a run wrote no run record (`_runs/<run_id>.json`);
+/// an unowned object of a run that did (or of a release before objects
+/// named their run, under a manifest that records runs) means the manifest
+/// is not this raw zone's, and the run stops before deleting anything. The
+/// lock keeps other runs out meanwhile.
 pub(super) async fn remove_unowned_objects(
     warehouse: &Location,
     manifest: &Manifest,
@@ -25,21 +29,52 @@ pub(super) async fn remove_unowned_objects(
         .flatten()
         .map(String::as_str)
         .collect();
-    for zone in ["raw", "quarantine"] {
-        let prefix = warehouse.path(zone);
-        let listed: Vec<ObjectMeta> = warehouse
-            .store
-            .list(Some(&prefix))
-            .try_collect()
+    let unowned: Vec<ObjectMeta> = loaded_objects(warehouse)
+        .await?
+        .into_iter()
+        .filter(|meta| !owned.contains(warehouse.relative(&meta.location).as_str()))
+        .collect();
+    // Manifests of format 1 name no runs: their unowned objects can only
+    // be an interrupted run's, as before.
+    let runs_recorded = manifest.entries.iter().any(|e| e.run_id.is_some());
+    let mut finished_runs = std::collections::HashMap::new();
+    for meta in &unowned {
+        let relative = warehouse.relative(&meta.location);
+        let run = repair::read_entry(warehouse, meta)
             .await
-            .map_err(|e| StorageError::object("list", &prefix, e))?;
-        for meta in listed {
-            let relative = warehouse.relative(&meta.location);
-            if !owned.contains(relative.as_str()) {
-                tracing::warn!(object = %relative, "removing an object no manifest entry owns (left by an interrupted run)");
-                warehouse.delete_if_exists(&meta.location).await?;
+            .ok()
+            .flatten()
+            .and_then(|e| e.run_id);
+        let foreign = match &run {
+            Some(run) => match finished_runs.get(run) {
+                Some(finished) => *finished,
+                None => {
+                    let record = warehouse.path(&format!("_runs/{run}.json"));
+                    let finished = warehouse.exists(&record).await?;
+                    finished_runs.insert(run.clone(), finished);
+                    finished
+                }
+            },
+            None => runs_recorded,
+        };
+        if foreign {
+            let why = match run {
+                Some(run) => format!("was loaded by run {run}, which finished"),
+                None => "was loaded by an earlier release, before the runs the manifest \
+                         names"
+                    .into(),
+            };
+            return Err(ManifestError::Foreign {
+                object: relative,
+                why,
             }
+            .into());
         }
+    }
+    for meta in unowned {
+        let relative = warehouse.relative(&meta.location);
+        tracing::warn!(object = %relative, "removing an object no manifest entry owns (left by an interrupted run)");
+        warehouse.delete_if_exists(&meta.location).await?;
     }
     Ok(())
 }

@@ -13,20 +13,23 @@ use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 
 use super::input::ObjectReader;
+use super::manifest::ManifestEntry;
 use super::mapping::{LoadContext, Mapping};
 use super::sink::{ChannelSink, FileError, Output, RecordSink, RowCounts};
 use super::transform::Transform;
 use crate::config::{Format, SourceConfig};
 use crate::storage::Location;
 use crate::storage::parquet_file::{ParquetFile, raw_writer_properties, writer_properties};
+use datafusion::parquet::file::metadata::KeyValue;
 use datafusion::parquet::file::properties::WriterProperties;
 
 /// The outcome of reading one file into temporary Parquet objects.
 pub struct LoadedFile {
-    pub hash: String,
+    /// The file's manifest entry: the job's, completed with the content
+    /// hash, the counts, the columns (the header's or the Parquet
+    /// schema's; `None` for JSON) and the names its objects will take.
+    pub entry: ManifestEntry,
     pub bytes: u64,
-    /// The header's (or Parquet schema's) columns; `None` for JSON.
-    pub columns: Option<Vec<String>>,
     pub counts: RowCounts,
     /// Temporary object holding the loaded rows, if any.
     pub rows_object: Option<Path>,
@@ -44,6 +47,9 @@ pub struct FileJob {
     pub landing: Location,
     pub warehouse: Location,
     pub meta: ObjectMeta,
+    /// The file's manifest entry as far as it is known before reading:
+    /// every object written carries it, completed, in its metadata.
+    pub entry: ManifestEntry,
     /// Folder in the warehouse for this file's temporary outputs.
     pub tmp_dir: Path,
     pub progress: ProgressBar,
@@ -84,13 +90,29 @@ pub async fn load_file(job: FileJob) -> Result<LoadedFile, FileError> {
         return Err(e);
     }
     let (read, counts) = read_result?;
-    Ok(LoadedFile {
+    let mut entry = ManifestEntry {
         hash: read.hash,
-        bytes: read.bytes,
+        rows_read: counts.read,
+        rows_loaded: counts.loaded,
+        rows_quarantined: counts.quarantined,
+        rows_skipped: counts.skipped,
         columns: read.columns,
+        ..job.entry
+    };
+    entry.name_objects(
+        job.ctx.entity,
+        rows_file.is_some(),
+        quarantine_file.is_some(),
+    );
+    // Each object names the file it came from, so the raw zone can be
+    // told apart without the manifest (`advocacy repair-manifest`).
+    let pairs = entry.key_values();
+    Ok(LoadedFile {
+        rows_object: close(rows_file, &pairs).await?,
+        quarantine_object: close(quarantine_file, &pairs).await?,
+        entry,
+        bytes: read.bytes,
         counts,
-        rows_object: close(rows_file).await?,
-        quarantine_object: close(quarantine_file).await?,
         warnings: read.warnings,
     })
 }
@@ -226,10 +248,11 @@ async fn write_batch(
     file.write(&batch).await.map_err(failed)
 }
 
-async fn close(file: Option<ParquetFile>) -> Result<Option<Path>, FileError> {
+async fn close(file: Option<ParquetFile>, pairs: &[KeyValue]) -> Result<Option<Path>, FileError> {
     match file {
         None => Ok(None),
-        Some(file) => {
+        Some(mut file) => {
+            file.append_key_values(pairs.to_vec());
             let path = file.path().clone();
             file.close()
                 .await

@@ -13,6 +13,7 @@ use crate::config::{LineAmount, Lookup, Pii, SourceConfig, text_schema};
 use crate::schema::{Entity, FieldDef};
 
 /// What every row of one load shares.
+#[derive(Clone)]
 pub struct LoadContext {
     pub source: String,
     pub entity: Entity,
@@ -20,7 +21,8 @@ pub struct LoadContext {
     pub salt: String,
     pub tz: Tz,
     pub bounds: DateBounds,
-    /// Microseconds since the epoch, the same for every row of a run.
+    /// Microseconds since the epoch: the run's start for a file loaded for
+    /// the first time, the original load's for a file loaded again.
     pub loaded_at: i64,
     pub batch_rows: usize,
 }

@@ -34,6 +34,7 @@ use crate::config::Config;
 use crate::schema::Entity;
 use crate::storage::{Location, StorageError};
 use cleanup::{cleanup_tmp, remove_unowned_objects};
+pub use manifest::repair::Repaired;
 use manifest::{Manifest, ManifestError};
 use mapping::LoadContext;
 pub use report::{FileReport, FileStatus, IngestReport, SourceReport};
@@ -68,7 +69,7 @@ pub async fn ingest(
     // Temporary outputs of runs that were interrupted; the lock guarantees
     // no other run is using them.
     cleanup_tmp(warehouse, "").await;
-    let manifest = Manifest::load(warehouse).await?;
+    let manifest = open_manifest(warehouse).await?;
     remove_unowned_objects(warehouse, &manifest).await?;
     let manifest = Mutex::new(manifest);
     let tz = crate::clock::parse_timezone(&config.run.timezone).expect("checked at load");
@@ -115,8 +116,10 @@ pub async fn ingest(
     // and the load reads the same listing.
     let mut listed = Vec::with_capacity(runs.len());
     for (index, run) in runs.iter().enumerate() {
-        let files = list_matching(run.landing, &run.source.path).await;
-        let bytes: u64 = files.iter().flatten().map(|f| f.size).sum();
+        let files = list_matching(run.landing, &run.source).await;
+        let bytes: u64 = files
+            .as_ref()
+            .map_or(0, |l| l.files.iter().map(|f| f.size).sum());
         listed.push((bytes, index, files));
     }
     listed.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
@@ -136,6 +139,30 @@ pub async fn ingest(
         .collect::<Result<Vec<_>, _>>()?;
     cleanup_tmp(warehouse, &options.run_id).await;
     Ok(IngestReport { sources })
+}
+
+/// The manifest, or an empty one for a new warehouse, saved at once: from
+/// then on a missing manifest can only mean a lost one. A lost manifest
+/// stops the run (the raw zone is never rebuilt by deleting it and
+/// reloading what the landing still holds), as does one that cannot be
+/// read or is of a newer format.
+async fn open_manifest(warehouse: &Location) -> Result<Manifest, IngestError> {
+    if let Some(manifest) = Manifest::load(warehouse).await? {
+        return Ok(manifest);
+    }
+    if let Some(example) = manifest::repair::first_loaded_object(warehouse).await? {
+        return Err(ManifestError::Missing { example }.into());
+    }
+    let manifest = Manifest::default();
+    manifest.save(warehouse).await?;
+    Ok(manifest)
+}
+
+/// Rebuilds the ingest manifest from the raw zone (`advocacy
+/// repair-manifest`); the caller holds the warehouse lock.
+pub async fn repair_manifest(warehouse: &Location, run_id: &str) -> Result<Repaired, IngestError> {
+    cleanup_tmp(warehouse, "").await;
+    Ok(manifest::repair::rebuild(warehouse, run_id).await?)
 }
 
 /// The raw-zone folder of an entity, relative to the warehouse.

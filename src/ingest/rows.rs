@@ -15,7 +15,7 @@ use super::mapping::{Input, LoadContext, MappedField, Mapping};
 use super::values;
 use crate::config::Pii;
 use crate::pii;
-use crate::schema::{Check, Entity, FieldDef, FieldType};
+use crate::schema::{Check, Entity, FieldDef, FieldType, MAX_COUNT, MAX_DECIMAL};
 
 /// Why a row was quarantined.
 #[derive(Debug, Clone, PartialEq)]
@@ -248,6 +248,12 @@ fn parse_field<'a>(
         FieldType::Int => Parsed::Int(check_number(def, values::parse_int(text)?)?),
         FieldType::Float => {
             let v = values::parse_float(text)?;
+            if v.abs() > MAX_DECIMAL {
+                return Err(format!(
+                    "{v} is larger than {MAX_DECIMAL:e}, the most a number may be here \
+                     (amounts are summed as DECIMAL(38, 6))"
+                ));
+            }
             if def.check == Check::NonNegative && v < 0.0 {
                 return Err(format!("{v} is negative"));
             }
@@ -387,6 +393,11 @@ fn append_value(builder: &mut ColumnBuilder, value: Parsed<'_>) {
 }
 
 fn check_number(def: &FieldDef, v: i64) -> Result<i64, String> {
+    if v.unsigned_abs() > MAX_COUNT.unsigned_abs() {
+        return Err(format!(
+            "{v} is larger than {MAX_COUNT}, the most a count may be (sums of counts must fit a BIGINT)"
+        ));
+    }
     match def.check {
         Check::Range(lo, hi) if v < lo || v > hi => Err(format!("{v} is outside {lo}..{hi}")),
         Check::NonNegative if v < 0 => Err(format!("{v} is negative")),

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use futures::TryStreamExt;
 use globset::GlobMatcher;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
-use object_store::ObjectMeta;
+use object_store::{ObjectMeta, ObjectStoreExt};
 use tokio::sync::Mutex;
 
 use super::load::{self, FileJob, LoadedFile};
@@ -33,7 +33,7 @@ impl SourceRun<'_> {
     pub(super) async fn ingest(
         &self,
         manifest: &Mutex<Manifest>,
-        listed: Result<Vec<ObjectMeta>, String>,
+        listed: Result<Listing, String>,
     ) -> Result<SourceReport, IngestError> {
         let mut report = SourceReport {
             source: self.source.name.clone(),
@@ -47,7 +47,16 @@ impl SourceRun<'_> {
             rows_skipped: 0,
         };
         let files = match listed {
-            Ok(files) => files,
+            Ok(listing) => {
+                for (path, why) in listing.refused {
+                    let error = format!("{}: {why}", self.landing_display(&path));
+                    tracing::error!(source = %self.source.name, file = %path, error = %why, "file failed");
+                    let mut file = FileReport::unread(path, 0);
+                    file.status = FileStatus::Failed { error };
+                    report.files.push(file);
+                }
+                listing.files
+            }
             Err(e) => {
                 report.error = Some(e);
                 return Ok(report);
@@ -149,7 +158,7 @@ impl SourceRun<'_> {
     ) -> Result<FileReport, IngestError> {
         let path = self.landing.relative(&meta.location);
         let mut file = FileReport::unread(path.clone(), meta.size);
-        let previous = match action {
+        let (previous, reason) = match action {
             Action::Skip => return Ok(file),
             Action::RecordFingerprint(entry) => {
                 let mut manifest = manifest.lock().await;
@@ -161,16 +170,27 @@ impl SourceRun<'_> {
                 if let Some(why) = reason.reload() {
                     tracing::info!(source = %self.source.name, file = %path, reason = why, "loading the file again");
                 }
-                previous
+                (previous, reason)
             }
         };
+        // The same bytes loaded again (--full-refresh, a new mapping) keep
+        // their original load time: "the latest load wins" must not hand
+        // a correction back to the export it corrected.
+        let loaded_at = match (&previous, reason) {
+            (Some(prev), ReadReason::FullRefresh | ReadReason::ConfigChanged) => prev.loaded_at,
+            _ => self.ctx.loaded_at,
+        };
         let job = FileJob {
-            ctx: self.ctx.clone(),
+            ctx: Arc::new(LoadContext {
+                loaded_at,
+                ..(*self.ctx).clone()
+            }),
             source: self.source.clone(),
             mapping: mapping.clone(),
             landing: self.landing.clone(),
             warehouse: self.warehouse.clone(),
             meta: meta.clone(),
+            entry: self.entry(&path, &meta, loaded_at),
             tmp_dir: self.warehouse.path(&format!("{}/{n}", self.tmp_prefix)),
             progress: self.progress_bar(&path, meta.size),
         };
@@ -192,7 +212,7 @@ impl SourceRun<'_> {
         if loaded.bytes == 0 {
             tracing::warn!(source = %self.source.name, file = %path, "the file is empty: 0 rows loaded");
         }
-        let entry = self.entry(&path, &meta, &loaded);
+        let entry = loaded.entry.clone();
         let mut manifest = manifest.lock().await;
         file.ignored_columns = self.new_unmapped_columns(&manifest, &mapping, &loaded);
         if !file.ignored_columns.is_empty() {
@@ -208,7 +228,7 @@ impl SourceRun<'_> {
             &self.policy(),
             &path,
             previous.as_ref(),
-            &loaded.hash,
+            &entry.hash,
         );
         match outcome {
             Outcome::SameContent(prev) => {
@@ -244,7 +264,7 @@ impl SourceRun<'_> {
                 manifest.upsert(duplicate);
             }
             Outcome::NewRows => {
-                let entry = self.publish(entry, &loaded).await?;
+                self.publish(&entry, &loaded).await?;
                 crate::kill_point::reached("raw-published");
                 if let Some(prev) = &previous {
                     self.remove_previous(prev, &entry).await?;
@@ -271,7 +291,7 @@ impl SourceRun<'_> {
         mapping: &Mapping,
         loaded: &LoadedFile,
     ) -> Vec<String> {
-        let Some(columns) = &loaded.columns else {
+        let Some(columns) = &loaded.entry.columns else {
             return Vec::new();
         };
         let seen: std::collections::BTreeSet<&str> = manifest
@@ -288,55 +308,45 @@ impl SourceRun<'_> {
             .collect()
     }
 
-    fn entry(&self, path: &str, meta: &ObjectMeta, loaded: &LoadedFile) -> ManifestEntry {
+    /// The file's entry as known before reading it; the load adds what
+    /// reading finds (content hash, counts, columns, object names).
+    fn entry(&self, path: &str, meta: &ObjectMeta, loaded_at: i64) -> ManifestEntry {
         ManifestEntry {
             source: self.source.name.clone(),
             path: path.to_string(),
             size: meta.size,
             e_tag: meta.e_tag.clone(),
             last_modified: meta.last_modified.timestamp_micros(),
-            hash: loaded.hash.clone(),
-            rows_read: loaded.counts.read,
-            rows_loaded: loaded.counts.loaded,
-            rows_quarantined: loaded.counts.quarantined,
-            rows_skipped: loaded.counts.skipped,
+            hash: String::new(),
+            rows_read: 0,
+            rows_loaded: 0,
+            rows_quarantined: 0,
+            rows_skipped: 0,
             load_date: self.options.run_date.to_string(),
             raw_object: None,
             quarantine_object: None,
             duplicate_of: None,
-            loaded_at: self.options.loaded_at.timestamp_micros(),
-            columns: loaded.columns.clone(),
+            loaded_at,
+            columns: None,
             fingerprint: Some(self.source.fingerprint.clone()),
+            run_id: Some(self.options.run_id.clone()),
         }
     }
 
-    /// Moves the temporary outputs to their content-addressed names.
-    async fn publish(
-        &self,
-        mut entry: ManifestEntry,
-        loaded: &LoadedFile,
-    ) -> Result<ManifestEntry, IngestError> {
-        let date = self.options.run_date;
-        let source = &self.source.name;
-        let hash = &loaded.hash;
-        if let Some(tmp) = &loaded.rows_object {
-            let name = format!(
-                "raw/{}/load_date={date}/{source}-{hash}.parquet",
-                self.source.entity.name()
-            );
-            self.warehouse
-                .rename(tmp, &self.warehouse.path(&name))
-                .await?;
-            entry.raw_object = Some(name);
+    /// Moves the temporary outputs to the content-addressed names their
+    /// entry gives them.
+    async fn publish(&self, entry: &ManifestEntry, loaded: &LoadedFile) -> Result<(), IngestError> {
+        for (tmp, name) in [
+            (&loaded.rows_object, &entry.raw_object),
+            (&loaded.quarantine_object, &entry.quarantine_object),
+        ] {
+            if let (Some(tmp), Some(name)) = (tmp, name) {
+                self.warehouse
+                    .rename(tmp, &self.warehouse.path(name))
+                    .await?;
+            }
         }
-        if let Some(tmp) = &loaded.quarantine_object {
-            let name = format!("quarantine/{source}/load_date={date}/{hash}.parquet");
-            self.warehouse
-                .rename(tmp, &self.warehouse.path(&name))
-                .await?;
-            entry.quarantine_object = Some(name);
-        }
-        Ok(entry)
+        Ok(())
     }
 
     /// A file changed in place: its earlier rows are replaced, not added to.
@@ -391,7 +401,6 @@ impl SourceRun<'_> {
     }
 }
 
-/// Lists landing objects under the glob's literal prefix and keeps those
 /// A file's report with the wall time of `work` and its rows per second.
 async fn timed(
     work: impl std::future::Future<Output = Result<FileReport, IngestError>>,
@@ -403,11 +412,23 @@ async fn timed(
     Ok(file)
 }
 
+/// A source's landing files: those to load, and those that cannot be
+/// (a symbolic link not to follow, a name the store cannot list), each with
+/// the reason; one bad file is that file's failure, not its source's.
+#[derive(Debug, Default)]
+pub(super) struct Listing {
+    pub(super) files: Vec<ObjectMeta>,
+    /// (path, or the listing's words for it when it has none; why)
+    pub(super) refused: Vec<(String, String)>,
+}
+
+/// Lists landing objects under the glob's literal prefix and keeps those
 /// that match it, in path order so loads are deterministic.
 pub(super) async fn list_matching(
     landing: &Location,
-    pattern: &str,
-) -> Result<Vec<ObjectMeta>, String> {
+    source: &SourceConfig,
+) -> Result<Listing, String> {
+    let pattern = source.path.as_str();
     let matcher: GlobMatcher = globset::GlobBuilder::new(pattern)
         .literal_separator(true)
         .build()
@@ -417,14 +438,141 @@ pub(super) async fn list_matching(
     let folder = pattern[..literal_end]
         .rsplit_once('/')
         .map_or("", |(dir, _)| dir);
-    let prefix = landing.path(folder);
-    let mut files: Vec<ObjectMeta> = landing
-        .store
-        .list(Some(&prefix))
-        .try_collect()
-        .await
-        .map_err(|e| format!("cannot list {}{folder}: {e}", landing.url))?;
-    files.retain(|m| matcher.is_match(landing.relative(&m.location)));
-    files.sort_by(|a, b| a.location.cmp(&b.location));
-    Ok(files)
+    let mut listing = match local_root(landing) {
+        Some(root) => list_local(landing, &root, folder, &matcher, source.follow_symlinks).await,
+        None => {
+            let prefix = landing.path(folder);
+            let files: Vec<ObjectMeta> = landing
+                .store
+                .list(Some(&prefix))
+                .try_collect()
+                .await
+                .map_err(|e| format!("cannot list {}{folder}: {e}", landing.url))?;
+            let files = files
+                .into_iter()
+                .filter(|m| matcher.is_match(landing.relative(&m.location)))
+                .collect();
+            Listing {
+                files,
+                refused: Vec::new(),
+            }
+        }
+    };
+    listing.files.sort_by(|a, b| a.location.cmp(&b.location));
+    Ok(listing)
+}
+
+/// A local landing folder, walked entry by entry. object_store's local
+/// store follows every symbolic link and ends its listing at the first
+/// entry it cannot list (a name that is not UTF-8, a link loop), so the
+/// folder is walked here, links followed only under `follow_symlinks` and
+/// never out of the folder, and each file's metadata (its e-tag above all,
+/// which the manifest compares) comes from the store's own `head`.
+async fn list_local(
+    landing: &Location,
+    root: &std::path::Path,
+    folder: &str,
+    matcher: &GlobMatcher,
+    follow: bool,
+) -> Listing {
+    let start = root.join(folder);
+    let mut listing = Listing::default();
+    if !start.exists() {
+        return listing;
+    }
+    let walk = walkdir::WalkDir::new(&start)
+        .min_depth(1)
+        .follow_links(follow);
+    let mut paths = Vec::new();
+    for entry in walk {
+        let relative_of = |path: &std::path::Path| {
+            path.strip_prefix(root)
+                .unwrap_or(path)
+                .to_string_lossy()
+                .into_owned()
+        };
+        match entry {
+            Ok(entry) if entry.path().is_dir() => {}
+            Ok(entry) => {
+                let lossy = relative_of(entry.path());
+                if !matcher.is_match(&lossy) {
+                    continue;
+                }
+                match entry
+                    .path()
+                    .strip_prefix(root)
+                    .ok()
+                    .and_then(|r| r.to_str())
+                {
+                    Some(relative) => paths.push(relative.to_string()),
+                    None => listing
+                        .refused
+                        .push((lossy, "has a name that is not UTF-8".into())),
+                }
+            }
+            Err(e) => {
+                let lossy = e.path().map(relative_of).unwrap_or_default();
+                if lossy.is_empty() || matcher.is_match(&lossy) {
+                    listing.refused.push((lossy, format!("cannot list: {e}")));
+                }
+            }
+        }
+    }
+    for relative in paths {
+        // object_store escapes control characters in a path, so it would
+        // look for another file than the one listed.
+        if relative.chars().any(char::is_control) {
+            let why = "has a control character (a newline, a tab) in its name, which the \
+                       object store cannot address: rename the file";
+            listing
+                .refused
+                .push((relative.escape_debug().to_string(), why.into()));
+            continue;
+        }
+        if let Some(why) = refuse_link(root, &relative, follow) {
+            listing.refused.push((relative, why));
+            continue;
+        }
+        match landing.store.head(&landing.path(&relative)).await {
+            Ok(meta) => listing.files.push(meta),
+            Err(e) => listing
+                .refused
+                .push((relative, format!("cannot list: {e}"))),
+        }
+    }
+    listing
+}
+
+/// The landing folder, when the landing is one.
+fn local_root(landing: &Location) -> Option<std::path::PathBuf> {
+    (landing.url.scheme() == "file")
+        .then(|| landing.url.to_file_path().ok())
+        .flatten()
+}
+
+/// Why a listed file must not be read: reached through a symbolic link
+/// (unless `follow`), or, followed, leading out of the landing folder.
+fn refuse_link(root: &std::path::Path, relative: &str, follow: bool) -> Option<String> {
+    let mut path = root.to_path_buf();
+    let mut linked = false;
+    for part in relative.split('/') {
+        path.push(part);
+        linked |= std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink());
+    }
+    if !linked {
+        return None;
+    }
+    if !follow {
+        return Some(
+            "is reached through a symbolic link, which is not followed (set \
+             `follow_symlinks: true` on the source to load links inside the landing folder)"
+                .into(),
+        );
+    }
+    let inside = match (path.canonicalize(), root.canonicalize()) {
+        (Ok(target), Ok(root)) => target.starts_with(root),
+        _ => false,
+    };
+    (!inside)
+        .then(|| "is a symbolic link out of the landing folder, which is never followed".into())
 }

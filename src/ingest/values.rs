@@ -12,6 +12,7 @@ use datafusion::arrow::datatypes::Date32Type;
 
 /// Bounds outside which a date is taken as a data error: nothing in a
 /// CRM predates 1970, and nothing happens more than a day in the future.
+#[derive(Clone, Copy)]
 pub struct DateBounds {
     pub min: NaiveDate,
     pub max: NaiveDate,

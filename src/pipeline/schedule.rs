@@ -14,6 +14,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use crate::state_format;
 use crate::storage::Location;
 
 /// Each model's seconds in the last recorded run, if any.
@@ -29,6 +30,19 @@ pub async fn previous_seconds(warehouse: &Location) -> HashMap<String, f64> {
     let Ok(record) = serde_json::from_slice::<serde_json::Value>(&record) else {
         return HashMap::new();
     };
+    let version = record["format_version"]
+        .as_u64()
+        .map_or(state_format::unversioned(), |v| {
+            u32::try_from(v).unwrap_or(u32::MAX)
+        });
+    if let Err(newer) = state_format::check(
+        "_runs/latest.json",
+        version,
+        state_format::RUN_RECORD_VERSION,
+    ) {
+        tracing::warn!("{newer}; models start in dependency order");
+        return HashMap::new();
+    }
     record["models"]
         .as_array()
         .into_iter()

@@ -13,6 +13,7 @@ use datafusion::parquet::arrow::AsyncArrowWriter;
 use datafusion::parquet::arrow::async_writer::AsyncFileWriter;
 use datafusion::parquet::basic::{Compression, ZstdLevel};
 use datafusion::parquet::errors::ParquetError;
+use datafusion::parquet::file::metadata::KeyValue;
 use datafusion::parquet::file::properties::{
     EnabledStatistics, WriterProperties, WriterPropertiesBuilder,
 };
@@ -80,7 +81,9 @@ fn fast_properties() -> WriterPropertiesBuilder {
     ))
 }
 
-fn base_properties() -> WriterPropertiesBuilder {
+/// zstd level 3, page statistics, bounded row groups: what every Parquet
+/// file we write starts from.
+pub fn base_properties() -> WriterPropertiesBuilder {
     WriterProperties::builder()
         .set_compression(Compression::ZSTD(
             ZstdLevel::try_new(3).expect("valid level"),
@@ -151,6 +154,16 @@ impl ParquetFile {
             return Err(e);
         }
         Ok(())
+    }
+
+    /// Adds key-value pairs to the footer, for what is known only once
+    /// every row is written (the content hash of the file they came from).
+    pub fn append_key_values(&mut self, pairs: Vec<KeyValue>) {
+        if let Some(writer) = self.writer.as_mut() {
+            for pair in pairs {
+                writer.append_key_value_metadata(pair);
+            }
+        }
     }
 
     /// Completes the object; returns rows and bytes written.

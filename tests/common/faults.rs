@@ -115,6 +115,10 @@ pub enum Plan {
     /// request is dropped unanswered and the port closes (connections are
     /// refused) until [`FaultProxy::heal`].
     GoneAt(Rule),
+    /// Forward everything without its `If-None-Match` and `If-Match`
+    /// headers: a store that ignores conditional writes (older MinIO,
+    /// some Ceph RGW releases).
+    IgnoreConditions,
 }
 
 struct State {
@@ -289,7 +293,7 @@ fn decide(state: &mut State, request: &Request) -> Action {
         return Action::Gone;
     }
     match &state.plan {
-        Plan::Pass => Action::Forward,
+        Plan::Pass | Plan::IgnoreConditions => Action::Forward,
         Plan::Every { every, faults } => {
             let (every, faults) = (*every, faults.clone());
             state.counter += 1;
@@ -338,9 +342,13 @@ fn handle(
         return Ok(()); // the accept loop's wake-up connection, or a client that gave up
     };
     let request = parse_request_line(&head);
-    let action = {
+    let (action, head) = {
         let mut state = shared.0.lock().unwrap_or_else(|e| e.into_inner());
-        decide(&mut state, &request)
+        let head = match state.plan {
+            Plan::IgnoreConditions => without_conditions(&head),
+            _ => head,
+        };
+        (decide(&mut state, &request), head)
     };
     let record = |outcome: Outcome| {
         let mut state = shared.0.lock().unwrap_or_else(|e| e.into_inner());
@@ -530,6 +538,19 @@ fn parse_response(response: &[u8]) -> (u16, usize) {
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
     (status, head_len)
+}
+
+/// The head without its conditional-write headers.
+fn without_conditions(head: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(head);
+    let kept: Vec<&str> = text
+        .split("\r\n")
+        .filter(|line| {
+            let name = line.split(':').next().unwrap_or_default();
+            !name.eq_ignore_ascii_case("if-none-match") && !name.eq_ignore_ascii_case("if-match")
+        })
+        .collect();
+    kept.join("\r\n").into_bytes()
 }
 
 /// The head with `Connection`, `Keep-Alive` and `Proxy-Connection`

@@ -274,6 +274,7 @@ mod tests {
             line_items: None,
             required: true,
             freshness: crate::config::Freshness::default(),
+            follow_symlinks: false,
             fingerprint: String::new(),
         };
         let mut records = Records(Vec::new());

@@ -2,8 +2,14 @@
 //! landing object a source has seen, so re-runs skip what is loaded, a
 //! changed file replaces its rows, and a renamed copy is recognised. What
 //! to do with each file is decided in [`plan`].
+//!
+//! Every raw and quarantine object also carries its own entry in its
+//! Parquet key-value metadata ([`ENTRY_KEY`]), so the raw zone describes
+//! itself: a lost manifest is rebuilt from it ([`repair`]), never by
+//! deleting it and reloading what the landing still holds.
 
 mod plan;
+pub mod repair;
 
 use std::sync::Arc;
 
@@ -13,15 +19,26 @@ use datafusion::arrow::array::{
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use datafusion::parquet::file::metadata::KeyValue;
+use serde::{Deserialize, Serialize};
 
-use crate::schema::timestamp_type;
-use crate::storage::parquet_file::writer_properties;
+use crate::schema::{Entity, timestamp_type};
+use crate::state_format::{self, NewerFormat};
 use crate::storage::{Location, StorageError};
 pub use plan::{Action, Outcome, Policy, ReadReason, after_read, plan};
 
 pub const MANIFEST_PATH: &str = "_state/ingest_manifest.parquet";
 
-#[derive(Debug, Clone, PartialEq)]
+/// The manifest's format: 1 before versions were recorded, 2 with the
+/// `run_id` column and raw objects that carry their own entry.
+pub const FORMAT_VERSION: u32 = 2;
+/// Parquet key-value key of a state file's format version.
+pub const FORMAT_KEY: &str = "advocacy.format_version";
+/// Parquet key-value key under which a raw or quarantine object holds the
+/// manifest entry of the landing file it was loaded from (JSON).
+pub const ENTRY_KEY: &str = "advocacy.ingest";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ManifestEntry {
     pub source: String,
     /// Landing path relative to the landing location.
@@ -50,6 +67,37 @@ pub struct ManifestEntry {
     /// file was loaded; `None` in manifests written before fingerprints
     /// (such a file takes the current one on the next run, unreloaded).
     pub fingerprint: Option<String>,
+    /// The run that loaded the rows (`None` in manifests of format 1).
+    #[serde(default)]
+    pub run_id: Option<String>,
+}
+
+impl ManifestEntry {
+    /// Names the raw and quarantine objects of a file's rows: content
+    /// addressed, under the load date.
+    pub fn name_objects(&mut self, entity: Entity, rows: bool, quarantined: bool) {
+        let (date, source, hash) = (&self.load_date, &self.source, &self.hash);
+        self.raw_object = rows.then(|| {
+            format!(
+                "raw/{}/load_date={date}/{source}-{hash}.parquet",
+                entity.name()
+            )
+        });
+        self.quarantine_object =
+            quarantined.then(|| format!("quarantine/{source}/load_date={date}/{hash}.parquet"));
+    }
+
+    /// The key-value metadata a raw or quarantine object carries: this
+    /// entry and the manifest format it follows.
+    pub fn key_values(&self) -> Vec<KeyValue> {
+        vec![
+            KeyValue::new(FORMAT_KEY.into(), FORMAT_VERSION.to_string()),
+            KeyValue::new(
+                ENTRY_KEY.into(),
+                serde_json::to_string(self).expect("entries serialise"),
+            ),
+        ]
+    }
 }
 
 #[derive(Debug, Default)]
@@ -57,12 +105,31 @@ pub struct Manifest {
     pub entries: Vec<ManifestEntry>,
 }
 
+/// What ends a run rather than let it delete or reload raw data.
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
     #[error(transparent)]
     Storage(#[from] StorageError),
-    #[error("{MANIFEST_PATH} is unreadable ({0}); move it away and run with --full-refresh")]
+    #[error(
+        "{MANIFEST_PATH} is unreadable ({0}); nothing was deleted: run \
+         `advocacy repair-manifest` to rebuild it from the raw zone"
+    )]
     Corrupt(String),
+    #[error(transparent)]
+    Newer(#[from] NewerFormat),
+    #[error(
+        "{MANIFEST_PATH} is missing but the warehouse holds loaded data ({example}); \
+         nothing was deleted: run `advocacy repair-manifest` to rebuild it from the raw zone"
+    )]
+    Missing { example: String },
+    #[error(
+        "{object} is not in {MANIFEST_PATH} but {why}: the manifest does not describe \
+         this raw zone (restored from a backup, or copied from another warehouse?); \
+         nothing was deleted: run `advocacy repair-manifest` to rebuild it from the raw zone"
+    )]
+    Foreign { object: String, why: String },
+    #[error("{MANIFEST_PATH} cannot be rebuilt: {0}")]
+    Repair(String),
 }
 
 fn schema() -> SchemaRef {
@@ -90,32 +157,59 @@ fn schema() -> SchemaRef {
         text("columns", true),
         // Added with config-change reloads.
         text("fingerprint", true),
+        // Added in format 2.
+        text("run_id", true),
     ]))
 }
 
+/// The format version in a state file's key-value metadata (1 without).
+pub fn format_version(pairs: Option<&Vec<KeyValue>>) -> Result<u32, String> {
+    let value = pairs
+        .into_iter()
+        .flatten()
+        .find(|kv| kv.key == FORMAT_KEY)
+        .and_then(|kv| kv.value.as_deref());
+    match value {
+        None => Ok(state_format::unversioned()),
+        Some(v) => v
+            .parse()
+            .map_err(|_| format!("format version {v:?} is not a number")),
+    }
+}
+
 impl Manifest {
-    pub async fn load(warehouse: &Location) -> Result<Manifest, ManifestError> {
+    /// The manifest, or `None` when there is none (a new warehouse, or a
+    /// lost manifest: the caller tells them apart). One that cannot be
+    /// read, or is of a newer format, is an error.
+    pub async fn load(warehouse: &Location) -> Result<Option<Manifest>, ManifestError> {
         let Some(bytes) = warehouse.get_opt(&warehouse.path(MANIFEST_PATH)).await? else {
-            return Ok(Manifest::default());
+            return Ok(None);
         };
         let corrupt = |e: &dyn std::fmt::Display| ManifestError::Corrupt(e.to_string());
-        let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
-            .map_err(|e| corrupt(&e))?
-            .build()
+        let builder = ParquetRecordBatchReaderBuilder::try_new(bytes).map_err(|e| corrupt(&e))?;
+        let version = format_version(builder.metadata().file_metadata().key_value_metadata())
             .map_err(|e| corrupt(&e))?;
+        state_format::check(MANIFEST_PATH, version, FORMAT_VERSION)?;
+        let reader = builder.build().map_err(|e| corrupt(&e))?;
         let mut entries = Vec::new();
         for batch in reader {
             let batch = batch.map_err(|e| corrupt(&e))?;
             entries.extend(decode(&batch).map_err(|e| corrupt(&e))?);
         }
-        Ok(Manifest { entries })
+        Ok(Some(Manifest { entries }))
     }
 
     /// Replaces the manifest with one put, so a crash leaves the old one.
     pub async fn save(&self, warehouse: &Location) -> Result<(), ManifestError> {
         let batch = encode(&self.entries);
         let mut bytes = Vec::new();
-        let mut writer = ArrowWriter::try_new(&mut bytes, schema(), Some(writer_properties()))
+        let properties = crate::storage::parquet_file::base_properties()
+            .set_key_value_metadata(Some(vec![KeyValue::new(
+                FORMAT_KEY.into(),
+                FORMAT_VERSION.to_string(),
+            )]))
+            .build();
+        let mut writer = ArrowWriter::try_new(&mut bytes, schema(), Some(properties))
             .map_err(|e| ManifestError::Corrupt(e.to_string()))?;
         writer
             .write(&batch)
@@ -208,6 +302,7 @@ fn encode(entries: &[ManifestEntry]) -> RecordBatch {
                 .map(|c| serde_json::to_string(c).expect("strings serialise"))
         }),
         text(&|e| e.fingerprint.clone()),
+        text(&|e| e.run_id.clone()),
     ];
     RecordBatch::try_new(schema(), columns).expect("columns follow the schema")
 }
@@ -259,6 +354,10 @@ fn decode(batch: &RecordBatch) -> Result<Vec<ManifestEntry>, String> {
         Some(_) => Some(text("fingerprint")?),
         None => None,
     };
+    let run_id = match batch.column_by_name("run_id") {
+        Some(_) => Some(text("run_id")?),
+        None => None,
+    };
     let skipped = batch
         .column_by_name("rows_skipped")
         .map(|_| int("rows_skipped"))
@@ -284,6 +383,7 @@ fn decode(batch: &RecordBatch) -> Result<Vec<ManifestEntry>, String> {
                 .and_then(|c| opt(c, i))
                 .and_then(|json| serde_json::from_str(&json).ok()),
             fingerprint: fingerprint.and_then(|f| opt(f, i)),
+            run_id: run_id.and_then(|r| opt(r, i)),
         })
         .collect())
 }
@@ -312,19 +412,22 @@ mod tests {
             loaded_at: 7,
             columns: Some(vec!["Id".into(), "Name, first".into()]),
             fingerprint: Some("f1".into()),
+            run_id: Some("20261101T020000Z-0a1b2c3d".into()),
         };
         let batch = encode(std::slice::from_ref(&entry));
         assert_eq!(decode(&batch).unwrap(), vec![entry.clone()]);
-        // A manifest written before rows_skipped, columns and fingerprint
-        // existed reads as 0 skipped, no columns known and no fingerprint.
+        // A manifest written before rows_skipped, columns, fingerprint and
+        // run_id existed reads as 0 skipped, no columns known, no
+        // fingerprint and no run.
         let old = batch
-            .project(&(0..batch.num_columns() - 3).collect::<Vec<_>>())
+            .project(&(0..batch.num_columns() - 4).collect::<Vec<_>>())
             .unwrap();
         assert!(old.column_by_name("rows_skipped").is_none());
         let expected = ManifestEntry {
             rows_skipped: 0,
             columns: None,
             fingerprint: None,
+            run_id: None,
             ..entry
         };
         assert_eq!(decode(&old).unwrap(), vec![expected]);

@@ -201,6 +201,7 @@ mod tests {
             loaded_at: 0,
             columns: None,
             fingerprint: Some("f1".into()),
+            run_id: None,
         }
     }
 

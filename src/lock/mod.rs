@@ -3,6 +3,8 @@
 //! (success, failure, Ctrl-C or SIGTERM), and taken over when older than
 //! the TTL or when its holder's process on this host is gone.
 
+mod process;
+
 use chrono::{DateTime, Utc};
 use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload};
 use serde::{Deserialize, Serialize};
@@ -11,8 +13,14 @@ use crate::storage::{Location, StorageError};
 
 pub const LOCK_PATH: &str = "_state/lock";
 
+/// The lock's format: 1 before versions were recorded.
+pub const FORMAT_VERSION: u32 = 2;
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LockInfo {
+    /// [`FORMAT_VERSION`] when written by this release.
+    #[serde(default = "crate::state_format::unversioned")]
+    pub format_version: u32,
     pub run_id: String,
     pub host: String,
     pub pid: u32,
@@ -22,9 +30,48 @@ pub struct LockInfo {
     /// have none and count from `started_at`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub heartbeat_at: Option<DateTime<Utc>>,
+    /// Random per run: a heartbeat or release checks it besides the run
+    /// id, so a lock is never taken for one's own by its look alone.
+    #[serde(default)]
+    pub token: String,
+    /// The kernel boot, PID namespace and process start time of the
+    /// holder (Linux): what makes its pid mean something (see
+    /// [`process`]). Absent in locks written before them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boot_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid_namespace: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process_started: Option<u64>,
 }
 
 impl LockInfo {
+    /// The lock this process writes for run `run_id` of `command`.
+    pub fn for_this_process(run_id: &str, command: &str, started_at: DateTime<Utc>) -> LockInfo {
+        let identity = process::Identity::current();
+        LockInfo {
+            format_version: FORMAT_VERSION,
+            run_id: run_id.to_string(),
+            host: host_name(),
+            pid: std::process::id(),
+            command: command.to_string(),
+            started_at,
+            heartbeat_at: None,
+            token: process::random_token(),
+            boot_id: identity.boot_id,
+            pid_namespace: identity.pid_namespace,
+            process_started: identity.process_started,
+        }
+    }
+
+    fn identity(&self) -> process::Identity {
+        process::Identity {
+            boot_id: self.boot_id.clone(),
+            pid_namespace: self.pid_namespace.clone(),
+            process_started: self.process_started,
+        }
+    }
+
     /// When the holder was last known alive: the TTL counts from here.
     pub fn last_seen(&self) -> DateTime<Utc> {
         self.heartbeat_at.unwrap_or(self.started_at)
@@ -41,6 +88,8 @@ pub enum LockError {
     Held(Box<LockInfo>),
     #[error("{LOCK_PATH} exists but is unreadable ({0}); remove it or pass --force-unlock")]
     Unreadable(String),
+    #[error("{0}; the lock may be held by that release's run (pass --force-unlock if it is dead)")]
+    Newer(#[from] crate::state_format::NewerFormat),
     #[error(
         "the warehouse lock was taken over by run {} (host {} pid {}) while this run \
          held it; this run stopped before publishing anything more",
@@ -49,6 +98,14 @@ pub enum LockError {
     Lost(Box<LockInfo>),
     #[error("the warehouse lock was removed while this run held it; this run stopped")]
     Removed,
+    #[error(
+        "the store accepted a second conditional create of {LOCK_PATH}: it ignores \
+         If-None-Match (as MinIO before 2024 and some Ceph RGW releases do), so the lock \
+         cannot keep two runs apart and one run could delete the other's files. Use a \
+         store that honours conditional writes, or, only if the scheduler never starts two \
+         runs at once, set `run.allow_unconditional_store: true`"
+    )]
+    NoConditionalCreate,
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
@@ -59,14 +116,18 @@ pub struct Lock {
     pub info: LockInfo,
 }
 
-/// A holder on this host whose process no longer runs (killed, or the
-/// machine restarted) is dead whatever its age. Linux only (`/proc`);
-/// elsewhere, and for holders on other hosts, only the TTL tells.
+/// A holder on this host whose process no longer runs (killed) is dead
+/// whatever its age, when its pid can be judged: same kernel boot, same
+/// PID namespace (Linux, see [`process::is_gone`]). Elsewhere (another
+/// host, another container, a lock written before identities) only the
+/// TTL tells.
 fn holder_is_dead(holder: &LockInfo) -> bool {
     holder.host == host_name()
-        && std::path::Path::new("/proc/self").exists()
-        && (holder.pid == std::process::id()
-            || !std::path::Path::new(&format!("/proc/{}", holder.pid)).exists())
+        && process::is_gone(
+            &holder.identity(),
+            holder.pid,
+            &process::Identity::current(),
+        )
 }
 
 pub fn host_name() -> String {
@@ -101,7 +162,23 @@ impl Lock {
         }
         let holder = match lock.read_holder().await {
             Ok(holder) => holder,
-            Err(LockError::Unreadable(_)) if force => None,
+            Err(LockError::Unreadable(_) | LockError::Newer(_)) if force => None,
+            // A 0-byte or foreign lock names no holder: its age is the
+            // object's, and past the TTL it is taken over like any other.
+            Err(LockError::Unreadable(why)) => {
+                if lock.object_age().await?.is_some_and(|age| age <= ttl) {
+                    return Err(LockError::Unreadable(why));
+                }
+                tracing::warn!(reason = %why, "taking over an unreadable warehouse lock older than run.lock_ttl");
+                if lock.take_over(None).await? {
+                    return Ok(lock);
+                }
+                return match lock.read_holder().await? {
+                    holder if lock.is_ours(holder.as_ref()) => Ok(lock),
+                    Some(h) => Err(LockError::Held(Box::new(h))),
+                    None => Err(LockError::Unreadable("empty".into())),
+                };
+            }
             Err(e) => return Err(e),
         };
         // A create whose answer was lost and that was retried finds the
@@ -131,7 +208,28 @@ impl Lock {
     }
 
     fn is_ours(&self, holder: Option<&LockInfo>) -> bool {
-        holder.is_some_and(|h| h.run_id == self.info.run_id)
+        holder.is_some_and(|h| h.run_id == self.info.run_id && h.token == self.info.token)
+    }
+
+    /// How long ago the lock object was last written; `None` when gone.
+    async fn object_age(&self) -> Result<Option<chrono::Duration>, LockError> {
+        let path = self.warehouse.path(LOCK_PATH);
+        match self.warehouse.store.head(&path).await {
+            Ok(meta) => Ok(Some(Utc::now() - meta.last_modified)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(StorageError::object("head", &path, e).into()),
+        }
+    }
+
+    /// Checks, once the lock is held, that the store honours conditional
+    /// creates: a second create of the lock must fail. A store that
+    /// ignores `If-None-Match` overwrote it with the same content, so
+    /// nothing changed, but no lock on it is exclusive.
+    pub async fn check_conditional_create(&self) -> Result<(), LockError> {
+        match self.try_create().await? {
+            false => Ok(()),
+            true => Err(LockError::NoConditionalCreate),
+        }
     }
 
     /// Replaces the lock `stale` (as read) with ours, unless another run
@@ -235,9 +333,12 @@ impl Lock {
         let path = self.warehouse.path(LOCK_PATH);
         match self.warehouse.get_opt(&path).await? {
             None => Ok(None),
-            Some(bytes) => serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(|e| LockError::Unreadable(e.to_string())),
+            Some(bytes) => {
+                let info: LockInfo = serde_json::from_slice(&bytes)
+                    .map_err(|e| LockError::Unreadable(e.to_string()))?;
+                crate::state_format::check(LOCK_PATH, info.format_version, FORMAT_VERSION)?;
+                Ok(Some(info))
+            }
         }
     }
 
@@ -277,7 +378,7 @@ impl Lock {
     /// requests fail and say why.
     async fn heartbeat(&self) -> Result<(), LockError> {
         match self.read_holder().await {
-            Ok(Some(holder)) if holder.run_id == self.info.run_id => {
+            Ok(holder) if self.is_ours(holder.as_ref()) => {
                 let info = LockInfo {
                     heartbeat_at: Some(Utc::now()),
                     ..self.info.clone()
@@ -299,7 +400,7 @@ impl Lock {
     /// Removes the lock if it is still ours (a takeover may have replaced it).
     pub async fn release(self) -> Result<(), LockError> {
         match self.read_holder().await {
-            Ok(Some(holder)) if holder.run_id != self.info.run_id => {
+            Ok(Some(holder)) if !self.is_ours(Some(&holder)) => {
                 tracing::warn!(holder = %holder.run_id, "lock was taken over; leaving it");
                 Ok(())
             }
@@ -317,12 +418,9 @@ mod tests {
 
     fn info(run_id: &str) -> LockInfo {
         LockInfo {
-            run_id: run_id.into(),
             host: "elsewhere".into(),
             pid: 1,
-            command: "run".into(),
-            started_at: Utc::now(),
-            heartbeat_at: None,
+            ..LockInfo::for_this_process(run_id, "run", Utc::now())
         }
     }
 
