@@ -215,7 +215,10 @@ fn full_refresh_reloads_everything_once() {
 
 /// A run killed after publishing a file's raw object but before saving
 /// its manifest entry leaves an object nobody owns: the next run removes
-/// it (and loads the file again), so its rows are never read twice.
+/// it (and loads the file again), so its rows are never read twice. Here
+/// the stray is a copy of an owned object whose run left no run record, as
+/// a killed run leaves none (one whose run finished stops the run instead:
+/// `crash_safety.rs`, `a_manifest_restored_from_a_backup_deletes_nothing`).
 #[test]
 fn objects_no_manifest_entry_owns_are_removed() {
     let p = project();
@@ -225,6 +228,7 @@ fn objects_no_manifest_entry_owns_are_removed() {
         .join("raw/customers/load_date=2026-11-01/crm-0000.parquet");
     std::fs::create_dir_all(stray.parent().unwrap()).unwrap();
     std::fs::copy(p.warehouse().join(&owned[0]), &stray).unwrap();
+    std::fs::remove_dir_all(p.warehouse().join("_runs")).unwrap();
     let out = ingest(&p, &[]);
     assert!(
         stderr(&out).contains("removing an object no manifest entry owns"),
