@@ -47,6 +47,11 @@ pub enum RunError {
         "interrupted (Ctrl-C or SIGTERM); the lock was released and nothing half-written was published"
     )]
     Interrupted,
+    #[error(
+        "{phase} did not finish within run.phase_timeout ({limit}): is the object store \
+         answering? (a longer phase needs a larger run.phase_timeout)"
+    )]
+    Deadline { phase: &'static str, limit: String },
     #[error("{first}; the run record could not be written either: {lost}")]
     Unrecorded {
         first: String,
@@ -218,7 +223,12 @@ pub async fn execute(step: Step, options: &RunOptions) -> Result<RunRecord, RunE
         Step::Run | Step::Build => Some(Project::load_valid(&config)?),
     };
     let mut shutdown = Shutdown::listen();
-    let lock = take_lock(&warehouse, info, &config, options.force_unlock).await?;
+    let lock = within(
+        "taking the lock",
+        &config,
+        take_lock(&warehouse, info, &config, options.force_unlock),
+    )
+    .await?;
     crate::kill_point::reached("lock-taken");
     tracing::info!(run_id = %run_id, run_date = ?run_date, command = ?step, "run started");
     let run = Run {
@@ -244,11 +254,38 @@ pub async fn execute(step: Step, options: &RunOptions) -> Result<RunRecord, RunE
     }
     // A failed step may have dropped files mid-upload; their aborts finish
     // before the runtime shuts down, and before the lock goes.
-    crate::storage::parquet_file::wait_for_aborts().await;
-    let released = lock.release().await;
+    let aborted = within("aborting unfinished uploads", &config, async {
+        crate::storage::parquet_file::wait_for_aborts().await;
+        Ok(())
+    });
+    if let Err(e) = aborted.await {
+        tracing::warn!("{e}");
+    }
+    let released = within("releasing the lock", &config, async {
+        Ok(lock.release().await?)
+    })
+    .await;
     let record = result?;
     released?;
     Ok(record)
+}
+
+/// Runs one phase of a run under `run.phase_timeout`: a store that accepts
+/// connections and never answers would otherwise hold a run for as long
+/// as its client's timeouts and retries add up to, request after request.
+async fn within<T>(
+    phase: &'static str,
+    config: &Config,
+    work: impl std::future::Future<Output = Result<T, RunError>>,
+) -> Result<T, RunError> {
+    tokio::time::timeout(config.phase_timeout(), work)
+        .await
+        .unwrap_or_else(|_| {
+            Err(RunError::Deadline {
+                phase,
+                limit: config.run.phase_timeout.clone(),
+            })
+        })
 }
 
 /// Takes the warehouse lock, on a store that keeps it exclusive.
@@ -294,7 +331,12 @@ pub async fn repair_manifest(
     let warehouse = open_warehouse(&config)?;
     let info = LockInfo::for_this_process(&run_id, "repair-manifest", started);
     let mut shutdown = Shutdown::listen();
-    let lock = take_lock(&warehouse, info, &config, force_unlock).await?;
+    let lock = within(
+        "taking the lock",
+        &config,
+        take_lock(&warehouse, info, &config, force_unlock),
+    )
+    .await?;
     let repair = async {
         ingest::repair_manifest(&warehouse, &run_id)
             .await
@@ -304,7 +346,10 @@ pub async fn repair_manifest(
         result = lock.keep_alive(config.lock_ttl(), repair) => result.map_err(RunError::from).and_then(|r| r),
         _ = shutdown.requested() => Err(RunError::Interrupted),
     };
-    let released = lock.release().await;
+    let released = within("releasing the lock", &config, async {
+        Ok(lock.release().await?)
+    })
+    .await;
     let repaired = result?;
     released?;
     Ok(repaired)
@@ -353,8 +398,10 @@ impl Run<'_> {
             IngestReport::default()
         } else {
             let started = std::time::Instant::now();
-            let report =
-                ingest::ingest(config, self.landing, self.warehouse, &ingest_options).await?;
+            let ingest = async {
+                Ok(ingest::ingest(config, self.landing, self.warehouse, &ingest_options).await?)
+            };
+            let report = within("ingest", config, ingest).await?;
             let rows = report.sources.iter().map(|s| s.rows_read).sum();
             phases.push(PhaseTiming::since("ingest", started, rows));
             report
@@ -370,7 +417,11 @@ impl Run<'_> {
             // Sources are measured as of the given date, or with
             // `latest_complete` as of today, whose newest record dates the run.
             let started = std::time::Instant::now();
-            checks = match freshness::measure(&ctx, config, load_date).await {
+            let measured = within("checking the sources", config, async {
+                Ok(freshness::measure(&ctx, config, load_date).await)
+            })
+            .await?;
+            checks = match measured {
                 Ok(data) => {
                     if let RunDate::LatestComplete = self.run_date {
                         run_date = freshness::latest_complete_date(&data, self.today);
@@ -408,7 +459,10 @@ impl Run<'_> {
                 source_tests: checks.iter().filter_map(SourceCheck::test_result).collect(),
                 held_back: freshness::held_back(&checks),
             };
-            build = pipeline::build(&ctx, config, self.warehouse, project, &options).await?;
+            let models = async {
+                Ok(pipeline::build(&ctx, config, self.warehouse, project, &options).await?)
+            };
+            build = within("building and publishing the models", config, models).await?;
             phases.append(&mut build.phases);
         }
         let status = build.status(!ingest_report.failed());
@@ -438,7 +492,11 @@ impl Run<'_> {
             publication: build.publication,
             phases,
         };
-        if let Err(lost) = write_record(self.warehouse, &record).await {
+        let written = within("writing the run record", config, async {
+            Ok(write_record(self.warehouse, &record).await)
+        })
+        .await?;
+        if let Err(lost) = written {
             // A store that went away fails the steps first and the record
             // then: the first failure is what the user needs to see.
             return Err(match record.first_failure() {

@@ -507,6 +507,52 @@ fn a_byte_order_mark_is_honoured() {
     }
 }
 
+/// Issue 27, point 8: JSON and JSON Lines honour a byte-order mark (UTF-8
+/// or UTF-16) and a source's `encoding`, as CSV does: each of these loads
+/// the same customer, where a BOM used to fail the whole source.
+#[test]
+fn json_honours_a_byte_order_mark_and_an_encoding() {
+    let document = r#"{"customers": [{"id": "C1", "name": "Łucja", "signup": "2025-01-01"}]}"#;
+    let line = r#"{"id": "C1", "name": "Zoë", "signup": "2025-01-01"}"#;
+    let utf16 = |text: &str| -> Vec<u8> {
+        [0xFF, 0xFE]
+            .into_iter()
+            .chain(text.encode_utf16().flat_map(u16::to_le_bytes))
+            .collect()
+    };
+    let utf8_bom = |text: &str| [&[0xEF, 0xBB, 0xBF][..], text.as_bytes()].concat();
+    // Windows-1252: ë is the byte 0xEB.
+    let cp1252: Vec<u8> = line
+        .chars()
+        .map(|c| if c == 'ë' { 0xEB } else { c as u8 })
+        .collect();
+    let source = |format: &str, extra: &str| {
+        format!(
+            "  - name: names\n    entity: customers\n    format: {format}\n    path: names.json\n{extra}    \
+             columns: {{ customer_id: id, name: name, signup_date: signup }}\n"
+        )
+    };
+    let pointer = "    records: /customers\n";
+    for (config, data, expected) in [
+        (source("json", pointer), utf8_bom(document), "C1 | Łucja"),
+        (source("json", pointer), utf16(document), "C1 | Łucja"),
+        (source("jsonl", ""), utf8_bom(line), "C1 | Zoë"),
+        (source("jsonl", ""), utf16(line), "C1 | Zoë"),
+        (
+            source("jsonl", "    encoding: windows-1252\n"),
+            cp1252.clone(),
+            "C1 | Zoë",
+        ),
+    ] {
+        let p = Project::new();
+        p.config(&config);
+        p.land("names.json", &data);
+        let out = p.ingest();
+        assert_exit(&out, 0);
+        assert_eq!(names(&p), [expected], "{config}");
+    }
+}
+
 /// An empty delivery ("nothing today") loads 0 rows with a warning; the
 /// run succeeds.
 #[test]
@@ -744,4 +790,47 @@ fn landing_symlinks_and_bad_names_fail_only_their_file() {
         "SELECT customer_id FROM t ORDER BY customer_id",
     );
     assert_eq!(lines(&loaded)[1..], ["C1", "C2"]);
+}
+
+/// Issue 27, point 8: quarantine line numbers are the file's physical
+/// lines whatever mix of CRLF and LF ends them (an export appended to by
+/// two tools), blank lines included, starting with CRLF or with LF.
+#[test]
+fn line_numbers_are_right_for_any_mix_of_line_ends() {
+    let p = Project::new();
+    p.config(
+        r#"  - name: crm
+    entity: customers
+    format: csv
+    path: "*.csv"
+    columns: { customer_id: Id, signup_date: Created }
+"#,
+    );
+    // Lines: 1 header, 2 C1 (good), 3 C2, 4 C3, 5 C4, 6 blank, 7 C5.
+    p.land(
+        "a.csv",
+        "Id,Created\r\nC1,2024-01-01\nC2,bad\r\nC3,bad\nC4,bad\r\n\r\nC5,bad\n",
+    );
+    p.land(
+        "b.csv",
+        "Id,Created\nC1,2024-01-01\r\nC2,bad\nC3,bad\r\nC4,bad\n\nC5,bad\r\n",
+    );
+    assert_exit(&p.ingest(), 0);
+    let quarantined = p.query(
+        "quarantine/crm",
+        "SELECT file, row, raw_record FROM t ORDER BY file, row",
+    );
+    assert_eq!(
+        lines(&quarantined)[1..],
+        [
+            "a.csv | 3 | C2,bad",
+            "a.csv | 4 | C3,bad",
+            "a.csv | 5 | C4,bad",
+            "a.csv | 7 | C5,bad",
+            "b.csv | 3 | C2,bad",
+            "b.csv | 4 | C3,bad",
+            "b.csv | 5 | C4,bad",
+            "b.csv | 7 | C5,bad"
+        ]
+    );
 }

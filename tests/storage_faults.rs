@@ -483,6 +483,49 @@ fn a_store_that_ignores_conditional_creates_is_refused() {
     );
 }
 
+/// Issue 27, point 8: a store that accepts connections and never answers
+/// (here: every download of a landing file hangs) fails the run within
+/// `run.phase_timeout` (exit 1, naming the phase) instead of after the
+/// client's timeouts and retries add up, request after request. The lock
+/// is released, and once the store answers the next run completes.
+#[test]
+fn a_store_that_never_answers_fails_the_run_within_the_phase_timeout() {
+    let server = S3Server::start();
+    let s3 = seed(&server);
+    let proxy = FaultProxy::start(&server.endpoint);
+    let p = project("hung");
+    let config = std::fs::read_to_string(p.path("config.yaml")).unwrap();
+    p.write(
+        "config.yaml",
+        &config.replace(
+            "run: { pii_salt: s }",
+            "run: { pii_salt: s, phase_timeout: 3s }",
+        ),
+    );
+    proxy.set(Plan::HangMatching(Arc::new(|r: &Request| {
+        r.method == "GET" && r.key().starts_with("landing/")
+    })));
+    let started = Instant::now();
+    let (out, _) = run(&p, &proxy.endpoint, "2026-10-15");
+    let took = started.elapsed();
+    assert_exit(&out, 1);
+    assert!(
+        stderr(&out).contains("ingest did not finish within run.phase_timeout (3s)"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(took < Duration::from_secs(15), "the run took {took:?}");
+    assert!(
+        proxy.log().iter().any(|(_, o)| *o == Outcome::Hung),
+        "nothing hung"
+    );
+    assert!(get(&s3, "hung/_state/lock").is_none());
+
+    proxy.set(Plan::Pass);
+    let (out, _) = run(&p, &proxy.endpoint, "2026-10-15");
+    assert_exit(&out, 0);
+}
+
 // ---- multipart uploads, at the ParquetFile level ----
 
 /// `s3://faults/mp` through the proxy, with short retries.

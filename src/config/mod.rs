@@ -93,6 +93,11 @@ pub struct RunSettings {
     /// on which the lock cannot keep two runs apart: only when the
     /// scheduler never starts two at once.
     pub allow_unconditional_store: bool,
+    /// How long each phase of a run (taking the lock, ingest, checking the
+    /// sources, models with tests and publishing, the run record,
+    /// releasing the lock) may take before the run fails: what bounds a
+    /// run against a store that accepts connections and never answers.
+    pub phase_timeout: String,
 }
 
 /// `run.date`: what a run without `--date` is dated.
@@ -122,6 +127,7 @@ impl Default for RunSettings {
             lock_ttl: "6h".into(),
             date: RunDateMode::Today,
             allow_unconditional_store: false,
+            phase_timeout: "30m".into(),
         }
     }
 }
@@ -292,6 +298,11 @@ impl Config {
         parse_bytes(&self.run.memory_limit).map_err(|e| format!("run.memory_limit: {e}"))?;
         self.engine.check()?;
         parse_duration(&self.run.lock_ttl).map_err(|e| format!("run.lock_ttl: {e}"))?;
+        match parse_duration(&self.run.phase_timeout) {
+            Ok(d) if d > chrono::Duration::zero() => {}
+            Ok(_) => return Err("run.phase_timeout must be longer than 0".into()),
+            Err(e) => return Err(format!("run.phase_timeout: {e}")),
+        }
         if self.run.batch_rows == 0 {
             return Err("run.batch_rows must be at least 1".into());
         }
@@ -360,6 +371,13 @@ impl Config {
 
     pub fn lock_ttl(&self) -> chrono::Duration {
         parse_duration(&self.run.lock_ttl).expect("checked at load")
+    }
+
+    pub fn phase_timeout(&self) -> std::time::Duration {
+        parse_duration(&self.run.phase_timeout)
+            .expect("checked at load")
+            .to_std()
+            .expect("checked positive at load")
     }
 
     pub fn salt(&self) -> &str {

@@ -69,6 +69,9 @@ pub struct SourceConfig {
     /// JSON pointer to the array of records: in the document (`json`) or
     /// in each line (`jsonl`).
     pub records: Option<String>,
+    /// A text file's character encoding when it is not UTF-8 (a WHATWG
+    /// label); for CSV the same as `csv.encoding`, which it fills in.
+    pub encoding: Option<String>,
     /// Canonical field -> where its value comes from, in field order.
     pub columns: Vec<(String, ColumnSpec)>,
     /// Rows for which this predicate is not true are skipped (counted).
@@ -166,6 +169,8 @@ struct RawSource {
     csv: Option<CsvOptions>,
     #[serde(default)]
     records: Option<String>,
+    #[serde(default)]
+    encoding: Option<String>,
     columns: BTreeMap<String, ColumnSpec>,
     #[serde(default)]
     filter: Option<SqlExpression>,
@@ -219,7 +224,28 @@ impl TryFrom<RawSource> for SourceConfig {
                 "source {source}: records {pointer:?} is not a JSON pointer (it starts with '/', e.g. /reviews)"
             ));
         }
-        let csv = raw.csv.unwrap_or_default();
+        let encoding = raw.encoding.clone();
+        let mut csv = raw.csv.clone().unwrap_or_default();
+        if let Some(label) = &encoding {
+            if raw.format == Format::Parquet {
+                return Err(format!(
+                    "source {source}: `encoding` applies to text formats (csv, json, jsonl), not parquet"
+                ));
+            }
+            if encoding_rs::Encoding::for_label(label.as_bytes()).is_none() {
+                return Err(format!(
+                    "source {source}: encoding {label:?} is not an encoding (e.g. windows-1252, latin1, utf-16le)"
+                ));
+            }
+            match &csv.encoding {
+                Some(other) if other != label => {
+                    return Err(format!(
+                        "source {source}: `encoding` {label:?} and `csv.encoding` {other:?} disagree; set one"
+                    ));
+                }
+                _ => csv.encoding = Some(label.clone()),
+            }
+        }
         if raw.format == Format::Csv {
             check_csv_options(source, &csv)?;
         }
@@ -303,6 +329,7 @@ impl TryFrom<RawSource> for SourceConfig {
             path: raw.path,
             csv,
             records: raw.records,
+            encoding,
             columns,
             filter: raw.filter,
             line_items: raw.line_items,

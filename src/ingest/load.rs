@@ -195,6 +195,7 @@ impl ReadJob<'_> {
             .map_err(|e| FileError::new(format!("cannot read: {e}")))?;
         let mut input = ObjectReader::new(handle.clone(), result, self.progress);
         let pointer = self.source.records.as_deref();
+        let encoding = self.source.encoding.as_deref();
         let (columns, warnings) = match self.source.format {
             Format::Csv => (
                 super::csv::read_csv(&mut input, &self.source.csv, mapping, records)?,
@@ -202,11 +203,11 @@ impl ReadJob<'_> {
             ),
             Format::Json => (
                 None,
-                super::json::read_json_array(&mut input, pointer, mapping, records)?,
+                super::json::read_json_array(&mut input, encoding, pointer, mapping, records)?,
             ),
             Format::Jsonl => (
                 None,
-                super::json::read_json_lines(&mut input, pointer, mapping, records)?,
+                super::json::read_json_lines(&mut input, encoding, pointer, mapping, records)?,
             ),
             Format::Parquet => unreachable!("handled above"),
         };

@@ -6,6 +6,7 @@
 
 mod cleanup;
 mod csv;
+mod decode;
 mod expressions;
 mod header;
 mod input;

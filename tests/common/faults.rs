@@ -92,6 +92,8 @@ pub enum Outcome {
     /// The server was gone: the connection was closed unanswered (it had
     /// been accepted just before the port closed).
     Gone,
+    /// Read and never answered ([`Plan::HangMatching`]).
+    Hung,
 }
 
 pub type Rule = Arc<dyn Fn(&Request) -> bool + Send + Sync>;
@@ -115,6 +117,10 @@ pub enum Plan {
     /// request is dropped unanswered and the port closes (connections are
     /// refused) until [`FaultProxy::heal`].
     GoneAt(Rule),
+    /// Requests matching the rule are read and never answered, until the
+    /// plan changes (a store that accepts connections and hangs); the
+    /// others are forwarded.
+    HangMatching(Rule),
     /// Forward everything without its `If-None-Match` and `If-Match`
     /// headers: a store that ignores conditional writes (older MinIO,
     /// some Ceph RGW releases).
@@ -284,6 +290,7 @@ fn rebind(port: u16) -> TcpListener {
 
 enum Action {
     Forward,
+    Hang,
     Inject(Fault),
     Gone,
 }
@@ -329,6 +336,10 @@ fn decide(state: &mut State, request: &Request) -> Action {
                 Action::Forward
             }
         }
+        Plan::HangMatching(rule) => match rule(request) {
+            true => Action::Hang,
+            false => Action::Forward,
+        },
     }
 }
 
@@ -366,6 +377,19 @@ fn handle(
             }
             let _ = client.shutdown(Shutdown::Both);
             Ok(())
+        }
+        Action::Hang => {
+            record(Outcome::Hung);
+            // Answer nothing while the plan still hangs; then give up on
+            // the connection (the client has long timed out).
+            loop {
+                std::thread::sleep(Duration::from_millis(50));
+                let state = shared.0.lock().unwrap_or_else(|e| e.into_inner());
+                if !matches!(state.plan, Plan::HangMatching(_)) {
+                    break;
+                }
+            }
+            client.shutdown(Shutdown::Both)
         }
         Action::Inject(Fault::Drop) => {
             record(Outcome::Injected(Fault::Drop));

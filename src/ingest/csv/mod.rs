@@ -2,16 +2,15 @@
 //! because quarantine needs per-row errors with physical line numbers and
 //! arrow-csv fails whole batches (see DESIGN.md, "Engine facts").
 
-mod decode;
 mod tokenizer;
 
 use std::io::{BufRead, BufReader, Read};
 
+use super::decode::Decoded;
 use super::mapping::Mapping;
 use super::rows::Rejection;
 use super::sink::{FileError, RecordSink};
 use crate::config::CsvOptions;
-use decode::Decoded;
 use tokenizer::{Chunk, Recorder, Tokenizer, reader_builder};
 
 /// Reads a CSV file in two stages on two threads: this one validates and
@@ -33,13 +32,8 @@ pub fn read_csv(
         // (the ingest warns).
         return Ok(None);
     }
-    let decoded = Decoded::new(raw, options)?;
-    let mut input = BufReader::with_capacity(1 << 16, decoded);
-    let crlf = ends_lines_with_crlf(
-        input
-            .fill_buf()
-            .map_err(|e| FileError::new(format!("cannot read: {e}")))?,
-    );
+    let decoded = Decoded::new(raw, options.encoding.as_deref())?;
+    let input = BufReader::with_capacity(1 << 16, decoded);
     let mut reader = reader_builder(options)
         .has_headers(options.header)
         .from_reader(Recorder::new(input));
@@ -74,7 +68,6 @@ pub fn read_csv(
     let tokenizer = Tokenizer {
         options,
         width: header.len(),
-        crlf,
         line_offset: 0,
         origin: 0,
     };
@@ -171,12 +164,6 @@ impl CsvFile<'_> {
     }
 }
 
-fn ends_lines_with_crlf(head: &[u8]) -> bool {
-    head.iter()
-        .position(|&b| b == b'\n')
-        .is_some_and(|i| i > 0 && head[i - 1] == b'\r')
-}
-
 /// Every mapped column must exist: a missing one means the export changed
 /// shape, which no row-level quarantine can fix.
 fn resolve_columns(header: &[String], wanted: &[String]) -> Result<Vec<usize>, FileError> {
@@ -269,6 +256,7 @@ mod tests {
             path: "x".into(),
             csv: options.clone(),
             records: None,
+            encoding: None,
             columns,
             filter: None,
             line_items: None,

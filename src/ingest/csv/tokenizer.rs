@@ -72,7 +72,6 @@ pub(super) struct Tokenizer<'a> {
     pub(super) options: &'a CsvOptions,
     /// The header's number of fields.
     pub(super) width: usize,
-    pub(super) crlf: bool,
     /// Physical lines before the current csv reader's first line.
     pub(super) line_offset: i64,
     /// Byte offset (in the decoded stream) of the current reader's start.
@@ -100,11 +99,15 @@ impl Tokenizer<'_> {
                     return;
                 }
             }
+            // Each record's own line end decides (exports appended to by
+            // two tools mix CRLF and LF): the parser stops after the `\r`
+            // of a CRLF, with its `\n` still ahead, and after a bare `\n`.
+            let end = self.origin + reader.position().byte();
+            let by_cr = reader.get_ref().kept(end - 1, end) == b"\r";
             let mut line =
-                self.line_offset + start_line(reader.position().line(), self.crlf, true, &next);
+                self.line_offset + start_line(reader.position().line(), by_cr, true, &next);
             let mut broken = None;
             if memchr::memchr(b'\n', next.as_slice()).is_some() {
-                let end = self.origin + reader.position().byte();
                 if let Some(split) =
                     self.check_record(reader.get_ref(), start, end, start_line_seen, next.len())
                 {
@@ -130,7 +133,7 @@ impl Tokenizer<'_> {
             let last = chunk.len - 1;
             let end_line = reader.position().line();
             chunk.lines[last] =
-                self.line_offset + start_line(end_line, self.crlf, false, &chunk.records[last]);
+                self.line_offset + start_line(end_line, false, false, &chunk.records[last]);
         }
         if chunk.len > 0 {
             let _ = full.send(Ok(chunk));
@@ -405,16 +408,16 @@ impl<R: Read> Read for Recorder<R> {
 
 /// The physical line a record starts on. csv's own record positions lag
 /// behind blank lines and CRLF terminators, so this counts back from where
-/// the parser stopped: just after the record's terminating `\n` (LF files)
-/// or `\r` (CRLF files) or at the end of the file, less the newlines quoted
-/// inside the record.
+/// the parser stopped: just after the record's terminating `\n` (an LF
+/// line end) or `\r` (`by_cr`: a CRLF one) or at the end of the file, less
+/// the newlines quoted inside the record.
 pub(super) fn start_line(
     end_line: u64,
-    crlf: bool,
+    by_cr: bool,
     terminated: bool,
     record: &csv::ByteRecord,
 ) -> i64 {
-    let last_line = if terminated && !crlf {
+    let last_line = if terminated && !by_cr {
         end_line.saturating_sub(1)
     } else {
         end_line
