@@ -29,6 +29,14 @@ pub fn normalize_email(raw: &str) -> Option<String> {
     valid.then_some(email)
 }
 
+/// The address of a value written as `Name <address>` (or `<address>`),
+/// the way mail clients and CRMs export a contact.
+pub fn bracketed_address(text: &str) -> Option<String> {
+    let inner = text.trim().strip_suffix('>')?;
+    let (_, address) = inner.rsplit_once('<')?;
+    normalize_email(address)
+}
+
 /// Hex SHA-256 of salt + normalised email, as DESIGN.md specifies, so the
 /// same person hashes the same in every source.
 pub fn hash_email(salt: &str, normalized: &str) -> String {
@@ -101,6 +109,17 @@ pub fn redact_emails(text: &str, salt: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_contact_written_with_its_name_has_its_address() {
+        assert_eq!(
+            bracketed_address("Jane Doe <Jane2@Example.com>").as_deref(),
+            Some("jane2@example.com")
+        );
+        assert_eq!(bracketed_address(" <a@b.co> ").as_deref(), Some("a@b.co"));
+        assert_eq!(bracketed_address("Jane <not an address>"), None);
+        assert_eq!(bracketed_address("a@b.co"), None);
+    }
 
     #[test]
     fn internationalised_addresses_are_redacted_whole() {

@@ -246,7 +246,8 @@ fn email_shaped(text: &str) -> Vec<String> {
 }
 
 /// Every file the run left in the warehouse: Parquet decoded value by
-/// value, anything else (run records, markers) as text.
+/// value and its raw bytes (the footer's key-value metadata is plain
+/// text), anything else (run records, markers) as text.
 fn every_object(p: &Project) -> String {
     let mut text = p.warehouse_text();
     let mut stack = vec![p.warehouse()];
@@ -255,7 +256,7 @@ fn every_object(p: &Project) -> String {
             let path = entry.unwrap().path();
             if path.is_dir() {
                 stack.push(path);
-            } else if path.extension().is_none_or(|e| e != "parquet") {
+            } else {
                 text.push_str(&String::from_utf8_lossy(&std::fs::read(&path).unwrap()));
                 text.push('\n');
             }
@@ -294,7 +295,7 @@ fn nothing_shaped_like_an_email_leaves_the_run() {
   - name: shop
     entity: orders
     format: csv
-    path: orders.csv
+    path: orders*.csv
     columns: { order_id: id, customer_id: customer, ordered_at: at, amount: amount, status: status }
   - name: surveys
     entity: nps_responses
@@ -308,17 +309,28 @@ fn nothing_shaped_like_an_email_leaves_the_run() {
         "Id,Email,Name,Created,Country,Segment,Channel,Code\n\
          ann@example.com,Ann@Example.com,Ann <ann@example.com>,2024-01-01,US,vip@example.com,Partner@Example.com,REF-bo@example.org\n\
          C2,bo@example.org,Bo,2024-01-02,bo.country@example.org,smb,email,B2\n\
-         C3,cy@example.net,Cy,not a date cy@example.net,DE,smb,email,C3\n",
+         C3,cy@example.net,Cy,not a date cy@example.net,DE,smb,email,C3\n\
+         Jane Doe <jane2@example.com>,jane2@example.com,Jane,2024-01-03,US,smb,email,J1\n\
+         key of kim@example.com,kim@example.com,Kim,2024-01-04,US,smb,email,K1\n",
     );
     p.land(
         "ids.csv",
-        "cid,kind,value\nC1,work_email,Ann.Work@Example.com\nC1,E-mail 2,ann2@example.com\nC2,handle,fan@example.de\n",
+        "cid,kind,value\nC1,work_email,Ann.Work@Example.com\nC1,E-mail 2,ann2@example.com\nC2,handle,fan@example.de\n\
+         C2,x,Jane D <jane.d@example.com>\nC3,review_name,see lee@example.com\n",
     );
     p.land(
         "orders.csv",
         "id,customer,at,amount,status\n\
          O1,ann@example.com,2024-02-01 10:00:00,10,completed\n\
          O2,C2,2024-02-02 10:00:00,20,refund to bo@example.org\n",
+    );
+    // A file named after the person who sent it, with a header naming an
+    // address (a column the mapping does not read) and a bad row.
+    p.land(
+        "orders-from-sam@example.com.csv",
+        "id,customer,at,amount,status,notes for sam@example.com\n\
+         O3,Jane Doe <jane2@example.com>,2024-02-03 10:00:00,30,completed,x\n\
+         O4,C3,2024-02-04 10:00:00,-1,completed,y\n",
     );
     p.land(
         "nps.jsonl",
@@ -328,7 +340,7 @@ fn nothing_shaped_like_an_email_leaves_the_run() {
     );
     p.write(
         "queries/reports/customer_names.sql",
-        "SELECT customer_id, name, segment, acquisition_channel, referral_code, country FROM raw_customers",
+        "SELECT customer_id, name, segment, acquisition_channel, referral_code, country, _file FROM raw_customers",
     );
     let mut printed = String::new();
     for format in ["text", "json"] {
@@ -353,8 +365,8 @@ fn nothing_shaped_like_an_email_leaves_the_run() {
     assert!(found.is_empty(), "in the output: {found:?}\n{printed}");
     // The rows are there, redacted, not dropped.
     let customers = p.query("raw/customers", "SELECT count(*) AS n FROM t");
-    assert_eq!(lines(&customers)[1..], ["2"]);
-    for (source, bad) in [("crm", "1"), ("shop", "1"), ("surveys", "2")] {
+    assert_eq!(lines(&customers)[1..], ["4"]);
+    for (source, bad) in [("crm", "1"), ("shop", "2"), ("surveys", "2")] {
         let quarantined = p.query(
             &format!("quarantine/{source}"),
             "SELECT count(*) AS n FROM t",
@@ -364,8 +376,37 @@ fn nothing_shaped_like_an_email_leaves_the_run() {
     // A segment that was an address is its tag; the key too is hashed.
     let segment = p.query(
         "raw/customers",
-        "SELECT segment FROM t WHERE customer_id <> 'C2'",
+        &format!(
+            "SELECT segment FROM t WHERE customer_id = '{}'",
+            hash("ann@example.com")
+        ),
     );
     let vip = &hash("vip@example.com")[..12];
     assert_eq!(lines(&segment)[1..], [format!("<email:{vip}>")]);
+    // Issue 27, point 4: a key written as `Name <address>` is that
+    // address's hash (it joins Jane's email_hash and her orders); any other
+    // key holding an address keeps its shape, the address redacted.
+    let keys = p.query(
+        "raw/customers",
+        "SELECT customer_id, email_hash FROM t WHERE name IN ('Jane', 'Kim') ORDER BY name",
+    );
+    let kim = &hash("kim@example.com")[..12];
+    assert_eq!(
+        lines(&keys)[1..],
+        [
+            format!("{0} | {0}", hash("jane2@example.com")),
+            format!("key of <email:{kim}> | {}", hash("kim@example.com"))
+        ]
+    );
+    let jane = p.query(
+        "raw/orders",
+        "SELECT customer_id, _file FROM t WHERE order_id = 'O3'",
+    );
+    // The file name is redacted as free text is: all of it is shaped like
+    // an address (`orders-from-sam` before the `@`, `example.com.csv` after).
+    let file = &hash("orders-from-sam@example.com.csv")[..12];
+    assert_eq!(
+        lines(&jane)[1..],
+        [format!("{} | <email:{file}>", hash("jane2@example.com"))]
+    );
 }

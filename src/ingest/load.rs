@@ -96,7 +96,10 @@ pub async fn load_file(job: FileJob) -> Result<LoadedFile, FileError> {
         rows_loaded: counts.loaded,
         rows_quarantined: counts.quarantined,
         rows_skipped: counts.skipped,
-        columns: read.columns,
+        // Header names are data too: one may hold an address.
+        columns: read
+            .columns
+            .map(|columns| columns.iter().map(|c| job.ctx.protect_name(c)).collect()),
         ..job.entry
     };
     entry.name_objects(
@@ -126,6 +129,9 @@ fn spawn_reader(
 ) -> tokio::task::JoinHandle<ReadResult> {
     let handle = Handle::current();
     let ctx = job.ctx.clone();
+    // What the rows and quarantine record as the file (`_file`): its name
+    // as the manifest holds it, addresses redacted.
+    let name = job.entry.path.clone();
     let source = job.source.clone();
     let mapping = job.mapping.clone();
     let landing = job.landing.clone();
@@ -133,7 +139,7 @@ fn spawn_reader(
     let meta = job.meta.clone();
     let progress = job.progress.clone();
     tokio::task::spawn_blocking(move || {
-        let mut sink = ChannelSink::new(ctx, mapping.clone(), &relative, tx);
+        let mut sink = ChannelSink::new(ctx, mapping.clone(), &name, tx);
         let file = ReadJob {
             handle: &handle,
             source: &source,

@@ -27,6 +27,18 @@ pub struct LoadContext {
     pub batch_rows: usize,
 }
 
+impl LoadContext {
+    /// A landing file name or a column name as the warehouse and the
+    /// output may show it: with any address in it redacted, unless
+    /// `pii: keep`.
+    pub fn protect_name(&self, name: &str) -> String {
+        match self.pii {
+            Pii::Keep => name.to_string(),
+            Pii::Hash | Pii::Drop => crate::pii::redact_emails(name, &self.salt),
+        }
+    }
+}
+
 pub(super) enum Input {
     /// Index into a record's values (see [`Mapping`]).
     Value(usize),

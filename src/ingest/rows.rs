@@ -329,14 +329,24 @@ fn check_text<'a>(
     })
 }
 
-/// The hash of a key that is an email address. Keys are hashed whatever
-/// `run.pii` says: under `keep` too, so that they still join the
-/// `email_hash` columns (the address itself belongs in an email field).
+/// What a key holding an address becomes: the hash of the address when
+/// the key is one (`jane@example.com`, or `Jane Doe <jane@example.com>` as
+/// mail clients export a contact), so it joins the `email_hash` columns;
+/// any other key keeps its shape with the address redacted
+/// (`<email:HASH12>`). Keys are protected whatever `run.pii` says: under
+/// `keep` too (the address itself belongs in an email field). `None` for a
+/// key without an address.
 fn email_key(ctx: &LoadContext, text: &str) -> Option<String> {
     if !text.contains('@') {
         return None;
     }
-    pii::normalize_email(text).map(|email| pii::hash_email(&ctx.salt, &email))
+    match pii::normalize_email(text).or_else(|| pii::bracketed_address(text)) {
+        Some(email) => Some(pii::hash_email(&ctx.salt, &email)),
+        None => {
+            let redacted = pii::redact_emails(text, &ctx.salt);
+            (redacted != text).then_some(redacted)
+        }
+    }
 }
 
 /// Identity values of kind `email` are raw addresses; they are stored

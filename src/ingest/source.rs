@@ -49,6 +49,7 @@ impl SourceRun<'_> {
         let files = match listed {
             Ok(listing) => {
                 for (path, why) in listing.refused {
+                    let (path, why) = (self.ctx.protect_name(&path), self.ctx.protect_name(&why));
                     let error = format!("{}: {why}", self.landing_display(&path));
                     tracing::error!(source = %self.source.name, file = %path, error = %why, "file failed");
                     let mut file = FileReport::unread(path, 0);
@@ -66,7 +67,7 @@ impl SourceRun<'_> {
         let mapping = Arc::new(Mapping::new(&self.source));
         let earlier = self.earlier_file_rows(&*manifest.lock().await);
         let actions = manifest::plan(&*manifest.lock().await, &self.policy(), &files, |m| {
-            self.landing.relative(&m.location)
+            self.landing_name(m)
         });
         for (n, (meta, action)) in files.iter().zip(actions).enumerate() {
             let file =
@@ -81,7 +82,7 @@ impl SourceRun<'_> {
             if let Some((n, meta)) = files
                 .iter()
                 .enumerate()
-                .find(|(_, m)| self.landing.relative(&m.location) == path)
+                .find(|(_, m)| self.landing_name(m) == path)
             {
                 let action = Action::Read {
                     previous: None,
@@ -156,7 +157,7 @@ impl SourceRun<'_> {
         action: Action,
         n: usize,
     ) -> Result<FileReport, IngestError> {
-        let path = self.landing.relative(&meta.location);
+        let path = self.landing_name(&meta);
         let mut file = FileReport::unread(path.clone(), meta.size);
         let (previous, reason) = match action {
             Action::Skip => return Ok(file),
@@ -197,8 +198,9 @@ impl SourceRun<'_> {
         let loaded = match load::load_file(job).await {
             Ok(loaded) => loaded,
             Err(e) => {
-                let error = format!("{}: {}", self.landing_display(&path), e.message);
-                tracing::error!(source = %self.source.name, file = %path, error = %e.message, "file failed");
+                let message = self.ctx.protect_name(&e.message);
+                let error = format!("{}: {message}", self.landing_display(&path));
+                tracing::error!(source = %self.source.name, file = %path, error = %message, "file failed");
                 file.status = FileStatus::Failed { error };
                 return Ok(file);
             }
@@ -301,9 +303,16 @@ impl SourceRun<'_> {
             .flat_map(|e| e.columns.iter().flatten())
             .map(String::as_str)
             .collect();
+        // The columns are stored with addresses redacted; so are the
+        // mapping's, to compare them.
+        let mapped: std::collections::BTreeSet<String> = mapping
+            .columns
+            .iter()
+            .map(|c| self.ctx.protect_name(c))
+            .collect();
         columns
             .iter()
-            .filter(|c| !mapping.columns.contains(c) && !seen.contains(c.as_str()))
+            .filter(|c| !mapped.contains(*c) && !seen.contains(c.as_str()))
             .cloned()
             .collect()
     }
@@ -376,6 +385,14 @@ impl SourceRun<'_> {
             self.warehouse.delete_if_exists(tmp).await?;
         }
         Ok(())
+    }
+
+    /// A listed file's name in the manifest, the rows (`_file`), the run
+    /// record and the output: its landing path with any address in it
+    /// redacted (unless `pii: keep`). Only reading it uses the path itself.
+    fn landing_name(&self, meta: &ObjectMeta) -> String {
+        self.ctx
+            .protect_name(&self.landing.relative(&meta.location))
     }
 
     fn landing_display(&self, path: &str) -> String {

@@ -107,16 +107,15 @@ impl Tokenizer<'_> {
             let mut line =
                 self.line_offset + start_line(reader.position().line(), by_cr, true, &next);
             let mut broken = None;
-            if memchr::memchr(b'\n', next.as_slice()).is_some() {
-                if let Some(split) =
+            if memchr::memchr(b'\n', next.as_slice()).is_some()
+                && let Some(split) =
                     self.check_record(reader.get_ref(), start, end, start_line_seen, next.len())
-                {
-                    line = split.line;
-                    broken = Some(split.reason);
-                    next.clear();
-                    next.push_field(&split.text);
-                    reader = self.restart(reader, split.resume_at, split.last_line);
-                }
+            {
+                line = split.line;
+                broken = Some(split.reason);
+                next.clear();
+                next.push_field(&split.text);
+                reader = self.restart(reader, split.resume_at, split.last_line);
             }
             if chunk.len == CHUNK_RECORDS {
                 let recycled = empty.try_recv().unwrap_or_else(|_| Chunk::new());
