@@ -16,7 +16,7 @@ if [ ! -f "$data/landing/retail.csv" ]; then
     python3 bench/gen_line_items.py "$data/landing/retail.csv" "$lines"
 fi
 common='landing: landing
-run: { pii: hash, pii_salt: bench }
+run: { pii: hash, pii_salt: bench, pii_salt_public: true }
 sources:
   - name: retail
     entity: orders

@@ -23,7 +23,7 @@ fn main() {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(async {
         let config = advocacy::config::Config::parse(
-            "landing: .\nwarehouse: .\nrun: { pii_salt: bench, memory_limit: 4GiB }\n",
+            "landing: .\nwarehouse: .\nrun: { pii_salt: bench, pii_salt_public: true, memory_limit: 4GiB }\n",
             ".".into(),
         )
         .expect("config");

@@ -230,6 +230,12 @@ pub async fn execute(step: Step, options: &RunOptions) -> Result<RunRecord, RunE
     )
     .await?;
     crate::kill_point::reached("lock-taken");
+    if config.run.pii != crate::config::Pii::Keep && config.run.pii_salt_public {
+        tracing::warn!(
+            "the PII salt is public (run.pii_salt_public): anyone who reads the config can \
+             reverse the hashes; use it for demo and test data only"
+        );
+    }
     tracing::info!(run_id = %run_id, run_date = ?run_date, command = ?step, "run started");
     let run = Run {
         step,

@@ -45,7 +45,7 @@ fn project() -> Project {
             r#"landing: landing
 warehouse: warehouse
 queries: {repo}/queries
-run: {{ pii_salt: s, timezone: America/Los_Angeles }}
+run: {{ pii_salt: s, pii_salt_public: true, timezone: America/Los_Angeles }}
 sources:
   - name: customers
     entity: customers

@@ -30,7 +30,7 @@ fn invalid_config_exits_2_naming_file_line_and_column() {
     let p = Project::new();
     p.write(
         "config.yaml",
-        "landing: landing\nwarehouse: warehouse\nrun: { pii_salt: s }\nsources:\n  - name: crm\n    entity: customer\n",
+        "landing: landing\nwarehouse: warehouse\nrun: { pii_salt: s, pii_salt_public: true }\nsources:\n  - name: crm\n    entity: customer\n",
     );
     let out = p.advocacy(&["ingest", "--config", "config.yaml"]);
     assert_exit(&out, 2);
@@ -73,7 +73,7 @@ fn missing_landing_folder_fails_the_run_with_exit_1() {
     let p = Project::new();
     p.write(
         "config.yaml",
-        "landing: does-not-exist\nwarehouse: warehouse\nrun: { pii_salt: s }\n",
+        "landing: does-not-exist\nwarehouse: warehouse\nrun: { pii_salt: s, pii_salt_public: true }\n",
     );
     let out = p.advocacy(&["run", "--config", "config.yaml"]);
     assert_exit(&out, 1);

@@ -18,7 +18,7 @@ fn config(p: &Project, salt: &str, timezone: &str, customers_columns: &str) {
         "config.yaml",
         &format!(
             "landing: landing\nwarehouse: warehouse\n\
-             run: {{ pii: hash, pii_salt: {salt}, timezone: {timezone} }}\n\
+             run: {{ pii: hash, pii_salt: {salt}, pii_salt_public: true, timezone: {timezone} }}\n\
              sources:\n\
              \x20 - name: crm\n\
              \x20   entity: customers\n\

@@ -142,7 +142,7 @@ fn writes_to_an_s3_url_with_the_configs_storage_options() {
         &format!(
             "landing: s3://generated/landing\nwarehouse: s3://generated/warehouse\n\
              storage:\n  s3:\n    endpoint: \"{}\"\n    region: us-east-1\n    allow_http: true\n    \
-             access_key_id: test\n    secret_access_key: test\nrun: {{ pii_salt: s }}\nsources: []\n",
+             access_key_id: test\n    secret_access_key: test\nrun: {{ pii_salt: s, pii_salt_public: true }}\nsources: []\n",
             server.endpoint
         ),
     );

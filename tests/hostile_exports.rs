@@ -73,7 +73,7 @@ fn ingest_file(format: &str, csv_options: &str, contents: &[u8]) -> Outcome {
         options => format!("    csv: {options}\n"),
     };
     let text = format!(
-        "landing: landing\nwarehouse: warehouse\nrun: {{ pii: hash, pii_salt: s }}\nsources:\n  \
+        "landing: landing\nwarehouse: warehouse\nrun: {{ pii: hash, pii_salt: s, pii_salt_public: true }}\nsources:\n  \
          - name: shop\n    entity: orders\n    format: {format}\n    path: {name}\n{csv}{ORDERS_COLUMNS}\n"
     );
     let config = Config::parse(&text, dir.path().to_path_buf()).expect("config");

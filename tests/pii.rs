@@ -22,7 +22,7 @@ fn project(pii: &str) -> Project {
         &format!(
             r#"landing: landing
 warehouse: warehouse
-run: {{ pii: {pii}, pii_salt: {SALT} }}
+run: {{ pii: {pii}, pii_salt: {SALT}, pii_salt_public: true }}
 sources:
   - name: crm
     entity: customers
@@ -408,5 +408,59 @@ fn nothing_shaped_like_an_email_leaves_the_run() {
     assert_eq!(
         lines(&jane)[1..],
         [format!("{} | <email:{file}>", hash("jane2@example.com"))]
+    );
+}
+
+/// Issue 27, point 4: the salt that hashes addresses is secret. Written in
+/// the config, or left to a `${VAR:-default}` whose variable is unset
+/// (the bundled config used to fall back to its public demo salt this
+/// way), it stops every command with exit 2; from the environment or a
+/// secret file it works; `pii_salt_public: true` allows a written one,
+/// with a warning on every run.
+#[test]
+fn the_salt_comes_from_the_environment_or_a_secret_file() {
+    let p = Project::new();
+    p.land("customers.csv", "Id,Created\nC1,2024-01-01\n");
+    let config = |run: &str| {
+        p.write(
+            "config.yaml",
+            &format!(
+                "landing: landing\nwarehouse: warehouse\nrun: {run}\nsources:\n  - name: crm\n    \
+                 entity: customers\n    format: csv\n    path: customers.csv\n    \
+                 columns: {{ customer_id: Id, signup_date: Created }}\n"
+            ),
+        );
+    };
+    let validate =
+        |env: &[(&str, &str)]| p.advocacy_env(&["validate", "--config", "config.yaml"], env);
+    config("{ pii_salt: written-salt-1 }");
+    let out = validate(&[]);
+    assert_exit(&out, 2);
+    assert!(
+        common::stderr(&out).contains("run.pii_salt is written in the config file"),
+        "{}",
+        common::stderr(&out)
+    );
+    config("{ pii_salt: \"${ADVOCACY_TEST_SALT_UNSET:-demo-salt}\" }");
+    let out = validate(&[]);
+    assert_exit(&out, 2);
+    assert!(
+        common::stderr(&out).contains("run.pii_salt: ADVOCACY_TEST_SALT_UNSET is not set"),
+        "{}",
+        common::stderr(&out)
+    );
+    assert_exit(&validate(&[("ADVOCACY_TEST_SALT_UNSET", "from-env-1")]), 0);
+    p.write("secret/salt", "from-a-secret-file\n");
+    config("{ pii_salt_file: secret/salt }");
+    assert_exit(&validate(&[]), 0);
+    let ingest = p.ingest();
+    assert_exit(&ingest, 0);
+    config("{ pii_salt: written-salt-1, pii_salt_public: true }");
+    let out = p.ingest();
+    assert_exit(&out, 0);
+    assert!(
+        common::stderr(&out).contains("run.pii_salt_public"),
+        "{}",
+        common::stderr(&out)
     );
 }

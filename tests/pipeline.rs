@@ -21,7 +21,7 @@ fn project() -> Project {
     p.write(
         "config.yaml",
         &format!(
-            "landing: landing\nwarehouse: warehouse\nrun: {{ pii_salt: s }}\nvars: {{ big_order: 100 }}\nsources:\n{SOURCE}"
+            "landing: landing\nwarehouse: warehouse\nrun: {{ pii_salt: s, pii_salt_public: true }}\nvars: {{ big_order: 100 }}\nsources:\n{SOURCE}"
         ),
     );
     p.land("orders.csv", ORDERS);
@@ -587,7 +587,7 @@ fn a_failed_source_publishes_what_loaded_but_marks_no_success() {
     p.write(
         "config.yaml",
         &format!(
-            "landing: landing\nwarehouse: warehouse\nrun: {{ pii_salt: s }}\nvars: {{ big_order: 100 }}\nsources:\n{SOURCE}{broken}"
+            "landing: landing\nwarehouse: warehouse\nrun: {{ pii_salt: s, pii_salt_public: true }}\nvars: {{ big_order: 100 }}\nsources:\n{SOURCE}{broken}"
         ),
     );
     p.land("customers.csv", "id,created\nC1,2025-01-01\n");

@@ -122,7 +122,7 @@ fn the_fitting_aggregates_reproduce_cdnow() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let row = runtime.block_on(async {
         let config = advocacy::config::Config::parse(
-            "landing: .\nwarehouse: /tmp\nrun: { pii_salt: s }\n",
+            "landing: .\nwarehouse: /tmp\nrun: { pii_salt: s, pii_salt_public: true }\n",
             ".".into(),
         )
         .unwrap();

@@ -131,7 +131,7 @@ storage:
     allow_http: true
     access_key_id: test
     secret_access_key: "${{TEST_S3_SECRET}}"
-{RETRY}run: {{ pii_salt: s }}
+{RETRY}run: {{ pii_salt: s, pii_salt_public: true }}
 sources:
   - name: surveys
     entity: nps_responses
@@ -470,8 +470,8 @@ fn a_store_that_ignores_conditional_creates_is_refused() {
     p.write(
         "config.yaml",
         &config.replace(
-            "run: { pii_salt: s }",
-            "run: { pii_salt: s, allow_unconditional_store: true }",
+            "run: { pii_salt: s, pii_salt_public: true }",
+            "run: { pii_salt: s, pii_salt_public: true, allow_unconditional_store: true }",
         ),
     );
     let (out, _) = run(&p, &proxy.endpoint, "2026-10-15");
@@ -498,8 +498,8 @@ fn a_store_that_never_answers_fails_the_run_within_the_phase_timeout() {
     p.write(
         "config.yaml",
         &config.replace(
-            "run: { pii_salt: s }",
-            "run: { pii_salt: s, phase_timeout: 3s }",
+            "run: { pii_salt: s, pii_salt_public: true }",
+            "run: { pii_salt: s, pii_salt_public: true, phase_timeout: 3s }",
         ),
     );
     proxy.set(Plan::HangMatching(Arc::new(|r: &Request| {

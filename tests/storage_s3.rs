@@ -23,7 +23,7 @@ storage:
     allow_http: true
     access_key_id: test
     secret_access_key: "${{TEST_S3_SECRET}}"
-run: {{ pii_salt: s }}
+run: {{ pii_salt: s, pii_salt_public: true }}
 vars: {{ promoter_min: 9, passive_min: 7 }}
 sources:
   - name: surveys
@@ -228,7 +228,7 @@ fn neither_credentials_nor_the_salt_appear_in_output_objects_or_help() {
     p.write(
         "config.yaml",
         &config("secrets").replace(
-            "run: { pii_salt: s }",
+            "run: { pii_salt: s, pii_salt_public: true }",
             "run: { pii_salt: \"${TEST_SALT}\" }",
         ),
     );
@@ -264,7 +264,7 @@ fn neither_credentials_nor_the_salt_appear_in_output_objects_or_help() {
         "bad.yaml",
         &config("secrets")
             .replace(
-                "run: { pii_salt: s }",
+                "run: { pii_salt: s, pii_salt_public: true }",
                 "run: { pii_salt: \"${TEST_SALT}\" }",
             )
             .replace("allow_http: true", "allow_http: \"${TEST_SALT}\""),

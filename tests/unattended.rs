@@ -47,7 +47,7 @@ fn two_source_project(orders_path: &str) -> Project {
         &format!(
             r#"landing: landing
 warehouse: warehouse
-run: {{ pii_salt: s }}
+run: {{ pii_salt: s, pii_salt_public: true }}
 sources:
   - name: shop
     entity: orders
@@ -431,7 +431,7 @@ fn a_utc_column_is_read_in_utc_with_a_column_timezone_and_warned_about_without()
         format!(
             r#"landing: landing
 warehouse: warehouse
-run: {{ pii_salt: s, timezone: Europe/Istanbul }}
+run: {{ pii_salt: s, pii_salt_public: true, timezone: Europe/Istanbul }}
 sources:
   - name: stripe
     entity: orders

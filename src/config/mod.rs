@@ -81,7 +81,15 @@ pub struct RunSettings {
     /// Memory pool of the query engine, e.g. `2GiB`, `512MiB`.
     pub memory_limit: String,
     pub pii: Pii,
+    /// From the environment (`${VAR}`, whose `:-default` may not be what
+    /// is used) or, with [`RunSettings::pii_salt_file`], a secret file;
+    /// written in the file only with [`RunSettings::pii_salt_public`].
     pub pii_salt: Option<Text>,
+    /// A file holding the salt (a mounted Kubernetes or Docker secret).
+    pub pii_salt_file: Option<Text>,
+    /// The salt is public (written in this file): its hashes can be
+    /// reversed by anyone who reads it. For demo and test data only.
+    pub pii_salt_public: bool,
     /// Rows per Parquet row group and per in-memory batch during ingest.
     pub batch_rows: usize,
     /// A warehouse lock older than this (`30m`, `6h`, `1d`) belongs to a
@@ -123,6 +131,8 @@ impl Default for RunSettings {
             memory_limit: "2GiB".into(),
             pii: Pii::Hash,
             pii_salt: None,
+            pii_salt_file: None,
+            pii_salt_public: false,
             batch_rows: 65_536,
             lock_ttl: "6h".into(),
             date: RunDateMode::Today,
@@ -229,11 +239,71 @@ impl Config {
         let mut config: Config = serde_yaml::from_str(text)
             .map_err(|e| redact(&locate_env_error(text, e.to_string())))?;
         config.base_dir = base_dir;
+        config.read_salt_file()?;
         mark_literal_secrets(&config);
+        config.check_salt_origin(text)?;
         config.hash = crate::pii::sha256_hex(text.as_bytes());
         config.check().map_err(|e| redact(&e))?;
         config.set_fingerprints(text)?;
         Ok(config)
+    }
+
+    /// `run.pii_salt_file`: the salt is the file's content (trimmed).
+    fn read_salt_file(&mut self) -> Result<(), String> {
+        let Some(file) = &self.run.pii_salt_file else {
+            return Ok(());
+        };
+        if self.run.pii_salt.is_some() {
+            return Err("run: set pii_salt or pii_salt_file, not both".into());
+        }
+        let path = self.base_dir.join(file.as_str());
+        let salt = std::fs::read_to_string(&path)
+            .map_err(|e| format!("run.pii_salt_file: cannot read {}: {e}", path.display()))?;
+        let salt = salt.trim();
+        if salt.is_empty() {
+            return Err(format!("run.pii_salt_file: {} is empty", path.display()));
+        }
+        self.run.pii_salt = Some(Text(salt.to_string()));
+        Ok(())
+    }
+
+    /// A salt that hashes addresses must be secret: taken from the
+    /// environment (`${VAR}`, set) or a secret file. Written in the config,
+    /// or left to a `${VAR:-default}` whose variable is unset, anyone who
+    /// reads the file can reverse every hash; only `pii_salt_public: true`
+    /// allows that, for demo and test data.
+    fn check_salt_origin(&self, text: &str) -> Result<(), String> {
+        if self.run.pii == Pii::Keep || self.run.pii_salt_file.is_some() || self.run.pii_salt_public
+        {
+            return Ok(());
+        }
+        let document: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| e.to_string())?;
+        let Some(written) = document
+            .get("run")
+            .and_then(|run| run.get("pii_salt"))
+            .and_then(serde_yaml::Value::as_str)
+        else {
+            return Ok(()); // no salt at all: `check` says so
+        };
+        let how = "take it from the environment (pii_salt: \"${ADVOCACY_PII_SALT}\") or a \
+                   secret file (pii_salt_file: /run/secrets/pii_salt); for demo or test data \
+                   whose hashes may be reversed, say so with pii_salt_public: true";
+        let variables = text::variables(written);
+        if variables.is_empty() {
+            return Err(format!(
+                "run.pii_salt is written in the config file, where anyone who reads it can \
+                 reverse the hashes: {how}"
+            ));
+        }
+        for name in variables {
+            if std::env::var(&name).map_or(true, |v| v.is_empty()) {
+                return Err(format!(
+                    "run.pii_salt: {name} is not set, and the salt may not fall back to a \
+                     default written in the config file: {how}"
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Fills each source's [`SourceConfig::fingerprint`]. The mapping is
@@ -247,12 +317,10 @@ impl Config {
             .and_then(serde_yaml::Value::as_sequence)
             .cloned()
             .unwrap_or_default();
-        let settings = format!(
-            "pii={:?}\nsalt={}\ntimezone={}\n",
-            self.run.pii,
-            self.salt(),
-            self.run.timezone
-        );
+        // The salt counts too, but not here: ingest adds a slow key derived
+        // from it (`pii::salt_key`), so the fingerprints a manifest shows
+        // cannot be used to test salt guesses cheaply.
+        let settings = format!("pii={:?}\ntimezone={}\n", self.run.pii, self.run.timezone);
         for (source, value) in self.sources.iter_mut().zip(written) {
             let mut value = canonical_yaml(value);
             // Where a source's files are (path, follow_symlinks) and what
@@ -490,7 +558,7 @@ mod tests {
         Config::parse(text, ".".into()).unwrap_err()
     }
 
-    const HEAD: &str = "landing: l\nwarehouse: w\nrun: { pii_salt: s }\n";
+    const HEAD: &str = "landing: l\nwarehouse: w\nrun: { pii_salt: s, pii_salt_public: true }\n";
 
     #[test]
     fn errors_name_the_key_with_line_and_column() {
@@ -616,7 +684,7 @@ mod tests {
     /// from the environment; a key id is not a secret.
     #[test]
     fn literal_secrets_are_masked_in_messages() {
-        let text = "landing: l\nwarehouse: w\nrun: { pii_salt: literal-salt-93 }\n\
+        let text = "landing: l\nwarehouse: w\nrun: { pii_salt: literal-salt-93, pii_salt_public: true }\n\
                     storage:\n  s3: { access_key_id: AKIDLITERAL, secret_access_key: literal-secret-93 }\n";
         Config::parse(text, PathBuf::from(".")).unwrap();
         assert_eq!(

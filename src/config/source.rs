@@ -88,10 +88,11 @@ pub struct SourceConfig {
     /// stays inside the landing folder (default false: such a file fails,
     /// unread, and a link out of the landing always does).
     pub follow_symlinks: bool,
-    /// SHA-256 of everything that decides the values this source stores:
-    /// its mapping as written (all but `path`) and the PII mode, salt and
-    /// time zone. Recorded per loaded file; a file loaded under another
-    /// fingerprint is loaded again.
+    /// SHA-256 of everything that decides the values this source stores
+    /// but the salt: its mapping as written (all but `path`), the PII mode
+    /// and the time zone. Ingest combines it with a key derived from the
+    /// salt into the fingerprint recorded per loaded file; a file loaded
+    /// under another one is loaded again.
     pub fingerprint: String,
 }
 

@@ -131,6 +131,26 @@ fn mask_word(text: &str, secret: &str) -> String {
     out
 }
 
+/// The names of the variables `${VAR}` or `${VAR:-default}` in `raw`
+/// refers to (`$$` is a literal `$`, not a reference).
+pub fn variables(raw: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut rest = raw;
+    while let Some(pos) = rest.find('$') {
+        let after = &rest[pos + 1..];
+        if let Some(tail) = after.strip_prefix('$') {
+            rest = tail;
+        } else if let Some((expr, tail)) = after.strip_prefix('{').and_then(|b| b.split_once('}')) {
+            let name = expr.split_once(":-").map_or(expr, |(n, _)| n);
+            names.push(name.to_string());
+            rest = tail;
+        } else {
+            rest = after;
+        }
+    }
+    names
+}
+
 /// Expands `${VAR}` and `${VAR:-default}`; `$$` is a literal `$`.
 pub fn substitute_env(
     raw: &str,
@@ -197,6 +217,14 @@ impl Ord for Text {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_variables_a_value_refers_to() {
+        assert_eq!(variables("${A}"), ["A"]);
+        assert_eq!(variables("x${A:-d}y${B}"), ["A", "B"]);
+        assert_eq!(variables("$${A} literal"), Vec::<String>::new());
+        assert_eq!(variables("plain"), Vec::<String>::new());
+    }
 
     fn env(name: &str) -> Option<String> {
         match name {

@@ -76,6 +76,8 @@ pub async fn ingest(
     let tz = crate::clock::parse_timezone(&config.run.timezone).expect("checked at load");
     // Sources load side by side: their progress bars share one display.
     let bars = MultiProgress::new();
+    // Derived once per run: the slow key is the point.
+    let salt_key = crate::pii::salt_key(config.salt());
     let mut runs = Vec::new();
     for (index, source) in config.sources.iter().enumerate() {
         let ctx = Arc::new(LoadContext {
@@ -96,6 +98,9 @@ pub async fn ingest(
             options,
             tmp_prefix: format!("_state/tmp/{}/{index}", options.run_id),
             bars: &bars,
+            fingerprint: crate::pii::sha256_hex(
+                format!("{}\nsalt_key={salt_key}\n", source.fingerprint).as_bytes(),
+            ),
         };
         runs.push(run);
     }

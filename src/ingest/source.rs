@@ -25,6 +25,9 @@ pub(super) struct SourceRun<'a> {
     pub(super) options: &'a IngestOptions,
     pub(super) tmp_prefix: String,
     pub(super) bars: &'a MultiProgress,
+    /// The source's fingerprint with the salt's key in it: what each
+    /// loaded file records (see [`crate::config::SourceConfig::fingerprint`]).
+    pub(super) fingerprint: String,
 }
 
 impl SourceRun<'_> {
@@ -144,7 +147,7 @@ impl SourceRun<'_> {
     fn policy(&self) -> Policy<'_> {
         Policy {
             source: &self.source.name,
-            fingerprint: &self.source.fingerprint,
+            fingerprint: &self.fingerprint,
             full_refresh: self.options.full_refresh,
         }
     }
@@ -337,7 +340,7 @@ impl SourceRun<'_> {
             duplicate_of: None,
             loaded_at,
             columns: None,
-            fingerprint: Some(self.source.fingerprint.clone()),
+            fingerprint: Some(self.fingerprint.clone()),
             run_id: Some(self.options.run_id.clone()),
         }
     }

@@ -62,7 +62,7 @@ impl Project {
         self.write(
             "config.yaml",
             &format!(
-                "landing: landing\nwarehouse: warehouse\nrun: {{ pii: hash, pii_salt: {SALT} }}\nsources:\n{sources}"
+                "landing: landing\nwarehouse: warehouse\nrun: {{ pii: hash, pii_salt: {SALT}, pii_salt_public: true }}\nsources:\n{sources}"
             ),
         );
     }
@@ -75,7 +75,7 @@ impl Project {
         self.write(
             "config.yaml",
             &format!(
-                "landing: landing\nwarehouse: warehouse\nqueries: {repo}/queries\nrun: {{ pii_salt: s }}\n{rest}"
+                "landing: landing\nwarehouse: warehouse\nqueries: {repo}/queries\nrun: {{ pii_salt: s, pii_salt_public: true }}\n{rest}"
             ),
         );
     }
