@@ -81,6 +81,17 @@ fn is_domain_char(c: char) -> bool {
 /// hex digits of its salted hash): the text stays readable and joinable by
 /// hand, and no address reaches the warehouse.
 pub fn redact_emails(text: &str, salt: &str) -> String {
+    redact_with(text, salt, true)
+}
+
+/// As [`redact_emails`], but hashing each address as written, case and
+/// all: for names that must stay apart (`Jane@X.com.csv` and
+/// `jane@x.com.csv` are two landing files).
+pub fn redact_emails_exact(text: &str, salt: &str) -> String {
+    redact_with(text, salt, false)
+}
+
+fn redact_with(text: &str, salt: &str, fold_case: bool) -> String {
     if !text.contains('@') {
         return text.to_string();
     }
@@ -111,7 +122,10 @@ pub fn redact_emails(text: &str, salt: &str) -> String {
         // Anything shaped local@domain goes, valid or not: an address
         // rejected as malformed is still somebody's address.
         if start < i && end > i + 1 {
-            let email = text[start..end].to_lowercase();
+            let email = match fold_case {
+                true => text[start..end].to_lowercase(),
+                false => text[start..end].to_string(),
+            };
             out.push_str(&text[copied..start]);
             out.push_str("<email:");
             out.push_str(&hash_email(salt, &email)[..12]);
@@ -153,6 +167,10 @@ mod tests {
             Some("jane2@example.com")
         );
         assert_eq!(bracketed_address(" <a@b.co> ").as_deref(), Some("a@b.co"));
+        assert_eq!(
+            bracketed_address("Jane<jane@x.com>").as_deref(),
+            Some("jane@x.com")
+        );
         assert_eq!(bracketed_address("Jane <not an address>"), None);
         assert_eq!(bracketed_address("a@b.co"), None);
     }

@@ -222,21 +222,12 @@ pub async fn execute(step: Step, options: &RunOptions) -> Result<RunRecord, RunE
         Step::Ingest => None,
         Step::Run | Step::Build => Some(Project::load_valid(&config)?),
     };
-    let mut shutdown = Shutdown::listen();
-    let lock = within(
-        "taking the lock",
-        &config,
-        take_lock(&warehouse, info, &config, options.force_unlock),
-    )
-    .await?;
-    crate::kill_point::reached("lock-taken");
     if config.run.pii != crate::config::Pii::Keep && config.run.pii_salt_public {
         tracing::warn!(
             "the PII salt is public (run.pii_salt_public): anyone who reads the config can \
              reverse the hashes; use it for demo and test data only"
         );
     }
-    tracing::info!(run_id = %run_id, run_date = ?run_date, command = ?step, "run started");
     let run = Run {
         step,
         project: project.as_ref(),
@@ -251,8 +242,44 @@ pub async fn execute(step: Step, options: &RunOptions) -> Result<RunRecord, RunE
         show_progress: options.show_progress,
         full_refresh: options.full_refresh,
     };
+    with_lock(&config, &warehouse, info, options.force_unlock, run.steps()).await
+}
+
+/// Runs `work` under the warehouse lock: taken (checking the store keeps
+/// it exclusive), refreshed by heartbeats while `work` runs, and released
+/// whatever happens, Ctrl-C and SIGTERM included.
+async fn with_lock<T>(
+    config: &Config,
+    warehouse: &Location,
+    info: LockInfo,
+    force: bool,
+    work: impl std::future::Future<Output = Result<T, RunError>>,
+) -> Result<T, RunError> {
+    let mut shutdown = Shutdown::listen();
+    let taken = within(
+        "taking the lock",
+        config,
+        take_lock(warehouse, info.clone(), config, force),
+    )
+    .await;
+    let lock = match taken {
+        Ok(lock) => lock,
+        Err(e) => {
+            if let RunError::Deadline { .. } = e {
+                // The create may have gone through before the deadline.
+                let released = within("releasing the lock", config, async {
+                    Ok(crate::lock::release_if_ours(warehouse, &info).await?)
+                });
+                if let Err(not_released) = released.await {
+                    tracing::warn!("{not_released}");
+                }
+            }
+            return Err(e);
+        }
+    };
+    crate::kill_point::reached("lock-taken");
     let result = tokio::select! {
-        result = lock.keep_alive(config.lock_ttl(), run.steps()) => result.map_err(RunError::from).and_then(|r| r),
+        result = lock.keep_alive(config.lock_ttl(), work) => result.map_err(RunError::from).and_then(|r| r),
         _ = shutdown.requested() => Err(RunError::Interrupted),
     };
     if result.is_ok() {
@@ -260,20 +287,20 @@ pub async fn execute(step: Step, options: &RunOptions) -> Result<RunRecord, RunE
     }
     // A failed step may have dropped files mid-upload; their aborts finish
     // before the runtime shuts down, and before the lock goes.
-    let aborted = within("aborting unfinished uploads", &config, async {
+    let aborted = within("aborting unfinished uploads", config, async {
         crate::storage::parquet_file::wait_for_aborts().await;
         Ok(())
     });
     if let Err(e) = aborted.await {
         tracing::warn!("{e}");
     }
-    let released = within("releasing the lock", &config, async {
+    let released = within("releasing the lock", config, async {
         Ok(lock.release().await?)
     })
     .await;
-    let record = result?;
+    let output = result?;
     released?;
-    Ok(record)
+    Ok(output)
 }
 
 /// Runs one phase of a run under `run.phase_timeout`: a store that accepts
@@ -336,29 +363,10 @@ pub async fn repair_manifest(
     let run_id = new_run_id(started);
     let warehouse = open_warehouse(&config)?;
     let info = LockInfo::for_this_process(&run_id, "repair-manifest", started);
-    let mut shutdown = Shutdown::listen();
-    let lock = within(
-        "taking the lock",
-        &config,
-        take_lock(&warehouse, info, &config, force_unlock),
-    )
-    .await?;
-    let repair = async {
-        ingest::repair_manifest(&warehouse, &run_id)
-            .await
-            .map_err(RunError::from)
-    };
-    let result = tokio::select! {
-        result = lock.keep_alive(config.lock_ttl(), repair) => result.map_err(RunError::from).and_then(|r| r),
-        _ = shutdown.requested() => Err(RunError::Interrupted),
-    };
-    let released = within("releasing the lock", &config, async {
-        Ok(lock.release().await?)
-    })
-    .await;
-    let repaired = result?;
-    released?;
-    Ok(repaired)
+    let repair = within("repairing the manifest", &config, async {
+        Ok(ingest::repair_manifest(&warehouse, &run_id).await?)
+    });
+    with_lock(&config, &warehouse, info, force_unlock, repair).await
 }
 
 /// The run date: given (`--date`, or today), or taken from the data.
@@ -386,6 +394,7 @@ struct Run<'a> {
 impl Run<'_> {
     async fn steps(&self) -> Result<RunRecord, RunError> {
         let config = self.config;
+        tracing::info!(run_id = %self.run_id, run_date = ?self.run_date, command = ?self.step, "run started");
         // The raw zone's load_date: the run date when it is known before
         // ingest, else the day the files are loaded.
         let load_date = match self.run_date {

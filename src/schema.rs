@@ -214,9 +214,9 @@ use FieldType::{Bool, Date, Email, Float, Int, Text, Timestamp};
 
 /// The largest magnitude of a decimal field (an amount, a margin, a
 /// rate). Amounts are summed as DECIMAL(38, 6), which holds just under
-/// 10^32: a row may hold at most 10^15, so a sum over 10^16 rows, each
-/// also converted at a rate up to 10^1, still fits. Larger values are
-/// quarantined at ingest rather than fail the night's models.
+/// 10^32: at most 10^15 a row, converted at a rate up to 10^2, a sum over
+/// 10^14 rows still fits. Larger values are quarantined at ingest rather
+/// than fail the night's models.
 pub const MAX_DECIMAL: f64 = 1e15;
 
 /// The largest whole number a field may hold (followers, likes, shares):

@@ -427,3 +427,34 @@ fn a_manifest_restored_from_a_backup_deletes_nothing() {
     assert_exit(&run(&p, None), 0);
     assert_eq!(loaded_zones(&p), zones);
 }
+
+/// A file changed in place is loaded again and its earlier objects are
+/// removed only after the manifest names the new load: a run killed in
+/// between leaves the earlier objects unowned but older than the
+/// manifest's load of their file, and the next run removes them (never a
+/// manifest naming removed objects, never a stop for a foreign object).
+#[test]
+fn a_run_killed_between_saving_a_reload_and_removing_the_old_rows_recovers() {
+    let p = landed_project();
+    assert_exit(&run(&p, None), 0);
+    let orders = p.landing().join("crm/orders.csv");
+    let mut text = std::fs::read_to_string(&orders).unwrap();
+    text.push_str("\r\n");
+    std::fs::write(&orders, text).unwrap();
+    // The orders file is the first file read (the largest source first).
+    let killed = run(&p, Some("manifest-saved:1"));
+    assert_eq!(killed.status.signal(), Some(9), "{}", stderr(&killed));
+    let (named, present) = manifest_and_zone(&p);
+    assert!(
+        named.is_subset(&present),
+        "the manifest names removed objects"
+    );
+    assert!(
+        present.len() > named.len(),
+        "the earlier orders objects are gone already"
+    );
+    let next = run(&p, None);
+    assert_exit(&next, 0);
+    let (named, present) = manifest_and_zone(&p);
+    assert_eq!(named, present);
+}

@@ -278,17 +278,17 @@ impl Config {
             return Ok(());
         }
         let document: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| e.to_string())?;
-        let Some(written) = document
-            .get("run")
-            .and_then(|run| run.get("pii_salt"))
-            .and_then(serde_yaml::Value::as_str)
-        else {
-            return Ok(()); // no salt at all: `check` says so
+        let written = match document.get("run").and_then(|run| run.get("pii_salt")) {
+            Some(serde_yaml::Value::String(text)) => text.clone(),
+            // `pii_salt: 8675309` is written in the file as much as a string.
+            Some(serde_yaml::Value::Number(n)) => n.to_string(),
+            Some(serde_yaml::Value::Bool(b)) => b.to_string(),
+            _ => return Ok(()), // no salt at all: `check` says so
         };
         let how = "take it from the environment (pii_salt: \"${ADVOCACY_PII_SALT}\") or a \
                    secret file (pii_salt_file: /run/secrets/pii_salt); for demo or test data \
                    whose hashes may be reversed, say so with pii_salt_public: true";
-        let variables = text::variables(written);
+        let variables = text::variables(&written);
         if variables.is_empty() {
             return Err(format!(
                 "run.pii_salt is written in the config file, where anyone who reads it can \
@@ -321,6 +321,14 @@ impl Config {
         // from it (`pii::salt_key`), so the fingerprints a manifest shows
         // cannot be used to test salt guesses cheaply.
         let settings = format!("pii={:?}\ntimezone={}\n", self.run.pii, self.run.timezone);
+        // What releases before the salt key recorded, to recognise their
+        // entries once (kept in memory only, never written).
+        let legacy_settings = format!(
+            "pii={:?}\nsalt={}\ntimezone={}\n",
+            self.run.pii,
+            self.salt(),
+            self.run.timezone
+        );
         for (source, value) in self.sources.iter_mut().zip(written) {
             let mut value = canonical_yaml(value);
             // Where a source's files are (path, follow_symlinks) and what
@@ -333,6 +341,8 @@ impl Config {
             }
             let mapping = serde_yaml::to_string(&value).map_err(|e| e.to_string())?;
             source.fingerprint = crate::pii::sha256_hex(format!("{mapping}{settings}").as_bytes());
+            source.legacy_fingerprint =
+                crate::pii::sha256_hex(format!("{mapping}{legacy_settings}").as_bytes());
         }
         Ok(())
     }

@@ -89,11 +89,15 @@ pub struct SourceConfig {
     /// unread, and a link out of the landing always does).
     pub follow_symlinks: bool,
     /// SHA-256 of everything that decides the values this source stores
-    /// but the salt: its mapping as written (all but `path`), the PII mode
-    /// and the time zone. Ingest combines it with a key derived from the
+    /// but the salt: its mapping as written (all but where its files are,
+    /// `path` and `follow_symlinks`, and what it owes, `required` and
+    /// `freshness`), the PII mode and the time zone. Ingest combines it with a key derived from the
     /// salt into the fingerprint recorded per loaded file; a file loaded
     /// under another one is loaded again.
     pub fingerprint: String,
+    /// The fingerprint releases before the salt key recorded (a plain hash
+    /// over the salt): an entry that has it takes today's unreloaded.
+    pub legacy_fingerprint: String,
 }
 
 /// `freshness: { warn_after, error_after }`: bounds on the age of a
@@ -338,6 +342,7 @@ impl TryFrom<RawSource> for SourceConfig {
             freshness,
             follow_symlinks: raw.follow_symlinks,
             fingerprint: String::new(),
+            legacy_fingerprint: String::new(),
         })
     }
 }

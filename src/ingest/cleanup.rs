@@ -6,18 +6,25 @@ use object_store::ObjectMeta;
 
 use super::IngestError;
 use super::manifest::repair::{self, loaded_objects};
-use super::manifest::{Manifest, ManifestError};
+use super::manifest::{Manifest, ManifestEntry, ManifestError};
 use crate::storage::Location;
 
-/// Removes raw and quarantine objects that no manifest entry owns and
-/// that an interrupted run left. A file's objects are published (renamed
-/// into place) before its manifest entry is saved, so a run killed between
-/// the two leaves objects whose rows would be read twice once the file
-/// loads again. Such a run wrote no run record (`_runs/<run_id>.json`);
-/// an unowned object of a run that did (or of a release before objects
-/// named their run, under a manifest that records runs) means the manifest
-/// is not this raw zone's, and the run stops before deleting anything. The
-/// lock keeps other runs out meanwhile.
+/// Removes raw and quarantine objects that no manifest entry owns, when
+/// they are provably leftovers; stops the run, deleting nothing, when one
+/// is not. Leftovers are of two kinds:
+/// - a file's objects are published (renamed into place) before its entry
+///   is saved, so a run killed between the two leaves objects whose rows
+///   would be read twice once the file loads again; such a run wrote no
+///   run record (`_runs/<run_id>.json`);
+/// - a file loaded again has its earlier objects removed after its new
+///   entry is saved, so a run killed between the two leaves objects of a
+///   load older than the one the manifest holds for that file.
+///
+/// An unowned object of a finished run that is not older than the
+/// manifest's load of its file, one whose footer cannot be read, or one
+/// written before objects named their load (under a manifest that names
+/// runs) means the manifest is not this raw zone's. The lock keeps other
+/// runs out meanwhile.
 pub(super) async fn remove_unowned_objects(
     warehouse: &Location,
     manifest: &Manifest,
@@ -25,9 +32,7 @@ pub(super) async fn remove_unowned_objects(
     let owned: std::collections::HashSet<&str> = manifest
         .entries
         .iter()
-        .flat_map(|e| [&e.raw_object, &e.quarantine_object])
-        .flatten()
-        .map(String::as_str)
+        .flat_map(ManifestEntry::objects)
         .collect();
     let unowned: Vec<ObjectMeta> = loaded_objects(warehouse)
         .await?
@@ -40,35 +45,41 @@ pub(super) async fn remove_unowned_objects(
     let mut finished_runs = std::collections::HashMap::new();
     for meta in &unowned {
         let relative = warehouse.relative(&meta.location);
-        let run = repair::read_entry(warehouse, meta)
-            .await
-            .ok()
-            .flatten()
-            .and_then(|e| e.run_id);
-        let foreign = match &run {
-            Some(run) => match finished_runs.get(run) {
-                Some(finished) => *finished,
-                None => {
-                    let record = warehouse.path(&format!("_runs/{run}.json"));
-                    let finished = warehouse.exists(&record).await?;
-                    finished_runs.insert(run.clone(), finished);
-                    finished
-                }
-            },
-            None => runs_recorded,
+        let foreign = |why: String| ManifestError::Foreign {
+            object: relative.clone(),
+            why,
         };
-        if foreign {
-            let why = match run {
-                Some(run) => format!("was loaded by run {run}, which finished"),
-                None => "was loaded by an earlier release, before the runs the manifest \
-                         names"
-                    .into(),
-            };
-            return Err(ManifestError::Foreign {
-                object: relative,
-                why,
+        let entry = repair::read_entry(warehouse, meta)
+            .await
+            .map_err(|e| foreign(format!("cannot be told apart ({e})")))?;
+        let Some(entry) = entry else {
+            if runs_recorded {
+                return Err(foreign(
+                    "was written by an earlier release, before the runs the manifest names".into(),
+                )
+                .into());
             }
-            .into());
+            continue;
+        };
+        let run = entry.run_id.clone().unwrap_or_default();
+        let newer_load_saved = manifest
+            .find(&entry.source, &entry.path)
+            .and_then(|saved| saved.run_id.as_deref())
+            .is_some_and(|saved_run| saved_run > run.as_str());
+        if newer_load_saved {
+            continue;
+        }
+        let finished = match finished_runs.get(&run) {
+            Some(finished) => *finished,
+            None => {
+                let record = warehouse.path(&format!("_runs/{run}.json"));
+                let finished = warehouse.exists(&record).await?;
+                finished_runs.insert(run.clone(), finished);
+                finished
+            }
+        };
+        if finished {
+            return Err(foreign(format!("was loaded by run {run}, which finished")).into());
         }
     }
     for meta in unowned {

@@ -29,12 +29,14 @@ pub struct LoadContext {
 
 impl LoadContext {
     /// A landing file name or a column name as the warehouse and the
-    /// output may show it: with any address in it redacted, unless
-    /// `pii: keep`.
+    /// output may show it: with any address in it redacted (case kept
+    /// apart: two names differing in case are two files), unless
+    /// `pii: keep`. The tag depends on the salt: after a salt rotation such
+    /// a file is a new name, loaded anew.
     pub fn protect_name(&self, name: &str) -> String {
         match self.pii {
             Pii::Keep => name.to_string(),
-            Pii::Hash | Pii::Drop => crate::pii::redact_emails(name, &self.salt),
+            Pii::Hash | Pii::Drop => crate::pii::redact_emails_exact(name, &self.salt),
         }
     }
 }

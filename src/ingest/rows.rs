@@ -340,7 +340,8 @@ fn email_key(ctx: &LoadContext, text: &str) -> Option<String> {
     if !text.contains('@') {
         return None;
     }
-    match pii::normalize_email(text).or_else(|| pii::bracketed_address(text)) {
+    // The bracketed form first: `<a@b.co>` would pass for an address whole.
+    match pii::bracketed_address(text).or_else(|| pii::normalize_email(text)) {
         Some(email) => Some(pii::hash_email(&ctx.salt, &email)),
         None => {
             let redacted = pii::redact_emails(text, &ctx.salt);
@@ -380,7 +381,8 @@ fn protect_email_identity(ctx: &LoadContext, parsed: &mut [Parsed]) -> Result<()
     *kind_slot = Parsed::Text(Cow::Borrowed("email"));
     let slot = &mut parsed[index("value")];
     if let Parsed::Text(value) = slot {
-        let email = pii::normalize_email(value)
+        let email = pii::bracketed_address(value)
+            .or_else(|| pii::normalize_email(value))
             .ok_or_else(|| Rejection::new(Some("value"), "not an email address"))?;
         *value = Cow::Owned(match ctx.pii {
             Pii::Keep => email,

@@ -148,6 +148,7 @@ impl SourceRun<'_> {
         Policy {
             source: &self.source.name,
             fingerprint: &self.fingerprint,
+            legacy_fingerprint: &self.source.legacy_fingerprint,
             full_refresh: self.options.full_refresh,
         }
     }
@@ -228,6 +229,7 @@ impl SourceRun<'_> {
                 "new columns the mapping does not read (ignored)"
             );
         }
+        let mut replaced = None;
         let outcome = manifest::after_read(
             &manifest,
             &self.policy(),
@@ -263,17 +265,13 @@ impl SourceRun<'_> {
                     ..entry
                 };
                 // A file changed into a copy of another: its earlier rows go.
-                if let Some(prev) = &previous {
-                    self.remove_previous(prev, &duplicate).await?;
-                }
+                replaced = previous.map(|prev| (prev, duplicate.clone()));
                 manifest.upsert(duplicate);
             }
             Outcome::NewRows => {
                 self.publish(&entry, &loaded).await?;
                 crate::kill_point::reached("raw-published");
-                if let Some(prev) = &previous {
-                    self.remove_previous(prev, &entry).await?;
-                }
+                replaced = previous.map(|prev| (prev, entry.clone()));
                 file.status = FileStatus::Loaded;
                 file.rows_read = loaded.counts.read;
                 file.rows_loaded = loaded.counts.loaded;
@@ -284,6 +282,12 @@ impl SourceRun<'_> {
         }
         manifest.save(self.warehouse).await?;
         crate::kill_point::reached("manifest-saved");
+        // Only now that the manifest names the new load: a run stopped in
+        // between leaves objects of an older load than the manifest's, which
+        // the next run removes, never a manifest naming removed objects.
+        if let Some((prev, current)) = &replaced {
+            self.remove_previous(prev, current).await?;
+        }
         Ok(file)
     }
 
@@ -512,7 +516,15 @@ async fn list_local(
                 .into_owned()
         };
         match entry {
-            Ok(entry) if entry.path().is_dir() => {}
+            Ok(entry) if entry.path().is_dir() => {
+                if entry.path_is_symlink() && !follow {
+                    tracing::warn!(
+                        folder = %relative_of(entry.path()),
+                        "a linked folder in the landing is not followed (a source's \
+                         follow_symlinks: true follows links inside the landing folder)"
+                    );
+                }
+            }
             Ok(entry) => {
                 let lossy = relative_of(entry.path());
                 if !matcher.is_match(&lossy) {

@@ -110,6 +110,28 @@ pub enum LockError {
     Storage(#[from] StorageError),
 }
 
+/// What a takeover expects to find in place of the lock it replaces: if
+/// something else is there, another run got in first.
+#[derive(Clone, Copy)]
+enum Expected<'a> {
+    /// The dead holder's lock, unchanged.
+    Holder(&'a LockInfo),
+    /// A lock that names no holder (0 bytes, not a lock), still so.
+    Unreadable,
+    /// Whatever is there (`--force-unlock`).
+    Anything,
+}
+
+impl Expected<'_> {
+    fn matches(self, found: Option<&LockInfo>) -> bool {
+        match self {
+            Expected::Holder(holder) => found == Some(holder),
+            Expected::Unreadable => found.is_none(),
+            Expected::Anything => true,
+        }
+    }
+}
+
 /// A held lock; call [`Lock::release`] when the run ends.
 pub struct Lock {
     warehouse: Location,
@@ -170,7 +192,7 @@ impl Lock {
                     return Err(LockError::Unreadable(why));
                 }
                 tracing::warn!(reason = %why, "taking over an unreadable warehouse lock older than run.lock_ttl");
-                if lock.take_over(None).await? {
+                if lock.take_over(Expected::Unreadable).await? {
                     return Ok(lock);
                 }
                 return match lock.read_holder().await? {
@@ -196,7 +218,8 @@ impl Lock {
             });
         }
         tracing::warn!(holder = ?holder, forced = force, "taking over the warehouse lock");
-        if lock.take_over(holder.as_ref()).await? {
+        let expected = holder.as_ref().map_or(Expected::Anything, Expected::Holder);
+        if lock.take_over(expected).await? {
             return Ok(lock);
         }
         match lock.read_holder().await? {
@@ -223,8 +246,10 @@ impl Lock {
 
     /// Checks, once the lock is held, that the store honours conditional
     /// creates: a second create of the lock must fail. A store that
-    /// ignores `If-None-Match` overwrote it with the same content, so
-    /// nothing changed, but no lock on it is exclusive.
+    /// ignores `If-None-Match` has just written this run's lock again, and
+    /// no lock on it is exclusive: another run's create could have
+    /// replaced ours the same way. Every run checks, so the first run on
+    /// such a store finds out.
     pub async fn check_conditional_create(&self) -> Result<(), LockError> {
         match self.try_create().await? {
             false => Ok(()),
@@ -232,14 +257,14 @@ impl Lock {
         }
     }
 
-    /// Replaces the lock `stale` (as read) with ours, unless another run
+    /// Replaces the lock (`expected`, as read) with ours, unless another run
     /// changed it since: two runs that find the same dead lock never both
     /// take it. Stores with conditional updates (S3, GCS, Azure, memory)
     /// replace it with `PutMode::Update` on its e-tag. Local files have
     /// none: the lock is first renamed away (a rename either happens or
     /// finds nothing), kept only if it is still the dead one, and then
     /// created anew, which only one run can do.
-    async fn take_over(&self, stale: Option<&LockInfo>) -> Result<bool, LockError> {
+    async fn take_over(&self, expected: Expected<'_>) -> Result<bool, LockError> {
         let path = self.warehouse.path(LOCK_PATH);
         let current = match self.warehouse.store.get(&path).await {
             Ok(result) => result,
@@ -252,7 +277,7 @@ impl Lock {
             .await
             .map_err(|e| StorageError::object("read", &path, e))?;
         let now: Option<LockInfo> = serde_json::from_slice(&bytes).ok();
-        if stale.is_some() && now.as_ref() != stale {
+        if !expected.matches(now.as_ref()) {
             return Ok(false); // another run took it over meanwhile
         }
         let update = object_store::UpdateVersion {
@@ -265,7 +290,7 @@ impl Lock {
             // The lock went meanwhile: another run released or moved it.
             Err(object_store::Error::NotFound { .. }) => Ok(false),
             Err(object_store::Error::NotImplemented { .. }) => {
-                self.take_over_by_rename(stale).await
+                self.take_over_by_rename(expected).await
             }
             Err(e) => Err(StorageError::object("replace", &path, e).into()),
         }
@@ -273,7 +298,7 @@ impl Lock {
 
     /// Local files: rename the lock to a name of our own, check that what
     /// we moved is the dead lock, and create ours.
-    async fn take_over_by_rename(&self, stale: Option<&LockInfo>) -> Result<bool, LockError> {
+    async fn take_over_by_rename(&self, expected: Expected<'_>) -> Result<bool, LockError> {
         let path = self.warehouse.path(LOCK_PATH);
         let moved = self
             .warehouse
@@ -288,7 +313,7 @@ impl Lock {
             .get_opt(&moved)
             .await?
             .and_then(|b| serde_json::from_slice(&b).ok());
-        if stale.is_some() && got.as_ref() != stale {
+        if !expected.matches(got.as_ref()) {
             // We moved a live run's fresh lock: put it back, unless a third
             // run has created one meanwhile; the live run then finds the
             // third one's lock at its next heartbeat and stops.
@@ -390,6 +415,9 @@ impl Lock {
             }
             Ok(Some(holder)) => Err(LockError::Lost(Box::new(holder))),
             Ok(None) => Err(LockError::Removed),
+            // Our lock was replaced by one this release cannot read (a
+            // newer release's, or garbage): it is not ours any more.
+            Err(e @ (LockError::Newer(_) | LockError::Unreadable(_))) => Err(e),
             Err(e) => {
                 tracing::warn!(error = %e, "cannot read the warehouse lock");
                 Ok(())
@@ -397,18 +425,36 @@ impl Lock {
         }
     }
 
-    /// Removes the lock if it is still ours (a takeover may have replaced it).
+    /// Removes the lock if it is provably still ours: a takeover may have
+    /// replaced it, and a lock that cannot be read may be another run's.
     pub async fn release(self) -> Result<(), LockError> {
-        match self.read_holder().await {
-            Ok(Some(holder)) if !self.is_ours(Some(&holder)) => {
-                tracing::warn!(holder = %holder.run_id, "lock was taken over; leaving it");
-                Ok(())
-            }
-            _ => {
-                let path = self.warehouse.path(LOCK_PATH);
-                Ok(self.warehouse.delete_if_exists(&path).await?)
-            }
+        release_if_ours(&self.warehouse, &self.info).await
+    }
+}
+
+/// Removes the lock `info` describes if it is still there, unchanged in
+/// run and token; what else is there is left alone. Also what a run that
+/// gave up while taking the lock calls (its create may have gone through).
+pub async fn release_if_ours(warehouse: &Location, info: &LockInfo) -> Result<(), LockError> {
+    let lock = Lock {
+        warehouse: warehouse.clone(),
+        info: info.clone(),
+    };
+    match lock.read_holder().await {
+        Ok(holder) if lock.is_ours(holder.as_ref()) => {
+            let path = warehouse.path(LOCK_PATH);
+            Ok(warehouse.delete_if_exists(&path).await?)
         }
+        Ok(Some(holder)) => {
+            tracing::warn!(holder = %holder.run_id, "lock was taken over; leaving it");
+            Ok(())
+        }
+        Ok(None) => Ok(()),
+        Err(e @ (LockError::Newer(_) | LockError::Unreadable(_))) => {
+            tracing::warn!("{e}; leaving it");
+            Ok(())
+        }
+        Err(e) => Err(e),
     }
 }
 

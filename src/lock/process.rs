@@ -59,9 +59,10 @@ pub fn is_gone(holder: &Identity, pid: u32, me: &Identity) -> bool {
     if !same_pid_space {
         return false;
     }
-    match process_started(pid) {
-        None => !Path::new(&format!("/proc/{pid}")).exists(),
-        Some(started) => Some(started) != holder.process_started,
+    match (process_started(pid), holder.process_started) {
+        (Some(now), Some(then)) => now != then,
+        // A start time not known on either side: only a missing pid tells.
+        _ => !Path::new(&format!("/proc/{pid}")).exists(),
     }
 }
 

@@ -264,6 +264,7 @@ mod tests {
             freshness: crate::config::Freshness::default(),
             follow_symlinks: false,
             fingerprint: String::new(),
+            legacy_fingerprint: String::new(),
         };
         let mut records = Records(Vec::new());
         read_csv(data, &options, &Mapping::new(&source), &mut records).unwrap();

@@ -87,11 +87,19 @@ impl ManifestEntry {
             quarantined.then(|| format!("quarantine/{source}/load_date={date}/{hash}.parquet"));
     }
 
+    /// The raw and quarantine objects holding this file's rows.
+    pub fn objects(&self) -> impl Iterator<Item = &str> {
+        [&self.raw_object, &self.quarantine_object]
+            .into_iter()
+            .flatten()
+            .map(String::as_str)
+    }
+
     /// The key-value metadata a raw or quarantine object carries: this
     /// entry and the manifest format it follows.
     pub fn key_values(&self) -> Vec<KeyValue> {
         vec![
-            KeyValue::new(FORMAT_KEY.into(), FORMAT_VERSION.to_string()),
+            format_key_value(),
             KeyValue::new(
                 ENTRY_KEY.into(),
                 serde_json::to_string(self).expect("entries serialise"),
@@ -162,6 +170,11 @@ fn schema() -> SchemaRef {
     ]))
 }
 
+/// The key-value pair naming the manifest format a file follows.
+fn format_key_value() -> KeyValue {
+    KeyValue::new(FORMAT_KEY.into(), FORMAT_VERSION.to_string())
+}
+
 /// The format version in a state file's key-value metadata (1 without).
 pub fn format_version(pairs: Option<&Vec<KeyValue>>) -> Result<u32, String> {
     let value = pairs
@@ -204,10 +217,7 @@ impl Manifest {
         let batch = encode(&self.entries);
         let mut bytes = Vec::new();
         let properties = crate::storage::parquet_file::base_properties()
-            .set_key_value_metadata(Some(vec![KeyValue::new(
-                FORMAT_KEY.into(),
-                FORMAT_VERSION.to_string(),
-            )]))
+            .set_key_value_metadata(Some(vec![format_key_value()]))
             .build();
         let mut writer = ArrowWriter::try_new(&mut bytes, schema(), Some(properties))
             .map_err(|e| ManifestError::Corrupt(e.to_string()))?;

@@ -14,6 +14,8 @@ use super::{Manifest, ManifestEntry};
 pub struct Policy<'a> {
     pub source: &'a str,
     pub fingerprint: &'a str,
+    /// The same configuration as an earlier release fingerprinted it.
+    pub legacy_fingerprint: &'a str,
     pub full_refresh: bool,
 }
 
@@ -26,7 +28,7 @@ impl Policy<'_> {
             && entry
                 .fingerprint
                 .as_deref()
-                .is_none_or(|f| f == self.fingerprint)
+                .is_none_or(|f| f == self.fingerprint || f == self.legacy_fingerprint)
     }
 }
 
@@ -36,8 +38,9 @@ pub enum Action {
     /// The version that was loaded, loaded as configured: nothing to do.
     Skip,
     /// The version that was loaded, by a release that recorded no
-    /// fingerprint: record today's rather than reload every file on the
-    /// upgrade (the entry to save).
+    /// fingerprint or fingerprinted the same configuration another way:
+    /// record today's rather than reload every file on the upgrade (the
+    /// entry to save).
     RecordFingerprint(ManifestEntry),
     /// New, changed in place, loaded under another configuration, or
     /// `--full-refresh`: read it. `previous` is what the manifest holds for its path.
@@ -100,7 +103,7 @@ fn decide(previous: Option<&ManifestEntry>, policy: &Policy, meta: &ObjectMeta) 
         ReadReason::FullRefresh
     } else if !policy.loaded_as_configured(prev) {
         ReadReason::ConfigChanged
-    } else if prev.fingerprint.is_none() {
+    } else if prev.fingerprint.as_deref() != Some(policy.fingerprint) {
         return Action::RecordFingerprint(ManifestEntry {
             fingerprint: Some(policy.fingerprint.to_string()),
             ..prev.clone()
@@ -149,9 +152,11 @@ pub fn after_read(
     if let Some(prev) = previous.filter(|p| p.hash == hash && policy.loaded_as_configured(p)) {
         return Outcome::SameContent(Box::new(prev.clone()));
     }
+    // Only rows loaded as configured today can stand for this file's: a
+    // copy loaded under another salt or mapping holds other values.
     match manifest
         .find_content(policy.source, hash)
-        .filter(|e| e.path != path)
+        .filter(|e| e.path != path && policy.loaded_as_configured(e))
     {
         Some(original) => Outcome::CopyOf(original.path.clone()),
         None => Outcome::NewRows,
@@ -167,6 +172,7 @@ mod tests {
     const POLICY: Policy = Policy {
         source: "orders",
         fingerprint: "f1",
+        legacy_fingerprint: "legacy-f1",
         full_refresh: false,
     };
 
@@ -312,6 +318,25 @@ mod tests {
                 ..saved
             },
             prev
+        );
+        // So does one fingerprinted by a release before the salt key.
+        prev.fingerprint = Some("legacy-f1".into());
+        let m = manifest(vec![prev.clone()]);
+        let Action::RecordFingerprint(saved) = plan_one(&m, &POLICY, meta("a.csv", 10, "e1"))
+        else {
+            panic!("expected RecordFingerprint");
+        };
+        assert_eq!(saved.fingerprint.as_deref(), Some("f1"));
+    }
+
+    #[test]
+    fn a_copy_loaded_under_another_configuration_is_not_an_original() {
+        let mut original = entry("a.csv", 10, "e1", "h1");
+        original.fingerprint = Some("f0".into());
+        let m = manifest(vec![original]);
+        assert_eq!(
+            after_read(&m, &POLICY, "copy-of-a.csv", None, "h1"),
+            Outcome::NewRows
         );
     }
 

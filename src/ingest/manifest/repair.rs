@@ -84,9 +84,8 @@ pub struct Repaired {
     pub manifest: Manifest,
     /// Raw and quarantine objects read.
     pub objects: usize,
-    /// Objects removed: an earlier load of a landing file that a later
-    /// load replaced, or the part of an interrupted load whose other
-    /// object never appeared.
+    /// Objects removed: those of an earlier load of a landing file that a
+    /// later load replaced.
     pub removed: Vec<String>,
     /// Where the manifest that was there went, if there was one.
     pub kept_as: Option<String>,
@@ -110,7 +109,7 @@ impl Repaired {
         );
         for removed in &self.removed {
             out.push_str(&format!(
-                "removed {removed} (replaced by a later load of its file)\n"
+                "removed {removed} (an earlier load of a file a later load replaced)\n"
             ));
         }
         if let Some(kept) = &self.kept_as {
@@ -125,19 +124,22 @@ impl Repaired {
 /// beside it under the run id. Runs under the warehouse lock.
 pub async fn rebuild(warehouse: &Location, run_id: &str) -> Result<Repaired, ManifestError> {
     let objects = loaded_objects(warehouse).await?;
-    // Per landing file (source, path), the loads found, by run.
+    // Per landing file (source, path), the loads found, by run; and the
+    // run each object's own footer names (an object name is content
+    // addressed, so a later load of the same content on the same day
+    // writes over it).
     let mut loads: BTreeMap<(String, String), BTreeMap<String, ManifestEntry>> = BTreeMap::new();
-    let mut present = BTreeSet::new();
+    let mut written_by: BTreeMap<String, String> = BTreeMap::new();
     let mut unnamed = Vec::new();
     for meta in &objects {
         let relative = warehouse.relative(&meta.location);
         let entry = read_entry(warehouse, meta)
             .await
             .map_err(|e| ManifestError::Repair(format!("{relative}: {e}")))?;
-        present.insert(relative.clone());
         match entry {
             Some(entry) => {
                 let run = entry.run_id.clone().unwrap_or_default();
+                written_by.insert(relative, run.clone());
                 loads
                     .entry((entry.source.clone(), entry.path.clone()))
                     .or_default()
@@ -153,35 +155,37 @@ pub async fn rebuild(warehouse: &Location, run_id: &str) -> Result<Repaired, Man
             unnamed.len()
         )));
     }
+    let mut finished = BTreeSet::new();
+    for run in loads.values().flat_map(|by_run| by_run.keys()) {
+        if warehouse
+            .exists(&warehouse.path(&format!("_runs/{run}.json")))
+            .await?
+        {
+            finished.insert(run.clone());
+        }
+    }
     let mut entries = Vec::new();
     let mut removed = Vec::new();
     for (_, by_run) in loads {
-        // The newest load whose objects are all there is the file's; the
-        // others were replaced (or never finished).
-        let complete = |e: &ManifestEntry| {
-            [&e.raw_object, &e.quarantine_object]
-                .into_iter()
-                .flatten()
-                .all(|o| present.contains(o))
+        let Some(chosen) = choose(&by_run, &written_by, &finished) else {
+            continue;
         };
-        let chosen = by_run.values().rev().find(|e| complete(e)).cloned();
-        for entry in by_run.values() {
-            if Some(entry) != chosen.as_ref() {
+        // Loads older than the chosen one were replaced by it: their
+        // objects go, as the run that replaced them would have removed.
+        for (run, entry) in &by_run {
+            if *run < chosen.run_id.clone().unwrap_or_default() {
                 removed.extend(
-                    [&entry.raw_object, &entry.quarantine_object]
-                        .into_iter()
-                        .flatten()
-                        .filter(|o| present.contains(*o))
-                        .filter(|o| chosen.as_ref().is_none_or(|c| !owns(c, o)))
-                        .cloned(),
+                    entry
+                        .objects()
+                        .filter(|o| written_by.get(*o) == Some(run))
+                        .map(str::to_string),
                 );
             }
         }
-        entries.extend(chosen);
+        entries.push(chosen);
     }
     entries.sort_by(|a, b| (&a.source, &a.path).cmp(&(&b.source, &b.path)));
     removed.sort();
-    removed.dedup();
     let kept_as = keep_previous(warehouse, run_id).await?;
     let manifest = Manifest { entries };
     manifest.save(warehouse).await?;
@@ -197,9 +201,45 @@ pub async fn rebuild(warehouse: &Location, run_id: &str) -> Result<Repaired, Man
     })
 }
 
-fn owns(entry: &ManifestEntry, object: &str) -> bool {
-    entry.raw_object.as_deref() == Some(object)
-        || entry.quarantine_object.as_deref() == Some(object)
+/// The load of one landing file the rebuilt manifest keeps: the newest
+/// that is complete (its objects all there as it wrote them) or whose run
+/// finished (`finished`: an object of it was lost later, by hand or by a
+/// lifecycle rule); failing both, the newest with any object of its own.
+/// A kept load that is not complete names only the objects it has. An
+/// unfinished newer load (killed between its two objects) is passed over:
+/// the next run removes what it left, and reads its file again.
+fn choose(
+    by_run: &BTreeMap<String, ManifestEntry>,
+    written_by: &BTreeMap<String, String>,
+    finished: &BTreeSet<String>,
+) -> Option<ManifestEntry> {
+    let own = |entry: &ManifestEntry, object: &str| written_by.get(object) == entry.run_id.as_ref();
+    let settled = by_run.values().rev().find(|e| {
+        e.objects().all(|o| own(e, o)) || e.run_id.as_ref().is_some_and(|r| finished.contains(r))
+    });
+    let candidates: Vec<&ManifestEntry> = match settled {
+        Some(entry) => vec![entry],
+        None => by_run.values().rev().collect(),
+    };
+    candidates.into_iter().find_map(|entry| {
+        let keep = |object: &Option<String>| object.clone().filter(|o| own(entry, o));
+        let partial = ManifestEntry {
+            raw_object: keep(&entry.raw_object),
+            quarantine_object: keep(&entry.quarantine_object),
+            ..entry.clone()
+        };
+        if partial.objects().next().is_none() {
+            return None;
+        }
+        if partial != *entry {
+            tracing::warn!(
+                source = %entry.source,
+                file = %entry.path,
+                "an object of this file's load is gone; keeping what there is"
+            );
+        }
+        Some(partial)
+    })
 }
 
 /// Copies the manifest that is there (if any) aside before it is replaced.
@@ -216,4 +256,100 @@ async fn keep_previous(warehouse: &Location, run_id: &str) -> Result<Option<Stri
         .await
         .map_err(|e| StorageError::object("copy", &from, e))?;
     Ok(Some(kept))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(run: &str, raw: &str, quarantine: Option<&str>) -> ManifestEntry {
+        ManifestEntry {
+            source: "orders".into(),
+            path: "orders.csv".into(),
+            size: 10,
+            e_tag: None,
+            last_modified: 0,
+            hash: format!("h-{run}"),
+            rows_read: 3,
+            rows_loaded: 2,
+            rows_quarantined: 1,
+            rows_skipped: 0,
+            load_date: "2026-11-01".into(),
+            raw_object: Some(raw.into()),
+            quarantine_object: quarantine.map(str::to_string),
+            duplicate_of: None,
+            loaded_at: 0,
+            columns: None,
+            fingerprint: None,
+            run_id: Some(run.into()),
+        }
+    }
+
+    fn loads(entries: &[&ManifestEntry]) -> BTreeMap<String, ManifestEntry> {
+        entries
+            .iter()
+            .map(|e| (e.run_id.clone().unwrap(), (*e).clone()))
+            .collect()
+    }
+
+    fn written(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(o, r)| (o.to_string(), r.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn the_newest_complete_load_is_kept() {
+        let old = load("r1", "raw/a1", Some("q/a1"));
+        let new = load("r2", "raw/a2", Some("q/a2"));
+        let by = written(&[
+            ("raw/a1", "r1"),
+            ("q/a1", "r1"),
+            ("raw/a2", "r2"),
+            ("q/a2", "r2"),
+        ]);
+        let chosen = choose(&loads(&[&old, &new]), &by, &BTreeSet::new());
+        assert_eq!(chosen, Some(new));
+    }
+
+    #[test]
+    fn an_unfinished_newer_load_missing_an_object_is_passed_over() {
+        // Killed between publishing its raw and its quarantine object.
+        let old = load("r1", "raw/a1", Some("q/a1"));
+        let new = load("r2", "raw/a2", Some("q/a2"));
+        let by = written(&[("raw/a1", "r1"), ("q/a1", "r1"), ("raw/a2", "r2")]);
+        let chosen = choose(&loads(&[&old, &new]), &by, &BTreeSet::new());
+        assert_eq!(chosen, Some(old));
+    }
+
+    #[test]
+    fn a_finished_load_that_lost_an_object_is_kept_without_it() {
+        let old = load("r1", "raw/a1", Some("q/a1"));
+        let new = load("r2", "raw/a2", Some("q/a2"));
+        let by = written(&[("raw/a1", "r1"), ("q/a1", "r1"), ("raw/a2", "r2")]);
+        let finished = BTreeSet::from(["r2".to_string()]);
+        let chosen = choose(&loads(&[&old, &new]), &by, &finished).unwrap();
+        assert_eq!(chosen.raw_object.as_deref(), Some("raw/a2"));
+        assert_eq!(chosen.quarantine_object, None);
+    }
+
+    #[test]
+    fn an_object_written_over_by_a_later_load_belongs_to_that_load() {
+        // Same content reloaded the same day: the same object name, whose
+        // footer now names the later run.
+        let old = load("r1", "raw/a", None);
+        let new = load("r2", "raw/a", None);
+        let by = written(&[("raw/a", "r2")]);
+        let chosen = choose(&loads(&[&old, &new]), &by, &BTreeSet::new());
+        assert_eq!(chosen, Some(new));
+        // Only the earlier load's footer left: nothing of the later is there.
+        let by = written(&[("raw/a", "r1")]);
+        let old_only = choose(
+            &loads(&[&old, &load("r2", "raw/b", None)]),
+            &by,
+            &BTreeSet::new(),
+        );
+        assert_eq!(old_only, Some(old));
+    }
 }
