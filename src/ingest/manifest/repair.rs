@@ -228,9 +228,8 @@ fn choose(
             quarantine_object: keep(&entry.quarantine_object),
             ..entry.clone()
         };
-        if partial.objects().next().is_none() {
-            return None;
-        }
+        // A load with none of its objects left is nothing to keep.
+        partial.objects().next()?;
         if partial != *entry {
             tracing::warn!(
                 source = %entry.source,
