@@ -458,12 +458,13 @@ fn a_store_that_ignores_conditional_creates_is_refused() {
     let (out, _) = run(&p, &proxy.endpoint, "2026-10-15");
     assert_exit(&out, 1);
     assert!(
-        stderr(&out).contains("the store accepted a second conditional create of _state/lock")
+        stderr(&out).contains("the store accepted a second conditional create of the same object")
             && stderr(&out).contains("run.allow_unconditional_store: true"),
         "{}",
         stderr(&out)
     );
     assert!(get(&s3, "unconditional/_state/lock").is_none());
+    assert_eq!(list(&s3, "unconditional/_state"), Vec::<String>::new());
     assert!(list(&s3, "unconditional/reports").is_empty());
 
     let config = std::fs::read_to_string(p.path("config.yaml")).unwrap();

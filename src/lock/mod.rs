@@ -99,7 +99,7 @@ pub enum LockError {
     #[error("the warehouse lock was removed while this run held it; this run stopped")]
     Removed,
     #[error(
-        "the store accepted a second conditional create of {LOCK_PATH}: it ignores \
+        "the store accepted a second conditional create of the same object: it ignores \
          If-None-Match (as MinIO before 2024 and some Ceph RGW releases do), so the lock \
          cannot keep two runs apart and one run could delete the other's files. Use a \
          store that honours conditional writes, or, only if the scheduler never starts two \
@@ -245,16 +245,36 @@ impl Lock {
     }
 
     /// Checks, once the lock is held, that the store honours conditional
-    /// creates: a second create of the lock must fail. A store that
-    /// ignores `If-None-Match` has just written this run's lock again, and
-    /// no lock on it is exclusive: another run's create could have
-    /// replaced ours the same way. Every run checks, so the first run on
-    /// such a store finds out.
+    /// creates: a second create of the same object must fail. Tried on an
+    /// object of this run's own (`_state/lock.probe-<token>`, removed
+    /// after): on the lock itself, a takeover by rename elsewhere could
+    /// move it away for an instant and make the second create succeed.
+    /// Every run checks, so the first run on such a store finds out.
     pub async fn check_conditional_create(&self) -> Result<(), LockError> {
-        match self.try_create().await? {
-            false => Ok(()),
-            true => Err(LockError::NoConditionalCreate),
+        let probe = self
+            .warehouse
+            .path(&format!("{LOCK_PATH}.probe-{}", self.info.token));
+        let create = || {
+            let body = PutPayload::from(self.info.token.clone().into_bytes());
+            self.warehouse
+                .store
+                .put_opts(&probe, body, PutOptions::from(PutMode::Create))
+        };
+        let outcome = match create().await {
+            Ok(_) | Err(object_store::Error::AlreadyExists { .. }) => match create().await {
+                Ok(_) => Err(LockError::NoConditionalCreate),
+                Err(
+                    object_store::Error::AlreadyExists { .. }
+                    | object_store::Error::Precondition { .. },
+                ) => Ok(()),
+                Err(e) => Err(StorageError::object("create", &probe, e).into()),
+            },
+            Err(e) => Err(StorageError::object("create", &probe, e).into()),
+        };
+        if let Err(e) = self.warehouse.delete_if_exists(&probe).await {
+            tracing::warn!(error = %e, "cannot remove the conditional-create probe");
         }
+        outcome
     }
 
     /// Replaces the lock (`expected`, as read) with ours, unless another run
