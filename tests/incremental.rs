@@ -133,9 +133,9 @@ fn a_touched_file_with_the_same_content_stays_loaded_once() {
     assert_eq!(lines(&rows)[1..], ["2"]);
 }
 
-#[test]
-fn duplicate_keys_across_loads_resolve_to_the_latest_load_in_staging() {
-    let p = Project::new();
+/// The customers source, the repository's customer staging model and a
+/// report of each customer's country and the file it came from.
+fn customer_list(p: &Project) {
     p.config(SOURCE);
     p.write(
         "queries/staging/stg_customers.sql",
@@ -149,6 +149,12 @@ fn duplicate_keys_across_loads_resolve_to_the_latest_load_in_staging() {
         "queries/reports/customer_list.sql",
         "SELECT customer_id, country, _file FROM stg_customers ORDER BY customer_id",
     );
+}
+
+#[test]
+fn duplicate_keys_across_loads_resolve_to_the_latest_load_in_staging() {
+    let p = Project::new();
+    customer_list(&p);
     p.land(
         "crm/a.csv",
         "Id,Created,Country\nC1,2024-01-01,US\nC2,2024-01-02,FR\n",
@@ -242,19 +248,7 @@ fn a_file_changed_into_a_copy_of_another_loses_its_old_rows() {
 #[test]
 fn a_reload_keeps_the_original_load_order() {
     let p = Project::new();
-    p.config(SOURCE);
-    p.write(
-        "queries/staging/stg_customers.sql",
-        &std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/queries/staging/stg_customers.sql"
-        ))
-        .unwrap(),
-    );
-    p.write(
-        "queries/reports/customer_list.sql",
-        "SELECT customer_id, country, _file FROM stg_customers ORDER BY customer_id",
-    );
+    customer_list(&p);
     p.land("crm/b.csv", "Id,Created,Country\nC1,2024-01-01,US\n");
     assert_exit(&p.ingest(), 0);
     std::thread::sleep(std::time::Duration::from_millis(20));
