@@ -54,7 +54,12 @@ enum Command {
     /// Run an ad-hoc SELECT over raw tables, models and reports.
     Query(QueryArgs),
     /// Rebuild the ingest manifest (_state/ingest_manifest.parquet) from the raw zone's own objects.
-    #[command(long_about = REPAIR_ABOUT)]
+    ///
+    /// Each raw and quarantine object names the landing file, content hash and load it came
+    /// from. Run it when a run stops because the manifest is missing, unreadable or does not
+    /// describe the raw zone: nothing is reloaded twice and nothing is lost. The manifest that
+    /// was there is kept beside it; objects of a load a later load of the same file replaced
+    /// are removed.
     RepairManifest(Common),
     /// Write deterministic synthetic exports (the bundled testdata is made with this).
     #[command(long_about = GENERATE_ABOUT)]
@@ -78,12 +83,6 @@ struct ServerLog {
     #[arg(short, long)]
     quiet: bool,
 }
-
-const REPAIR_ABOUT: &str = "Rebuild the ingest manifest (_state/ingest_manifest.parquet) from the \
-raw zone's own objects, each of which names the landing file, content hash and load it came from. \
-Run it when a run stops because the manifest is missing, unreadable or does not describe the raw \
-zone: nothing is reloaded twice and nothing is lost. The manifest that was there is kept beside it; \
-an object replaced by a later load of the same landing file is removed.";
 
 #[derive(Args)]
 struct SchedulerArgs {
@@ -468,19 +467,8 @@ fn run_generate(args: GenerateArgs) -> i32 {
     let started = std::time::Instant::now();
     match generate(&options) {
         Ok(summary) => {
-            for file in &summary.files {
-                println!(
-                    "{:<36} {:>10} rows {:>4} bad",
-                    file.path, file.rows, file.bad_rows
-                );
-            }
             let seconds = started.elapsed().as_secs_f64();
-            println!(
-                "{:.1} MB in {seconds:.1} s ({:.0} MB/s); planted truth in {}/README.md",
-                summary.bytes as f64 / 1e6,
-                summary.bytes as f64 / 1e6 / seconds.max(1e-9),
-                options.out.trim_end_matches('/')
-            );
+            print!("{}", summary.describe(seconds, &options.out));
             exit::SUCCESS
         }
         Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {
@@ -591,31 +579,4 @@ fn main() -> ExitCode {
         Command::Executor(args) => run_executor(args),
     };
     ExitCode::from(code as u8)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::GENERATE_ABOUT;
-    use advocacy::generate::Profile;
-
-    /// The help states the planted parameters by hand; they must be the
-    /// ones the generator uses.
-    #[test]
-    fn generate_help_states_the_planted_parameters() {
-        for profile in [Profile::Standard, Profile::Heavy] {
-            let bg = profile.bg_nbd();
-            let stated = format!(
-                "{} profile r={} alpha={} a={} b={}",
-                profile.name(),
-                bg.r,
-                bg.alpha,
-                bg.a,
-                bg.b
-            );
-            assert!(GENERATE_ABOUT.contains(&stated), "{stated}");
-            let gg = profile.gamma_gamma();
-            let stated = format!("p={} q={} v={}", gg.p, gg.q, gg.v);
-            assert!(GENERATE_ABOUT.contains(&stated), "{stated}");
-        }
-    }
 }

@@ -192,3 +192,26 @@ fn writes_to_an_s3_url_with_the_configs_storage_options() {
         }
     }
 }
+
+/// `advocacy generate --help` states the planted parameters by hand; they
+/// must be the ones the generator uses.
+#[test]
+fn generate_help_states_the_planted_parameters() {
+    let p = Project::new();
+    let help = common::stdout(&p.advocacy(&["generate", "--help"]));
+    for profile in [Profile::Standard, Profile::Heavy] {
+        let bg = profile.bg_nbd();
+        let stated = format!(
+            "{} profile r={} alpha={} a={} b={}",
+            profile.name(),
+            bg.r,
+            bg.alpha,
+            bg.a,
+            bg.b
+        );
+        assert!(help.contains(&stated), "{stated}:\n{help}");
+        let gg = profile.gamma_gamma();
+        let stated = format!("p={} q={} v={}", gg.p, gg.q, gg.v);
+        assert!(help.contains(&stated), "{stated}:\n{help}");
+    }
+}

@@ -1,8 +1,11 @@
 //! The YAML config: parsing with line/column errors, `${VAR}` substitution
-//! ([`text`]), sources and their mappings ([`source`]) and the checks that
-//! need the whole file.
+//! ([`text`]), sources and their mappings ([`source`]), where the PII salt
+//! may come from ([`salt`]), each source's fingerprint ([`fingerprint`])
+//! and the checks that need the whole file.
 
 pub mod expression;
+mod fingerprint;
+mod salt;
 mod source;
 mod text;
 pub mod units;
@@ -248,105 +251,6 @@ impl Config {
         Ok(config)
     }
 
-    /// `run.pii_salt_file`: the salt is the file's content (trimmed).
-    fn read_salt_file(&mut self) -> Result<(), String> {
-        let Some(file) = &self.run.pii_salt_file else {
-            return Ok(());
-        };
-        if self.run.pii_salt.is_some() {
-            return Err("run: set pii_salt or pii_salt_file, not both".into());
-        }
-        let path = self.base_dir.join(file.as_str());
-        let salt = std::fs::read_to_string(&path)
-            .map_err(|e| format!("run.pii_salt_file: cannot read {}: {e}", path.display()))?;
-        let salt = salt.trim();
-        if salt.is_empty() {
-            return Err(format!("run.pii_salt_file: {} is empty", path.display()));
-        }
-        self.run.pii_salt = Some(Text(salt.to_string()));
-        Ok(())
-    }
-
-    /// A salt that hashes addresses must be secret: taken from the
-    /// environment (`${VAR}`, set) or a secret file. Written in the config,
-    /// or left to a `${VAR:-default}` whose variable is unset, anyone who
-    /// reads the file can reverse every hash; only `pii_salt_public: true`
-    /// allows that, for demo and test data.
-    fn check_salt_origin(&self, text: &str) -> Result<(), String> {
-        if self.run.pii == Pii::Keep || self.run.pii_salt_file.is_some() || self.run.pii_salt_public
-        {
-            return Ok(());
-        }
-        let document: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| e.to_string())?;
-        let written = match document.get("run").and_then(|run| run.get("pii_salt")) {
-            Some(serde_yaml::Value::String(text)) => text.clone(),
-            // `pii_salt: 8675309` is written in the file as much as a string.
-            Some(serde_yaml::Value::Number(n)) => n.to_string(),
-            Some(serde_yaml::Value::Bool(b)) => b.to_string(),
-            _ => return Ok(()), // no salt at all: `check` says so
-        };
-        let how = "take it from the environment (pii_salt: \"${ADVOCACY_PII_SALT}\") or a \
-                   secret file (pii_salt_file: /run/secrets/pii_salt); for demo or test data \
-                   whose hashes may be reversed, say so with pii_salt_public: true";
-        let variables = text::variables(&written);
-        if variables.is_empty() {
-            return Err(format!(
-                "run.pii_salt is written in the config file, where anyone who reads it can \
-                 reverse the hashes: {how}"
-            ));
-        }
-        for name in variables {
-            if std::env::var(&name).map_or(true, |v| v.is_empty()) {
-                return Err(format!(
-                    "run.pii_salt: {name} is not set, and the salt may not fall back to a \
-                     default written in the config file: {how}"
-                ));
-            }
-        }
-        Ok(())
-    }
-
-    /// Fills each source's [`SourceConfig::fingerprint`]. The mapping is
-    /// taken from the YAML as a value with its keys sorted, so comments,
-    /// layout, flow or block style and key order do not count; the glob is
-    /// left out (widening it must not reload what it already matched).
-    fn set_fingerprints(&mut self, text: &str) -> Result<(), String> {
-        let document: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| e.to_string())?;
-        let written = document
-            .get("sources")
-            .and_then(serde_yaml::Value::as_sequence)
-            .cloned()
-            .unwrap_or_default();
-        // The salt counts too, but not here: ingest adds a slow key derived
-        // from it (`pii::salt_key`), so the fingerprints a manifest shows
-        // cannot be used to test salt guesses cheaply.
-        let settings = format!("pii={:?}\ntimezone={}\n", self.run.pii, self.run.timezone);
-        // What releases before the salt key recorded, to recognise their
-        // entries once (kept in memory only, never written).
-        let legacy_settings = format!(
-            "pii={:?}\nsalt={}\ntimezone={}\n",
-            self.run.pii,
-            self.salt(),
-            self.run.timezone
-        );
-        for (source, value) in self.sources.iter_mut().zip(written) {
-            let mut value = canonical_yaml(value);
-            // Where a source's files are (path, follow_symlinks) and what
-            // it owes (required, freshness) decide nothing about the rows
-            // it stores.
-            if let serde_yaml::Value::Mapping(map) = &mut value {
-                for key in ["path", "required", "freshness", "follow_symlinks"] {
-                    map.remove(key);
-                }
-            }
-            let mapping = serde_yaml::to_string(&value).map_err(|e| e.to_string())?;
-            source.fingerprint = crate::pii::sha256_hex(format!("{mapping}{settings}").as_bytes());
-            source.legacy_fingerprint =
-                crate::pii::sha256_hex(format!("{mapping}{legacy_settings}").as_bytes());
-        }
-        Ok(())
-    }
-
     fn check(&self) -> Result<(), String> {
         let mut names = BTreeSet::new();
         for source in &self.sources {
@@ -514,31 +418,6 @@ pub fn load_storage(path: &Path) -> Result<StorageOptions, ConfigError> {
     check_storage_schemes(&only.storage).map_err(invalid)?;
     mark_storage_secrets(&only.storage);
     Ok(only.storage)
-}
-
-/// The value with every mapping's keys in sorted order (tags and merges
-/// kept as written).
-fn canonical_yaml(value: serde_yaml::Value) -> serde_yaml::Value {
-    use serde_yaml::Value;
-    match value {
-        Value::Mapping(map) => {
-            let mut entries: Vec<(Value, Value)> = map
-                .into_iter()
-                .map(|(k, v)| (k, canonical_yaml(v)))
-                .collect();
-            entries.sort_by_key(|(k, _)| serde_yaml::to_string(k).unwrap_or_default());
-            Value::Mapping(entries.into_iter().collect())
-        }
-        Value::Sequence(items) => Value::Sequence(items.into_iter().map(canonical_yaml).collect()),
-        Value::Tagged(tagged) => {
-            let tagged = *tagged;
-            Value::Tagged(Box::new(serde_yaml::value::TaggedValue {
-                tag: tagged.tag,
-                value: canonical_yaml(tagged.value),
-            }))
-        }
-        other => other,
-    }
 }
 
 /// serde_yaml gives no position for errors raised while substituting a

@@ -109,6 +109,27 @@ pub struct GenerateSummary {
     pub bytes: u64,
 }
 
+impl GenerateSummary {
+    /// What `advocacy generate` prints: each file with its rows and bad
+    /// rows, then the size, the speed, and where the planted truth is.
+    pub fn describe(&self, seconds: f64, out: &str) -> String {
+        let mut text = String::new();
+        for file in &self.files {
+            text.push_str(&format!(
+                "{:<36} {:>10} rows {:>4} bad\n",
+                file.path, file.rows, file.bad_rows
+            ));
+        }
+        let mb = self.bytes as f64 / 1e6;
+        text.push_str(&format!(
+            "{mb:.1} MB in {seconds:.1} s ({:.0} MB/s); planted truth in {}/README.md\n",
+            mb / seconds.max(1e-9),
+            out.trim_end_matches('/')
+        ));
+        text
+    }
+}
+
 /// What one writer produced; duplicates are reported in the README only.
 struct Written {
     summary: FileSummary,

@@ -12,6 +12,8 @@ mod header;
 mod input;
 mod json;
 mod json_paths;
+mod json_pointer;
+mod listing;
 mod load;
 mod manifest;
 mod mapping;
@@ -35,11 +37,12 @@ use crate::config::Config;
 use crate::schema::Entity;
 use crate::storage::{Location, StorageError};
 use cleanup::{cleanup_tmp, remove_unowned_objects};
+use listing::list_matching;
 pub use manifest::repair::Repaired;
 use manifest::{Manifest, ManifestError};
 use mapping::LoadContext;
 pub use report::{FileReport, FileStatus, IngestReport, SourceReport};
-use source::{SourceRun, list_matching};
+use source::SourceRun;
 use values::DateBounds;
 
 #[derive(Debug, thiserror::Error)]
