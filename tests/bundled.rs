@@ -89,6 +89,20 @@ fn the_nightly_run_on_the_bundled_default() {
     let months: u64 = row.split(" | ").next().unwrap().parse().unwrap();
     assert!(months >= 24 && row.ends_with("| true | true"), "{row}");
 
+    // The referral funnel and the scorecard count the same referred signups
+    // (issue 28, point 2): 150 on the bundled data, each under the invite it
+    // is attributed to.
+    let funnel = p.query(
+        "reports/referral_conversion",
+        "SELECT sum(signups) AS n FROM t WHERE channel = 'all'",
+    );
+    let scorecard = p.query(
+        "reports/advocacy_scorecard",
+        "SELECT sum(referred_new_customers) AS n FROM t",
+    );
+    assert_eq!(lines(&funnel)[1..], ["150"]);
+    assert_eq!(lines(&scorecard)[1..], ["150"]);
+
     // Every report of queries/reports/ is published and non-empty.
     let mut reports = 0;
     for entry in std::fs::read_dir(Path::new(REPO).join("queries/reports")).unwrap() {

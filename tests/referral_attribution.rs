@@ -131,3 +131,124 @@ fn each_referee_counts_once_and_only_for_what_the_invite_brought() {
     );
     assert_eq!(lines(&advocate)[1..], ["5 | 1"]);
 }
+
+/// Issue 28, points 1 and 2, worked out by hand. Run date 2026-04-30.
+///
+/// Customers (CRM, with e-mail): A (the referrer, since 2025-12-01), E
+/// (since 2026-01-10, e@example.com), F (2026-03-15), G (2026-03-20,
+/// g@example.com), H (2026-04-15), P1-P3 (2025). Orders: A Feb 1, E Jan 15
+/// and Mar 10, F Mar 16, G Mar 21, P1-P3 Feb 2: in March, A, E, F, G and
+/// P1-P3 are the 7 active customers.
+///
+/// March invites, all from A:
+///   R1 -> F by id: clicked, signed up Mar 15, first purchase Mar 16
+///   R2 -> e@example.com only: clicked, "purchase" Mar 10; E has been a
+///         customer since January: no win, whichever way E is known
+///   R3 -> g@example.com only: clicked, nothing more
+///   R4 -> G by id: clicked, signed up Mar 20, first purchase Mar 21; G is
+///         R3's referee too (the CRM knows g@example.com as G): one
+///         referee, attributed to R4, the invite that led somewhere
+///   R5 -> x@example.com: clicked;  R6 -> y@example.com: nothing
+/// March: 6 invites, 5 clicks, 2 signups (R1, R4), 2 first purchases;
+/// conversion 2/6 = 1/3; k-factor (6/7) x (2/6) = 2/7. Counting E as a win
+/// and G twice gave 3 and 3, 1/2 and 3/7.
+///
+/// April: R7 -> H by id Apr 2, nothing; R8 -> H by id Apr 9, signed up
+/// Apr 15, no purchase. H is attributed to R8 (the earliest invite with a
+/// signup), so April shows 2 invites, 1 click, 1 signup, 0 purchases, and
+/// the scorecard's one referred new customer in April is that signup.
+fn won_and_lost_referrals() -> Project {
+    let p = Project::new();
+    p.repo_config(
+        r#"sources:
+  - name: customers
+    entity: customers
+    format: csv
+    path: customers.csv
+    columns: { customer_id: id, email: email, signup_date: signup }
+  - name: orders
+    entity: orders
+    format: csv
+    path: orders.csv
+    columns: { order_id: id, customer_id: who, ordered_at: at, amount: amount }
+  - name: invites
+    entity: referrals
+    format: csv
+    path: referrals.csv
+    columns:
+      referral_id: id
+      referrer_customer_id: referrer
+      channel: channel
+      invited_at: invited
+      clicked_at: clicked
+      signed_up_at: signed_up
+      referee_customer_id: referee
+      referee_email: email
+      converted_at: converted
+"#,
+    );
+    p.land(
+        "customers.csv",
+        "id,email,signup\nA,a@example.com,2025-12-01\nE,e@example.com,2026-01-10\n\
+         F,f@example.com,2026-03-15\nG,g@example.com,2026-03-20\nH,h@example.com,2026-04-15\n\
+         P1,,2025-06-01\nP2,,2025-06-01\nP3,,2025-06-01\n",
+    );
+    p.land(
+        "orders.csv",
+        "id,who,at,amount\n\
+         O1,A,2026-02-01T12:00:00Z,10\nO2,E,2026-01-15T12:00:00Z,10\n\
+         O3,E,2026-03-10T12:00:00Z,10\nO4,F,2026-03-16T12:00:00Z,10\n\
+         O5,G,2026-03-21T12:00:00Z,10\nO6,P1,2026-02-02T12:00:00Z,10\n\
+         O7,P2,2026-02-02T12:00:00Z,10\nO8,P3,2026-02-02T12:00:00Z,10\n",
+    );
+    p.land(
+        "referrals.csv",
+        "id,referrer,channel,invited,clicked,signed_up,referee,email,converted\n\
+         R1,A,email,2026-03-02T10:00:00Z,2026-03-03T10:00:00Z,2026-03-15T10:00:00Z,F,,2026-03-16T12:00:00Z\n\
+         R2,A,email,2026-03-03T10:00:00Z,2026-03-04T10:00:00Z,,,e@example.com,2026-03-10T12:00:00Z\n\
+         R3,A,email,2026-03-05T10:00:00Z,2026-03-06T10:00:00Z,,,g@example.com,\n\
+         R4,A,email,2026-03-12T10:00:00Z,2026-03-13T10:00:00Z,2026-03-20T10:00:00Z,G,,2026-03-21T12:00:00Z\n\
+         R5,A,email,2026-03-14T10:00:00Z,2026-03-15T10:00:00Z,,,x@example.com,\n\
+         R6,A,email,2026-03-20T10:00:00Z,,,,y@example.com,\n\
+         R7,A,email,2026-04-02T10:00:00Z,,,H,,\n\
+         R8,A,email,2026-04-09T10:00:00Z,,2026-04-15T10:00:00Z,H,,\n",
+    );
+    p
+}
+
+#[test]
+fn existing_customers_known_by_email_are_no_win_and_the_invite_that_led_somewhere_counts() {
+    let p = won_and_lost_referrals();
+    assert_exit(
+        &p.advocacy(&["run", "--config", "config.yaml", "--date", "2026-04-30"]),
+        0,
+    );
+    let funnel = p.query(
+        "reports/referral_conversion",
+        "SELECT CAST(period_start AS VARCHAR) AS start, invites, clicks, signups, first_purchases, \
+         round(invite_conversion_rate, 6) AS conversion, active_customers, \
+         round(viral_coefficient, 6) AS k FROM t WHERE channel = 'all' ORDER BY period_start",
+    );
+    assert_eq!(
+        lines(&funnel)[1..],
+        [
+            "2026-03-01 | 6 | 5 | 2 | 2 | 0.333333 | 7 | 0.285714",
+            "2026-04-01 | 2 | 1 | 1 | 0 | 0.0 | 7 | 0.0"
+        ]
+    );
+    let months = p.query(
+        "reports/advocacy_scorecard",
+        "SELECT CAST(month AS VARCHAR) AS m, new_customers, referred_new_customers FROM t \
+         WHERE month >= DATE '2026-03-01' ORDER BY month",
+    );
+    assert_eq!(
+        lines(&months)[1..],
+        ["2026-03-01 | 2 | 2", "2026-04-01 | 1 | 1"]
+    );
+    // A is credited with two converted referrals, not three.
+    let advocate = p.query(
+        "reports/advocates",
+        "SELECT referrals_made, referrals_converted FROM t WHERE customer_id = 'A'",
+    );
+    assert_eq!(lines(&advocate)[1..], ["8 | 2"]);
+}

@@ -6,10 +6,11 @@
 -- run.timezone.
 --
 -- A referee counts once, under the invite they are attributed to (their
--- earliest invite that led to a first purchase, else their earliest; see
--- int_referrals): a second invite to the same person is an invite, maybe a
--- click, but not a second signup or first purchase. Someone who was already
--- a customer when invited is not a signup or first purchase either.
+-- earliest invite that led to a signup or a first purchase, else their
+-- earliest; see int_referrals): a second invite to the same person is an
+-- invite, maybe a click, but not a second signup or first purchase.
+-- Someone who was already a customer when invited (known by id or by an
+-- email hash) is not a signup or first purchase either.
 --
 -- A step counts as reached when it or any later step has a date: referral
 -- tools often record the purchase but not the click, and the funnel must
