@@ -290,3 +290,52 @@ fn detractors_to_follow_up() {
         ]
     );
 }
+
+/// Issue 28, point 3: the scorecard's advocates are a subset of its
+/// customers. Seven customers, C7's CRM row quarantined (its signup date
+/// is not a date): six customers. C1, C2 and C7 answer 10 on 2026-03-10;
+/// with advocate_min_score 25 a promoter alone qualifies (weight 25).
+/// March: 2 active advocates of 6 customers, share 1/3, as the advocates
+/// report says (C1, C2); counting C7 read 3 of 6.
+#[test]
+fn the_scorecard_counts_only_advocates_who_are_customers() {
+    let p = Project::new();
+    p.repo_config(
+        r#"vars: { advocate_min_score: 25 }
+sources:
+  - name: customers
+    entity: customers
+    format: csv
+    path: customers.csv
+    columns: { customer_id: id, signup_date: signup }
+  - name: surveys
+    entity: nps_responses
+    format: csv
+    path: nps.csv
+    columns: { response_id: id, customer_id: who, responded_at: at, score: score }
+"#,
+    );
+    p.land(
+        "customers.csv",
+        "id,signup\nC1,2025-01-01\nC2,2025-01-01\nC3,2025-01-01\nC4,2025-01-01\n\
+         C5,2025-01-01\nC6,2025-01-01\nC7,not a date\n",
+    );
+    p.land(
+        "nps.csv",
+        "id,who,at,score\nN1,C1,2026-03-10T12:00:00Z,10\nN2,C2,2026-03-10T12:00:00Z,10\n\
+         N3,C7,2026-03-10T12:00:00Z,10\n",
+    );
+    let out = p.advocacy(&["run", "--config", "config.yaml", "--date", "2026-03-31"]);
+    assert_exit(&out, 0);
+    let march = p.query(
+        "reports/advocacy_scorecard",
+        "SELECT customers, active_advocates, round(advocate_share, 6) AS share FROM t \
+         WHERE month = DATE '2026-03-01'",
+    );
+    assert_eq!(lines(&march)[1..], ["6 | 2 | 0.333333"]);
+    let advocates = p.query(
+        "reports/advocates",
+        "SELECT customer_id FROM t WHERE is_advocate ORDER BY customer_id",
+    );
+    assert_eq!(lines(&advocates)[1..], ["C1", "C2"]);
+}

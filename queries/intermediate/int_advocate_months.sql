@@ -4,6 +4,10 @@
 -- an advocate row covers the month ends from its as_of_date up to, not
 -- including, its valid_until. A survey wave does not make anyone an
 -- advocate of the month, and an advocate whose signals expired is not one.
+-- Only customers count, as the scorecard's customers do: in the CRM
+-- (stg_customers; an advocate whose CRM row was quarantined is nobody's)
+-- and signed up by the month's end, so that the advocates of a month are
+-- always a subset of its customers.
 WITH segments AS (
     SELECT
         customer_id,
@@ -34,6 +38,7 @@ evaluated AS (
         LEAST(CAST(month + INTERVAL '1 month' - INTERVAL '1 day' AS DATE), CAST($run_date AS DATE)) AS month_end
     FROM months
 )
-SELECT customer_id, month
-FROM evaluated
-WHERE month_end >= as_of_date AND month_end < until
+SELECT e.customer_id, e.month
+FROM evaluated AS e
+JOIN stg_customers AS c ON c.customer_id = e.customer_id
+WHERE e.month_end >= e.as_of_date AND e.month_end < e.until AND c.signup_date <= e.month_end
