@@ -398,3 +398,24 @@ fn a_spend_model_without_an_expectation_withholds_only_the_value() {
     });
     assert!(warned, "predictions withheld and nothing warned");
 }
+
+/// Issue 28, point 4: deciles by rank share. The six customers scored at
+/// the edge fit, ranked by predicted CLV 1 (lowest) to 6, take deciles
+/// ceil(10 x rank / 6) = 2, 4, 5, 7, 9, 10: the top one is a best customer
+/// (NTILE(10) gave 1 to 6, and the best-customer group was empty).
+#[test]
+fn with_six_customers_the_top_one_is_in_decile_ten() {
+    let p = six_customer_company("vars: { clv_min_repeat_buyers: 3 }");
+    assert_exit(&run(&p), 0);
+    let deciles = p.query(
+        "reports/customer_clv",
+        "SELECT clv_decile FROM t WHERE predicted_clv IS NOT NULL \
+         ORDER BY predicted_clv, customer_id",
+    );
+    assert_eq!(lines(&deciles)[1..], ["2", "4", "5", "7", "9", "10"]);
+    let best = p.query(
+        "reports/advocates",
+        "SELECT count(*) AS n FROM t WHERE best_customer",
+    );
+    assert_eq!(lines(&best)[1..], ["1"]);
+}
