@@ -339,3 +339,48 @@ sources:
     );
     assert_eq!(lines(&advocates)[1..], ["C1", "C2"]);
 }
+
+/// Issue 28, point 6: a detractor's answer is dated in run.timezone, on the
+/// report and on the page. An answer at 2026-05-19 23:00 UTC is 08:00 on
+/// May 20 in Tokyo: the table says 2026-05-20, not the UTC day.
+#[test]
+fn a_detractor_answer_is_dated_in_the_run_time_zone() {
+    let p = Project::new();
+    p.repo_config(
+        r#"sources:
+  - name: customers
+    entity: customers
+    format: csv
+    path: customers.csv
+    columns: { customer_id: id, signup_date: signup }
+  - name: surveys
+    entity: nps_responses
+    format: csv
+    path: nps.csv
+    columns: { response_id: id, customer_id: who, responded_at: at, score: score }
+"#,
+    );
+    let config = std::fs::read_to_string(p.path("config.yaml")).unwrap();
+    p.write(
+        "config.yaml",
+        &config.replace("run: { ", "run: { timezone: Asia/Tokyo, "),
+    );
+    p.land("customers.csv", "id,signup\nC1,2025-01-01\n");
+    p.land("nps.csv", "id,who,at,score\nN1,C1,2026-05-19T23:00:00Z,3\n");
+    let out = p.advocacy(&["run", "--config", "config.yaml", "--date", "2026-05-31"]);
+    assert_exit(&out, 0);
+    let followups = p.query(
+        "reports/detractor_followups",
+        "SELECT customer_id, CAST(responded_date AS VARCHAR) AS day FROM t",
+    );
+    assert_eq!(lines(&followups)[1..], ["C1 | 2026-05-20"]);
+    let page = std::fs::read_to_string(p.warehouse().join("reports/index.html")).unwrap();
+    assert!(
+        page.contains("2026-05-20"),
+        "the page does not date the answer in Tokyo"
+    );
+    assert!(
+        !page.contains("2026-05-19"),
+        "the page dates the answer in UTC"
+    );
+}

@@ -31,6 +31,9 @@ SELECT
     l.customer_id,
     l.response_id,
     l.responded_at,
+    -- The day of the answer in run.timezone ($timezone), as people there
+    -- would date it (an answer at 08:00 in Tokyo is still that day).
+    l.responded_date,
     l.score,
     l.comment,
     l.touchpoint,
