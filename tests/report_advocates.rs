@@ -342,7 +342,8 @@ sources:
 
 /// Issue 28, point 6: a detractor's answer is dated in run.timezone, on the
 /// report and on the page. An answer at 2026-05-19 23:00 UTC is 08:00 on
-/// May 20 in Tokyo: the table says 2026-05-20, not the UTC day.
+/// May 20 in Tokyo: the table says 2026-05-20, not the UTC day. The page's
+/// tables are headed in words.
 #[test]
 fn a_detractor_answer_is_dated_in_the_run_time_zone() {
     let p = Project::new();
@@ -383,4 +384,15 @@ fn a_detractor_answer_is_dated_in_the_run_time_zone() {
         !page.contains("2026-05-19"),
         "the page dates the answer in UTC"
     );
+    // Tables are headed by the columns' labels in models.yml, or their
+    // names in words, never snake_case.
+    for heading in [
+        "<th>Customer</th>",
+        "<th>Answered on</th>",
+        "Predicted CLV</th>",
+    ] {
+        assert!(page.contains(heading), "no {heading} on the page");
+    }
+    assert!(!page.contains(">customer_id<"), "a snake_case heading");
+    assert!(page.contains(">Rows read<"), "run_sources columns in words");
 }

@@ -6,6 +6,8 @@
 //! column on a phone and prints on A4 without splitting a figure.
 
 use super::chart::{Drawn, compact};
+use std::collections::HashMap;
+
 use super::data::Table;
 use super::spec::{ChartSpec, Kind};
 
@@ -308,7 +310,21 @@ fn cell_number(v: f64) -> String {
     }
 }
 
-pub fn table(table: &Table, limit: usize) -> String {
+/// A table heading: the column's `label:` from models.yml, else its name
+/// in words (`rows_read` -> "Rows read").
+fn heading(name: &str, labels: &HashMap<String, String>) -> String {
+    if let Some(label) = labels.get(name) {
+        return label.clone();
+    }
+    let words = name.replace('_', " ");
+    let mut chars = words.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => words,
+    }
+}
+
+pub fn table(table: &Table, limit: usize, labels: &HashMap<String, String>) -> String {
     let mut out = String::from("<div class=\"scroll\"><table>\n<thead><tr>");
     for c in &table.columns {
         let class = if c.number.is_some() {
@@ -316,7 +332,10 @@ pub fn table(table: &Table, limit: usize) -> String {
         } else {
             ""
         };
-        out.push_str(&format!("<th{class}>{}</th>", escape(&c.name)));
+        out.push_str(&format!(
+            "<th{class}>{}</th>",
+            escape(&heading(&c.name, labels))
+        ));
     }
     out.push_str("</tr></thead>\n<tbody>\n");
     for row in 0..table.rows.min(limit) {

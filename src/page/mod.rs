@@ -33,6 +33,9 @@ pub struct PageRun<'a> {
     /// What a reader must know before trusting the page (a backfill, a
     /// report older than the run, stale sources), shown at its top.
     pub notices: &'a [String],
+    /// Table headings by column name (`label:` in models.yml); other
+    /// columns are headed by their name in words.
+    pub labels: &'a HashMap<String, String>,
 }
 
 /// The made page, and a message per chart that could not be made.
@@ -68,7 +71,7 @@ pub async fn render(
         let body = match result {
             Err(e) => Err(e.strip_backtrace()),
             Ok(table) if table.rows == 0 => Ok(Body::Empty),
-            Ok(table) => body(chart, &table),
+            Ok(table) => body(chart, &table, run.labels),
         };
         let body = body.unwrap_or_else(|e| {
             problems.push(format!("{}: chart {}: {e}", chart.at(&page.path), chart.id));
@@ -96,11 +99,19 @@ pub async fn render(
     }
 }
 
-fn body(chart: &spec::ChartSpec, table: &data::Table) -> Result<Body, String> {
+fn body(
+    chart: &spec::ChartSpec,
+    table: &data::Table,
+    labels: &HashMap<String, String>,
+) -> Result<Body, String> {
     use spec::Kind;
     match chart.kind {
         Kind::Figures => Ok(Body::Html(html::tiles(table))),
-        Kind::Table => Ok(Body::Html(html::table(table, chart.limit.unwrap_or(50)))),
+        Kind::Table => Ok(Body::Html(html::table(
+            table,
+            chart.limit.unwrap_or(50),
+            labels,
+        ))),
         Kind::Line | Kind::Bar | Kind::Heatmap => chart::draw(chart, table)
             .map(Body::Svg)
             .map_err(|e| e.to_string()),

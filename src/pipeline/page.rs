@@ -99,6 +99,7 @@ async fn make_and_publish(
     notices.extend(older);
     let params = parameters(config, &project.spec, options.run_date);
     let tests: Vec<RunTest> = report.tests.iter().map(run_test).collect();
+    let labels = project.spec.column_labels();
     let run = PageRun {
         run_id: &options.run_id,
         run_date: options.run_date,
@@ -107,6 +108,7 @@ async fn make_and_publish(
         ingest: &options.ingest,
         tests: &tests,
         notices: &notices,
+        labels: &labels,
     };
     let base = crate::engine::local_session(config)
         .map_err(|e| format!("cannot set up the query engine: {e}"))?;

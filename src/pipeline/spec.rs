@@ -56,6 +56,10 @@ pub struct ColumnSpec {
     pub name: String,
     #[serde(default)]
     pub description: Option<String>,
+    /// A short name for people: what the report page's tables head a
+    /// column of this name with.
+    #[serde(default)]
+    pub label: Option<String>,
     #[serde(default)]
     pub tests: Vec<TestSpec>,
 }
@@ -326,6 +330,20 @@ impl ModelSpec {
 }
 
 impl ModelsFile {
+    /// Each column name's `label:`, over every model (the first model
+    /// that labels a name decides).
+    pub fn column_labels(&self) -> std::collections::HashMap<String, String> {
+        let mut labels = std::collections::HashMap::new();
+        for column in self.models.iter().flat_map(|m| &m.columns) {
+            if let Some(label) = &column.label {
+                labels
+                    .entry(column.name.clone())
+                    .or_insert_with(|| label.clone());
+            }
+        }
+        labels
+    }
+
     /// Reads `models.yml` next to the models; a missing file is empty.
     pub fn load(path: &Path) -> Result<ModelsFile, String> {
         match std::fs::read_to_string(path) {
