@@ -96,6 +96,16 @@ fn the_bundled_run_publishes_a_page_that_chromium_renders_without_the_network() 
 
     let index = p.warehouse().join("reports/index.html");
     let html = std::fs::read_to_string(&index).unwrap();
+    // Share of voice (issue 28, point 6): the platform as people know it,
+    // our mentions against the competitors', with our share written on.
+    let voice = &html[html.find("id=\"share_of_voice\"").expect("the chart")..];
+    let voice = &voice[..voice.find("</figure>").unwrap_or(voice.len())];
+    for text in ["X (Twitter)", ">Us<", ">Competitors<", "% of mentions"] {
+        assert!(
+            voice.contains(text),
+            "no {text} in the share-of-voice chart"
+        );
+    }
     let dated = p
         .warehouse()
         .join("history/_page/run_date=2025-06-30/index.html");
