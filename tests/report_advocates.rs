@@ -396,3 +396,60 @@ fn a_detractor_answer_is_dated_in_the_run_time_zone() {
     assert!(!page.contains(">customer_id<"), "a snake_case heading");
     assert!(page.contains(">Rows read<"), "run_sources columns in words");
 }
+
+/// Issue 28, point 5: an export without a sentiment column has its posts'
+/// texts scored offline (VADER, `sentiment_source` = 'lexicon'), and only
+/// a positive mention is advocacy. C1 posts a praise, a complaint and a
+/// plain statement: one mention counts (5 points with the default weights:
+/// 15 x 1 / 3), where all three used to (15).
+#[test]
+fn a_complaint_without_a_sentiment_column_is_no_advocacy() {
+    let p = Project::new();
+    p.repo_config(
+        r#"sources:
+  - name: customers
+    entity: customers
+    format: csv
+    path: customers.csv
+    columns: { customer_id: id, signup_date: signup }
+  - name: ids
+    entity: identities
+    format: csv
+    path: ids.csv
+    columns: { customer_id: cid, kind: { value: x }, value: handle }
+  - name: posts
+    entity: social_activity
+    format: csv
+    path: posts.csv
+    columns: { event_id: id, platform: { value: x }, handle: user, event_type: { value: mention }, occurred_at: at, text: text }
+"#,
+    );
+    p.land("customers.csv", "id,signup\nC1,2025-01-01\n");
+    p.land("ids.csv", "cid,handle\nC1,@fan\n");
+    p.land(
+        "posts.csv",
+        "id,user,at,text\n\
+         p1,fan,2026-05-01,\"I love @shop, best purchase ever!\"\n\
+         p2,fan,2026-05-02,\"Disappointed with @shop, item arrived damaged\"\n\
+         p3,fan,2026-05-03,Ordered from @shop today\n",
+    );
+    let out = p.advocacy(&["run", "--config", "config.yaml", "--date", "2026-05-31"]);
+    assert_exit(&out, 0);
+    let scored = p.model_csv(
+        "SELECT event_id, sentiment_source, sentiment_score >= 0.05 AS positive, \
+         sentiment_score < 0 AS negative FROM int_social_authors ORDER BY event_id",
+    );
+    assert_eq!(
+        scored[1..],
+        [
+            "p1,lexicon,true,false",
+            "p2,lexicon,false,true",
+            "p3,lexicon,false,false"
+        ]
+    );
+    let advocate = p.query(
+        "reports/advocates",
+        "SELECT mentions, round(advocacy_score, 4) AS score FROM t WHERE customer_id = 'C1'",
+    );
+    assert_eq!(lines(&advocate)[1..], ["1 | 5.0"]);
+}

@@ -1,9 +1,11 @@
 -- Every advocacy signal of a known customer up to the run date (the
 -- staging models hold nothing later), one row
 -- per event: survey answers (with their score) and written feedback,
--- positive (4-5 star) reviews, mentions and shares of us (competitor
--- mentions and posts the export scores as negative excluded: a complaint
--- about us is not advocacy), community answers and accepted answers, referral
+-- positive (4-5 star) reviews, positive mentions of us (by the export's
+-- sentiment, else the text's VADER score: a complaint about us is not
+-- advocacy, nor is a neutral mention; a mention with neither a sentiment
+-- nor a text still counts), shares and reposts not scored
+-- negative, community answers and accepted answers (competitors' excluded), referral
 -- invites sent and converted. `value` carries the NPS score or the
 -- author's followers.
 -- event_date is the event's day in run.timezone.
@@ -37,8 +39,12 @@ WITH events AS (
         CAST(followers AS DOUBLE)
     FROM int_social_authors
     WHERE NOT competitor
-        AND NOT negative
-        AND event_type IN ('mention', 'share', 'repost', 'answer', 'accepted_answer')
+        AND (
+            -- A mention is advocacy when it says something good; one with
+            -- neither a sentiment nor a text says nothing against it.
+            (event_type = 'mention' AND (positive OR sentiment_source IS NULL))
+            OR (event_type IN ('share', 'repost', 'answer', 'accepted_answer') AND NOT negative)
+        )
     UNION ALL
     SELECT referrer_customer_id, invited_date, invited_at, 'referral_sent', NULL
     FROM stg_referrals

@@ -20,13 +20,14 @@ SELECT
     COALESCE(s.likes, 0) AS likes,
     COALESCE(s.shares, 0) AS shares,
     COALESCE(s.competitor, false) AS competitor,
-    -- Negative: the label "negative" (labels are lower-cased at load; map
-    -- other spellings with `values:` in the config) or a score below 0.
-    COALESCE(
-        s.sentiment IN ('negative', 'very negative', 'very_negative')
-            OR TRY_CAST(s.sentiment AS DOUBLE) < 0,
-        false
-    ) AS negative,
+    -- Positive and negative by the sentiment score (the export's, else the
+    -- text's; stg_social_activity): at least $positive_sentiment_min,
+    -- below 0. Labels are lower-cased at load; map other spellings with
+    -- `values:` in the config.
+    s.sentiment_score,
+    s.sentiment_source,
+    COALESCE(s.sentiment_score >= $positive_sentiment_min, false) AS positive,
+    COALESCE(s.sentiment_score < 0, false) AS negative,
     s._source AS source,
     h.customer_id,
     COALESCE(h.ambiguous, false) AS ambiguous

@@ -5,11 +5,30 @@
 -- is far cheaper than a ROW_NUMBER() per key (one window partition per key).
 -- As of the run date: what happened after $run_date (a backfill) is not
 -- known yet. Days are cut in run.timezone ($timezone), not in UTC.
+--
+-- sentiment_score in [-1, 1]: the export's sentiment when it has one (a
+-- number, or a label: positive 1, neutral 0, negative -1), else the text's
+-- VADER score (text_sentiment, English only); sentiment_source says which
+-- (`export`, `lexicon`, or NULL with neither a sentiment nor a text).
 SELECT *
 FROM (
     SELECT
         *,
-        CAST(local_time(occurred_at, $timezone) AS DATE) AS occurred_date
+        CAST(local_time(occurred_at, $timezone) AS DATE) AS occurred_date,
+        CASE
+            WHEN sentiment IS NOT NULL THEN COALESCE(
+                TRY_CAST(sentiment AS DOUBLE),
+                CASE
+                    WHEN sentiment IN ('positive', 'very positive', 'very_positive') THEN 1.0
+                    WHEN sentiment IN ('negative', 'very negative', 'very_negative') THEN -1.0
+                    WHEN sentiment IN ('neutral', 'mixed') THEN 0.0
+                END)
+            WHEN text IS NOT NULL THEN text_sentiment(text)
+        END AS sentiment_score,
+        CASE
+            WHEN sentiment IS NOT NULL THEN 'export'
+            WHEN text IS NOT NULL THEN 'lexicon'
+        END AS sentiment_source
     FROM (
         SELECT * EXCLUDE (previous_platform, previous_event_id)
         FROM (
