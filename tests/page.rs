@@ -106,6 +106,12 @@ fn the_bundled_run_publishes_a_page_that_chromium_renders_without_the_network() 
             "no {text} in the share-of-voice chart"
         );
     }
+    // Tables are headed in words (issue 28, point 6), never snake_case.
+    assert!(html.contains("<th>Customer</th>"), "no labelled heading");
+    assert!(
+        !html.contains("_id</th>") && !html.contains("_clv</th>"),
+        "a snake_case table heading"
+    );
     let dated = p
         .warehouse()
         .join("history/_page/run_date=2025-06-30/index.html");
