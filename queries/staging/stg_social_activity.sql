@@ -7,9 +7,10 @@
 -- known yet. Days are cut in run.timezone ($timezone), not in UTC.
 --
 -- sentiment_score in [-1, 1]: the export's sentiment when it has one (a
--- number, or a label: positive 1, neutral 0, negative -1), else the text's
--- VADER score (text_sentiment, English only); sentiment_source says which
--- (`export`, `lexicon`, or NULL with neither a sentiment nor a text).
+-- number, or a label: positive 1, neutral 0, negative -1), else, for the
+-- mentions, shares and reposts whose advocacy it decides, the text's VADER
+-- score (text_sentiment, English only); sentiment_source
+-- says which (`export`, `lexicon`, or NULL with neither).
 SELECT *
 FROM (
     SELECT
@@ -23,11 +24,12 @@ FROM (
                     WHEN sentiment IN ('negative', 'very negative', 'very_negative') THEN -1.0
                     WHEN sentiment IN ('neutral', 'mixed') THEN 0.0
                 END)
-            WHEN text IS NOT NULL THEN text_sentiment(text)
+            WHEN text IS NOT NULL AND event_type IN ('mention', 'share', 'repost')
+                THEN text_sentiment(text)
         END AS sentiment_score,
         CASE
             WHEN sentiment IS NOT NULL THEN 'export'
-            WHEN text IS NOT NULL THEN 'lexicon'
+            WHEN text IS NOT NULL AND event_type IN ('mention', 'share', 'repost') THEN 'lexicon'
         END AS sentiment_source
     FROM (
         SELECT * EXCLUDE (previous_platform, previous_event_id)
