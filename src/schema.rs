@@ -297,7 +297,7 @@ static REVIEWS: &[FieldDef] = &[
 static SOCIAL_ACTIVITY: &[FieldDef] = &[
     req("event_id", Text),
     checked(req("platform", Text), Check::Label),
-    checked(req("handle", Text), Check::Key),
+    checked(opt("handle", Text), Check::Key),
     checked(req("event_type", Text), Check::OneOf(SOCIAL_EVENT_TYPES)),
     req("occurred_at", Timestamp),
     checked(opt("followers", Int), Check::NonNegative),

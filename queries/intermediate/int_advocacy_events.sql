@@ -39,6 +39,7 @@ WITH events AS (
         CAST(followers AS DOUBLE)
     FROM int_social_authors
     WHERE NOT competitor
+        AND NOT brand
         AND (
             -- A mention is advocacy when it says something good; one with
             -- neither a sentiment nor a text says nothing against it.

@@ -28,6 +28,12 @@ SELECT
     s.sentiment_source,
     COALESCE(s.sentiment_score >= $positive_sentiment_min, false) AS positive,
     COALESCE(s.sentiment_score < 0, false) AS negative,
+    -- The brand's own accounts ($brand_handles: "platform:handle" lines,
+    -- from the config's brand_handles): never advocacy, never reach.
+    COALESCE(array_has(
+        string_to_array($brand_handles, chr(10)),
+        s.platform || ':' || ltrim(lower(trim(s.handle)), '@')
+    ), false) AS brand,
     s._source AS source,
     h.customer_id,
     COALESCE(h.ambiguous, false) AS ambiguous

@@ -10,6 +10,11 @@
 -- both sides), on platforms whose export tags competitor mentions at all;
 -- the 'all' row pools those platforms only (NULL without any, and in months
 -- without a mention).
+-- The brand's own accounts (the config's brand_handles) are left out of
+-- everything here, counted in brand_events only: their posts and replies
+-- are not what others say of us. Events without an author (a comment
+-- export that names nobody) count in the volumes and engagements, never as
+-- authors or reach; anonymous_events says how many there were.
 WITH tagging AS (
     SELECT platform, BOOL_OR(competitor) AS tags_competitors
     FROM int_social_authors
@@ -19,6 +24,21 @@ tagged AS (
     SELECT s.*, t.tags_competitors
     FROM int_social_authors AS s
     JOIN tagging AS t ON t.platform = s.platform
+    WHERE NOT s.brand
+),
+brand AS (
+    SELECT CAST(date_trunc('month', occurred_date) AS DATE) AS period_start, platform
+    FROM int_social_authors
+    WHERE brand
+),
+brand_counts AS (
+    SELECT period_start, platform, COUNT(*) AS brand_events
+    FROM (
+        SELECT * FROM brand
+        UNION ALL
+        SELECT period_start, 'all' FROM brand
+    )
+    GROUP BY period_start, platform
 ),
 events AS (
     SELECT CAST(date_trunc('month', occurred_date) AS DATE) AS period_start, platform, * EXCLUDE (platform)
@@ -43,6 +63,7 @@ author_months AS (
         BOOL_OR(NOT competitor AND customer_id IS NOT NULL) AS matched,
         BOOL_OR(NOT competitor AND customer_id IS NULL) AS unmatched
     FROM events
+    WHERE handle IS NOT NULL
     GROUP BY period_start, platform, handle
 ),
 reach AS (
@@ -72,6 +93,7 @@ counts AS (
         -- Share of voice counts the platforms that tag competitors only.
         SUM(CASE WHEN event_type = 'mention' AND NOT competitor AND tags_competitors
             THEN 1 ELSE 0 END) AS voice_mentions,
+        SUM(CASE WHEN handle IS NULL THEN 1 ELSE 0 END) AS anonymous_events,
         BOOL_OR(tags_competitors) AS tags_competitors
     FROM events
     GROUP BY period_start, platform
@@ -93,7 +115,10 @@ SELECT
     END AS share_of_voice,
     COALESCE(r.matched_authors, 0) AS matched_authors,
     COALESCE(r.unmatched_authors, 0) AS unmatched_authors,
+    c.anonymous_events,
+    COALESCE(b.brand_events, 0) AS brand_events,
     c.period_start + INTERVAL '1 month' - INTERVAL '1 day' <= $run_date AS period_complete
 FROM counts AS c
 LEFT JOIN reach AS r ON r.period_start = c.period_start AND r.platform = c.platform
+LEFT JOIN brand_counts AS b ON b.period_start = c.period_start AND b.platform = c.platform
 ORDER BY c.platform, c.period_start

@@ -57,6 +57,10 @@ pub struct Config {
     /// Named parameters the SQL models read as `$name`.
     #[serde(default)]
     pub vars: BTreeMap<String, VarValue>,
+    /// The brand's own social accounts, by platform: their posts and
+    /// replies are never advocacy, reach or share of voice.
+    #[serde(default)]
+    pub brand_handles: BTreeMap<String, Vec<String>>,
     /// The folder of SQL models, relative to the config file.
     #[serde(default = "default_queries")]
     pub queries: PathBuf,
@@ -351,6 +355,28 @@ impl Config {
         warnings
     }
 
+    /// [`Config::brand_handles`] as the models read it (`$brand_handles`):
+    /// one "platform:handle" per line, lower case, without a leading @, as
+    /// `int_social_authors` normalises handles.
+    pub fn brand_handle_lines(&self) -> String {
+        let mut lines: Vec<String> = self
+            .brand_handles
+            .iter()
+            .flat_map(|(platform, handles)| {
+                handles.iter().map(move |handle| {
+                    let handle = handle.trim().to_lowercase();
+                    format!(
+                        "{}:{}",
+                        platform.trim().to_lowercase(),
+                        handle.trim_start_matches('@')
+                    )
+                })
+            })
+            .collect();
+        lines.sort();
+        lines.join("\n")
+    }
+
     pub fn lock_ttl(&self) -> chrono::Duration {
         parse_duration(&self.run.lock_ttl).expect("checked at load")
     }
@@ -454,7 +480,7 @@ mod tests {
         assert_eq!(
             parse_err("landing: l\nwarehouse: w\nbogus: 1\n"),
             "unknown field `bogus`, expected one of `landing`, `warehouse`, `storage`, `run`, \
-             `engine`, `sources`, `vars`, `queries` at line 3 column 1"
+             `engine`, `sources`, `vars`, `brand_handles`, `queries` at line 3 column 1"
         );
         let unknown_entity = parse_err(&format!(
             "{HEAD}sources:\n  - name: a\n    entity: custmers\n"

@@ -145,7 +145,7 @@ can be asserted per file:
 - `reviews/trustpilot-*.json`: three per file, rotating through `stars` 0, `stars` 6, `id` null, `createdAt` `yesterday`, `createdAt` in 2099.
 - `reviews/google-reviews.csv`: `star_rating` `ZERO`; `create_time` `yesterday`; missing `review_id`; an unquoted comma giving 6 fields.
 - `social/x-mentions.jsonl`: a truncated line (invalid JSON); no `id`; `created_at` `yesterday`; `created_at` in 1969.
-- `social/community-answers.jsonl`: a truncated line (invalid JSON); `post_id` null; `created_at` in 2099; `username` null.
+- `social/community-answers.jsonl`: a truncated line (invalid JSON); `post_id` null; `created_at` in 2099; `kind` upvote, which is no event type.
 
 Bad rows sit among the first block's records (the first 2048 customers). Duplicate keys are exact \
 re-exports of an earlier row (one customer, two orders); they are valid and staging deduplicates \

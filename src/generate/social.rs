@@ -98,6 +98,7 @@ pub(super) struct Tweet {
     pub competitor: bool,
 }
 
+#[derive(Clone)]
 pub(super) struct Post {
     pub id: u64,
     pub author: String,

@@ -243,6 +243,10 @@ pub fn parameters(
         "currency".into(),
         ScalarValue::Utf8(Some(config.run.currency.clone())),
     );
+    params.insert(
+        "brand_handles".into(),
+        ScalarValue::Utf8(Some(config.brand_handle_lines())),
+    );
     params
 }
 

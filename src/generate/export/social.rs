@@ -88,7 +88,8 @@ pub(super) fn posts(block: &Block, out: &mut Records) {
     }
 }
 
-/// A truncated line, a null post id, year 2099, and no username.
+/// A truncated line, a null post id, year 2099, and a kind that is no
+/// event type (a post without a username is an anonymous one, not bad).
 pub(super) fn bad_posts(ctx: &Ctx) -> Vec<String> {
     let p = Post {
         id: 0,
@@ -106,6 +107,14 @@ pub(super) fn bad_posts(ctx: &Ctx) -> Vec<String> {
         full[..full.len() - 40].to_string(),
         post_json(&p, None, Some(&p.author), &good),
         post_json(&p, Some(id(2)), Some(&p.author), "2099-01-01T00:00:00.000Z"),
-        post_json(&p, Some(id(3)), None, &good),
+        post_json(
+            &Post {
+                kind: "upvote",
+                ..p.clone()
+            },
+            Some(id(3)),
+            Some(&p.author),
+            &good,
+        ),
     ]
 }
