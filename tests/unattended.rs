@@ -493,6 +493,19 @@ sources:
         lines(&p.query("reports/orders", "SELECT * FROM t"))[1..],
         ["o1 | 2026-10-31T22:30:00Z | 2026-11-01"]
     );
+
+    // A value with an offset keeps it, whatever the column's zone (issue
+    // 29, point 3): 22:30 at +05:00 is 17:30 UTC, 20:30 in Istanbul.
+    p.land(
+        "orders.csv",
+        "id,cid,Created date (UTC),amount\no1,C1,2026-10-31 22:30:00+05:00,10\n",
+    );
+    let out = run_at(&p, "2026-11-02");
+    assert_exit(&out, 0);
+    assert_eq!(
+        lines(&p.query("reports/orders", "SELECT * FROM t"))[1..],
+        ["o1 | 2026-10-31T17:30:00Z | 2026-10-31"]
+    );
 }
 
 /// twarc-style pages: each line a page of tweets under `data`, authors
