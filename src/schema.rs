@@ -224,7 +224,7 @@ pub const MAX_DECIMAL: f64 = 1e15;
 /// realistic sum within BIGINT, the type the reports give them.
 pub const MAX_COUNT: i64 = 1_000_000_000_000;
 
-pub const ORDER_STATUSES: &[&str] = &["completed", "refunded", "cancelled"];
+pub const ORDER_STATUSES: &[&str] = &["completed", "refunded", "cancelled", "open"];
 pub const SOCIAL_EVENT_TYPES: &[&str] = &[
     "mention",
     "share",
@@ -255,6 +255,9 @@ static ORDERS: &[FieldDef] = &[
     checked(opt("currency", Text), Check::Currency),
     opt("gross_margin", Float),
     checked(opt("status", Text), Check::OneOf(ORDER_STATUSES)),
+    // What was refunded of a completed order (a partial refund): revenue,
+    // CLV and referred revenue count the amount net of it.
+    checked(opt("refunded_amount", Float), Check::NonNegative),
 ];
 
 static NPS_RESPONSES: &[FieldDef] = &[

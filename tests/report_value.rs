@@ -127,3 +127,65 @@ fn monthly_scorecard() {
     );
     assert_eq!(lines(&comparison)[1..], ["2026-12-01 |  |  | 0.33333"]);
 }
+
+/// Issue 29, point 5: WooCommerce-style order states. pending, processing
+/// and on-hold map to `open`: loaded, not revenue, not a purchase. A
+/// partial refund is netted from revenue; a full refund is no purchase.
+///   o1 C1 completed 100, 30 refunded -> counts 70
+///   o2 C1 processing 50 (open)      -> loaded, not counted
+///   o3 C2 completed 40, 40 refunded -> no purchase
+///   o4 C2 completed 25              -> counts 25
+/// customer_clv: C1 1 order, revenue 70; C2 1 order, revenue 25.
+#[test]
+fn open_orders_are_not_revenue_and_refunds_are_netted() {
+    let p = Project::new();
+    p.repo_config(
+        r#"sources:
+  - name: customers
+    entity: customers
+    format: csv
+    path: customers.csv
+    columns: { customer_id: id, signup_date: signup }
+  - name: woo
+    entity: orders
+    format: csv
+    path: orders.csv
+    columns:
+      order_id: id
+      customer_id: customer
+      ordered_at: date_created_gmt
+      amount: total
+      refunded_amount: refunded
+      status: { from: status, values: { pending: open, processing: open, on-hold: open } }
+"#,
+    );
+    p.land("customers.csv", "id,signup\nC1,2026-01-01\nC2,2026-01-01\n");
+    p.land(
+        "orders.csv",
+        "id,customer,date_created_gmt,total,refunded,status\n\
+         o1,C1,2026-02-01T10:00:00Z,100,30,completed\n\
+         o2,C1,2026-02-02T10:00:00Z,50,,processing\n\
+         o3,C2,2026-02-03T10:00:00Z,40,40,completed\n\
+         o4,C2,2026-02-04T10:00:00Z,25,,completed\n",
+    );
+    let out = p.advocacy(&["run", "--config", "config.yaml", "--date", "2026-02-28"]);
+    assert_exit(&out, 0);
+    let loaded = p.query(
+        "raw/orders",
+        "SELECT order_id, status FROM t ORDER BY order_id",
+    );
+    assert_eq!(
+        lines(&loaded)[1..],
+        [
+            "o1 | completed",
+            "o2 | open",
+            "o3 | completed",
+            "o4 | completed"
+        ]
+    );
+    let clv = p.query(
+        "reports/customer_clv",
+        "SELECT customer_id, orders, revenue FROM t ORDER BY customer_id",
+    );
+    assert_eq!(lines(&clv)[1..], ["C1 | 1 | 70.0", "C2 | 1 | 25.0"]);
+}

@@ -1,6 +1,10 @@
 -- Orders that count as purchases: those whose status is one of
--- $counted_order_statuses (by default only completed; refunds and
--- cancellations are excluded). An order without a status counts as completed.
+-- $counted_order_statuses (by default only completed; refunds,
+-- cancellations and open orders, placed but not yet paid or shipped, are
+-- excluded) and that were not refunded in full. An order without a status
+-- counts as completed. amount is net of refunded_amount (a partial
+-- refund), and gross_margin shrinks with it in proportion; original_amount
+-- is the export's amount as it was.
 -- order_date is the order's day in run.timezone (see stg_orders).
 --
 -- Money is in the base currency ($currency, run.currency): amount and
@@ -20,6 +24,8 @@ WITH orders AS (
     SELECT *, COALESCE(currency, $currency) AS order_currency
     FROM stg_orders
     WHERE array_has(string_to_array($counted_order_statuses, ','), COALESCE(status, 'completed'))
+        -- Refunded in full: no purchase (a free order, amount 0, still is).
+        AND NOT (COALESCE(refunded_amount, 0) > 0 AND refunded_amount >= amount)
 ),
 -- Only the customers whose email hash an order carries as its key.
 by_email AS (
@@ -44,8 +50,10 @@ SELECT
     customer_id,
     ordered_at,
     order_date,
-    amount * exchange_rate AS amount,
-    gross_margin * exchange_rate AS gross_margin,
+    (amount - COALESCE(refunded_amount, 0)) * exchange_rate AS amount,
+    CASE WHEN COALESCE(refunded_amount, 0) > 0
+        THEN gross_margin * (1 - refunded_amount / amount)
+        ELSE gross_margin END * exchange_rate AS gross_margin,
     order_currency AS currency,
     amount AS original_amount,
     exchange_rate
