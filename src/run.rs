@@ -531,7 +531,7 @@ impl Run<'_> {
 /// record exists only for a run that got to the end.
 async fn write_record(warehouse: &Location, record: &RunRecord) -> Result<(), StorageError> {
     let json = redact(&serde_json::to_string_pretty(record).expect("record serialises"));
-    let own = warehouse.path(&format!("_runs/{}.json", record.run_id));
+    let own = warehouse.path(&crate::storage::run_record_object(&record.run_id));
     warehouse.put(&own, json.clone().into_bytes()).await?;
     crate::kill_point::reached("run-record-written");
     warehouse

@@ -8,8 +8,7 @@ impl Config {
     /// taken from the YAML as a value with its keys sorted, so comments,
     /// layout, flow or block style and key order do not count; the glob is
     /// left out (widening it must not reload what it already matched).
-    pub(super) fn set_fingerprints(&mut self, text: &str) -> Result<(), String> {
-        let document: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| e.to_string())?;
+    pub(super) fn set_fingerprints(&mut self, document: &serde_yaml::Value) -> Result<(), String> {
         let written = document
             .get("sources")
             .and_then(serde_yaml::Value::as_sequence)

@@ -248,10 +248,13 @@ impl Config {
         config.base_dir = base_dir;
         config.read_salt_file()?;
         mark_literal_secrets(&config);
-        config.check_salt_origin(text)?;
+        // The file as written (before `${VAR}` substitution), read once for
+        // where the salt came from and for the sources' fingerprints.
+        let written: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| e.to_string())?;
+        config.check_salt_origin(&written)?;
         config.hash = crate::pii::sha256_hex(text.as_bytes());
         config.check().map_err(|e| redact(&e))?;
-        config.set_fingerprints(text)?;
+        config.set_fingerprints(&written)?;
         Ok(config)
     }
 

@@ -28,12 +28,11 @@ impl Config {
     /// or left to a `${VAR:-default}` whose variable is unset, anyone who
     /// reads the file can reverse every hash; only `pii_salt_public: true`
     /// allows that, for demo and test data.
-    pub(super) fn check_salt_origin(&self, text: &str) -> Result<(), String> {
+    pub(super) fn check_salt_origin(&self, document: &serde_yaml::Value) -> Result<(), String> {
         if self.run.pii == Pii::Keep || self.run.pii_salt_file.is_some() || self.run.pii_salt_public
         {
             return Ok(());
         }
-        let document: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| e.to_string())?;
         let written = match document.get("run").and_then(|run| run.get("pii_salt")) {
             Some(serde_yaml::Value::String(text)) => text.clone(),
             // `pii_salt: 8675309` is written in the file as much as a string.

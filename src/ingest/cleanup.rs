@@ -72,8 +72,7 @@ pub(super) async fn remove_unowned_objects(
         let finished = match finished_runs.get(&run) {
             Some(finished) => *finished,
             None => {
-                let record = warehouse.path(&format!("_runs/{run}.json"));
-                let finished = warehouse.exists(&record).await?;
+                let finished = repair::run_finished(warehouse, &run).await?;
                 finished_runs.insert(run.clone(), finished);
                 finished
             }

@@ -215,6 +215,12 @@ pub fn report_object(name: &str) -> String {
     format!("reports/{name}/{name}.parquet")
 }
 
+/// A run's record, relative to the warehouse: written when the run gets to
+/// its end, so its presence says the run finished.
+pub fn run_record_object(run_id: &str) -> String {
+    format!("_runs/{run_id}.json")
+}
+
 /// The store behind an object-store URL (its scheme and bucket), built
 /// from `storage.<scheme>` and the environment's credentials. The run's
 /// locations and the cluster's store registry ([`registry`]) both build

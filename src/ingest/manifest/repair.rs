@@ -51,6 +51,14 @@ pub async fn first_loaded_object(warehouse: &Location) -> Result<Option<String>,
     Ok(None)
 }
 
+/// Whether run `run_id` got to its end: it wrote its run record. A run
+/// killed or stopped by an error in ingest wrote none.
+pub async fn run_finished(warehouse: &Location, run_id: &str) -> Result<bool, StorageError> {
+    warehouse
+        .exists(&warehouse.path(&crate::storage::run_record_object(run_id)))
+        .await
+}
+
 /// The entry a raw or quarantine object carries (one footer read);
 /// `None` for an object written before objects carried one.
 pub async fn read_entry(
@@ -157,10 +165,7 @@ pub async fn rebuild(warehouse: &Location, run_id: &str) -> Result<Repaired, Man
     }
     let mut finished = BTreeSet::new();
     for run in loads.values().flat_map(|by_run| by_run.keys()) {
-        if warehouse
-            .exists(&warehouse.path(&format!("_runs/{run}.json")))
-            .await?
-        {
+        if run_finished(warehouse, run).await? {
             finished.insert(run.clone());
         }
     }
