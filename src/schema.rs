@@ -144,6 +144,10 @@ pub enum Check {
     /// Inclusive integer range.
     Range(i64, i64),
     NonNegative,
+    /// An amount read by its size, whichever its sign: a refund is
+    /// money back whether the export writes 10.00 (Shopify) or -10.00
+    /// (WooCommerce's `refunds[].total`).
+    Magnitude,
     /// A number above 0 (an exchange rate).
     Positive,
     /// An ISO 4217 code: three letters, upper-cased (`eur` -> `EUR`).
@@ -257,7 +261,7 @@ static ORDERS: &[FieldDef] = &[
     checked(opt("status", Text), Check::OneOf(ORDER_STATUSES)),
     // What was refunded of a completed order (a partial refund): revenue,
     // CLV and referred revenue count the amount net of it.
-    checked(opt("refunded_amount", Float), Check::NonNegative),
+    checked(opt("refunded_amount", Float), Check::Magnitude),
 ];
 
 static NPS_RESPONSES: &[FieldDef] = &[

@@ -14,7 +14,7 @@ use datafusion::optimizer::simplify_expressions::ExprSimplifier;
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::DFParser;
-use datafusion::sql::sqlparser::ast::{Expr as SqlExpr, visit_expressions};
+use datafusion::sql::sqlparser::ast::{Expr as SqlExpr, Ident, visit_expressions, visit_expressions_mut};
 
 /// An expression from the config, parsed and checked against its own
 /// source fields typed as text.
@@ -59,6 +59,34 @@ impl SqlExpression {
             data_type,
         })
     }
+}
+
+/// A condition over the elements of a JSON array (a lookup's `where`),
+/// whose names are paths in an element, as written: `field.type` is the
+/// path, not a column of a table `field`, and case counts, as in JSON.
+/// It is rewritten with every name quoted, then parsed as any expression.
+pub fn parse_element_condition(text: &str) -> Result<SqlExpression, String> {
+    let mut parsed = DFParser::parse_sql_into_expr(text).map_err(|e| syntax_error(text, e))?;
+    let _ = visit_expressions_mut(&mut parsed.expr, |e| {
+        let path = match e {
+            SqlExpr::Identifier(ident) => ident.value.clone(),
+            SqlExpr::CompoundIdentifier(parts) => {
+                let parts: Vec<&str> = parts.iter().map(|p| p.value.as_str()).collect();
+                parts.join(".")
+            }
+            _ => return ControlFlow::<()>::Continue(()),
+        };
+        *e = SqlExpr::Identifier(Ident::with_quote('"', path));
+        ControlFlow::Continue(())
+    });
+    let expression = SqlExpression::parse(&parsed.expr.to_string())?;
+    if !matches!(expression.data_type, DataType::Boolean | DataType::Null) {
+        return Err(format!(
+            "{text:?} is not a condition (it gives {}, not true or false)",
+            expression.data_type
+        ));
+    }
+    Ok(expression)
 }
 
 /// Plans an expression over `schema` as a query plans its expressions:
@@ -220,6 +248,21 @@ mod tests {
                 .collect();
             assert_eq!(got, expected, "{text}");
         }
+    }
+
+    #[test]
+    fn an_element_condition_reads_paths_as_written() {
+        let e = parse_element_condition("field.type = 'opinion_scale' AND fieldNameOrPath <> 'x'")
+            .unwrap();
+        assert_eq!(e.fields, ["field.type", "fieldNameOrPath"]);
+        assert_eq!(
+            e.text,
+            r#""field.type" = 'opinion_scale' AND "fieldNameOrPath" <> 'x'"#
+        );
+        let e = parse_element_condition(r#""a.b" IS NULL"#).unwrap();
+        assert_eq!(e.fields, ["a.b"]);
+        let err = parse_element_condition("upper(kind)").unwrap_err();
+        assert!(err.contains("is not a condition"), "{err}");
     }
 
     #[test]

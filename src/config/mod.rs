@@ -4,6 +4,7 @@
 //! and the checks that need the whole file.
 
 pub mod expression;
+mod column;
 mod fingerprint;
 mod salt;
 mod source;
@@ -16,9 +17,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 pub use expression::{SqlExpression, text_schema};
-pub use source::{
-    ColumnSpec, CsvOptions, Format, Freshness, LineAmount, LineItems, Lookup, SourceConfig,
-};
+pub use column::{ColumnSpec, ElementCondition, Lookup};
+pub use source::{CsvOptions, Format, Freshness, LineAmount, LineItems, SourceConfig, Unpivot};
 pub use text::{Text, redact, substitute_env};
 use units::{parse_bytes, parse_duration};
 

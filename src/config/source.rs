@@ -3,14 +3,12 @@
 //! allows.
 
 use std::collections::BTreeMap;
-use std::fmt;
 
 use datafusion::arrow::datatypes::DataType;
 use serde::Deserialize;
-use serde::de::{self, Deserializer, MapAccess, Visitor};
 
+use super::column::ColumnSpec;
 use super::expression::SqlExpression;
-use super::text::Text;
 use crate::schema::{Entity, FieldType};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -66,9 +64,13 @@ pub struct SourceConfig {
     /// Glob under the landing location, e.g. `crm/customers*.csv`.
     pub path: String,
     pub csv: CsvOptions,
-    /// JSON pointer to the array of records: in the document (`json`) or
-    /// in each line (`jsonl`).
+    /// Where the records are in the document (`json`) or in each line
+    /// (`jsonl`): a JSON pointer to an array, to one object, or ending in
+    /// `/*` to every value of an object keyed by id.
     pub records: Option<String>,
+    /// Wide files (the ECB's one column per currency): every column but the
+    /// kept ones becomes a row of its own.
+    pub unpivot: Option<Unpivot>,
     /// A text file's character encoding when it is not UTF-8 (a WHATWG
     /// label); for CSV the same as `csv.encoding`, which it fills in.
     pub encoding: Option<String>,
@@ -147,6 +149,28 @@ impl RawFreshness {
     }
 }
 
+/// `unpivot: { keep, name, value, skip_values }`: each column not kept
+/// becomes one row, with the column's name (trimmed) in the source column
+/// `name` and its cell in `value`; a cell equal to one of `skip_values`
+/// (trimmed) is a skipped row.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Unpivot {
+    #[serde(default)]
+    pub keep: Vec<String>,
+    pub name: String,
+    pub value: String,
+    #[serde(default)]
+    pub skip_values: Vec<String>,
+}
+
+impl Unpivot {
+    /// The columns a mapping may read: the kept ones, the name and the value.
+    fn columns(&self) -> impl Iterator<Item = &String> {
+        self.keep.iter().chain([&self.name, &self.value])
+    }
+}
+
 /// How the lines of a line-item orders export make one order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -174,6 +198,8 @@ struct RawSource {
     csv: Option<CsvOptions>,
     #[serde(default)]
     records: Option<String>,
+    #[serde(default)]
+    unpivot: Option<Unpivot>,
     #[serde(default)]
     encoding: Option<String>,
     columns: BTreeMap<String, ColumnSpec>,
@@ -221,13 +247,9 @@ impl TryFrom<RawSource> for SourceConfig {
                 "source {source}: `records` needs `format: json` or `jsonl`"
             ));
         }
-        if let Some(pointer) = &raw.records
-            && !pointer.is_empty()
-            && !pointer.starts_with('/')
-        {
-            return Err(format!(
-                "source {source}: records {pointer:?} is not a JSON pointer (it starts with '/', e.g. /reviews)"
-            ));
+        if let Some(pointer) = &raw.records {
+            check_records_path(pointer)
+                .map_err(|e| format!("source {source}: records {pointer:?} {e}"))?;
         }
         let encoding = raw.encoding.clone();
         let mut csv = raw.csv.clone().unwrap_or_default();
@@ -294,12 +316,17 @@ impl TryFrom<RawSource> for SourceConfig {
                     "source {source}: columns.{field}: `lookup` reads JSON documents (`format: json` or `jsonl`)"
                 ));
             }
-            if let Some(lookup) = &spec.lookup
-                && !lookup.records.starts_with('/')
-            {
+            if let Some(lookup) = &spec.lookup {
+                check_records_path(&lookup.records).map_err(|e| {
+                    format!(
+                        "source {source}: columns.{field}: lookup records {:?} {e}",
+                        lookup.records
+                    )
+                })?;
+            }
+            if spec.sum.is_some() && !matches!(def.ty, FieldType::Float | FieldType::Int) {
                 return Err(format!(
-                    "source {source}: columns.{field}: lookup records {:?} is not a JSON pointer (it starts with '/', e.g. /includes/users)",
-                    lookup.records
+                    "source {source}: `sum` adds numbers up, and {field} is not a number"
                 ));
             }
         }
@@ -313,6 +340,9 @@ impl TryFrom<RawSource> for SourceConfig {
         }
         if raw.line_items.is_some() {
             check_line_items(source, entity, &raw.columns, raw.line_items)?;
+        }
+        if let Some(unpivot) = &raw.unpivot {
+            check_unpivot(source, &raw, unpivot)?;
         }
         let freshness = match raw.freshness {
             Some(f) => f.parse(source, entity)?,
@@ -334,6 +364,7 @@ impl TryFrom<RawSource> for SourceConfig {
             path: raw.path,
             csv,
             records: raw.records,
+            unpivot: raw.unpivot,
             encoding,
             columns,
             filter: raw.filter,
@@ -345,6 +376,52 @@ impl TryFrom<RawSource> for SourceConfig {
             legacy_fingerprint: String::new(),
         })
     }
+}
+
+/// A records path is a JSON pointer, with or without its leading `/`,
+/// whose only `*` is a last token (every value there).
+fn check_records_path(path: &str) -> Result<(), String> {
+    let tokens: Vec<&str> = path.strip_prefix('/').unwrap_or(path).split('/').collect();
+    let last = tokens.len() - 1;
+    if tokens.iter().enumerate().any(|(i, t)| *t == "*" && i != last) {
+        return Err("has `*` before its end: only a last `/*` (every value there) is allowed".into());
+    }
+    Ok(())
+}
+
+/// A wide file turns into rows before anything is mapped, so the mapping
+/// reads only the kept columns, the name and the value.
+fn check_unpivot(source: &str, raw: &RawSource, unpivot: &Unpivot) -> Result<(), String> {
+    if raw.format == Format::Parquet {
+        return Err(format!(
+            "source {source}: `unpivot` reads csv, json or jsonl, not parquet"
+        ));
+    }
+    if unpivot.name == unpivot.value || unpivot.keep.contains(&unpivot.name) || unpivot.keep.contains(&unpivot.value) {
+        return Err(format!(
+            "source {source}: unpivot's `name`, `value` and `keep` must all be different columns"
+        ));
+    }
+    if raw.line_items.is_some() {
+        return Err(format!("source {source}: `unpivot` and `line_items` do not combine"));
+    }
+    let read = raw.columns.iter().flat_map(|(field, spec)| {
+        let sql = spec.sql.iter().flat_map(|s| &s.fields);
+        spec.from.iter().chain(sql).map(move |c| (format!("columns.{field}"), c))
+    });
+    let filtered = raw.filter.iter().flat_map(|f| &f.fields).map(|c| ("filter".to_string(), c));
+    for (reader, column) in read.chain(filtered) {
+        if !unpivot.columns().any(|c| c == column) {
+            return Err(format!(
+                "source {source}: {reader} reads {column:?}, but with `unpivot` a row has only the kept columns ({}), {:?} and {:?}",
+                unpivot.keep.join(", "), unpivot.name, unpivot.value
+            ));
+        }
+    }
+    if let Some((field, _)) = raw.columns.iter().find(|(_, s)| s.lookup.is_some()) {
+        return Err(format!("source {source}: columns.{field}: `lookup` and `unpivot` do not combine"));
+    }
+    Ok(())
 }
 
 /// Lines are grouped by order_id and their amounts combined, so both must
@@ -403,106 +480,4 @@ fn check_csv_options(source: &str, csv: &CsvOptions) -> Result<(), String> {
         })?;
     }
     Ok(())
-}
-
-/// Where a canonical field's value comes from.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct ColumnSpec {
-    /// Source column name or dotted JSON path; `None` for a constant.
-    pub from: Option<String>,
-    /// A constant value for every row.
-    pub value: Option<String>,
-    /// chrono format for dates and timestamps.
-    pub format: Option<String>,
-    /// The zone timestamps without an offset are read in, instead of
-    /// `run.timezone` (`timezone: UTC` for a "Created date (UTC)" column).
-    pub timezone: Option<chrono_tz::Tz>,
-    /// Source value -> canonical value (e.g. `paid: completed`).
-    pub values: Option<BTreeMap<String, String>>,
-    /// A SQL expression over the record's source fields.
-    pub sql: Option<SqlExpression>,
-    /// With `from`: the value is looked up in another array of the same
-    /// JSON document (X API pages keep authors in `includes.users`).
-    pub lookup: Option<Lookup>,
-}
-
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Lookup {
-    /// JSON pointer to the array to look in, from the document's root.
-    pub records: String,
-    /// The field of those records that `from`'s value must equal.
-    pub key: String,
-    /// The field or dotted path whose value is taken.
-    pub value: String,
-}
-
-impl<'de> Deserialize<'de> for ColumnSpec {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct SpecVisitor;
-        impl<'de> Visitor<'de> for SpecVisitor {
-            type Value = ColumnSpec;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str(
-                    "a source column name or a map with `from`, `sql`, `value`, `lookup`, `format`, `timezone` or `values`",
-                )
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<ColumnSpec, E> {
-                Ok(ColumnSpec {
-                    from: Some(v.to_string()),
-                    ..ColumnSpec::default()
-                })
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ColumnSpec, A::Error> {
-                let mut spec = ColumnSpec::default();
-                while let Some(key) = map.next_key::<String>()? {
-                    match key.as_str() {
-                        "from" => spec.from = Some(map.next_value::<Text>()?.0),
-                        "value" => spec.value = Some(map.next_value::<Text>()?.0),
-                        "format" => spec.format = Some(map.next_value::<String>()?),
-                        "timezone" => {
-                            let name = map.next_value::<String>()?;
-                            spec.timezone = Some(
-                                crate::clock::parse_timezone(&name).map_err(de::Error::custom)?,
-                            );
-                        }
-                        "values" => {
-                            let values: BTreeMap<Text, Text> = map.next_value()?;
-                            spec.values =
-                                Some(values.into_iter().map(|(k, v)| (k.0, v.0)).collect());
-                        }
-                        "sql" => spec.sql = Some(map.next_value::<SqlExpression>()?),
-                        "lookup" => spec.lookup = Some(map.next_value::<Lookup>()?),
-                        other => {
-                            return Err(de::Error::unknown_field(
-                                other,
-                                &[
-                                    "from", "value", "sql", "lookup", "format", "timezone",
-                                    "values",
-                                ],
-                            ));
-                        }
-                    }
-                }
-                let sources = [
-                    spec.from.is_some(),
-                    spec.value.is_some(),
-                    spec.sql.is_some(),
-                ];
-                match sources.iter().filter(|s| **s).count() {
-                    0 => Err(de::Error::custom(
-                        "a column needs `from` (a source column), `sql` (an expression) or `value` (a constant)",
-                    )),
-                    1 if spec.lookup.is_some() && spec.from.is_none() => Err(de::Error::custom(
-                        "`lookup` needs `from`: the field whose value is looked up",
-                    )),
-                    1 => Ok(spec),
-                    _ => Err(de::Error::custom(
-                        "a column takes one of `from` (a source column), `sql` (an expression) or `value` (a constant)",
-                    )),
-                }
-            }
-        }
-        deserializer.deserialize_any(SpecVisitor)
-    }
 }

@@ -4,17 +4,19 @@
 //! ([`PathTree`]).
 
 use std::cell::RefCell;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read};
 
 use serde_json::Value;
 
 use super::decode::Decoded;
-use super::json_paths::PathTree;
-use super::json_pointer::{Target, pointer_hint, pointer_target, pointer_tokens};
-use super::mapping::Mapping;
+use super::json_lookup::{LookupReader, Seen, Table, not_found};
+use super::json_paths::{PathTree, scalar_text};
+use super::json_pointer::{RecordsPath, Target, object_entries, pointer_hint};
+use super::mapping::{LookupKey, Mapping};
 use super::rows::Rejection;
 use super::sink::{FileError, RecordSink};
+use super::unpivot::Wide;
 
 /// Reads a whole JSON document: exports of this shape are API pages, small
 /// enough to hold, and cannot be parsed incrementally record by record.
@@ -48,9 +50,9 @@ pub fn read_json_array(
                 reader.pointer
             )));
         }
-        Ok(Target::NotArray) => {
+        Ok(Target::Scalar) => {
             return Err(FileError::new(format!(
-                "the value at {:?} is not an array",
+                "the value at {:?} is neither an array nor an object, so it holds no records",
                 reader.pointer
             )));
         }
@@ -140,9 +142,9 @@ pub fn read_json_lines(
                 first_page.get_or_insert_with(|| text.to_string());
                 sink.skip(records)?;
             }
-            Ok(Target::NotArray) => {
+            Ok(Target::Scalar) => {
                 records += 1;
-                let why = format!("has no array at {:?}", reader.pointer);
+                let why = format!("has no array or object at {:?}", reader.pointer);
                 sink.reject(records, line_rejection(number, &why), text.to_string())?;
             }
             Err(e) => {
@@ -172,11 +174,15 @@ fn line_rejection(number: i64, what: &str) -> Rejection {
 /// in other arrays of the same document.
 struct DocumentReader<'m> {
     pointer: String,
-    tokens: Vec<String>,
+    path: RecordsPath,
     tree: PathTree,
     mapping: &'m Mapping,
-    /// Per lookup: its array's tokens, and a tree of its key and value.
-    lookups: Vec<(Vec<String>, PathTree)>,
+    lookups: Vec<LookupReader>,
+    /// An unpivoted source's layout: each record's keys but the kept ones
+    /// become rows.
+    wide: Option<Wide<'m>>,
+    /// Whether some lookup reads each record's own array.
+    has_relative: bool,
     /// What one record is, for messages: a `line` of JSON Lines, or a
     /// `record` of an array.
     noun: &'static str,
@@ -193,15 +199,16 @@ struct PathsSeen {
     columns: Vec<bool>,
     /// Per lookup: its array in some document, its key and its value in
     /// some item of it.
-    lookups: Vec<[bool; 3]>,
+    lookups: Vec<Seen>,
     samples: Vec<String>,
 }
 
 /// Records kept to suggest paths from.
 const SAMPLE_RECORDS: usize = 20;
 
-/// Per lookup, key text -> value text (`None` for JSON null).
-type LookupTables = Vec<HashMap<String, Option<String>>>;
+/// Per lookup, its table in the document (empty for a lookup in each
+/// record's own array).
+type LookupTables = Vec<Table>;
 
 impl<'m> DocumentReader<'m> {
     fn new(
@@ -210,25 +217,16 @@ impl<'m> DocumentReader<'m> {
         noun: &'static str,
     ) -> Result<DocumentReader<'m>, FileError> {
         let pointer = pointer.unwrap_or("").to_string();
-        let tokens = pointer_tokens(&pointer)
+        let path = RecordsPath::parse(&pointer)
             .ok_or_else(|| FileError::new(format!("no value at JSON pointer {pointer:?}")))?;
-        let lookups: Vec<(Vec<String>, PathTree)> = mapping
+        let lookups = mapping
             .lookups
             .iter()
-            .map(|l| {
-                let tokens = pointer_tokens(&l.spec.records).ok_or_else(|| {
-                    FileError::new(format!(
-                        "lookup records {:?} is not a JSON pointer",
-                        l.spec.records
-                    ))
-                })?;
-                let tree = PathTree::new(&[l.spec.key.clone(), l.spec.value.clone()]);
-                Ok((tokens, tree))
-            })
-            .collect::<Result<_, FileError>>()?;
+            .map(LookupReader::new)
+            .collect::<Result<Vec<_>, FileError>>()?;
         Ok(DocumentReader {
             pointer,
-            tokens,
+            path,
             tree: PathTree::new(&mapping.columns),
             seen: RefCell::new(PathsSeen {
                 columns: vec![false; mapping.columns.len()],
@@ -236,43 +234,32 @@ impl<'m> DocumentReader<'m> {
                 ..PathsSeen::default()
             }),
             mapping,
+            has_relative: lookups.iter().any(LookupReader::is_relative),
+            wide: mapping.unpivot.as_ref().map(|u| Wide::new(u, &mapping.columns)),
             lookups,
             noun,
         })
     }
 
     fn records<'de>(&self, document: &'de str) -> Result<Target<'de>, serde_json::Error> {
-        pointer_target(document, &self.tokens)
+        self.path.find(document)
     }
 
-    /// The lookup tables of one document. An array that is missing (or a
-    /// document that does not parse) gives an empty table: the records'
-    /// looked-up values are then empty, and a required one says so.
+    /// The tables of one document's arrays (see [`LookupReader::table`]).
     fn lookups(&self, document: &str) -> LookupTables {
+        self.tables(document, false)
+    }
+
+    /// The tables of the lookups in a document's arrays (`relative`
+    /// false) or in one record's own (true); the others' are empty.
+    fn tables(&self, text: &str, relative: bool) -> LookupTables {
         let mut seen = self.seen.borrow_mut();
         self.lookups
             .iter()
             .zip(seen.lookups.iter_mut())
-            .map(|((tokens, tree), seen)| {
-                let mut table = HashMap::new();
-                if let Ok(Target::Records(items)) = pointer_target(document, tokens) {
-                    seen[0] = true;
-                    for item in items {
-                        if let Ok(Some(found)) = tree.extract(item.get()) {
-                            seen[1] |= found[0].is_some();
-                            seen[2] |= found[1].is_some();
-                            let text = |i: usize| {
-                                found[i]
-                                    .as_ref()
-                                    .and_then(|(_, t)| t.as_deref().map(str::to_string))
-                            };
-                            if let Some(key) = text(0) {
-                                table.entry(key).or_insert_with(|| text(1));
-                            }
-                        }
-                    }
-                }
-                table
+            .map(|(lookup, seen)| match lookup.is_relative() == relative {
+                true => lookup.table(text, seen),
+                false => Table::new(),
             })
             .collect()
     }
@@ -285,6 +272,9 @@ impl<'m> DocumentReader<'m> {
         sink: &mut dyn RecordSink,
     ) -> Result<(), FileError> {
         let raw = || compact(record);
+        if let Some(wide) = &self.wide {
+            return self.emit_wide(wide, row, record, sink);
+        }
         match self.tree.extract(record) {
             Ok(Some(found)) => {
                 self.saw(record, &found);
@@ -292,13 +282,23 @@ impl<'m> DocumentReader<'m> {
                     .iter()
                     .map(|f| f.as_ref().and_then(|(_, text)| text.as_deref()))
                     .collect();
-                for (lookup, table) in self.mapping.lookups.iter().zip(lookups) {
-                    let key = values[lookup.column];
+                let own = match self.has_relative {
+                    true => self.tables(record, true),
+                    false => LookupTables::new(),
+                };
+                for (i, lookup) in self.mapping.lookups.iter().enumerate() {
+                    let table = match self.lookups[i].is_relative() {
+                        true => &own[i],
+                        false => &lookups[i],
+                    };
+                    let key = match &lookup.key {
+                        LookupKey::Column(column) => values[*column],
+                        LookupKey::Literal(key) => Some(key.as_str()),
+                        LookupKey::Any => Some(""),
+                    };
                     let found = key.and_then(|key| table.get(key));
                     if let (Some(key), None, true) = (key, found, lookup.field.required) {
-                        let spec = &lookup.spec;
-                        let reason =
-                            format!("no record at {} has {} {key:?}", spec.records, spec.key);
+                        let reason = not_found(lookup, Some(key));
                         let why = Rejection::new(Some(lookup.field.name), reason);
                         return sink.reject_mapped(row, why, raw(), &values);
                     }
@@ -321,6 +321,40 @@ impl<'m> DocumentReader<'m> {
 }
 
 impl DocumentReader<'_> {
+    /// An unpivoted record: one row per key not kept.
+    fn emit_wide(
+        &self,
+        wide: &Wide,
+        row: i64,
+        record: &str,
+        sink: &mut dyn RecordSink,
+    ) -> Result<(), FileError> {
+        let entries = match object_entries(record) {
+            Ok(entries) => entries,
+            Err(e) => {
+                let why = format!("{} is not a JSON object ({e})", self.noun);
+                return sink.reject(row, Rejection::new(None, why), compact(record));
+            }
+        };
+        let texts: Vec<(&str, Option<String>)> = entries
+            .iter()
+            .map(|(key, value)| {
+                let value = serde_json::from_str::<Value>(value.get()).unwrap_or(Value::Null);
+                (key.as_str(), scalar_text(&value))
+            })
+            .collect();
+        let kept: Vec<Option<&str>> = wide
+            .keep()
+            .iter()
+            .map(|k| texts.iter().find(|(key, _)| key == k).and_then(|(_, t)| t.as_deref()))
+            .collect();
+        let cells = texts
+            .iter()
+            .filter(|(key, _)| !wide.keep().iter().any(|k| k == key))
+            .map(|(key, text)| (*key, text.as_deref()));
+        wide.emit(row, &kept, cells, sink)
+    }
+
     fn saw(&self, record: &str, found: &super::json_paths::Found<'_>) {
         let mut seen = self.seen.borrow_mut();
         seen.records += 1;
@@ -376,7 +410,8 @@ impl DocumentReader<'_> {
                 (true, false, _) => {
                     format!(
                         "lookup key {:?} occurs in no record at {}",
-                        spec.key, spec.records
+                        spec.key.as_deref().unwrap_or_default(),
+                        spec.records
                     )
                 }
                 (true, true, false) => format!(
@@ -429,19 +464,20 @@ mod tests {
     use super::*;
 
     fn records(document: &str, pointer: &str) -> Result<Vec<String>, String> {
-        let tokens = pointer_tokens(pointer).ok_or("not a pointer")?;
-        let target = pointer_target(document, &tokens).map_err(|e| e.to_string())?;
-        match target {
+        let path = RecordsPath::parse(pointer).ok_or("not a pointer")?;
+        match path.find(document).map_err(|e| e.to_string())? {
             Target::Records(r) => Ok(r.iter().map(|r| r.get().to_string()).collect()),
-            Target::NotArray => Err("not an array".into()),
+            Target::Scalar => Err("a scalar".into()),
             Target::Missing => Err("missing".into()),
         }
     }
 
-    /// The pointer walk agrees with `Value::pointer`.
+    /// The pointer walk agrees with `Value::pointer`: an array gives its
+    /// items, an object itself, and with `/*` every value of either.
     #[test]
-    fn pointers_find_the_records_array() {
-        let doc = r#"{"a": {"reviews": [{"id": 1}, 2]}, "x/y": [[], [3]], "s": "t", "e": {}}"#;
+    fn pointers_find_the_records() {
+        let doc = r#"{"a": {"reviews": [{"id": 1}, 2]}, "x/y": [[], [3]], "s": "t", "e": {},
+            "byid": {"9": {"id": 9}, "1": {"id": 1}}}"#;
         let value: Value = serde_json::from_str(doc).unwrap();
         for pointer in [
             "/a/reviews",
@@ -454,16 +490,37 @@ mod tests {
             "/a/reviews/01",
             "",
             "/x~1y/2",
+            "/byid/*",
+            "/a/reviews/*",
+            "/s/*",
+            "/e/*",
+            "/*",
         ] {
-            let expected = match value.pointer(pointer) {
+            let (at, every) = match pointer.strip_suffix("/*") {
+                Some(at) => (at, true),
+                None => (pointer, false),
+            };
+            let expected = match value.pointer(at) {
                 Some(Value::Array(items)) => Ok(items.iter().map(|v| v.to_string()).collect()),
-                Some(_) => Err("not an array".to_string()),
+                // Written order: the test's objects list their keys unsorted.
+                Some(Value::Object(map)) if every => Ok(match at {
+                    "/byid" => vec![r#"{"id":9}"#.to_string(), r#"{"id":1}"#.to_string()],
+                    _ => map.values().map(|v| v.to_string()).collect(),
+                }),
+                Some(v @ Value::Object(_)) => Ok(vec![v.to_string()]),
+                Some(_) => Err("a scalar".to_string()),
                 None => Err("missing".to_string()),
             };
             let got =
                 records(doc, pointer).map(|r| r.iter().map(|t| compact(t)).collect::<Vec<_>>());
+            if pointer == "/*" {
+                assert_eq!(got.map(|r| r.len()), Ok(5), "pointer {pointer:?}");
+                continue;
+            }
             assert_eq!(got, expected, "pointer {pointer:?}");
         }
+        assert_eq!(records(doc, "a/reviews"), records(doc, "/a/reviews"));
+        assert!(RecordsPath::parse("/a/*/b").is_none());
         assert_eq!(
             records("[{\"a\": 1}]", ""),
             Ok(vec!["{\"a\": 1}".to_string()])

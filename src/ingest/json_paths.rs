@@ -130,7 +130,7 @@ impl Node {
 
 /// Text of a mapped value: strings as they are, numbers and booleans as
 /// JSON spells them, objects and arrays as compact JSON.
-fn scalar_text(value: &Value) -> Option<String> {
+pub(super) fn scalar_text(value: &Value) -> Option<String> {
     match value {
         Value::Null => None,
         Value::String(s) => Some(s.clone()),

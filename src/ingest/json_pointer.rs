@@ -1,6 +1,6 @@
-//! Walking a JSON document down a JSON pointer (RFC 6901) to the array of
-//! records, skipping everything else, and naming the closest pointer when
-//! one leads nowhere.
+//! Walking a JSON document down a JSON pointer (RFC 6901) to its records
+//! (an array's items, one object, or every value of an object), skipping
+//! everything else, and naming the closest pointer when one leads nowhere.
 
 use std::fmt;
 
@@ -10,14 +10,14 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 
 /// "; did you mean ...?" for a pointer that leads nowhere, over the
-/// pointers to the arrays of the document's top level.
+/// pointers to the arrays and objects of the document's top level.
 pub(super) fn pointer_hint(pointer: &str, document: &str) -> String {
     let Ok(Value::Object(map)) = serde_json::from_str::<Value>(document) else {
         return String::new();
     };
     let arrays: Vec<String> = map
         .iter()
-        .filter(|(_, v)| v.is_array())
+        .filter(|(_, v)| v.is_array() || v.is_object())
         .map(|(k, _)| format!("/{}", k.replace('~', "~0").replace('/', "~1")))
         .collect();
     let arrays: Vec<&str> = arrays.iter().map(String::as_str).collect();
@@ -26,19 +26,8 @@ pub(super) fn pointer_hint(pointer: &str, document: &str) -> String {
         .unwrap_or_default()
 }
 
-/// What the pointer leads to in one document.
-pub(super) fn pointer_target<'de>(
-    document: &'de str,
-    tokens: &[String],
-) -> Result<Target<'de>, serde_json::Error> {
-    let mut de = serde_json::Deserializer::from_str(document);
-    let target = PointerSeed { tokens }.deserialize(&mut de)?;
-    de.end()?;
-    Ok(target)
-}
-
 /// A JSON pointer's reference tokens (RFC 6901); `None` if it is not one.
-pub(super) fn pointer_tokens(pointer: &str) -> Option<Vec<String>> {
+fn pointer_tokens(pointer: &str) -> Option<Vec<String>> {
     if pointer.is_empty() {
         return Some(Vec::new());
     }
@@ -50,67 +39,150 @@ pub(super) fn pointer_tokens(pointer: &str) -> Option<Vec<String>> {
     )
 }
 
-/// What a JSON pointer leads to.
+/// Where records are: a JSON pointer (RFC 6901) from the document's root
+/// (`/data`), or the same without the leading `/`, from the record at hand
+/// (`columns`, for a lookup in a record's own array); ending in `/*`, every
+/// value of the object or array there is a record.
+#[derive(Clone, Debug, PartialEq)]
+pub(super) struct RecordsPath {
+    tokens: Vec<String>,
+    every: bool,
+    relative: bool,
+}
+
+impl RecordsPath {
+    /// `None` if `path` is not one (a `/*` anywhere but at the end).
+    pub(super) fn parse(path: &str) -> Option<RecordsPath> {
+        let relative = !path.is_empty() && !path.starts_with('/');
+        let mut tokens = if relative {
+            pointer_tokens(&format!("/{path}"))?
+        } else {
+            pointer_tokens(path)?
+        };
+        let every = tokens.last().is_some_and(|t| t == "*");
+        if every {
+            tokens.pop();
+        }
+        if tokens.iter().any(|t| t == "*") {
+            return None;
+        }
+        Some(RecordsPath {
+            tokens,
+            every,
+            relative,
+        })
+    }
+
+    /// Whether the path starts at the record rather than the document.
+    pub(super) fn is_relative(&self) -> bool {
+        self.relative
+    }
+
+    /// The records the path leads to in `document` (a whole document, or
+    /// a record for a relative path): the items of an array, an object as
+    /// one record, or with `/*` every value of an object or array.
+    pub(super) fn find<'de>(&self, document: &'de str) -> Result<Target<'de>, serde_json::Error> {
+        let mut de = serde_json::Deserializer::from_str(document);
+        let found = PointerSeed {
+            tokens: &self.tokens,
+        }
+        .deserialize(&mut de)?;
+        de.end()?;
+        let Some(value) = found else {
+            return Ok(Target::Missing);
+        };
+        let text = value.get();
+        Ok(match (text.as_bytes().first(), self.every) {
+            (Some(b'['), _) => Target::Records(serde_json::from_str(text)?),
+            (Some(b'{'), false) => Target::Records(vec![value]),
+            (Some(b'{'), true) => Target::Records(object_values(text)?),
+            _ => Target::Scalar,
+        })
+    }
+}
+
+/// What a records path leads to.
+#[derive(Debug)]
 pub(super) enum Target<'de> {
     Records(Vec<&'de RawValue>),
-    NotArray,
+    /// A string, number, boolean or null: no record.
+    Scalar,
     Missing,
 }
 
+/// An object's values in the order written (serde_json's `Map` sorts its
+/// keys, and row numbers follow the file).
+fn object_values(text: &str) -> Result<Vec<&RawValue>, serde_json::Error> {
+    Ok(object_entries(text)?.into_iter().map(|(_, v)| v).collect())
+}
+
+/// An object's keys and values in the order written.
+pub(super) fn object_entries(text: &str) -> Result<Vec<(String, &RawValue)>, serde_json::Error> {
+    struct Entries;
+    impl<'de> Visitor<'de> for Entries {
+        type Value = Vec<(String, &'de RawValue)>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut entries = Vec::new();
+            while let Some((key, value)) = map.next_entry::<String, &'de RawValue>()? {
+                entries.push((key, value));
+            }
+            Ok(entries)
+        }
+    }
+    let mut de = serde_json::Deserializer::from_str(text);
+    let entries = de.deserialize_map(Entries)?;
+    de.end()?;
+    Ok(entries)
+}
+
 /// Walks a document down a JSON pointer, skipping everything else, and
-/// takes the array it points at as raw records (each parsed afterwards).
+/// takes the value it points at whole (`None` if there is none).
 struct PointerSeed<'t> {
     tokens: &'t [String],
 }
 
 impl<'de> DeserializeSeed<'de> for PointerSeed<'_> {
-    type Value = Target<'de>;
+    type Value = Option<&'de RawValue>;
 
-    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<Target<'de>, D::Error> {
+    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<Self::Value, D::Error> {
+        if self.tokens.is_empty() {
+            return <&'de RawValue as serde::Deserialize>::deserialize(de).map(Some);
+        }
         de.deserialize_any(self)
     }
 }
 
 impl<'de> Visitor<'de> for PointerSeed<'_> {
-    type Value = Target<'de>;
+    type Value = Option<&'de RawValue>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a JSON value")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Target<'de>, A::Error> {
-        let mut target = if self.tokens.is_empty() {
-            Target::NotArray
-        } else {
-            Target::Missing
-        };
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let (first, rest) = self.tokens.split_first().expect("not called when empty");
+        let mut target = None;
         while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-            match self.tokens.split_first() {
-                Some((first, rest)) if *first == key => {
-                    target = map.next_value_seed(PointerSeed { tokens: rest })?;
-                }
-                _ => {
-                    map.next_value::<IgnoredAny>()?;
-                }
+            if *first == key {
+                target = map.next_value_seed(PointerSeed { tokens: rest })?;
+            } else {
+                map.next_value::<IgnoredAny>()?;
             }
         }
         Ok(target)
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Target<'de>, A::Error> {
-        let Some((first, rest)) = self.tokens.split_first() else {
-            let mut records = Vec::new();
-            while let Some(record) = seq.next_element::<&'de RawValue>()? {
-                records.push(record);
-            }
-            return Ok(Target::Records(records));
-        };
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let (first, rest) = self.tokens.split_first().expect("not called when empty");
         // RFC 6901 array indices: digits, no leading zero.
         let wanted = first
             .parse::<usize>()
             .ok()
             .filter(|_| !first.starts_with('+') && (first == "0" || !first.starts_with('0')));
-        let mut target = Target::Missing;
+        let mut target = None;
         let mut index = 0;
         loop {
             if Some(index) == wanted {
@@ -125,33 +197,23 @@ impl<'de> Visitor<'de> for PointerSeed<'_> {
         }
     }
 
-    fn visit_bool<E>(self, _: bool) -> Result<Target<'de>, E> {
-        Ok(self.scalar())
+    // A scalar has nothing below it.
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(None)
     }
-    fn visit_i64<E>(self, _: i64) -> Result<Target<'de>, E> {
-        Ok(self.scalar())
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(None)
     }
-    fn visit_u64<E>(self, _: u64) -> Result<Target<'de>, E> {
-        Ok(self.scalar())
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(None)
     }
-    fn visit_f64<E>(self, _: f64) -> Result<Target<'de>, E> {
-        Ok(self.scalar())
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(None)
     }
-    fn visit_str<E>(self, _: &str) -> Result<Target<'de>, E> {
-        Ok(self.scalar())
+    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(None)
     }
-    fn visit_unit<E>(self) -> Result<Target<'de>, E> {
-        Ok(self.scalar())
-    }
-}
-
-impl PointerSeed<'_> {
-    /// A scalar is the target itself (not an array) or has nothing below.
-    fn scalar<'de>(&self) -> Target<'de> {
-        if self.tokens.is_empty() {
-            Target::NotArray
-        } else {
-            Target::Missing
-        }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
     }
 }

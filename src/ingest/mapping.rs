@@ -9,7 +9,7 @@ use datafusion::arrow::datatypes::DataType;
 
 use super::expressions::Planned;
 use super::values::DateBounds;
-use crate::config::{LineAmount, Lookup, Pii, SourceConfig, text_schema};
+use crate::config::{ColumnSpec, LineAmount, Lookup, Pii, SourceConfig, Unpivot, text_schema};
 use crate::schema::{Entity, FieldDef};
 
 /// What every row of one load shares.
@@ -54,16 +54,29 @@ pub(super) struct MappedField {
     /// The column's own zone for values without an offset.
     pub(super) tz: Option<Tz>,
     pub(super) values: Option<BTreeMap<String, String>>,
+    /// The field of an array's elements to add up (`{ from, sum }`).
+    pub(super) sum: Option<String>,
 }
 
-/// A value a JSON reader takes from another array of the same document.
+/// A value a JSON reader picks from an array: another of the same
+/// document, or the record's own.
 pub struct LookupInput {
-    /// The column (index into [`Mapping::columns`]) whose value is the key.
-    pub column: usize,
+    pub key: LookupKey,
     pub spec: Lookup,
     /// The field it fills; a required one whose key is not found rejects
     /// the record, saying so.
     pub field: &'static FieldDef,
+}
+
+/// What the element a lookup picks must have as its `key`.
+pub enum LookupKey {
+    /// The value of this column (index into [`Mapping::columns`]): a
+    /// document's array is keyed by values of the record (`author_id`).
+    Column(usize),
+    /// This text: a record's own array is keyed by field names (`Id`).
+    Literal(String),
+    /// Any key: the lookup picks by its `where` alone.
+    Any,
 }
 
 /// A field whose value a SQL expression computes.
@@ -97,6 +110,8 @@ pub struct Mapping {
     pub expressions: Vec<MappedExpression>,
     pub filter: Option<Planned>,
     pub line_items: Option<LineItemInputs>,
+    /// A wide file's columns to turn into rows before mapping.
+    pub unpivot: Option<Unpivot>,
     /// Per entry of `columns`: what reads it.
     pub uses: Vec<ColumnUse>,
 }
@@ -132,9 +147,14 @@ impl Mapping {
         let mut by_name: BTreeMap<&str, MappedField> = BTreeMap::new();
         for (name, spec) in &source.columns {
             let input = match (&spec.from, &spec.lookup, &spec.sql, &spec.value) {
-                (Some(from), Some(lookup), _, _) => {
+                (from, Some(lookup), _, _) => {
+                    let key = match from {
+                        Some(from) if lookup.is_relative() => LookupKey::Literal(from.clone()),
+                        Some(from) => LookupKey::Column(column(from)),
+                        None => LookupKey::Any,
+                    };
                     lookups.push(LookupInput {
-                        column: column(from),
+                        key,
                         spec: lookup.clone(),
                         field: source
                             .entity
@@ -161,6 +181,7 @@ impl Mapping {
                 format: spec.format.clone(),
                 tz: spec.timezone,
                 values: spec.values.clone(),
+                sum: spec.sum.clone(),
             };
             by_name.insert(name.as_str(), field);
         }
@@ -210,6 +231,7 @@ impl Mapping {
                 .as_ref()
                 .map(|f| Planned::new(f, &schema, DataType::Boolean)),
             line_items,
+            unpivot: source.unpivot.clone(),
         }
     }
 
@@ -250,7 +272,7 @@ fn column_uses(source: &SourceConfig, columns: &[String]) -> Vec<ColumnUse> {
     };
     for (name, spec) in &source.columns {
         let required = source.entity.field(name).is_some_and(|f| f.required);
-        if let Some(column) = &spec.from {
+        if let Some(column) = read_from(spec) {
             mark(column, required, format!("columns.{name}"));
         }
         for column in spec.sql.iter().flat_map(|s| &s.fields) {
@@ -273,7 +295,7 @@ fn source_columns(source: &SourceConfig) -> Vec<String> {
         }
     };
     for (_, spec) in &source.columns {
-        if let Some(from) = &spec.from {
+        if let Some(from) = read_from(spec) {
             add(from);
         }
         for field in spec.sql.iter().flat_map(|s| &s.fields) {
@@ -284,4 +306,13 @@ fn source_columns(source: &SourceConfig) -> Vec<String> {
         add(field);
     }
     columns
+}
+
+/// The source column a spec's `from` names: none for a lookup in the
+/// record's own array, where `from` is the key to find.
+fn read_from(spec: &ColumnSpec) -> Option<&String> {
+    match &spec.lookup {
+        Some(lookup) if lookup.is_relative() => None,
+        _ => spec.from.as_ref(),
+    }
 }

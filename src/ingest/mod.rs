@@ -11,6 +11,7 @@ mod expressions;
 mod header;
 mod input;
 mod json;
+mod json_lookup;
 mod json_paths;
 mod json_pointer;
 mod listing;
@@ -24,6 +25,7 @@ mod rows;
 mod sink;
 mod source;
 mod transform;
+mod unpivot;
 mod values;
 
 use std::sync::Arc;

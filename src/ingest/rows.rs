@@ -241,27 +241,22 @@ fn parse_field<'a>(
             Ok(Parsed::Null)
         };
     };
+    if let Some(path) = &m.sum {
+        let total = values::sum_over_array(text, path)?;
+        return match def.ty {
+            FieldType::Int if total.fract() == 0.0 && total.abs() < 9e15 => {
+                Ok(Parsed::Int(check_number(def, total as i64)?))
+            }
+            FieldType::Int => Err(format!("the sum {total} is not a whole number")),
+            _ => Ok(Parsed::Float(check_float(def, total)?)),
+        };
+    }
     let format = m.format.as_deref();
     let tz = m.tz.unwrap_or(ctx.tz);
     Ok(match def.ty {
         FieldType::Text => Parsed::Text(check_text(ctx, def, text)?),
         FieldType::Int => Parsed::Int(check_number(def, values::parse_int(text)?)?),
-        FieldType::Float => {
-            let v = values::parse_float(text)?;
-            if v.abs() > MAX_DECIMAL {
-                return Err(format!(
-                    "{v} is larger than {MAX_DECIMAL:e}, the most a number may be here \
-                     (amounts are summed as DECIMAL(38, 6))"
-                ));
-            }
-            if def.check == Check::NonNegative && v < 0.0 {
-                return Err(format!("{v} is negative"));
-            }
-            if def.check == Check::Positive && !(v > 0.0 && v.is_finite()) {
-                return Err(format!("{v} is not a positive number"));
-            }
-            Parsed::Float(v)
-        }
+        FieldType::Float => Parsed::Float(check_float(def, values::parse_float(text)?)?),
         FieldType::Date => Parsed::Date(values::parse_date(text, format, tz, ctx.tz, &ctx.bounds)?),
         FieldType::Timestamp => {
             Parsed::Timestamp(values::parse_timestamp(text, format, tz, &ctx.bounds)?)
@@ -401,6 +396,23 @@ fn append_value(builder: &mut ColumnBuilder, value: Parsed<'_>) {
         (ColumnBuilder::Timestamp(b), Parsed::Timestamp(v)) => b.append_value(v),
         (ColumnBuilder::Bool(b), Parsed::Bool(v)) => b.append_value(v),
         _ => unreachable!("parsed value type follows the field type"),
+    }
+}
+
+fn check_float(def: &FieldDef, v: f64) -> Result<f64, String> {
+    if v.abs() > MAX_DECIMAL {
+        return Err(format!(
+            "{v} is larger than {MAX_DECIMAL:e}, the most a number may be here \
+             (amounts are summed as DECIMAL(38, 6))"
+        ));
+    }
+    match def.check {
+        Check::NonNegative if v < 0.0 => Err(format!("{v} is negative")),
+        Check::Positive if !(v > 0.0 && v.is_finite()) => {
+            Err(format!("{v} is not a positive number"))
+        }
+        Check::Magnitude => Ok(v.abs()),
+        _ => Ok(v),
     }
 }
 

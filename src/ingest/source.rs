@@ -302,6 +302,10 @@ impl SourceRun<'_> {
         let Some(columns) = &loaded.entry.columns else {
             return Vec::new();
         };
+        // An unpivoted file reads every column: those not kept are rows.
+        if self.source.unpivot.is_some() {
+            return Vec::new();
+        }
         let seen: std::collections::BTreeSet<&str> = manifest
             .entries
             .iter()

@@ -10,7 +10,8 @@ use super::decode::Decoded;
 use super::mapping::Mapping;
 use super::rows::Rejection;
 use super::sink::{FileError, RecordSink};
-use crate::config::CsvOptions;
+use super::unpivot::Wide;
+use crate::config::{CsvOptions, Unpivot};
 use tokenizer::{Chunk, Recorder, Tokenizer, reader_builder};
 
 /// Reads a CSV file in two stages on two threads: this one validates and
@@ -55,9 +56,18 @@ pub fn read_csv(
         .transpose()
         .map_err(|e| FileError::new(format!("csv.skip_matching: {e}")))?;
     let columns = options.header.then(|| header.clone());
+    let wide = match &mapping.unpivot {
+        Some(unpivot) => Some(WideCsv::new(unpivot, &mapping.columns, &header)?),
+        None => None,
+    };
+    let indices = match wide {
+        Some(_) => Vec::new(),
+        None => resolve_columns(&header, &mapping.columns)?,
+    };
     let mut file = CsvFile {
         width: header.len(),
-        indices: resolve_columns(&header, &mapping.columns)?,
+        indices,
+        wide,
         columns: &mapping.columns,
         delimiter: options.delimiter as u8,
         skip_after_header: options.skip_after_header,
@@ -93,6 +103,8 @@ pub fn read_csv(
 struct CsvFile<'a> {
     width: usize,
     indices: Vec<usize>,
+    /// An unpivoted file's layout; then `indices` is empty.
+    wide: Option<WideCsv<'a>>,
     columns: &'a [String],
     delimiter: u8,
     /// Records still to skip after the header.
@@ -135,6 +147,9 @@ impl CsvFile<'_> {
             let reason = format!("expected {} fields, found {}", self.width, record.len());
             return sink.reject(line, Rejection::new(None, reason), raw());
         }
+        if let Some(wide) = &self.wide {
+            return wide.emit(line, record, sink);
+        }
         // One UTF-8 check of the whole record rather than one per field:
         // from_utf8 on short fields was 6% of the instructions of loading
         // an orders CSV (callgrind). A field is checked on its own only when
@@ -161,6 +176,63 @@ impl CsvFile<'_> {
             }
         }
         sink.accept(line, &values, &raw)
+    }
+}
+
+/// An unpivoted CSV: where the kept columns are, and the others' names.
+struct WideCsv<'a> {
+    wide: Wide<'a>,
+    header: &'a [String],
+    kept: Vec<usize>,
+    pivoted: Vec<(usize, &'a str)>,
+}
+
+impl<'a> WideCsv<'a> {
+    fn new(
+        unpivot: &'a Unpivot,
+        columns: &[String],
+        header: &'a [String],
+    ) -> Result<WideCsv<'a>, FileError> {
+        let wide = Wide::new(unpivot, columns);
+        let kept = resolve_columns(header, wide.keep())?;
+        let pivoted = header
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !kept.contains(i))
+            .map(|(i, name)| (i, name.as_str()))
+            .collect();
+        Ok(WideCsv {
+            wide,
+            header,
+            kept,
+            pivoted,
+        })
+    }
+
+    /// A record's rows, one per column not kept. A row whose cell (or a
+    /// kept cell) is not UTF-8 is quarantined, naming the column.
+    fn emit(
+        &self,
+        line: i64,
+        record: &csv::ByteRecord,
+        sink: &mut dyn RecordSink,
+    ) -> Result<(), FileError> {
+        let text = |i: usize| std::str::from_utf8(&record[i]);
+        let kept_bad = self.kept.iter().find(|&&i| text(i).is_err());
+        let kept: Vec<Option<&str>> = self.kept.iter().map(|&i| text(i).ok()).collect();
+        for &(i, name) in &self.pivoted {
+            let bad = kept_bad.copied().or(text(i).is_err().then_some(i));
+            match bad {
+                None => self.wide.emit(line, &kept, [(name, text(i).ok())].into_iter(), sink)?,
+                Some(column) => {
+                    let header = self.header[column].as_str();
+                    let reason = format!("column {header:?} is not valid UTF-8");
+                    let raw = String::from_utf8_lossy(&record[i]).into_owned();
+                    sink.reject(line, Rejection::new(None, reason), raw)?;
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -256,6 +328,7 @@ mod tests {
             path: "x".into(),
             csv: options.clone(),
             records: None,
+            unpivot: None,
             encoding: None,
             columns,
             filter: None,
