@@ -6,70 +6,13 @@
 
 mod common;
 
+use common::counts::assert_counts;
 use common::{Project, assert_exit, lines, stdout};
 use sha2::{Digest, Sha256};
 
 /// An email's hash under `salt` (`repo_config` salts with "s").
 fn hash(salt: &str, email: &str) -> String {
     hex::encode(Sha256::digest(format!("{salt}{email}")))
-}
-
-/// The summary line of one file: status, read, loaded, quarantined, skipped.
-fn file_counts(out: &std::process::Output, file: &str) -> Vec<String> {
-    let summary = stdout(out);
-    let line = summary
-        .lines()
-        .find(|l| l.split_whitespace().nth(1) == Some(file))
-        .unwrap_or_else(|| panic!("{file} missing from the summary:\n{summary}"));
-    line.split_whitespace()
-        .skip(2)
-        .take(5)
-        .map(str::to_string)
-        .collect()
-}
-
-/// The run record's counts for one file, in the same order.
-fn recorded_counts(p: &Project, file: &str) -> Vec<String> {
-    let text = std::fs::read_to_string(p.warehouse().join("_runs/latest.json")).unwrap();
-    let record: serde_json::Value = serde_json::from_str(&text).unwrap();
-    let files = record["ingest"]["sources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|s| s["files"].as_array().unwrap().iter());
-    let entry = files
-        .into_iter()
-        .find(|f| f["path"] == file)
-        .unwrap_or_else(|| panic!("{file} missing from the run record"));
-    let mut counts = vec![entry["status"].as_str().unwrap().to_string()];
-    for key in [
-        "rows_read",
-        "rows_loaded",
-        "rows_quarantined",
-        "rows_skipped",
-    ] {
-        counts.push(entry[key].to_string());
-    }
-    counts
-}
-
-/// Asserts one file's counts (status, read, loaded, quarantined, skipped)
-/// in both the summary and the run record, and that the rows read are
-/// the rows loaded, quarantined and skipped.
-fn assert_counts(out: &std::process::Output, p: &Project, file: &str, expected: [&str; 5]) {
-    let summary = file_counts(out, file);
-    assert_eq!(summary, expected, "{file} in the summary");
-    assert_eq!(
-        recorded_counts(p, file),
-        expected,
-        "{file} in the run record"
-    );
-    let n: Vec<u64> = summary[1..].iter().map(|c| c.parse().unwrap()).collect();
-    assert_eq!(
-        n[0],
-        n[1] + n[2] + n[3],
-        "{file}: read = loaded + quarantined + skipped"
-    );
 }
 
 /// A UCI "Online Retail"-shaped export: one row per line item, amount =

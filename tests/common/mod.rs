@@ -2,6 +2,7 @@
 //! binary, reading what it wrote, and an S3 server on loopback.
 #![allow(dead_code)]
 
+pub mod counts;
 pub mod faults;
 
 use std::path::{Path, PathBuf};
