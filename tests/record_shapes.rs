@@ -153,7 +153,9 @@ fn every_value_of_an_object_keyed_by_id_is_a_record() {
 fn a_lookup_reads_a_records_own_name_value_pairs() {
     let p = Project::new();
     let pair = |field: &str| {
-        format!("{{ from: {field}, lookup: {{ records: columns, key: fieldNameOrPath, value: value }} }}")
+        format!(
+            "{{ from: {field}, lookup: {{ records: columns, key: fieldNameOrPath, value: value }} }}"
+        )
     };
     p.config(&format!(
         r#"  - name: contacts
@@ -229,8 +231,18 @@ fn a_lookup_reads_a_records_own_name_value_pairs() {
     );
     let out = p.ingest();
     assert_exit(&out, 0);
-    assert_counts(&out, &p, "sf/contacts-1.json", ["loaded", "2", "2", "0", "0"]);
-    assert_counts(&out, &p, "sf/contacts-2.json", ["loaded", "2", "1", "1", "0"]);
+    assert_counts(
+        &out,
+        &p,
+        "sf/contacts-1.json",
+        ["loaded", "2", "2", "0", "0"],
+    );
+    assert_counts(
+        &out,
+        &p,
+        "sf/contacts-2.json",
+        ["loaded", "2", "1", "1", "0"],
+    );
     let rows = p.query(
         "raw/customers",
         "SELECT customer_id, name, email_hash IS NOT NULL, CAST(signup_date AS VARCHAR), country \
@@ -302,7 +314,11 @@ fn a_lookup_picks_an_element_by_its_content() {
                 "2026-11-04T10:00:00Z",
                 &[choice.to_string(), why("Great mugs"), score(9)]
             ),
-            item("r2", "2026-11-05T10:00:00Z", &[score(4), choice.to_string()]),
+            item(
+                "r2",
+                "2026-11-05T10:00:00Z",
+                &[score(4), choice.to_string()]
+            ),
             item("r3", "2026-11-06T10:00:00Z", &[why("No score given")]),
         ),
     );
@@ -378,7 +394,12 @@ fn wide_files_load_every_column_as_a_row() {
     );
     let out = p.ingest();
     assert_exit(&out, 0);
-    assert_counts(&out, &p, "ecb/eurofxref.csv", ["loaded", "5", "4", "0", "1"]);
+    assert_counts(
+        &out,
+        &p,
+        "ecb/eurofxref.csv",
+        ["loaded", "5", "4", "0", "1"],
+    );
     assert_counts(
         &out,
         &p,

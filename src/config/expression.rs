@@ -14,7 +14,9 @@ use datafusion::optimizer::simplify_expressions::ExprSimplifier;
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::DFParser;
-use datafusion::sql::sqlparser::ast::{Expr as SqlExpr, Ident, visit_expressions, visit_expressions_mut};
+use datafusion::sql::sqlparser::ast::{
+    Expr as SqlExpr, Ident, visit_expressions, visit_expressions_mut,
+};
 
 /// An expression from the config, parsed and checked against its own
 /// source fields typed as text.

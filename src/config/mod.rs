@@ -3,8 +3,8 @@
 //! may come from ([`salt`]), each source's fingerprint ([`fingerprint`])
 //! and the checks that need the whole file.
 
-pub mod expression;
 mod column;
+pub mod expression;
 mod fingerprint;
 mod salt;
 mod source;
@@ -16,8 +16,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-pub use expression::{SqlExpression, text_schema};
 pub use column::{ColumnSpec, ElementCondition, Lookup};
+pub use expression::{SqlExpression, text_schema};
 pub use source::{CsvOptions, Format, Freshness, LineAmount, LineItems, SourceConfig, Unpivot};
 pub use text::{Text, redact, substitute_env};
 use units::{parse_bytes, parse_duration};

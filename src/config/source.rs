@@ -383,8 +383,14 @@ impl TryFrom<RawSource> for SourceConfig {
 fn check_records_path(path: &str) -> Result<(), String> {
     let tokens: Vec<&str> = path.strip_prefix('/').unwrap_or(path).split('/').collect();
     let last = tokens.len() - 1;
-    if tokens.iter().enumerate().any(|(i, t)| *t == "*" && i != last) {
-        return Err("has `*` before its end: only a last `/*` (every value there) is allowed".into());
+    if tokens
+        .iter()
+        .enumerate()
+        .any(|(i, t)| *t == "*" && i != last)
+    {
+        return Err(
+            "has `*` before its end: only a last `/*` (every value there) is allowed".into(),
+        );
     }
     Ok(())
 }
@@ -397,29 +403,45 @@ fn check_unpivot(source: &str, raw: &RawSource, unpivot: &Unpivot) -> Result<(),
             "source {source}: `unpivot` reads csv, json or jsonl, not parquet"
         ));
     }
-    if unpivot.name == unpivot.value || unpivot.keep.contains(&unpivot.name) || unpivot.keep.contains(&unpivot.value) {
+    if unpivot.name == unpivot.value
+        || unpivot.keep.contains(&unpivot.name)
+        || unpivot.keep.contains(&unpivot.value)
+    {
         return Err(format!(
             "source {source}: unpivot's `name`, `value` and `keep` must all be different columns"
         ));
     }
     if raw.line_items.is_some() {
-        return Err(format!("source {source}: `unpivot` and `line_items` do not combine"));
+        return Err(format!(
+            "source {source}: `unpivot` and `line_items` do not combine"
+        ));
     }
     let read = raw.columns.iter().flat_map(|(field, spec)| {
         let sql = spec.sql.iter().flat_map(|s| &s.fields);
-        spec.from.iter().chain(sql).map(move |c| (format!("columns.{field}"), c))
+        spec.from
+            .iter()
+            .chain(sql)
+            .map(move |c| (format!("columns.{field}"), c))
     });
-    let filtered = raw.filter.iter().flat_map(|f| &f.fields).map(|c| ("filter".to_string(), c));
+    let filtered = raw
+        .filter
+        .iter()
+        .flat_map(|f| &f.fields)
+        .map(|c| ("filter".to_string(), c));
     for (reader, column) in read.chain(filtered) {
         if !unpivot.columns().any(|c| c == column) {
             return Err(format!(
                 "source {source}: {reader} reads {column:?}, but with `unpivot` a row has only the kept columns ({}), {:?} and {:?}",
-                unpivot.keep.join(", "), unpivot.name, unpivot.value
+                unpivot.keep.join(", "),
+                unpivot.name,
+                unpivot.value
             ));
         }
     }
     if let Some((field, _)) = raw.columns.iter().find(|(_, s)| s.lookup.is_some()) {
-        return Err(format!("source {source}: columns.{field}: `lookup` and `unpivot` do not combine"));
+        return Err(format!(
+            "source {source}: columns.{field}: `lookup` and `unpivot` do not combine"
+        ));
     }
     Ok(())
 }

@@ -235,7 +235,10 @@ impl<'m> DocumentReader<'m> {
             }),
             mapping,
             has_relative: lookups.iter().any(LookupReader::is_relative),
-            wide: mapping.unpivot.as_ref().map(|u| Wide::new(u, &mapping.columns)),
+            wide: mapping
+                .unpivot
+                .as_ref()
+                .map(|u| Wide::new(u, &mapping.columns)),
             lookups,
             noun,
         })
@@ -346,7 +349,12 @@ impl DocumentReader<'_> {
         let kept: Vec<Option<&str>> = wide
             .keep()
             .iter()
-            .map(|k| texts.iter().find(|(key, _)| key == k).and_then(|(_, t)| t.as_deref()))
+            .map(|k| {
+                texts
+                    .iter()
+                    .find(|(key, _)| key == k)
+                    .and_then(|(_, t)| t.as_deref())
+            })
             .collect();
         let cells = texts
             .iter()
@@ -406,6 +414,11 @@ impl DocumentReader<'_> {
         for (lookup, [array, key, value]) in self.mapping.lookups.iter().zip(&seen.lookups) {
             let spec = &lookup.spec;
             let what = match (array, key, value) {
+                (false, _, _) if spec.is_relative() => format!(
+                    "lookup records {:?} occurs in no record (a path without a leading '/' is \
+                     the record's own array; the document's is \"/{}\")",
+                    spec.records, spec.records
+                ),
                 (false, _, _) => format!("lookup records {:?} occurs in no document", spec.records),
                 (true, false, _) => {
                     format!(

@@ -105,7 +105,11 @@ impl LookupReader {
             if !matches {
                 continue;
             }
-            let key = if self.keyed { text(0) } else { Some(String::new()) };
+            let key = if self.keyed {
+                text(0)
+            } else {
+                Some(String::new())
+            };
             if let Some(key) = key {
                 table.entry(key).or_insert_with(|| text(value_at));
             }

@@ -77,24 +77,24 @@ pub fn parse_float(text: &str) -> Result<f64, String> {
 /// array; 0 for an empty array. An element without the path is an error:
 /// a sum that silently left one out would be a wrong amount.
 pub fn sum_over_array(array: &str, path: &str) -> Result<f64, String> {
-    let not_array = || format!("{array:?} is not a JSON array (`sum` adds up a field of its elements)");
+    let not_array =
+        || format!("{array:?} is not a JSON array (`sum` adds up a field of its elements)");
     let items = match serde_json::from_str::<serde_json::Value>(array) {
         Ok(serde_json::Value::Array(items)) => items,
         _ => return Err(not_array()),
     };
     let mut total = 0.0;
     for (i, item) in items.iter().enumerate() {
-        let value = path
-            .split('.')
-            .try_fold(item, |v, key| match v {
-                serde_json::Value::Object(map) => map.get(key),
-                serde_json::Value::Array(items) => key.parse::<usize>().ok().and_then(|k| items.get(k)),
-                _ => None,
-            });
+        let value = path.split('.').try_fold(item, |v, key| match v {
+            serde_json::Value::Object(map) => map.get(key),
+            serde_json::Value::Array(items) => key.parse::<usize>().ok().and_then(|k| items.get(k)),
+            _ => None,
+        });
         total += match value {
             Some(serde_json::Value::Number(n)) => n.as_f64().unwrap_or(f64::NAN),
-            Some(serde_json::Value::String(t)) => parse_float(t)
-                .map_err(|e| format!("element {i} of the array: {path}: {e}"))?,
+            Some(serde_json::Value::String(t)) => {
+                parse_float(t).map_err(|e| format!("element {i} of the array: {path}: {e}"))?
+            }
             _ => return Err(format!("element {i} of the array has no number at {path}")),
         };
     }

@@ -223,7 +223,9 @@ impl<'a> WideCsv<'a> {
         for &(i, name) in &self.pivoted {
             let bad = kept_bad.copied().or(text(i).is_err().then_some(i));
             match bad {
-                None => self.wide.emit(line, &kept, [(name, text(i).ok())].into_iter(), sink)?,
+                None => self
+                    .wide
+                    .emit(line, &kept, [(name, text(i).ok())].into_iter(), sink)?,
                 Some(column) => {
                     let header = self.header[column].as_str();
                     let reason = format!("column {header:?} is not valid UTF-8");
