@@ -338,7 +338,7 @@ fn a_lookup_picks_an_element_by_its_content() {
     let quarantined = p.query("quarantine/typeform", "SELECT row, field, reason FROM t");
     assert_eq!(
         lines(&quarantined)[1..],
-        ["3 | score | no element of answers matches \"field.type\" = 'opinion_scale'"]
+        ["3 | score | no element of answers matches field.type = 'opinion_scale'"]
     );
 }
 
@@ -582,6 +582,18 @@ fn record_shape_mistakes_are_config_errors() {
             "    columns:\n      event_id: id\n      platform: { value: x }\n      event_type: { value: post }\n      occurred_at: t\n      handle: { from: users, sum: n }\n",
             "`sum` adds numbers up, and handle is not a number",
         ),
+        (
+            "    columns:\n      event_id: id\n      platform: { value: x }\n      event_type: { value: post }\n      occurred_at: t\n      handle: { from: Id, lookup: { records: \"\", key: k, value: v } }\n",
+            "lookup records is empty",
+        ),
+        (
+            "    columns:\n      event_id: id\n      platform: { value: x }\n      event_type: { value: post }\n      occurred_at: t\n      handle: { lookup: { records: users, where: \"1 = 1\", value: v } }\n",
+            "names no field of the elements",
+        ),
+        (
+            "    unpivot: { keep: [date, v], name: platform, value: v }\n    columns: { event_id: id, platform: platform, event_type: { value: post }, occurred_at: date }\n",
+            "must be different, non-empty columns",
+        ),
     ];
     for (rest, message) in cases {
         let p = Project::new();
@@ -593,4 +605,92 @@ fn record_shape_mistakes_are_config_errors() {
         let err = stderr(&out);
         assert!(err.contains(message), "expected {message:?} in:\n{err}");
     }
+}
+
+/// With `line_items: { amount: sum }` a line's amount is a number, so a
+/// `sum` over an array cannot make it.
+#[test]
+fn a_summed_amount_does_not_combine_with_summed_line_items() {
+    let p = Project::new();
+    p.config(
+        "  - name: o\n    entity: orders\n    format: json\n    path: o.json\n    line_items: { amount: sum }\n    columns: { order_id: id, customer_id: c, ordered_at: t, amount: { from: lines, sum: total } }\n",
+    );
+    let out = p.advocacy(&["validate", "--config", "config.yaml"]);
+    assert_exit(&out, 2);
+    assert!(
+        stderr(&out).contains("`values` or `sum` cannot make it"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// A wide file whose header names a column twice cannot be unpivoted
+/// (two rows of one currency and day, or a kept column that is also a
+/// row): the file fails, naming the column, and nothing of it loads.
+#[test]
+fn a_wide_file_with_a_column_named_twice_fails() {
+    let p = Project::new();
+    p.config(
+        r#"  - name: ecb
+    entity: exchange_rates
+    format: csv
+    path: ecb.csv
+    unpivot: { keep: [Date], name: currency, value: rate }
+    columns: { date: Date, currency: currency, rate: rate }
+"#,
+    );
+    p.land("ecb.csv", "Date,USD, USD,JPY\n2026-12-04,1.05,1.06,158.1\n");
+    let out = p.ingest();
+    assert_exit(&out, 1);
+    let err = stderr(&out);
+    assert!(
+        err.contains("the header names \"USD\" twice, so `unpivot` cannot tell its columns apart"),
+        "{err}"
+    );
+}
+
+/// A JSON file that is one object with the records in an array of it,
+/// read without `records`: the object is one record (it could be one, as
+/// a Bluesky post is), and the message names the array to point at.
+#[test]
+fn a_forgotten_records_pointer_names_the_array() {
+    let p = Project::new();
+    p.config(
+        r#"  - name: tp
+    entity: reviews
+    format: json
+    path: tp.json
+    columns: { review_id: id, site: { value: trustpilot }, rating: stars, published_at: createdAt }
+"#,
+    );
+    p.land(
+        "tp.json",
+        r#"{"reviews": [{"id": "r1", "stars": 5, "createdAt": "2026-11-01T10:00:00Z"}], "links": []}"#,
+    );
+    let out = p.ingest();
+    assert_exit(&out, 1);
+    let err = stderr(&out);
+    assert!(
+        err.contains(
+            "JSON path \"id\" (columns.review_id) occurs in no record of the file; the items of \
+             \"reviews\" have it: are they the records (`records: /reviews`)?"
+        ),
+        "{err}"
+    );
+}
+
+/// The README's example of every record shape is a config `validate`
+/// accepts, so the documentation cannot drift from the code.
+#[test]
+fn the_readmes_record_shapes_validate() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let section = &readme[readme.find("### Record shapes").expect("the section")..];
+    let start = section.find("```yaml\n").expect("a YAML block") + "```yaml\n".len();
+    let block = &section[start..start + section[start..].find("```").unwrap()];
+    let p = Project::new();
+    let sources = block.strip_prefix("sources:\n").expect("a sources list");
+    p.config(sources);
+    let out = p.advocacy(&["validate", "--config", "config.yaml"]);
+    assert_exit(&out, 0);
 }

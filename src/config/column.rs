@@ -67,14 +67,21 @@ impl Lookup {
 
 /// A lookup's `where:`, parsed with its names read as element paths.
 #[derive(Clone, Debug, PartialEq)]
-pub struct ElementCondition(pub SqlExpression);
+pub struct ElementCondition {
+    /// As the config writes it, for messages.
+    pub written: String,
+    /// With every name quoted: what is planned.
+    pub expression: SqlExpression,
+}
 
 impl<'de> Deserialize<'de> for ElementCondition {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;
-        parse_element_condition(&text)
-            .map(ElementCondition)
-            .map_err(de::Error::custom)
+        let expression = parse_element_condition(&text).map_err(de::Error::custom)?;
+        Ok(ElementCondition {
+            written: text,
+            expression,
+        })
     }
 }
 
@@ -149,6 +156,9 @@ fn check(spec: &ColumnSpec) -> Result<(), &'static str> {
     }
     if spec.sum.is_some() && spec.from.is_none() {
         return Err("`sum` needs `from`: the array whose elements are added up");
+    }
+    if spec.sum.is_some() && spec.values.is_some() {
+        return Err("`sum` adds numbers up; `values` cannot map its array");
     }
     let sources = [
         spec.from.is_some(),

@@ -35,19 +35,7 @@ impl SqlExpression {
     /// the expression, an unknown function or a type error says so.
     pub fn parse(text: &str) -> Result<SqlExpression, String> {
         let parsed = DFParser::parse_sql_into_expr(text).map_err(|e| syntax_error(text, e))?;
-        let mut fields: Vec<String> = Vec::new();
-        let _ = visit_expressions(&parsed.expr, |e| {
-            if let SqlExpr::Identifier(ident) = e {
-                let name = match ident.quote_style {
-                    Some(_) => ident.value.clone(),
-                    None => ident.value.to_lowercase(),
-                };
-                if !fields.contains(&name) {
-                    fields.push(name);
-                }
-            }
-            ControlFlow::<()>::Continue(())
-        });
+        let fields = fields_of(&parsed.expr);
         let schema = text_schema(&fields);
         let df_schema = DFSchema::try_from(schema.as_ref().clone())
             .map_err(|e| format!("SQL {text:?}: {e}"))?;
@@ -61,6 +49,25 @@ impl SqlExpression {
             data_type,
         })
     }
+}
+
+/// The source fields an expression names, as DataFusion resolves them
+/// (quoted names as written, unquoted ones lower-cased), in order of
+/// appearance.
+fn fields_of(expr: &SqlExpr) -> Vec<String> {
+    let mut fields: Vec<String> = Vec::new();
+    let _ = visit_expressions(expr, |e| {
+        let name = match e {
+            SqlExpr::Identifier(ident) if ident.quote_style.is_some() => ident.value.clone(),
+            SqlExpr::Identifier(ident) => ident.value.to_lowercase(),
+            _ => return ControlFlow::<()>::Continue(()),
+        };
+        if !fields.contains(&name) {
+            fields.push(name);
+        }
+        ControlFlow::Continue(())
+    });
+    fields
 }
 
 /// A condition over the elements of a JSON array (a lookup's `where`),
@@ -81,7 +88,13 @@ pub fn parse_element_condition(text: &str) -> Result<SqlExpression, String> {
         *e = SqlExpr::Identifier(Ident::with_quote('"', path));
         ControlFlow::Continue(())
     });
-    let expression = SqlExpression::parse(&parsed.expr.to_string())?;
+    if fields_of(&parsed.expr).is_empty() {
+        return Err(format!(
+            "{text:?} names no field of the elements, so it holds for all of them or none"
+        ));
+    }
+    let expression = SqlExpression::parse(&parsed.expr.to_string())
+        .map_err(|e| format!("where {text:?}: {e}"))?;
     if !matches!(expression.data_type, DataType::Boolean | DataType::Null) {
         return Err(format!(
             "{text:?} is not a condition (it gives {}, not true or false)",
@@ -265,6 +278,8 @@ mod tests {
         assert_eq!(e.fields, ["a.b"]);
         let err = parse_element_condition("upper(kind)").unwrap_err();
         assert!(err.contains("is not a condition"), "{err}");
+        let err = parse_element_condition("1 = 1").unwrap_err();
+        assert!(err.contains("names no field of the elements"), "{err}");
     }
 
     #[test]

@@ -317,12 +317,22 @@ impl TryFrom<RawSource> for SourceConfig {
                 ));
             }
             if let Some(lookup) = &spec.lookup {
+                if lookup.records.is_empty() {
+                    return Err(format!(
+                        "source {source}: columns.{field}: lookup records is empty: name the array, from the document's root (/includes/users) or in the record (columns)"
+                    ));
+                }
                 check_records_path(&lookup.records).map_err(|e| {
                     format!(
                         "source {source}: columns.{field}: lookup records {:?} {e}",
                         lookup.records
                     )
                 })?;
+            }
+            if spec.sum.is_some() && raw.format == Format::Parquet {
+                return Err(format!(
+                    "source {source}: columns.{field}: `sum` adds up a JSON array (json, jsonl, or a csv cell holding one), not a parquet list"
+                ));
             }
             if spec.sum.is_some() && !matches!(def.ty, FieldType::Float | FieldType::Int) {
                 return Err(format!(
@@ -403,12 +413,17 @@ fn check_unpivot(source: &str, raw: &RawSource, unpivot: &Unpivot) -> Result<(),
             "source {source}: `unpivot` reads csv, json or jsonl, not parquet"
         ));
     }
-    if unpivot.name == unpivot.value
-        || unpivot.keep.contains(&unpivot.name)
-        || unpivot.keep.contains(&unpivot.value)
-    {
+    let mut names: Vec<&String> = unpivot.columns().collect();
+    names.sort();
+    names.dedup();
+    if names.len() != unpivot.keep.len() + 2 || names.iter().any(|n| n.trim().is_empty()) {
         return Err(format!(
-            "source {source}: unpivot's `name`, `value` and `keep` must all be different columns"
+            "source {source}: unpivot's `name`, `value` and `keep` must be different, non-empty columns"
+        ));
+    }
+    if let Some((field, _)) = raw.columns.iter().find(|(_, s)| s.lookup.is_some()) {
+        return Err(format!(
+            "source {source}: columns.{field}: `lookup` and `unpivot` do not combine"
         ));
     }
     if raw.line_items.is_some() {
@@ -432,16 +447,14 @@ fn check_unpivot(source: &str, raw: &RawSource, unpivot: &Unpivot) -> Result<(),
         if !unpivot.columns().any(|c| c == column) {
             return Err(format!(
                 "source {source}: {reader} reads {column:?}, but with `unpivot` a row has only the kept columns ({}), {:?} and {:?}",
-                unpivot.keep.join(", "),
+                match unpivot.keep.is_empty() {
+                    true => "none".to_string(),
+                    false => unpivot.keep.join(", "),
+                },
                 unpivot.name,
                 unpivot.value
             ));
         }
-    }
-    if let Some((field, _)) = raw.columns.iter().find(|(_, s)| s.lookup.is_some()) {
-        return Err(format!(
-            "source {source}: columns.{field}: `lookup` and `unpivot` do not combine"
-        ));
     }
     Ok(())
 }
@@ -462,10 +475,10 @@ fn check_line_items(
     let amount = columns.get("amount");
     if let Some(items) = line_items
         && items.amount == LineAmount::Sum
-        && amount.is_some_and(|s| s.values.is_some())
+        && amount.is_some_and(|s| s.values.is_some() || s.sum.is_some())
     {
         return Err(format!(
-            "source {source}: with `line_items: {{ amount: sum }}` each line's amount is a number; `values` cannot map it"
+            "source {source}: with `line_items: {{ amount: sum }}` each line's amount is a number; `values` or `sum` cannot make it"
         ));
     }
     for field in ["order_id", "amount"] {

@@ -16,7 +16,7 @@ use super::json_pointer::{RecordsPath, Target, object_entries, pointer_hint};
 use super::mapping::{LookupKey, Mapping};
 use super::rows::Rejection;
 use super::sink::{FileError, RecordSink};
-use super::unpivot::Wide;
+use super::unpivot::{Wide, duplicate};
 
 /// Reads a whole JSON document: exports of this shape are API pages, small
 /// enough to hold, and cannot be parsed incrementally record by record.
@@ -230,7 +230,7 @@ impl<'m> DocumentReader<'m> {
             tree: PathTree::new(&mapping.columns),
             seen: RefCell::new(PathsSeen {
                 columns: vec![false; mapping.columns.len()],
-                lookups: vec![[false; 3]; lookups.len()],
+                lookups: vec![[false; 4]; lookups.len()],
                 ..PathsSeen::default()
             }),
             mapping,
@@ -335,10 +335,18 @@ impl DocumentReader<'_> {
         let entries = match object_entries(record) {
             Ok(entries) => entries,
             Err(e) => {
-                let why = format!("{} is not a JSON object ({e})", self.noun);
+                let why = match serde_json::from_str::<serde::de::IgnoredAny>(record) {
+                    Ok(_) => format!("{} is not a JSON object", self.noun),
+                    Err(_) => format!("not valid JSON: {e}"),
+                };
                 return sink.reject(row, Rejection::new(None, why), compact(record));
             }
         };
+        if let Some(key) = duplicate(entries.iter().map(|(key, _)| key.as_str())) {
+            let why =
+                format!("the key {key:?} occurs twice, so `unpivot` cannot tell its cells apart");
+            return sink.reject(row, Rejection::new(None, why), compact(record));
+        }
         let texts: Vec<(&str, Option<String>)> = entries
             .iter()
             .map(|(key, value)| {
@@ -352,13 +360,13 @@ impl DocumentReader<'_> {
             .map(|k| {
                 texts
                     .iter()
-                    .find(|(key, _)| key == k)
+                    .find(|(key, _)| key.trim() == k)
                     .and_then(|(_, t)| t.as_deref())
             })
             .collect();
         let cells = texts
             .iter()
-            .filter(|(key, _)| !wide.keep().iter().any(|k| k == key))
+            .filter(|(key, _)| !wide.keep().iter().any(|k| k == key.trim()))
             .map(|(key, text)| (*key, text.as_deref()));
         wide.emit(row, &kept, cells, sink)
     }
@@ -399,9 +407,15 @@ impl DocumentReader<'_> {
                 continue;
             }
             let usage = &self.mapping.uses[i];
-            let hint = super::header::closest(column, &paths)
-                .map(|c| format!("; did you mean {c:?}?"))
-                .unwrap_or_default();
+            let hint = match items_holding(column, &paths) {
+                Some(array) => format!(
+                    "; the items of {array:?} have it: are they the records (`records: /{}`)?",
+                    array.replace('.', "/")
+                ),
+                None => super::header::closest(column, &paths)
+                    .map(|c| format!("; did you mean {c:?}?"))
+                    .unwrap_or_default(),
+            };
             report(
                 usage.required,
                 format!(
@@ -411,7 +425,7 @@ impl DocumentReader<'_> {
                 ),
             )?;
         }
-        for (lookup, [array, key, value]) in self.mapping.lookups.iter().zip(&seen.lookups) {
+        for (lookup, [array, key, value, held]) in self.mapping.lookups.iter().zip(&seen.lookups) {
             let spec = &lookup.spec;
             let what = match (array, key, value) {
                 (false, _, _) if spec.is_relative() => format!(
@@ -431,7 +445,14 @@ impl DocumentReader<'_> {
                     "lookup value {:?} occurs in no record at {}",
                     spec.value, spec.records
                 ),
-                _ => continue,
+                // A required field's records say so one by one.
+                _ => match (&spec.condition, held, lookup.field.required) {
+                    (Some(condition), false, false) => format!(
+                        "lookup where {:?} holds for no element of {}",
+                        condition.written, spec.records
+                    ),
+                    _ => continue,
+                },
             };
             report(
                 lookup.field.required,
@@ -440,6 +461,16 @@ impl DocumentReader<'_> {
         }
         Ok(warnings)
     }
+}
+
+/// The array whose items have `column` (`data` for `data.0.id`): a file
+/// read as one record whose records are in fact in an array of it.
+fn items_holding<'p>(column: &str, paths: &[&'p str]) -> Option<&'p str> {
+    paths.iter().find_map(|p| {
+        p.strip_suffix(column)?
+            .strip_suffix(".0.")
+            .filter(|array| !array.is_empty())
+    })
 }
 
 /// Every dotted path of the sampled records (an array by its first item,

@@ -22,8 +22,8 @@ use crate::config::text_schema;
 pub(super) type Table = HashMap<String, Option<String>>;
 
 /// Whether some document (or record) had the lookup's array, a key in an
-/// element of it, and a value.
-pub(super) type Seen = [bool; 3];
+/// element of it, a value, and an element its `where` held for.
+pub(super) type Seen = [bool; 4];
 
 /// One lookup, ready to build tables from documents or records.
 pub(super) struct LookupReader {
@@ -55,13 +55,14 @@ impl LookupReader {
         let mut paths: Vec<String> = spec.key.iter().cloned().collect();
         paths.push(spec.value.clone());
         let condition = spec.condition.as_ref().map(|c| {
-            let schema = text_schema(&c.0.fields);
+            let fields = &c.expression.fields;
+            let schema = text_schema(fields);
             let condition = Condition {
-                planned: Planned::new(&c.0, &schema, DataType::Boolean),
+                planned: Planned::new(&c.expression, &schema, DataType::Boolean),
                 schema,
                 first: paths.len(),
             };
-            paths.extend(c.0.fields.iter().cloned());
+            paths.extend(fields.iter().cloned());
             condition
         });
         Ok(LookupReader {
@@ -105,6 +106,7 @@ impl LookupReader {
             if !matches {
                 continue;
             }
+            seen[3] = true;
             let key = if self.keyed {
                 text(0)
             } else {
@@ -160,7 +162,7 @@ pub(super) fn not_found(input: &LookupInput, key: Option<&str>) -> String {
     }
     if let Some(condition) = &spec.condition {
         let joint = if spec.key.is_some() { " and" } else { "" };
-        reason.push_str(&format!("{joint} matches {}", condition.0.text));
+        reason.push_str(&format!("{joint} matches {}", condition.written));
     }
     reason
 }

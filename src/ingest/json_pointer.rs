@@ -82,22 +82,34 @@ impl RecordsPath {
     /// a record for a relative path): the items of an array, an object as
     /// one record, or with `/*` every value of an object or array.
     pub(super) fn find<'de>(&self, document: &'de str) -> Result<Target<'de>, serde_json::Error> {
+        let every = self.every;
+        Ok(match self.walk(document, At::Items { every })? {
+            None => Target::Missing,
+            Some(Found::Items(items)) => Target::Records(items),
+            Some(Found::Scalar) => Target::Scalar,
+            // Rare and small (one post, one response): walked again to
+            // take the object whole, so arrays are read in one pass.
+            Some(Found::Object) => match self.walk(document, At::Raw)? {
+                Some(Found::Raw(object)) => Target::Records(vec![object]),
+                _ => Target::Missing,
+            },
+            Some(Found::Raw(_)) => unreachable!("asked for items"),
+        })
+    }
+
+    fn walk<'de>(
+        &self,
+        document: &'de str,
+        at: At,
+    ) -> Result<Option<Found<'de>>, serde_json::Error> {
         let mut de = serde_json::Deserializer::from_str(document);
         let found = PointerSeed {
             tokens: &self.tokens,
+            at,
         }
         .deserialize(&mut de)?;
         de.end()?;
-        let Some(value) = found else {
-            return Ok(Target::Missing);
-        };
-        let text = value.get();
-        Ok(match (text.as_bytes().first(), self.every) {
-            (Some(b'['), _) => Target::Records(serde_json::from_str(text)?),
-            (Some(b'{'), false) => Target::Records(vec![value]),
-            (Some(b'{'), true) => Target::Records(object_values(text)?),
-            _ => Target::Scalar,
-        })
+        Ok(found)
     }
 }
 
@@ -108,12 +120,6 @@ pub(super) enum Target<'de> {
     /// A string, number, boolean or null: no record.
     Scalar,
     Missing,
-}
-
-/// An object's values in the order written (serde_json's `Map` sorts its
-/// keys, and row numbers follow the file).
-fn object_values(text: &str) -> Result<Vec<&RawValue>, serde_json::Error> {
-    Ok(object_entries(text)?.into_iter().map(|(_, v)| v).collect())
 }
 
 /// An object's keys and values in the order written.
@@ -138,25 +144,98 @@ pub(super) fn object_entries(text: &str) -> Result<Vec<(String, &RawValue)>, ser
     Ok(entries)
 }
 
+/// What to take where a pointer leads.
+#[derive(Clone, Copy)]
+enum At {
+    /// An array's items, or with `every` an object's values.
+    Items { every: bool },
+    /// The value whole.
+    Raw,
+}
+
+/// What a pointer led to.
+enum Found<'de> {
+    Items(Vec<&'de RawValue>),
+    /// An object, not taken (`At::Items` without `every`).
+    Object,
+    Raw(&'de RawValue),
+    Scalar,
+}
+
 /// Walks a document down a JSON pointer, skipping everything else, and
-/// takes the value it points at whole (`None` if there is none).
+/// takes what `at` asks for there (`None` if the pointer leads nowhere).
 struct PointerSeed<'t> {
     tokens: &'t [String],
+    at: At,
 }
 
 impl<'de> DeserializeSeed<'de> for PointerSeed<'_> {
-    type Value = Option<&'de RawValue>;
+    type Value = Option<Found<'de>>;
 
     fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<Self::Value, D::Error> {
-        if self.tokens.is_empty() {
-            return <&'de RawValue as serde::Deserialize>::deserialize(de).map(Some);
+        match (self.tokens.is_empty(), self.at) {
+            (false, _) => de.deserialize_any(self),
+            (true, At::Raw) => Ok(Some(Found::Raw(serde::Deserialize::deserialize(de)?))),
+            (true, At::Items { every }) => de.deserialize_any(ItemsVisitor { every }).map(Some),
         }
-        de.deserialize_any(self)
+    }
+}
+
+/// Takes an array's items (or an object's values, with `every`) as raw
+/// records, each parsed afterwards.
+struct ItemsVisitor {
+    every: bool,
+}
+
+impl<'de> Visitor<'de> for ItemsVisitor {
+    type Value = Found<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Found<'de>, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element::<&'de RawValue>()? {
+            items.push(item);
+        }
+        Ok(Found::Items(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Found<'de>, A::Error> {
+        if !self.every {
+            while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+            return Ok(Found::Object);
+        }
+        let mut values = Vec::new();
+        while let Some((_, value)) = map.next_entry::<IgnoredAny, &'de RawValue>()? {
+            values.push(value);
+        }
+        Ok(Found::Items(values))
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Found<'de>, E> {
+        Ok(Found::Scalar)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Found<'de>, E> {
+        Ok(Found::Scalar)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Found<'de>, E> {
+        Ok(Found::Scalar)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Found<'de>, E> {
+        Ok(Found::Scalar)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Found<'de>, E> {
+        Ok(Found::Scalar)
+    }
+    fn visit_unit<E>(self) -> Result<Found<'de>, E> {
+        Ok(Found::Scalar)
     }
 }
 
 impl<'de> Visitor<'de> for PointerSeed<'_> {
-    type Value = Option<&'de RawValue>;
+    type Value = Option<Found<'de>>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a JSON value")
@@ -167,7 +246,10 @@ impl<'de> Visitor<'de> for PointerSeed<'_> {
         let mut target = None;
         while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
             if *first == key {
-                target = map.next_value_seed(PointerSeed { tokens: rest })?;
+                target = map.next_value_seed(PointerSeed {
+                    tokens: rest,
+                    at: self.at,
+                })?;
             } else {
                 map.next_value::<IgnoredAny>()?;
             }
@@ -186,7 +268,10 @@ impl<'de> Visitor<'de> for PointerSeed<'_> {
         let mut index = 0;
         loop {
             if Some(index) == wanted {
-                match seq.next_element_seed(PointerSeed { tokens: rest })? {
+                match seq.next_element_seed(PointerSeed {
+                    tokens: rest,
+                    at: self.at,
+                })? {
                     Some(t) => target = t,
                     None => return Ok(target),
                 }

@@ -247,6 +247,9 @@ fn parse_field<'a>(
             FieldType::Int if total.fract() == 0.0 && total.abs() < 9e15 => {
                 Ok(Parsed::Int(check_number(def, total as i64)?))
             }
+            FieldType::Int if total.fract() == 0.0 => Err(format!(
+                "the sum {total} is larger than {MAX_COUNT}, the most a count may be"
+            )),
             FieldType::Int => Err(format!("the sum {total} is not a whole number")),
             _ => Ok(Parsed::Float(check_float(def, total)?)),
         };

@@ -77,8 +77,9 @@ impl<'a> Wide<'a> {
         Ok(())
     }
 
-    /// `{"<kept>": ..., "<column>": ...}`, in that order.
-    fn raw(&self, kept: &[Option<&str>], column: &str, cell: Option<&str>) -> String {
+    /// `{"<kept>": ..., "<column>": ...}`, in that order: an unpivoted
+    /// row's raw record.
+    pub(super) fn raw(&self, kept: &[Option<&str>], column: &str, cell: Option<&str>) -> String {
         let text = |v: Option<&str>| v.map_or(Value::Null, |t| Value::String(t.to_string()));
         let pairs: Vec<String> = self
             .unpivot
@@ -91,6 +92,12 @@ impl<'a> Wide<'a> {
             .collect();
         format!("{{{}}}", pairs.join(","))
     }
+}
+
+/// A name that occurs twice (compared trimmed), if any.
+pub(super) fn duplicate<'n>(names: impl Iterator<Item = &'n str>) -> Option<&'n str> {
+    let mut seen = std::collections::HashSet::new();
+    names.map(str::trim).find(|name| !seen.insert(*name))
 }
 
 #[cfg(test)]

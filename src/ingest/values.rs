@@ -77,8 +77,11 @@ pub fn parse_float(text: &str) -> Result<f64, String> {
 /// array; 0 for an empty array. An element without the path is an error:
 /// a sum that silently left one out would be a wrong amount.
 pub fn sum_over_array(array: &str, path: &str) -> Result<f64, String> {
-    let not_array =
-        || format!("{array:?} is not a JSON array (`sum` adds up a field of its elements)");
+    let not_array = || {
+        let start: String = array.chars().take(40).collect();
+        let more = if start.len() < array.len() { "..." } else { "" };
+        format!("{start:?}{more} is not a JSON array (`sum` adds up a field of its elements)")
+    };
     let items = match serde_json::from_str::<serde_json::Value>(array) {
         Ok(serde_json::Value::Array(items)) => items,
         _ => return Err(not_array()),

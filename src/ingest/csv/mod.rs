@@ -194,6 +194,13 @@ impl<'a> WideCsv<'a> {
         header: &'a [String],
     ) -> Result<WideCsv<'a>, FileError> {
         let wide = Wide::new(unpivot, columns);
+        // Two columns of one name would make rows that cannot be told
+        // apart (or a kept column that is also a row).
+        if let Some(name) = super::unpivot::duplicate(header.iter().map(String::as_str)) {
+            return Err(FileError::new(format!(
+                "the header names {name:?} twice, so `unpivot` cannot tell its columns apart"
+            )));
+        }
         let kept = resolve_columns(header, wide.keep())?;
         let pivoted = header
             .iter()
@@ -218,21 +225,21 @@ impl<'a> WideCsv<'a> {
         sink: &mut dyn RecordSink,
     ) -> Result<(), FileError> {
         let text = |i: usize| std::str::from_utf8(&record[i]);
-        let kept_bad = self.kept.iter().find(|&&i| text(i).is_err());
+        let kept_bad = self.kept.iter().copied().find(|&i| text(i).is_err());
         let kept: Vec<Option<&str>> = self.kept.iter().map(|&i| text(i).ok()).collect();
         for &(i, name) in &self.pivoted {
-            let bad = kept_bad.copied().or(text(i).is_err().then_some(i));
-            match bad {
-                None => self
-                    .wide
-                    .emit(line, &kept, [(name, text(i).ok())].into_iter(), sink)?,
-                Some(column) => {
-                    let header = self.header[column].as_str();
-                    let reason = format!("column {header:?} is not valid UTF-8");
-                    let raw = String::from_utf8_lossy(&record[i]).into_owned();
-                    sink.reject(line, Rejection::new(None, reason), raw)?;
-                }
-            }
+            let Some(column) = kept_bad.or(text(i).is_err().then_some(i)) else {
+                self.wide
+                    .emit(line, &kept, [(name, text(i).ok())].into_iter(), sink)?;
+                continue;
+            };
+            let header = self.header[column].as_str();
+            let reason = format!("column {header:?} is not valid UTF-8");
+            let lossy = |i: usize| String::from_utf8_lossy(&record[i]);
+            let kept: Vec<_> = self.kept.iter().map(|&k| lossy(k)).collect();
+            let kept: Vec<Option<&str>> = kept.iter().map(|t| Some(t.as_ref())).collect();
+            let raw = self.wide.raw(&kept, name, Some(&lossy(i)));
+            sink.reject(line, Rejection::new(None, reason), raw)?;
         }
         Ok(())
     }
