@@ -10,7 +10,7 @@ use std::io::{BufRead, BufReader, Read};
 use serde_json::Value;
 
 use super::decode::Decoded;
-use super::json_lookup::{LookupReader, Seen, Table, not_found};
+use super::json_lookup::{DocumentLookup, OwnArrays, Seen, Table, not_found};
 use super::json_paths::{PathTree, scalar_text};
 use super::json_pointer::{RecordsPath, Target, object_entries, pointer_hint};
 use super::mapping::{LookupKey, Mapping};
@@ -177,12 +177,14 @@ struct DocumentReader<'m> {
     path: RecordsPath,
     tree: PathTree,
     mapping: &'m Mapping,
-    lookups: Vec<LookupReader>,
+    /// Per lookup in an array of the document: how to build its table
+    /// (`None` for a lookup in each record's own array).
+    documents: Vec<Option<DocumentLookup>>,
+    /// The lookups in each record's own arrays.
+    own: OwnArrays,
     /// An unpivoted source's layout: each record's keys but the kept ones
     /// become rows.
     wide: Option<Wide<'m>>,
-    /// Whether some lookup reads each record's own array.
-    has_relative: bool,
     /// What one record is, for messages: a `line` of JSON Lines, or a
     /// `record` of an array.
     noun: &'static str,
@@ -219,10 +221,13 @@ impl<'m> DocumentReader<'m> {
         let pointer = pointer.unwrap_or("").to_string();
         let path = RecordsPath::parse(&pointer)
             .ok_or_else(|| FileError::new(format!("no value at JSON pointer {pointer:?}")))?;
-        let lookups = mapping
+        let documents = mapping
             .lookups
             .iter()
-            .map(LookupReader::new)
+            .map(|l| match l.spec.is_relative() {
+                true => Ok(None),
+                false => DocumentLookup::new(l).map(Some),
+            })
             .collect::<Result<Vec<_>, FileError>>()?;
         Ok(DocumentReader {
             pointer,
@@ -230,16 +235,16 @@ impl<'m> DocumentReader<'m> {
             tree: PathTree::new(&mapping.columns),
             seen: RefCell::new(PathsSeen {
                 columns: vec![false; mapping.columns.len()],
-                lookups: vec![[false; 4]; lookups.len()],
+                lookups: vec![[false; 4]; documents.len()],
                 ..PathsSeen::default()
             }),
             mapping,
-            has_relative: lookups.iter().any(LookupReader::is_relative),
+            own: OwnArrays::new(&mapping.lookups)?,
             wide: mapping
                 .unpivot
                 .as_ref()
                 .map(|u| Wide::new(u, &mapping.columns)),
-            lookups,
+            documents,
             noun,
         })
     }
@@ -248,21 +253,16 @@ impl<'m> DocumentReader<'m> {
         self.path.find(document)
     }
 
-    /// The tables of one document's arrays (see [`LookupReader::table`]).
+    /// The tables of one document's arrays (see [`DocumentLookup::table`]);
+    /// empty for the lookups in each record's own.
     fn lookups(&self, document: &str) -> LookupTables {
-        self.tables(document, false)
-    }
-
-    /// The tables of the lookups in a document's arrays (`relative`
-    /// false) or in one record's own (true); the others' are empty.
-    fn tables(&self, text: &str, relative: bool) -> LookupTables {
         let mut seen = self.seen.borrow_mut();
-        self.lookups
+        self.documents
             .iter()
             .zip(seen.lookups.iter_mut())
-            .map(|(lookup, seen)| match lookup.is_relative() == relative {
-                true => lookup.table(text, seen),
-                false => Table::new(),
+            .map(|(lookup, seen)| match lookup {
+                Some(lookup) => lookup.table(document, seen),
+                None => Table::new(),
             })
             .collect()
     }
@@ -285,21 +285,24 @@ impl<'m> DocumentReader<'m> {
                     .iter()
                     .map(|f| f.as_ref().and_then(|(_, text)| text.as_deref()))
                     .collect();
-                let own = match self.has_relative {
-                    true => self.tables(record, true),
-                    false => LookupTables::new(),
+                let picked = match self.own.is_empty() {
+                    true => Vec::new(),
+                    false => {
+                        let n = self.mapping.lookups.len();
+                        self.own
+                            .pick(record, n, &mut self.seen.borrow_mut().lookups)
+                    }
                 };
                 for (i, lookup) in self.mapping.lookups.iter().enumerate() {
-                    let table = match self.lookups[i].is_relative() {
-                        true => &own[i],
-                        false => &lookups[i],
-                    };
                     let key = match &lookup.key {
                         LookupKey::Column(column) => values[*column],
                         LookupKey::Literal(key) => Some(key.as_str()),
                         LookupKey::Any => Some(""),
                     };
-                    let found = key.and_then(|key| table.get(key));
+                    let found = match self.documents[i] {
+                        Some(_) => key.and_then(|key| lookups[i].get(key)),
+                        None => picked[i].as_ref(),
+                    };
                     if let (Some(key), None, true) = (key, found, lookup.field.required) {
                         let reason = not_found(lookup, Some(key));
                         let why = Rejection::new(Some(lookup.field.name), reason);

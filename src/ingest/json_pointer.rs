@@ -47,7 +47,6 @@ fn pointer_tokens(pointer: &str) -> Option<Vec<String>> {
 pub(super) struct RecordsPath {
     tokens: Vec<String>,
     every: bool,
-    relative: bool,
 }
 
 impl RecordsPath {
@@ -66,16 +65,7 @@ impl RecordsPath {
         if tokens.iter().any(|t| t == "*") {
             return None;
         }
-        Some(RecordsPath {
-            tokens,
-            every,
-            relative,
-        })
-    }
-
-    /// Whether the path starts at the record rather than the document.
-    pub(super) fn is_relative(&self) -> bool {
-        self.relative
+        Some(RecordsPath { tokens, every })
     }
 
     /// The records the path leads to in `document` (a whole document, or
