@@ -11,7 +11,7 @@
 
 mod common;
 
-use common::counts::assert_counts;
+use common::counts::{assert_counts, assert_source_counts};
 use common::{Project, assert_exit, lines, stderr};
 
 /// A Bluesky `app.bsky.feed.getPostThread` response: the post is one
@@ -71,6 +71,15 @@ fn one_object_is_one_record() {
     );
     let out = p.ingest();
     assert_exit(&out, 0);
+    let file = "bsky/thread.json";
+    assert_source_counts(&out, &p, Some("post"), file, ["loaded", "1", "1", "0", "0"]);
+    assert_source_counts(
+        &out,
+        &p,
+        Some("replies"),
+        file,
+        ["loaded", "2", "2", "0", "0"],
+    );
     let rows = p.query(
         "raw/social_activity",
         "SELECT _source, event_type, handle, CAST(occurred_at AS VARCHAR) AS at, likes, shares, text \

@@ -5,10 +5,20 @@ use super::{Project, stdout};
 
 /// The summary line of one file: status, read, loaded, quarantined, skipped.
 pub fn file_counts(out: &std::process::Output, file: &str) -> Vec<String> {
+    source_file_counts(out, None, file)
+}
+
+/// The summary line of one file of one source (two sources may read one
+/// file), or of the first source that read it.
+fn source_file_counts(out: &std::process::Output, source: Option<&str>, file: &str) -> Vec<String> {
     let summary = stdout(out);
     let line = summary
         .lines()
-        .find(|l| l.split_whitespace().nth(1) == Some(file))
+        .find(|l| {
+            let mut words = l.split_whitespace();
+            let first = words.next();
+            words.next() == Some(file) && source.is_none_or(|s| first == Some(s))
+        })
         .unwrap_or_else(|| panic!("{file} missing from the summary:\n{summary}"));
     line.split_whitespace()
         .skip(2)
@@ -19,12 +29,17 @@ pub fn file_counts(out: &std::process::Output, file: &str) -> Vec<String> {
 
 /// The run record's counts for one file, in the same order.
 pub fn recorded_counts(p: &Project, file: &str) -> Vec<String> {
+    source_recorded_counts(p, None, file)
+}
+
+fn source_recorded_counts(p: &Project, source: Option<&str>, file: &str) -> Vec<String> {
     let text = std::fs::read_to_string(p.warehouse().join("_runs/latest.json")).unwrap();
     let record: serde_json::Value = serde_json::from_str(&text).unwrap();
     let files = record["ingest"]["sources"]
         .as_array()
         .unwrap()
         .iter()
+        .filter(|s| source.is_none_or(|name| s["source"] == name))
         .flat_map(|s| s["files"].as_array().unwrap().iter());
     let entry = files
         .into_iter()
@@ -46,10 +61,21 @@ pub fn recorded_counts(p: &Project, file: &str) -> Vec<String> {
 /// in both the summary and the run record, and that the rows read are
 /// the rows loaded, quarantined and skipped.
 pub fn assert_counts(out: &std::process::Output, p: &Project, file: &str, expected: [&str; 5]) {
-    let summary = file_counts(out, file);
+    assert_source_counts(out, p, None, file, expected);
+}
+
+/// [`assert_counts`] for one source's reading of a file.
+pub fn assert_source_counts(
+    out: &std::process::Output,
+    p: &Project,
+    source: Option<&str>,
+    file: &str,
+    expected: [&str; 5],
+) {
+    let summary = source_file_counts(out, source, file);
     assert_eq!(summary, expected, "{file} in the summary");
     assert_eq!(
-        recorded_counts(p, file),
+        source_recorded_counts(p, source, file),
         expected,
         "{file} in the run record"
     );
