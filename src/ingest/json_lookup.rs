@@ -189,9 +189,11 @@ pub(super) struct OwnArrays {
 struct Group {
     path: RecordsPath,
     tree: PathTree,
-    /// (index of the lookup in the mapping, its literal key, its pick).
-    members: Vec<(usize, Option<String>, Pick)>,
+    members: Vec<Member>,
 }
+
+/// A lookup in a group: its index in the mapping, its literal key, its pick.
+type Member = (usize, Option<String>, Pick);
 
 /// Per lookup of the mapping: for one in the record's own array, what it
 /// picked (`Some(None)` for JSON null) or `None` if no element matched;
@@ -201,32 +203,35 @@ pub(super) type Picked = Vec<Option<Option<String>>>;
 impl OwnArrays {
     /// Groups the lookups whose `records` is relative.
     pub(super) fn new(lookups: &[LookupInput]) -> Result<OwnArrays, FileError> {
-        let mut grouped: Vec<(RecordsPath, Vec<String>, Vec<(usize, Option<String>, Pick)>)> =
-            Vec::new();
+        // Per array: its path, the paths its lookups read, and the lookups.
+        let mut paths: Vec<(RecordsPath, Vec<String>)> = Vec::new();
+        let mut members: Vec<Vec<Member>> = Vec::new();
         for (index, input) in lookups.iter().enumerate() {
             if !input.spec.is_relative() {
                 continue;
             }
             let path = records_path(input)?;
-            let at = match grouped.iter().position(|(p, _, _)| *p == path) {
+            let at = match paths.iter().position(|(p, _)| *p == path) {
                 Some(at) => at,
                 None => {
-                    grouped.push((path, Vec::new(), Vec::new()));
-                    grouped.len() - 1
+                    paths.push((path, Vec::new()));
+                    members.push(Vec::new());
+                    paths.len() - 1
                 }
             };
-            let (_, paths, members) = &mut grouped[at];
             let literal = match &input.key {
                 LookupKey::Literal(key) => Some(key.clone()),
                 _ => None,
             };
-            members.push((index, literal, Pick::new(input, paths)));
+            let pick = Pick::new(input, &mut paths[at].1);
+            members[at].push((index, literal, pick));
         }
-        let groups = grouped
+        let groups = paths
             .into_iter()
-            .map(|(path, paths, members)| Group {
+            .zip(members)
+            .map(|((path, read), members)| Group {
                 path,
-                tree: PathTree::new(&paths),
+                tree: PathTree::new(&read),
                 members,
             })
             .collect();
