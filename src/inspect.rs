@@ -71,6 +71,9 @@ pub async fn test(
         .filter(|m| !missing.contains(m))
         .cloned()
         .collect();
+    if built.is_empty() && !project.order.is_empty() {
+        return Err(RunError::NothingBuilt);
+    }
     let params = crate::pipeline::parameters(&config, &project.spec, run_date(&config, date));
     let (results, mut warnings) = data_tests::run(&ctx, &project, &built, &params).await;
     for name in missing {
@@ -83,7 +86,7 @@ pub async fn test(
     Ok((results, warnings))
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum OutputFormat {
     Table,
     Csv,

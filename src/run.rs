@@ -44,6 +44,11 @@ pub enum RunError {
     #[error("{0}")]
     Query(String),
     #[error(
+        "no model has been built in this warehouse yet, so there is nothing to test: run \
+         `advocacy build` (or `advocacy run`) first"
+    )]
+    NothingBuilt,
+    #[error(
         "interrupted (Ctrl-C or SIGTERM); the lock was released and nothing half-written was published"
     )]
     Interrupted,
@@ -65,8 +70,12 @@ impl RunError {
             RunError::Config(_)
             | RunError::Pipeline(PipelineError::Invalid(_))
             | RunError::Query(_) => exit::INVALID,
-            RunError::Lock(LockError::NoConditionalCreate) => exit::FAILED,
-            RunError::Lock(_) => exit::LOCKED,
+            // Only a lock another run holds (or may hold) is exit 4; a
+            // store that cannot be reached, or a lock lost mid-run, is a
+            // failed run.
+            RunError::Lock(LockError::Held(_) | LockError::Unreadable(_) | LockError::Newer(_)) => {
+                exit::LOCKED
+            }
             _ => exit::FAILED,
         }
     }
@@ -222,6 +231,9 @@ pub async fn execute(step: Step, options: &RunOptions) -> Result<RunRecord, RunE
         Step::Ingest => None,
         Step::Run | Step::Build => Some(Project::load_valid(&config)?),
     };
+    if let Some(project) = &project {
+        pipeline::check_select(project, &options.select)?;
+    }
     if config.run.pii != crate::config::Pii::Keep && config.run.pii_salt_public {
         tracing::warn!(
             "the PII salt is public (run.pii_salt_public): anyone who reads the config can \

@@ -7,7 +7,7 @@ use chrono::NaiveDate;
 use super::calendar::WEEK_MS;
 
 /// How much the simulated customers buy and post.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
 pub enum Profile {
     /// About 3 orders and 1.8 social events per customer over the
     /// bundled period: a typical retailer's CRM.

@@ -112,6 +112,7 @@ impl SourceRun<'_> {
                 report.warnings.push(warning);
             }
             tracing::info!(
+                target: "advocacy::progress",
                 source = %self.source.name,
                 file = %file.path,
                 status = ?file.status,

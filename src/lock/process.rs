@@ -59,7 +59,20 @@ pub fn is_gone(holder: &Identity, pid: u32, me: &Identity) -> bool {
     if !same_pid_space {
         return false;
     }
-    match (process_started(pid), holder.process_started) {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok();
+    // A zombie (dead, not yet reaped by its parent) or a dying process
+    // still has its /proc entry, but holds nothing any more.
+    if stat
+        .as_deref()
+        .and_then(parse_state)
+        .is_some_and(|s| s == 'Z' || s == 'X')
+    {
+        return true;
+    }
+    match (
+        stat.as_deref().and_then(parse_start_time),
+        holder.process_started,
+    ) {
         (Some(now), Some(then)) => now != then,
         // A start time not known on either side: only a missing pid tells.
         _ => !Path::new(&format!("/proc/{pid}")).exists(),
@@ -86,6 +99,15 @@ fn process_started(pid: u32) -> Option<u64> {
     parse_start_time(&stat)
 }
 
+/// Field 3 of `/proc/<pid>/stat`: the state (`R`, `S`, `Z` for a zombie...).
+fn parse_state(stat: &str) -> Option<char> {
+    stat[stat.rfind(')')? + 1..]
+        .split_whitespace()
+        .next()?
+        .chars()
+        .next()
+}
+
 fn parse_start_time(stat: &str) -> Option<u64> {
     let after_name = &stat[stat.rfind(')')? + 1..];
     // Fields 3.. follow the name; the start time is field 22.
@@ -102,6 +124,8 @@ mod tests {
                     987654 1000 50";
         assert_eq!(parse_start_time(stat), Some(987654));
         assert_eq!(parse_start_time("garbage"), None);
+        assert_eq!(parse_state(stat), Some('S'));
+        assert_eq!(parse_state("1 (x) Z 0"), Some('Z'));
     }
 
     #[test]
@@ -132,6 +156,42 @@ mod tests {
         assert!(!is_gone(&Identity::default(), own_pid, &me));
         // No process has this pid.
         assert!(is_gone(&me, u32::MAX - 1, &me));
+    }
+
+    /// A holder killed but not yet reaped by its parent (`kill -9` of a
+    /// run whose parent shell is busy) keeps its pid and its /proc entry,
+    /// in state Z: it is gone all the same.
+    #[test]
+    fn a_zombie_holder_is_gone() {
+        let me = Identity::current();
+        if me.boot_id.is_none() || me.pid_namespace.is_none() {
+            return; // not Linux: only the TTL tells
+        }
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let holder = Identity {
+            process_started: process_started(pid),
+            ..me.clone()
+        };
+        assert!(!is_gone(&holder, pid, &me), "a live holder");
+        child.kill().unwrap();
+        // Not reaped: wait until the kernel shows it as a zombie.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|s| parse_state(&s))
+            != Some('Z')
+        {
+            assert!(std::time::Instant::now() < deadline, "no zombie");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert!(std::path::Path::new(&format!("/proc/{pid}")).exists());
+        assert!(is_gone(&holder, pid, &me), "a zombie holder");
+        child.wait().unwrap();
+        assert!(is_gone(&holder, pid, &me), "a reaped holder");
     }
 
     #[test]

@@ -165,7 +165,7 @@ pub fn ancestors(deps: &BTreeMap<String, BTreeSet<String>>, name: &str) -> BTree
     found
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum GraphFormat {
     Text,
     Dot,

@@ -288,7 +288,9 @@ fn finished(model: &Model, result: Result<Built, String>, seconds: f64) -> Model
         }
     };
     let (rows, spilled_bytes) = (built.rows, built.spilled_bytes);
-    tracing::info!(model = %model.name, status = ?status, rows, seconds, spilled_bytes, "model done");
+    // At default verbosity too (the `advocacy::progress` target): a run
+    // under a scheduler says what it has done as it goes.
+    tracing::info!(target: "advocacy::progress", model = %model.name, status = ?status, rows, seconds, spilled_bytes, "model done");
     ModelReport {
         model: model.name.clone(),
         file: model.file.display().to_string(),

@@ -282,6 +282,18 @@ pub struct BuildOptions {
     pub held_back: BTreeSet<String>,
 }
 
+/// Checks `--select` patterns against the project, before a run reads
+/// anything: a misspelled model is an error at once, not after the
+/// ingest.
+pub fn check_select(project: &Project, patterns: &[String]) -> Result<(), PipelineError> {
+    if patterns.is_empty() {
+        return Ok(());
+    }
+    select::select(patterns, &project.deps, &project.spec)
+        .map(|_| ())
+        .map_err(|e| PipelineError::Invalid(vec![e]))
+}
+
 /// Builds the selected models in dependency order (independent ones
 /// concurrently), runs their data tests, and publishes the reports whose
 /// error-severity tests pass. A failed model skips the models that read it.

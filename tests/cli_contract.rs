@@ -1,0 +1,283 @@
+//! Issue 30, points 1 to 3: the command line as a scheduler relies on it.
+//! Every subcommand accepts exactly the flags it uses (a table of each
+//! flag, accepted or refused); exit codes are the documented ones; a closed
+//! pipe is not an error; output is plain off a terminal; at default
+//! verbosity each file and model says when it is done; with
+//! `--log-format json` every line is JSON and a run ends with
+//! `run_finished`.
+
+mod common;
+
+use common::{Project, assert_exit, stderr, stdout};
+
+const SOURCE: &str = r#"  - name: shop
+    entity: orders
+    format: csv
+    path: orders.csv
+    columns: { order_id: id, customer_id: cid, ordered_at: at, amount: amount }
+"#;
+
+fn project() -> Project {
+    let p = Project::new();
+    p.config(SOURCE);
+    p.land(
+        "orders.csv",
+        "id,cid,at,amount\no1,C1,2025-01-01,10\no2,C1,2025-01-02,250\no3,C2,2025-01-03,40\n",
+    );
+    p.write(
+        "queries/reports/revenue.sql",
+        "SELECT customer_id, sum(amount) AS revenue FROM raw_orders GROUP BY customer_id",
+    );
+    p
+}
+
+/// Each subcommand with each flag it takes, run for real on a small
+/// project (in this order: `test` needs what `run` built), with the exit
+/// code expected; then every flag it does not take, refused by the
+/// argument parser with exit 2 before anything is read.
+#[test]
+fn every_subcommand_takes_exactly_its_flags() {
+    let p = project();
+    let config = ["--config", "config.yaml"];
+    let accepted: &[(&str, &[&str], i32)] = &[
+        ("run", &["--date", "2026-11-01"], 0),
+        ("run", &["--select", "revenue"], 0),
+        ("run", &["-s", "revenue"], 0),
+        ("run", &["--full-refresh"], 0),
+        ("run", &["--force-unlock"], 0),
+        ("run", &["--log-format", "json"], 0),
+        ("run", &["-v"], 0),
+        ("run", &["-q"], 0),
+        (
+            "ingest",
+            &["--date", "2026-11-01", "--full-refresh", "--force-unlock"],
+            0,
+        ),
+        (
+            "build",
+            &[
+                "--date",
+                "2026-11-01",
+                "--select",
+                "revenue",
+                "--force-unlock",
+            ],
+            0,
+        ),
+        ("validate", &["--date", "2026-11-01", "-v"], 0),
+        ("test", &["--date", "2026-11-01", "-q"], 0),
+        ("dag", &["--format", "mermaid"], 0),
+        ("query", &["SELECT 1 AS one", "--format", "csv"], 0),
+        ("repair-manifest", &["--force-unlock"], 0),
+    ];
+    for (command, flags, code) in accepted {
+        let mut args = vec![*command];
+        args.extend(config);
+        args.extend(*flags);
+        let out = p.advocacy(&args);
+        assert_eq!(
+            out.status.code(),
+            Some(*code),
+            "advocacy {}\nstdout:\n{}\nstderr:\n{}",
+            args.join(" "),
+            stdout(&out),
+            stderr(&out)
+        );
+    }
+    let refused: &[(&str, &[&str])] = &[
+        ("ingest", &["--select", "revenue"]),
+        ("validate", &["--select", "bogus_model"]),
+        ("validate", &["--force-unlock"]),
+        ("validate", &["--full-refresh"]),
+        ("dag", &["--date", "2026-11-01"]),
+        ("dag", &["--select", "revenue"]),
+        ("test", &["--select", "revenue"]),
+        ("test", &["--force-unlock"]),
+        ("query", &["SELECT 1", "--date", "2026-11-01"]),
+        ("query", &["SELECT 1", "--force-unlock"]),
+        ("query", &["SELECT 1", "-s", "revenue"]),
+        ("repair-manifest", &["--date", "2026-11-01"]),
+        ("repair-manifest", &["--select", "revenue"]),
+        ("build", &["--full-refresh"]),
+    ];
+    for (command, flags) in refused {
+        let mut args = vec![*command];
+        args.extend(config);
+        args.extend(*flags);
+        let out = p.advocacy(&args);
+        assert_exit(&out, 2);
+        assert!(
+            stderr(&out).contains("unexpected argument"),
+            "advocacy {}: {}",
+            args.join(" "),
+            stderr(&out)
+        );
+    }
+}
+
+/// A misspelled `--select` fails before any export is read: the raw zone
+/// stays empty and the message names the model.
+#[test]
+fn a_misspelled_select_fails_before_anything_is_read() {
+    let p = project();
+    let out = p.advocacy(&["run", "--config", "config.yaml", "--select", "revenu"]);
+    assert_exit(&out, 2);
+    assert!(stderr(&out).contains("revenu"), "{}", stderr(&out));
+    assert!(
+        !p.warehouse().join("raw").exists(),
+        "the run loaded exports"
+    );
+}
+
+/// `test` before anything was built has nothing to test: an error, not
+/// "0 passed".
+#[test]
+fn testing_a_warehouse_with_nothing_built_is_an_error() {
+    let p = project();
+    let out = p.advocacy(&["test", "--config", "config.yaml"]);
+    assert_exit(&out, 1);
+    assert!(
+        stderr(&out).contains("no model has been built in this warehouse yet"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// `advocacy query ... | head -1`: the reader closes the pipe early; the
+/// query ends quietly with 0, no panic, no backtrace.
+#[test]
+fn a_closed_pipe_ends_a_query_quietly() {
+    let p = project();
+    assert_exit(&p.advocacy(&["run", "--config", "config.yaml", "-q"]), 0);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_advocacy"))
+        .current_dir(p.dir.path())
+        .args(["query", "--config", "config.yaml", "--format", "csv"])
+        .arg("SELECT * FROM unnest(range(1, 200000)) AS t(n)")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read one line, then close our end of the pipe.
+    let mut reader = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut reader, &mut first).unwrap();
+    drop(reader);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(first.trim(), "n");
+    assert_exit(&out, 0);
+    assert!(stderr(&out).is_empty(), "{}", stderr(&out));
+}
+
+/// At default verbosity, off a terminal, a run says each file and model
+/// as it is done, in plain text (no colour codes, with or without
+/// NO_COLOR), before its summary.
+#[test]
+fn a_run_says_what_it_has_done_as_it_goes_in_plain_text() {
+    let p = project();
+    for env in [&[][..], &[("NO_COLOR", "1")][..]] {
+        let out = p.advocacy_env(&["run", "--config", "config.yaml", "--full-refresh"], env);
+        assert_exit(&out, 0);
+        let err = stderr(&out);
+        let file = err
+            .lines()
+            .find(|l| l.contains("file done"))
+            .unwrap_or_else(|| panic!("{err}"));
+        assert!(
+            file.contains("source=shop") && file.contains("rows_loaded=3"),
+            "{file}"
+        );
+        let model = err
+            .lines()
+            .find(|l| l.contains("model done"))
+            .unwrap_or_else(|| panic!("{err}"));
+        assert!(
+            model.contains("model=revenue") && model.contains("rows=2"),
+            "{model}"
+        );
+        assert!(
+            !err.contains('\u{1b}'),
+            "colour codes off a terminal: {err:?}"
+        );
+    }
+}
+
+/// `--log-format json`: every line of stdout and stderr parses as JSON,
+/// the summary is the run record, and the last line is `run_finished`
+/// with the run's counts and exit code. A run that fails before it has a
+/// record ends the same way.
+#[test]
+fn json_logs_are_json_lines_ending_with_run_finished() {
+    let p = project();
+    let out = p.advocacy(&["run", "--config", "config.yaml", "--log-format", "json"]);
+    assert_exit(&out, 0);
+    let parse = |text: &str| -> Vec<serde_json::Value> {
+        text.lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l:?}")))
+            .collect()
+    };
+    let events = parse(&stdout(&out));
+    let logs = parse(&stderr(&out));
+    assert!(
+        logs.iter().any(|l| l["fields"]["message"] == "model done"),
+        "{logs:?}"
+    );
+    assert_eq!(events[0]["event"], "summary");
+    assert_eq!(events[0]["record"]["status"], "succeeded");
+    let last = events.last().unwrap();
+    assert_eq!(last["event"], "run_finished");
+    assert_eq!(last["status"], "succeeded");
+    assert_eq!(last["exit_code"], 0);
+    assert_eq!(last["rows_read"], 3);
+    assert_eq!(last["rows_loaded"], 3);
+    assert_eq!(last["models"], 1);
+    assert_eq!(last["run_date"], events[0]["record"]["run_date"]);
+
+    let out = p.advocacy(&["run", "--config", "nope.yaml", "--log-format", "json"]);
+    assert_exit(&out, 2);
+    assert!(stderr(&out).is_empty(), "{}", stderr(&out));
+    let events = parse(&stdout(&out));
+    let last = events.last().unwrap();
+    assert_eq!(last["event"], "run_finished");
+    assert_eq!(last["status"], "failed");
+    assert_eq!(last["exit_code"], 2);
+    assert!(
+        last["error"].as_str().unwrap().contains("nope.yaml"),
+        "{last}"
+    );
+}
+
+/// `--version` names the commit it was built from and the DataFusion
+/// release it runs.
+#[test]
+fn the_version_names_the_commit_and_datafusion() {
+    let out = Project::new().advocacy(&["--version"]);
+    assert_exit(&out, 0);
+    let version = stdout(&out);
+    assert!(version.starts_with("advocacy 0."), "{version}");
+    assert!(version.contains("(commit "), "{version}");
+    assert!(version.contains(", DataFusion 55."), "{version}");
+}
+
+/// A warehouse whose store cannot be reached is a failed run (exit 1, the
+/// store's message), not "another run holds the lock" (exit 4), though
+/// the lock is the first object the run touches.
+#[test]
+fn an_unreachable_store_is_exit_1_not_a_held_lock() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    // The listener is dropped: nothing answers on the port.
+    let p = project();
+    p.write(
+        "config.yaml",
+        &format!(
+            "landing: landing\nwarehouse: s3://nowhere/warehouse\nstorage:\n  s3:\n    endpoint: http://127.0.0.1:{port}\n    region: us-east-1\n    allow_http: true\n    access_key_id: test\n    secret_access_key: test\n    max_retries: 0\nrun: {{ pii_salt: s, pii_salt_public: true }}\nsources:\n{SOURCE}"
+        ),
+    );
+    let out = p.advocacy(&["run", "--config", "config.yaml"]);
+    assert_exit(&out, 1);
+    let err = stderr(&out);
+    assert!(err.contains("127.0.0.1"), "{err}");
+}
