@@ -23,6 +23,12 @@ if ! "$venv/bin/python" -c 'import numpy, scipy' 2>/dev/null; then
     echo "installing numpy and scipy (CLV reference) into $venv" >&2
     "$venv/bin/pip" install --quiet --disable-pip-version-check 'numpy>=1.26,<3' 'scipy>=1.11,<2'
 fi
+# jsonschema checks the config's JSON Schema (advocacy config-schema) as an
+# editor would (tests/cli_contract.rs).
+if ! "$venv/bin/python" -c 'import jsonschema' 2>/dev/null; then
+    echo "installing jsonschema (config schema check) into $venv" >&2
+    "$venv/bin/pip" install --quiet --disable-pip-version-check 'jsonschema>=4.17,<5'
+fi
 export ADVOCACY_PYTHON="$venv/bin/python"
 
 # The CDNOW sample (Fader, Hardie & Lee 2005) that the CLV models' unit tests

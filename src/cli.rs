@@ -55,6 +55,15 @@ pub enum Command {
     /// Write deterministic synthetic exports (the bundled testdata is made with this).
     #[command(long_about = GENERATE_ABOUT)]
     Generate(GenerateArgs),
+    /// Print the JSON Schema of the config file, for an editor to complete and check it.
+    ConfigSchema,
+    /// Print a completion script for a shell (bash, zsh, fish, elvish, powershell).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), e.g. `advocacy man > advocacy.1`.
+    Man,
     /// Start a Ballista scheduler that knows our SQL functions and object stores (engine: ballista).
     Scheduler(SchedulerArgs),
     /// Start a Ballista executor that runs the scheduler's tasks with our functions and object stores.

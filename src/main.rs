@@ -8,7 +8,7 @@ mod logging;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
 use advocacy::cluster::ClusterError;
 use advocacy::cluster::executor::{self, ExecutorOptions};
@@ -215,6 +215,31 @@ fn run_generate(args: GenerateArgs) -> i32 {
     }
 }
 
+fn print_config_schema() -> i32 {
+    let schema = schemars::schema_for!(advocacy::config::Config);
+    let text = serde_json::to_string_pretty(&schema).expect("a schema serialises");
+    written(
+        Output::new(LogFormat::Text).text(&format!("{text}\n")),
+        exit::SUCCESS,
+    )
+}
+
+fn print_completions(shell: clap_complete::Shell) -> i32 {
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "advocacy", &mut script);
+    let text = String::from_utf8_lossy(&script);
+    written(Output::new(LogFormat::Text).text(&text), exit::SUCCESS)
+}
+
+fn print_man_page() -> i32 {
+    let mut page = Vec::new();
+    clap_mangen::Man::new(Cli::command())
+        .render(&mut page)
+        .expect("rendering into memory");
+    let text = String::from_utf8_lossy(&page);
+    written(Output::new(LogFormat::Text).text(&text), exit::SUCCESS)
+}
+
 /// The `storage:` options of `--config`, or none.
 fn server_storage(config: Option<&PathBuf>) -> Result<advocacy::storage::StorageOptions, i32> {
     match config {
@@ -335,6 +360,9 @@ fn main() -> ExitCode {
         Command::Query(args) => run_query(args),
         Command::RepairManifest(args) => run_repair_manifest(args),
         Command::Generate(args) => run_generate(args),
+        Command::ConfigSchema => print_config_schema(),
+        Command::Completions { shell } => print_completions(shell),
+        Command::Man => print_man_page(),
         Command::Scheduler(args) => run_scheduler(args),
         Command::Executor(args) => run_executor(args),
     };

@@ -281,3 +281,83 @@ fn an_unreachable_store_is_exit_1_not_a_held_lock() {
     let err = stderr(&out);
     assert!(err.contains("127.0.0.1"), "{err}");
 }
+
+/// Validates `config` (YAML) against `advocacy config-schema` with the
+/// Python jsonschema package, as an editor's YAML plugin would; returns
+/// the first error, if any.
+fn schema_error(schema: &str, config: &str) -> Option<String> {
+    let python = std::env::var("ADVOCACY_PYTHON").unwrap_or_else(|_| {
+        panic!("ADVOCACY_PYTHON is not set: run bash scripts/test.sh, which installs jsonschema")
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let value: serde_yaml::Value = serde_yaml::from_str(config).unwrap();
+    std::fs::write(dir.path().join("schema.json"), schema).unwrap();
+    std::fs::write(
+        dir.path().join("config.json"),
+        serde_json::to_string(&value).unwrap(),
+    )
+    .unwrap();
+    let script = "import json, sys, jsonschema\n\
+                  schema = json.load(open(sys.argv[1]))\n\
+                  jsonschema.Draft202012Validator.check_schema(schema)\n\
+                  errors = list(jsonschema.Draft202012Validator(schema).iter_errors(json.load(open(sys.argv[2]))))\n\
+                  print(errors[0].message if errors else '')\n";
+    let out = std::process::Command::new(python)
+        .args(["-c", script])
+        .arg(dir.path().join("schema.json"))
+        .arg(dir.path().join("config.json"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let message = stdout(&out).trim().to_string();
+    (!message.is_empty()).then_some(message)
+}
+
+/// `advocacy config-schema` is a JSON Schema the bundled config and every
+/// example of the README's record shapes satisfy, and that refuses a
+/// misspelled key where the YAML has one.
+#[test]
+fn the_config_schema_accepts_the_bundled_config_and_refuses_a_misspelled_key() {
+    let out = Project::new().advocacy(&["config-schema"]);
+    assert_exit(&out, 0);
+    let schema = stdout(&out);
+    let repo = env!("CARGO_MANIFEST_DIR");
+    let bundled = std::fs::read_to_string(format!("{repo}/config/advocacy.yaml")).unwrap();
+    assert_eq!(schema_error(&schema, &bundled), None);
+    let misspelled = bundled.replacen("timezone:", "timezon:", 1);
+    assert_ne!(misspelled, bundled);
+    let error = schema_error(&schema, &misspelled).expect("refused");
+    assert!(error.contains("timezon"), "{error}");
+    let column = bundled.replacen("entity: customers", "entity: customer", 1);
+    assert!(schema_error(&schema, &column).is_some());
+    let readme = std::fs::read_to_string(format!("{repo}/README.md")).unwrap();
+    let section = &readme[readme.find("### Record shapes").unwrap()..];
+    let start = section.find("```yaml\n").unwrap() + "```yaml\n".len();
+    let shapes = &section[start..start + section[start..].find("```").unwrap()];
+    let config = format!("landing: l\nwarehouse: w\n{shapes}");
+    assert_eq!(schema_error(&schema, &config), None);
+}
+
+/// Completion scripts and the man page come from the same definitions as
+/// the parser: they name the subcommands and their flags.
+#[test]
+fn completions_and_the_man_page_name_every_subcommand() {
+    let p = Project::new();
+    for shell in ["bash", "zsh", "fish"] {
+        let out = p.advocacy(&["completions", shell]);
+        assert_exit(&out, 0);
+        let script = stdout(&out);
+        for word in ["repair-manifest", "config-schema", "full-refresh"] {
+            assert!(script.contains(word), "{shell}: no {word}");
+        }
+    }
+    let out = p.advocacy(&["man"]);
+    assert_exit(&out, 0);
+    let page = stdout(&out);
+    assert!(
+        page.starts_with(".ie") || page.contains(".TH advocacy"),
+        "{page}"
+    );
+    assert!(page.contains("repair\\-manifest"), "{page}");
+    assert_exit(&p.advocacy(&["completions", "tcsh"]), 2);
+}

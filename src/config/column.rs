@@ -40,7 +40,7 @@ pub struct ColumnSpec {
 /// `lookup: { records, key, value, where }`: the first element of an
 /// array whose `key` equals the key (and for which `where` holds) gives
 /// its `value`.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Lookup {
     /// The array: a JSON pointer from the document's root
@@ -74,6 +74,23 @@ pub struct ElementCondition {
     pub expression: SqlExpression,
 }
 
+impl schemars::JsonSchema for ElementCondition {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ElementCondition".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "description": "A SQL condition over an element's fields, named by their paths as written",
+        })
+    }
+}
+
 impl<'de> Deserialize<'de> for ElementCondition {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;
@@ -81,6 +98,40 @@ impl<'de> Deserialize<'de> for ElementCondition {
         Ok(ElementCondition {
             written: text,
             expression,
+        })
+    }
+}
+
+/// A source column's name (or dotted JSON path), or a map saying where the
+/// value comes from; the map's keys are [`KEYS`], as the deserializer
+/// reads them.
+impl schemars::JsonSchema for ColumnSpec {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ColumnSpec".into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let text = generator.subschema_for::<Text>();
+        let lookup = generator.subschema_for::<Lookup>();
+        schemars::json_schema!({
+            "description": "Where a canonical field's value comes from",
+            "anyOf": [
+                { "type": "string", "description": "a source column or dotted JSON path" },
+                {
+                    "type": "object",
+                    "additionalProperties": false,
+                    "properties": {
+                        "from": text,
+                        "value": text,
+                        "sql": { "type": "string", "description": "a SQL expression over the record's source fields" },
+                        "lookup": lookup,
+                        "sum": { "type": "string", "description": "with `from` naming an array: the field of its elements to add up" },
+                        "format": { "type": "string", "description": "chrono format for dates and timestamps" },
+                        "timezone": { "type": "string", "description": "the IANA zone a timestamp without an offset is read in" },
+                        "values": { "type": "object", "additionalProperties": text, "description": "source value -> canonical value" },
+                    },
+                },
+            ],
         })
     }
 }

@@ -143,6 +143,21 @@ fn syntax_error(text: &str, error: DataFusionError) -> String {
     format!("SQL {text:?}: {message} at Line: {line}, Column: {column}")
 }
 
+/// A DataFusion SQL expression, as text.
+impl schemars::JsonSchema for SqlExpression {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "SqlExpression".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({ "type": "string" })
+    }
+}
+
 impl<'de> serde::Deserialize<'de> for SqlExpression {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;

@@ -36,7 +36,11 @@ pub enum ConfigError {
     Invalid { path: PathBuf, message: String },
 }
 
-#[derive(Debug, Deserialize)]
+// `advocacy config-schema` prints this type's JSON Schema, derived from
+// these definitions: doc comments become the editor's descriptions.
+/// An advocacy config: where exports arrive and the warehouse lives, how
+/// runs behave, and how each source's export maps to the canonical entities.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Where exports arrive: a path or URL.
@@ -76,7 +80,7 @@ fn default_queries() -> PathBuf {
     PathBuf::from("queries")
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct RunSettings {
     /// The zone days are cut in (IANA name): `$run_date` is today there and
@@ -116,7 +120,7 @@ pub struct RunSettings {
 }
 
 /// `run.date`: what a run without `--date` is dated.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RunDateMode {
     /// Today in `run.timezone`: a production nightly, which relies on
@@ -152,7 +156,7 @@ impl Default for RunSettings {
 /// `engine:`: the models run in this process (`local`, the default) or on
 /// a Ballista cluster (`ballista`, with the scheduler's `df://host:port`).
 /// Ingest always runs here: it is streaming I/O, not a query.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EngineSettings {
     #[serde(default)]
@@ -160,7 +164,7 @@ pub struct EngineSettings {
     pub scheduler: Option<Text>,
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EngineKind {
     #[default]
@@ -204,7 +208,7 @@ impl EngineSettings {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Pii {
     /// Store only the salted SHA-256 of each email (the default).
@@ -215,7 +219,7 @@ pub enum Pii {
     Drop,
 }
 
-#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum VarValue {
     Bool(bool),

@@ -11,7 +11,7 @@ use super::column::ColumnSpec;
 use super::expression::SqlExpression;
 use crate::schema::{Entity, FieldType};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Format {
     Csv,
@@ -20,7 +20,7 @@ pub enum Format {
     Parquet,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct CsvOptions {
     pub delimiter: char,
@@ -111,7 +111,7 @@ pub struct Freshness {
     pub error_after: Option<chrono::Duration>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawFreshness {
     #[serde(default)]
@@ -153,7 +153,7 @@ impl RawFreshness {
 /// becomes one row, with the column's name (trimmed) in the source column
 /// `name` and its cell in `value`; a cell equal to one of `skip_values`
 /// (trimmed) is a skipped row.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Unpivot {
     #[serde(default)]
@@ -172,13 +172,13 @@ impl Unpivot {
 }
 
 /// How the lines of a line-item orders export make one order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LineItems {
     pub amount: LineAmount,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum LineAmount {
     /// The order's amount is the sum of its lines' amounts.
@@ -187,32 +187,56 @@ pub enum LineAmount {
     First,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Source")]
 struct RawSource {
+    /// Letters, digits, '_' or '-'.
     name: String,
+    /// The canonical entity the export is mapped to.
     entity: Entity,
     format: Format,
+    /// Glob under the landing location, e.g. `crm/customers*.csv`.
     path: String,
     #[serde(default)]
     csv: Option<CsvOptions>,
+    /// JSON pointer to the records: an array, one object, or ending in `/*`.
     #[serde(default)]
     records: Option<String>,
+    /// Wide files: every column but the kept ones becomes a row.
     #[serde(default)]
     unpivot: Option<Unpivot>,
+    /// A text file's character encoding when it is not UTF-8 (a WHATWG label).
     #[serde(default)]
     encoding: Option<String>,
+    /// Canonical field -> where its value comes from.
     columns: BTreeMap<String, ColumnSpec>,
+    /// Rows for which this SQL predicate is not true are skipped.
     #[serde(default)]
     filter: Option<SqlExpression>,
+    /// Orders only: rows sharing an order_id are one order's lines.
     #[serde(default)]
     line_items: Option<LineItems>,
+    /// Whether the reports built on this source's entity need it (default true).
     #[serde(default)]
     required: Option<bool>,
+    /// How old the newest record may be at the end of the run date.
     #[serde(default)]
     freshness: Option<RawFreshness>,
+    /// Load landing files reached through a symbolic link inside the landing folder.
     #[serde(default)]
     follow_symlinks: bool,
+}
+
+/// A source is written as [`RawSource`] is read.
+impl schemars::JsonSchema for SourceConfig {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        RawSource::schema_name()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        RawSource::json_schema(generator)
+    }
 }
 
 impl TryFrom<RawSource> for SourceConfig {
