@@ -30,6 +30,15 @@ if ! "$venv/bin/python" -c 'import jsonschema' 2>/dev/null; then
     "$venv/bin/pip" install --quiet --disable-pip-version-check 'jsonschema>=4.17,<5'
 fi
 export ADVOCACY_PYTHON="$venv/bin/python"
+# checkov lints the rendered Kubernetes manifests (tests/deploy.rs), in a
+# virtualenv of its own: its pinned dependencies would fight moto's.
+checkov_venv="$cache/checkov-venv"
+if [ ! -x "$checkov_venv/bin/checkov" ]; then
+    echo "installing checkov (manifest lint) into $checkov_venv" >&2
+    python3 -m venv "$checkov_venv"
+    "$checkov_venv/bin/pip" install --quiet --disable-pip-version-check 'checkov>=3.2,<4'
+fi
+export ADVOCACY_CHECKOV="$checkov_venv/bin/checkov"
 
 # The CDNOW sample (Fader, Hardie & Lee 2005) that the CLV models' unit tests
 # (src/functions/clv/) hold them to ships inside the lifetimes wheel on PyPI: downloaded

@@ -4,6 +4,7 @@
 //! and the checks that need the whole file.
 
 mod column;
+mod engine;
 pub mod expression;
 mod fingerprint;
 mod salt;
@@ -17,6 +18,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 pub use column::{ColumnSpec, ElementCondition, Lookup};
+pub use engine::{EngineKind, EngineSettings};
 pub use expression::{SqlExpression, text_schema};
 pub use source::{CsvOptions, Format, Freshness, LineAmount, LineItems, SourceConfig, Unpivot};
 pub use text::{Text, redact, substitute_env};
@@ -150,61 +152,6 @@ impl Default for RunSettings {
             allow_unconditional_store: false,
             phase_timeout: "30m".into(),
         }
-    }
-}
-
-/// `engine:`: the models run in this process (`local`, the default) or on
-/// a Ballista cluster (`ballista`, with the scheduler's `df://host:port`).
-/// Ingest always runs here: it is streaming I/O, not a query.
-#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct EngineSettings {
-    #[serde(default)]
-    pub kind: EngineKind,
-    pub scheduler: Option<Text>,
-}
-
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum EngineKind {
-    #[default]
-    Local,
-    Ballista,
-}
-
-impl EngineSettings {
-    /// The scheduler's `df://host:port` when the engine is a cluster.
-    pub fn scheduler_url(&self) -> Option<&str> {
-        match self.kind {
-            EngineKind::Local => None,
-            EngineKind::Ballista => self.scheduler.as_ref().map(Text::as_str),
-        }
-    }
-
-    fn check(&self) -> Result<(), String> {
-        if self.kind == EngineKind::Local {
-            return Ok(());
-        }
-        let Some(scheduler) = &self.scheduler else {
-            return Err(
-                "engine.scheduler: kind ballista needs the scheduler's address, e.g. \"df://scheduler:50050\""
-                    .into(),
-            );
-        };
-        let invalid = |why: &str| {
-            format!(
-                "engine.scheduler: {:?} {why} (expected df://host:port)",
-                scheduler.as_str()
-            )
-        };
-        let url = url::Url::parse(scheduler.as_str()).map_err(|e| invalid(&e.to_string()))?;
-        if url.scheme() != "df" {
-            return Err(invalid("is not a df:// URL"));
-        }
-        if url.host_str().is_none_or(str::is_empty) || url.port().is_none() {
-            return Err(invalid("has no host and port"));
-        }
-        Ok(())
     }
 }
 
