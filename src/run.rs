@@ -70,12 +70,15 @@ impl RunError {
             RunError::Config(_)
             | RunError::Pipeline(PipelineError::Invalid(_))
             | RunError::Query(_) => exit::INVALID,
-            // Only a lock another run holds (or may hold) is exit 4; a
-            // store that cannot be reached, or a lock lost mid-run, is a
-            // failed run.
-            RunError::Lock(LockError::Held(_) | LockError::Unreadable(_) | LockError::Newer(_)) => {
-                exit::LOCKED
-            }
+            // Only a lock another run holds (or may hold) is exit 4, a
+            // lock another run took over mid-run included; a store that
+            // cannot be reached is a failed run.
+            RunError::Lock(
+                LockError::Held(_)
+                | LockError::Unreadable(_)
+                | LockError::Newer(_)
+                | LockError::Lost(_),
+            ) => exit::LOCKED,
             _ => exit::FAILED,
         }
     }

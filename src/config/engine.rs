@@ -33,7 +33,7 @@ fn engine_kind<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Engi
         "local" => Ok(EngineKind::Local),
         "ballista" => Ok(EngineKind::Ballista),
         other => Err(serde::de::Error::custom(format!(
-            "engine.kind {other:?} is neither local nor ballista"
+            "kind {other:?} is neither local nor ballista"
         ))),
     }
 }

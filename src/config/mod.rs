@@ -496,9 +496,8 @@ mod tests {
             "engine: unknown field `schedular`, expected `kind` or `scheduler` at line 6 column 3"
         );
         assert!(
-            parse_err(&format!("{HEAD}engine: {{ kind: spark }}\n")).starts_with(
-                "engine.kind: unknown variant `spark`, expected `local` or `ballista`"
-            ),
+            parse_err(&format!("{HEAD}engine: {{ kind: spark }}\n"))
+                .starts_with("engine: kind \"spark\" is neither local nor ballista"),
         );
         assert_eq!(
             parse_err(&format!("{HEAD}engine: {{ kind: ballista }}\n")),
