@@ -70,6 +70,76 @@ fn every_subcommand_takes_exactly_its_flags() {
         ("query", &["SELECT 1 AS one", "--format", "csv"], 0),
         ("repair-manifest", &["--force-unlock"], 0),
     ];
+    let generated = p.path("generated");
+    let generated = generated.to_str().unwrap();
+    let standalone: &[&[&str]] = &[
+        &[
+            "generate",
+            "--out",
+            generated,
+            "--customers",
+            "5",
+            "--seed",
+            "7",
+            "--start",
+            "2025-01-01",
+            "--end",
+            "2025-03-31",
+            "--profile",
+            "heavy",
+            "--clean",
+        ],
+        &["config-schema"],
+        &["completions", "zsh"],
+        &["man"],
+        // The servers run until stopped: their flags are checked by clap
+        // before --help is printed.
+        &[
+            "scheduler",
+            "--bind",
+            "127.0.0.1:0",
+            "--external-host",
+            "h",
+            "--log-format",
+            "json",
+            "-v",
+            "--help",
+        ],
+        &[
+            "executor",
+            "--scheduler",
+            "h:1",
+            "--bind",
+            "127.0.0.1:0",
+            "--external-host",
+            "h",
+            "--grpc-port",
+            "1",
+            "--health-port",
+            "2",
+            "--work-dir",
+            "/tmp",
+            "--concurrent-tasks",
+            "1",
+            "--memory-pool-size",
+            "1GiB",
+            "-q",
+            "--help",
+        ],
+    ];
+    for args in standalone {
+        let out = p.advocacy(args);
+        assert_exit(&out, 0);
+    }
+    for args in [
+        &["generate", "--out", generated, "--config-x"][..],
+        &["config-schema", "--config", "config.yaml"],
+        &["man", "--date", "2026-11-01"],
+        &["scheduler", "--date", "2026-11-01"],
+        &["executor", "--select", "x"],
+    ] {
+        assert_exit(&p.advocacy(args), 2);
+    }
     for (command, flags, code) in accepted {
         let mut args = vec![*command];
         args.extend(config);
