@@ -1,11 +1,9 @@
-//! Running the models on Apache DataFusion Ballista: the client session a
-//! run uses with `engine: { kind: ballista }` ([`client`]), and the
-//! scheduler ([`scheduler`]) and executor ([`executor`]) processes this
-//! binary starts. They are ours, not Ballista's stock binaries, because
+//! The Apache DataFusion Ballista processes this binary starts: the
+//! scheduler ([`scheduler`]) and executor ([`executor`]) a run with
+//! `engine: { kind: ballista }` connects to ([`crate::engine::ballista`]). They are ours, not Ballista's stock binaries, because
 //! a plan that calls `bg_nbd_fit` or reads `gs://` can only be decoded and
 //! run where our functions and object stores are registered.
 
-pub mod client;
 pub mod executor;
 pub mod scheduler;
 

@@ -1,8 +1,9 @@
 //! The DataFusion session of a run: memory limit with spilling, one
 //! partition per core, object stores and raw-zone tables registered; with
 //! `engine: ballista`, the same session turned into a client of the
-//! cluster ([`crate::cluster::client`]).
+//! cluster ([`ballista`]).
 
+pub mod ballista;
 pub mod memory_pool;
 
 use std::num::NonZeroUsize;
@@ -31,7 +32,7 @@ pub async fn session(config: &Config) -> Result<SessionContext> {
     let local = local_session(config)?;
     match config.engine.scheduler_url() {
         None => Ok(local),
-        Some(scheduler) => crate::cluster::client::connect(scheduler, local.state()).await,
+        Some(scheduler) => ballista::connect(scheduler, local.state()).await,
     }
 }
 

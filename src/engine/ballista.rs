@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use ballista::prelude::{SessionConfigExt, SessionContextExt};
+use ::ballista::prelude::{SessionConfigExt, SessionContextExt};
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
 use datafusion::prelude::SessionContext;
