@@ -17,7 +17,7 @@ use tokio::task::JoinSet;
 use super::diagnostics::describe;
 use super::models::Model;
 use super::report_output::{bi_schema, deterministic_order, single_sorted_stream, to_bi_types};
-use super::schedule;
+use super::schedule::{self, Queue};
 use super::stamp::Stamp;
 use super::{ModelReport, ModelStatus, Project, sql_options};
 use crate::storage::Location;
@@ -147,42 +147,23 @@ pub async fn execute(
         .filter(|n| selected.contains(*n))
         .collect();
     let seconds = schedule::previous_seconds(warehouse).await;
-    let mut pending = schedule::by_priority(&in_order, &project.deps, &seconds);
+    let mut queue = Queue::new(
+        schedule::by_priority(&in_order, &project.deps, &seconds),
+        limit,
+    );
+    let upstream = |name: &str| -> Vec<&String> {
+        project.deps[name]
+            .iter()
+            .filter(|t| selected.contains(*t))
+            .collect()
+    };
     let mut running: JoinSet<Finished> = JoinSet::new();
-    let mut in_flight: BTreeSet<String> = BTreeSet::new();
     let mut task_names: HashMap<tokio::task::Id, String> = HashMap::new();
-    // Models that ran out of memory while another model ran beside them get
-    // one more try alone, with the whole pool: running models concurrently
-    // must never make a run fail that would fit one model at a time. While
-    // such a model waits, nothing new starts; once it runs, nothing joins it.
-    let mut overlapped: BTreeSet<String> = BTreeSet::new();
-    let mut retry_alone: BTreeSet<String> = BTreeSet::new();
     loop {
-        // Start every pending model whose selected upstream models are done.
-        let retry_waiting = pending.iter().any(|n| retry_alone.contains(*n));
-        let retry_running = in_flight.iter().any(|n| retry_alone.contains(n));
-        let mut index = 0;
-        while index < pending.len() && running.len() < limit && !retry_running {
-            let name = pending[index];
-            let is_retry = retry_alone.contains(name);
-            if (retry_waiting && !is_retry) || (is_retry && !running.is_empty()) {
-                index += 1;
-                continue;
-            }
-            let upstream: Vec<&String> = project.deps[name]
-                .iter()
-                .filter(|t| selected.contains(*t))
-                .collect();
-            if upstream
-                .iter()
-                .any(|u| in_flight.contains(*u) || pending.contains(u))
-            {
-                index += 1;
-                continue;
-            }
-            pending.remove(index);
+        // Start every model the queue lets start.
+        while let Some(name) = queue.take_ready(upstream) {
             let model = project.model(name);
-            let blocked = upstream
+            let blocked = upstream(name)
                 .iter()
                 .find(|u| !matches!(reports[**u].status, ModelStatus::Success))
                 .map(|u| format!("upstream model {u} did not build"))
@@ -195,7 +176,7 @@ pub async fn execute(
                 reports.insert(name.clone(), skipped(model, reason));
                 continue;
             }
-            in_flight.insert(name.clone());
+            queue.started(name);
             let job = Job {
                 ctx: ctx.clone(),
                 model: model.clone(),
@@ -211,13 +192,6 @@ pub async fn execute(
                 (job.model.name, result, started.elapsed().as_secs_f64())
             });
             task_names.insert(handle.id(), name.clone());
-            if is_retry {
-                // Nothing joins a model retried alone.
-                break;
-            }
-            if in_flight.len() > 1 {
-                overlapped.extend(in_flight.iter().cloned());
-            }
         }
         let Some(done) = running.join_next().await else {
             break;
@@ -232,21 +206,16 @@ pub async fn execute(
                 (name, Err(failure), 0.0)
             }
         };
-        in_flight.remove(&name);
-        if let Err(Failure::OutOfMemory(message)) = &result
-            && overlapped.contains(&name)
-            && !retry_alone.contains(&name)
-        {
-            tracing::warn!(model = %name, "{message}; trying again once the models running beside it are done");
-            retry_alone.insert(name.clone());
-            pending.insert(
-                0,
-                project
-                    .order
-                    .iter()
-                    .find(|n| **n == name)
-                    .expect("in order"),
-            );
+        let name_ref = project
+            .order
+            .iter()
+            .find(|n| **n == name)
+            .expect("in order");
+        let out_of_memory = matches!(result, Err(Failure::OutOfMemory(_)));
+        if queue.finished(name_ref, out_of_memory) {
+            if let Err(Failure::OutOfMemory(message)) = &result {
+                tracing::warn!(model = %name, "{message}; trying again once the models running beside it are done");
+            }
             continue;
         }
         let report = finished(

@@ -86,6 +86,80 @@ pub fn by_priority<'a>(
     ordered.into_iter().map(|(_, m)| m).collect()
 }
 
+/// Which model starts when: the rules of the models phase, apart from
+/// running them. A model starts once every selected model it reads is
+/// done, in priority order, at most `limit` at a time. A model that ran out
+/// of memory while another ran beside it gets one more try alone, with the
+/// whole pool: running models concurrently must never make a run fail
+/// that would fit one model at a time. While such a model waits, nothing
+/// new starts; once it runs, nothing joins it.
+pub struct Queue<'a> {
+    pending: Vec<&'a String>,
+    in_flight: BTreeSet<String>,
+    /// Models that ran while another ran beside them.
+    overlapped: BTreeSet<String>,
+    retry_alone: BTreeSet<String>,
+    limit: usize,
+}
+
+impl<'a> Queue<'a> {
+    /// `pending` in priority order ([`by_priority`]).
+    pub fn new(pending: Vec<&'a String>, limit: usize) -> Queue<'a> {
+        Queue {
+            pending,
+            in_flight: BTreeSet::new(),
+            overlapped: BTreeSet::new(),
+            retry_alone: BTreeSet::new(),
+            limit,
+        }
+    }
+
+    /// Takes the next model that may start now, if any: the first pending
+    /// one, in priority order, whose `upstream` (the selected models it
+    /// reads) are neither pending nor running, while a slot is free and
+    /// the retry rule allows. The caller starts it ([`Queue::started`]) or,
+    /// when an upstream model failed, skips it.
+    pub fn take_ready(&mut self, upstream: impl Fn(&str) -> Vec<&'a String>) -> Option<&'a String> {
+        let retry_waiting = self.pending.iter().any(|n| self.retry_alone.contains(*n));
+        let retry_running = self.in_flight.iter().any(|n| self.retry_alone.contains(n));
+        if retry_running || self.in_flight.len() >= self.limit {
+            return None;
+        }
+        let at = self.pending.iter().position(|name| {
+            let is_retry = self.retry_alone.contains(*name);
+            let held = (retry_waiting && !is_retry) || (is_retry && !self.in_flight.is_empty());
+            !held
+                && upstream(name)
+                    .iter()
+                    .all(|u| !self.in_flight.contains(*u) && !self.pending.contains(u))
+        })?;
+        Some(self.pending.remove(at))
+    }
+
+    /// `name`, taken by [`Queue::take_ready`], is now running.
+    pub fn started(&mut self, name: &str) {
+        self.in_flight.insert(name.to_string());
+        if self.in_flight.len() > 1 {
+            self.overlapped.extend(self.in_flight.iter().cloned());
+        }
+    }
+
+    /// `name` finished; `out_of_memory` if it failed for want of memory.
+    /// Returns whether it goes back to the front of the queue, to run
+    /// again alone.
+    pub fn finished(&mut self, name: &'a String, out_of_memory: bool) -> bool {
+        self.in_flight.remove(name.as_str());
+        let retry = out_of_memory
+            && self.overlapped.contains(name.as_str())
+            && !self.retry_alone.contains(name.as_str());
+        if retry {
+            self.retry_alone.insert(name.clone());
+            self.pending.insert(0, name);
+        }
+        retry
+    }
+}
+
 fn median(values: impl Iterator<Item = f64>) -> f64 {
     let mut values: Vec<f64> = values.collect();
     if values.is_empty() {
@@ -126,6 +200,69 @@ mod tests {
             .into_iter()
             .cloned()
             .collect()
+    }
+
+    /// Starts everything `queue` lets start, as the models phase does.
+    fn fill<'a>(
+        queue: &mut Queue<'a>,
+        graph: &BTreeMap<String, BTreeSet<String>>,
+        all: &'a [String],
+    ) -> Vec<String> {
+        let upstream = |name: &str| -> Vec<&'a String> {
+            all.iter().filter(|m| graph[name].contains(*m)).collect()
+        };
+        let mut started = Vec::new();
+        while let Some(name) = queue.take_ready(upstream) {
+            queue.started(name);
+            started.push(name.clone());
+        }
+        started
+    }
+
+    /// Two slots: a and b start; c (reads a) waits for a; d waits for a
+    /// slot; a done lets c start, and d only once a slot is free.
+    #[test]
+    fn models_start_after_what_they_read_within_the_slots() {
+        let graph = deps(&[("a", &[]), ("b", &[]), ("c", &["a"]), ("d", &[])]);
+        let all = names(&["a", "b", "c", "d"]);
+        let mut queue = Queue::new(all.iter().collect(), 2);
+        assert_eq!(fill(&mut queue, &graph, &all), names(&["a", "b"]));
+        assert!(!queue.finished(&all[0], false));
+        assert_eq!(fill(&mut queue, &graph, &all), names(&["c"]));
+        assert_eq!(fill(&mut queue, &graph, &all), Vec::<String>::new());
+        assert!(!queue.finished(&all[1], false));
+        assert_eq!(fill(&mut queue, &graph, &all), names(&["d"]));
+    }
+
+    /// b ran out of memory beside a: it goes back to the front and runs
+    /// again alone. Nothing new starts while it waits (c stays queued
+    /// though a slot is free), nothing joins it while it runs, and a second
+    /// failure is final.
+    #[test]
+    fn a_model_that_ran_out_of_memory_beside_another_runs_again_alone() {
+        let graph = deps(&[("a", &[]), ("b", &[]), ("c", &[])]);
+        let all = names(&["a", "b", "c"]);
+        let mut queue = Queue::new(all.iter().collect(), 2);
+        assert_eq!(fill(&mut queue, &graph, &all), names(&["a", "b"]));
+        assert!(queue.finished(&all[1], true), "retried");
+        assert_eq!(fill(&mut queue, &graph, &all), Vec::<String>::new());
+        assert!(!queue.finished(&all[0], false));
+        assert_eq!(fill(&mut queue, &graph, &all), names(&["b"]));
+        assert_eq!(fill(&mut queue, &graph, &all), Vec::<String>::new());
+        assert!(!queue.finished(&all[1], true), "a second failure is final");
+        assert_eq!(fill(&mut queue, &graph, &all), names(&["c"]));
+    }
+
+    /// A model that ran out of memory alone would fail alone again: no
+    /// retry.
+    #[test]
+    fn a_model_that_ran_out_of_memory_alone_is_not_retried() {
+        let graph = deps(&[("a", &[]), ("b", &["a"])]);
+        let all = names(&["a", "b"]);
+        let mut queue = Queue::new(all.iter().collect(), 2);
+        assert_eq!(fill(&mut queue, &graph, &all), names(&["a"]));
+        assert!(!queue.finished(&all[0], true));
+        assert_eq!(fill(&mut queue, &graph, &all), names(&["b"]));
     }
 
     /// a (1 s) feeds the chain b (2 s) -> c (10 s): chain 13 s; d alone
