@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # The whole test suite, exactly as CI runs it (.ci/run calls this).
 # It installs what the tests need and nothing else: moto, an S3-compatible
-# server the storage tests start themselves on a free 127.0.0.1 port, and
-# numpy and scipy for the CLV reference, in a virtualenv under
-# ~/.cache/advocacy (reused across runs), the CDNOW sample data the CLV
-# tests check the models against, and Debian's Chromium with playwright-core
-# for the report page.
+# server the storage tests start themselves on a free 127.0.0.1 port,
+# numpy and scipy for the CLV reference and jsonschema for the config
+# schema, in a virtualenv under ~/.cache/advocacy (reused across runs);
+# checkov for the Kubernetes manifests, in a virtualenv of its own; the
+# CDNOW sample data the CLV tests check the models against; and Debian's
+# Chromium with playwright-core for the report page.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
