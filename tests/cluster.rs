@@ -39,7 +39,14 @@ struct Cluster {
 
 impl Cluster {
     fn start(executors: usize, storage: StorageOptions) -> Cluster {
+        // The scheduler, the executors and their health servers share this
+        // runtime, which would otherwise have one worker per core (two
+        // here): a worker held by one server's start-up must not keep the
+        // others from answering. One CI run saw every probe of both tests
+        // time out after 90 s with the default; each test's cluster has its
+        // own runtime.
         let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2 + 2 * executors)
             .enable_all()
             .build()
             .unwrap();
