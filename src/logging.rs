@@ -149,12 +149,12 @@ impl Output {
             eprintln!("error: {message}");
             return code;
         }
-        let mut event = json!({ "level": "ERROR", "message": message, "exit_code": code });
-        if run {
-            event = json!({
+        let event = match run {
+            true => json!({
                 "event": "run_finished", "status": "failed", "exit_code": code, "error": message,
-            });
-        }
+            }),
+            false => json!({ "level": "ERROR", "message": message, "exit_code": code }),
+        };
         let _ = self.event(event);
         code
     }
