@@ -10,9 +10,10 @@ use datafusion::arrow::util::pretty::pretty_format_batches;
 
 use crate::config::Config;
 use crate::engine;
+use crate::page;
 use crate::pipeline::dag::{self, GraphFormat};
 use crate::pipeline::data_tests::{self, TestResult};
-use crate::pipeline::validate::{self, Validation};
+use crate::pipeline::validate;
 use crate::pipeline::{self, Project, sql_options};
 use crate::run::RunError;
 use crate::storage::Location;
@@ -30,11 +31,29 @@ fn open_warehouse(config: &Config) -> Result<Location, RunError> {
     )?)
 }
 
-/// Checks the config and plans every model without reading data.
-pub async fn validate(config_path: &Path, date: Option<NaiveDate>) -> Result<Validation, RunError> {
+/// What `validate` found, in the models and then in the report page.
+#[derive(Debug, Default)]
+pub struct Checked {
+    pub errors: Vec<String>,
+    pub warnings: Vec<String>,
+    pub models_checked: usize,
+    pub charts_checked: usize,
+}
+
+/// Checks the config and plans every model, then every chart of the
+/// report page on top of them, without reading data.
+pub async fn validate(config_path: &Path, date: Option<NaiveDate>) -> Result<Checked, RunError> {
     let config = Config::load(config_path)?;
     let project = Project::load(&config)?;
-    Ok(validate::validate(&config, &project, run_date(&config, date)).await)
+    let run_date = run_date(&config, date);
+    let models = validate::validate(&config, &project, run_date).await;
+    let charts = page::check::check(&config, &project, &models.schemas, run_date).await;
+    Ok(Checked {
+        errors: [models.errors, charts.errors].concat(),
+        warnings: models.warnings,
+        models_checked: models.models_checked,
+        charts_checked: charts.charts_checked,
+    })
 }
 
 /// The model graph as text, DOT or Mermaid.

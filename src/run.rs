@@ -12,6 +12,7 @@ use crate::engine;
 use crate::freshness::{self, SourceCheck};
 use crate::ingest::{self, IngestError, IngestOptions, IngestReport};
 use crate::lock::{Lock, LockError, LockInfo};
+use crate::page::stage::{self, PageSource, RunFacts};
 use crate::pipeline::data_tests::TestResult;
 use crate::pipeline::{self, BuildOptions, ModelReport, PipelineError, Project};
 use crate::shutdown::Shutdown;
@@ -234,6 +235,12 @@ pub async fn execute(step: Step, options: &RunOptions) -> Result<RunRecord, RunE
         Step::Ingest => None,
         Step::Run | Step::Build => Some(Project::load_valid(&config)?),
     };
+    // Read with the models, so the page a run publishes is the report.yml
+    // it started with.
+    let page = match step {
+        Step::Ingest => PageSource::Absent,
+        Step::Run | Step::Build => PageSource::load(&config),
+    };
     if let Some(project) = &project {
         pipeline::check_select(project, &options.select)?;
     }
@@ -246,6 +253,7 @@ pub async fn execute(step: Step, options: &RunOptions) -> Result<RunRecord, RunE
     let run = Run {
         step,
         project: project.as_ref(),
+        page: &page,
         select: &options.select,
         config: &config,
         landing: &landing,
@@ -394,6 +402,7 @@ enum RunDate {
 struct Run<'a> {
     step: Step,
     project: Option<&'a Project>,
+    page: &'a PageSource,
     select: &'a [String],
     config: &'a Config,
     landing: &'a Location,
@@ -484,13 +493,30 @@ impl Run<'_> {
                 run_id: self.run_id.clone(),
                 select: self.select.to_vec(),
                 inputs_complete: !ingest_report.failed(),
-                ingest: ingest_report.clone(),
-                notices,
                 source_tests: checks.iter().filter_map(SourceCheck::test_result).collect(),
                 held_back: freshness::held_back(&checks),
             };
             let models = async {
-                Ok(pipeline::build(&ctx, config, self.warehouse, project, &options).await?)
+                let mut build =
+                    pipeline::build(&ctx, config, self.warehouse, project, &options).await?;
+                // The page is the last stage, and only a full build's.
+                if options.select.is_empty() {
+                    let facts = RunFacts {
+                        ingest: &ingest_report,
+                        notices: &notices,
+                    };
+                    stage::publish_page(
+                        config,
+                        self.warehouse,
+                        project,
+                        self.page,
+                        &mut build,
+                        &options,
+                        &facts,
+                    )
+                    .await;
+                }
+                Ok(build)
             };
             build = within("building and publishing the models", config, models).await?;
             phases.append(&mut build.phases);

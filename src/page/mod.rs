@@ -2,12 +2,15 @@
 //! drawn from the published report tables through the SQL of
 //! `queries/report.yml` ([`spec`]), queried in [`data`], drawn as SVG in
 //! [`chart`] and laid out in [`html`]. A full run publishes it after the
-//! report tables, with a dated copy under `history/_page/`.
+//! report tables ([`stage`]), with a dated copy under `history/_page/`;
+//! `validate` plans its charts ([`check`]).
 
 pub mod chart;
+pub mod check;
 pub mod data;
 pub mod html;
 pub mod spec;
+pub mod stage;
 
 use std::collections::HashMap;
 

@@ -7,7 +7,6 @@ pub mod data_tests;
 pub mod diagnostics;
 mod execute;
 pub mod models;
-mod page;
 pub mod publish;
 mod report_output;
 mod schedule;
@@ -34,6 +33,7 @@ use models::Model;
 use spec::{ModelsFile, Severity};
 
 pub use execute::{materialised_path, register_materialised, register_models};
+pub use report_output::bi_schema;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
@@ -51,11 +51,6 @@ pub struct Project {
     /// Tables each model reads (models and raw tables alike).
     pub deps: BTreeMap<String, BTreeSet<String>>,
     pub order: Vec<String>,
-    /// The charts of `reports/index.html` (queries/report.yml), if any.
-    pub page: Option<crate::page::PageFile>,
-    /// What is wrong with report.yml: errors for `validate`, a warning
-    /// for a run, which then publishes its reports without a page.
-    pub page_errors: Vec<String>,
     /// Problems found while loading (parse errors, refused statements);
     /// the models concerned are left out of `deps` and `order`.
     pub errors: Vec<String>,
@@ -76,17 +71,11 @@ impl Project {
                 Vec::new()
             }
         };
-        let (page, page_errors) = match crate::page::PageFile::load(&queries) {
-            Ok(page) => (page, Vec::new()),
-            Err(errors) => (None, errors),
-        };
         Ok(Project {
             models,
             spec,
             deps,
             order,
-            page,
-            page_errors,
             errors,
         })
     }
@@ -269,11 +258,6 @@ pub struct BuildOptions {
     /// False when ingest failed: reports still publish from what loaded,
     /// but the run is not marked successful.
     pub inputs_complete: bool,
-    /// This run's row accounting, for the page's data-quality section.
-    pub ingest: crate::ingest::IngestReport,
-    /// Lines for the top of the page (how old the data is, sources that
-    /// failed their checks).
-    pub notices: Vec<String>,
     /// The sources' checks that warned or failed, reported with the data
     /// tests (see `crate::freshness`).
     pub source_tests: Vec<TestResult>,
@@ -297,6 +281,7 @@ pub fn check_select(project: &Project, patterns: &[String]) -> Result<(), Pipeli
 /// Builds the selected models in dependency order (independent ones
 /// concurrently), runs their data tests, and publishes the reports whose
 /// error-severity tests pass. A failed model skips the models that read it.
+/// (The report page is the run's next stage, `crate::page::stage`.)
 pub async fn build(
     ctx: &SessionContext,
     config: &Config,
@@ -396,9 +381,6 @@ pub async fn build(
             .await
             .map_err(PipelineError::Io)?;
         report.success_marker = true;
-    }
-    if options.select.is_empty() {
-        page::publish_page(config, warehouse, project, &mut report, options).await;
     }
     Ok(report)
 }

@@ -1,42 +1,77 @@
-//! The pipeline's side of the report page: after the reports are
-//! published (and `_SUCCESS` is settled, which speaks of the report tables
-//! only), a full build draws `reports/index.html` from what is published
-//! now: a report whose tests failed shows its previous version, one never
-//! published fails its charts. The page is never why a run fails: a chart
-//! that fails, a report.yml with errors, or a page that cannot be written
-//! is a warning of the run, in its summary and run record.
+//! The run's last stage: after the pipeline published the reports (and
+//! settled `_SUCCESS`, which speaks of the report tables only), a full
+//! build draws `reports/index.html` from what is published now: a report
+//! whose tests failed shows its previous version, one never published
+//! fails its charts. The page is never why a run fails: a chart that
+//! fails, a report.yml with errors, or a page that cannot be written is a
+//! warning of the run, in its summary and run record.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use super::data_tests::TestResult;
-use super::stamp::Stamped;
-use super::{BuildOptions, BuildReport, Project, parameters};
+use super::data::RunTest;
+use super::{PageFile, PageRun};
 use crate::config::Config;
-use crate::page::data::RunTest;
-use crate::page::{PageFile, PageRun};
+use crate::ingest::IngestReport;
+use crate::pipeline::data_tests::TestResult;
+use crate::pipeline::stamp::{self, Stamped};
+use crate::pipeline::{BuildOptions, BuildReport, Project, parameters};
 use crate::storage::Location;
 use crate::timing::PhaseTiming;
 
+/// `queries/report.yml` as a run found it when it started.
+pub enum PageSource {
+    /// No report.yml: the run publishes no page.
+    Absent,
+    Page(PageFile),
+    /// What is wrong with it: a warning of the run, which then publishes
+    /// its reports without a page (`validate` shows them as errors).
+    Invalid(Vec<String>),
+}
+
+impl PageSource {
+    pub fn load(config: &Config) -> PageSource {
+        match PageFile::load(&config.queries_dir()) {
+            Ok(Some(page)) => PageSource::Page(page),
+            Ok(None) => PageSource::Absent,
+            Err(errors) => PageSource::Invalid(errors),
+        }
+    }
+}
+
+/// What the page shows of the run besides its build.
+pub struct RunFacts<'a> {
+    /// The row accounting, for the page's data-quality section.
+    pub ingest: &'a IngestReport,
+    /// Lines for the top of the page (how old the data is, sources that
+    /// failed their checks).
+    pub notices: &'a [String],
+}
+
+/// Makes and publishes the page of a build that built every model (a
+/// `--select` build makes none); what goes wrong is a warning in `report`.
 pub async fn publish_page(
     config: &Config,
     warehouse: &Location,
     project: &Project,
+    source: &PageSource,
     report: &mut BuildReport,
     options: &BuildOptions,
+    facts: &RunFacts<'_>,
 ) {
-    if !project.page_errors.is_empty() {
-        report.warnings.push(format!(
-            "report page not made, report.yml has errors (advocacy validate shows them): {}",
-            project.page_errors.join("; ")
-        ));
-        return;
-    }
-    let Some(page) = &project.page else {
-        return;
+    let page = match source {
+        PageSource::Absent => return,
+        PageSource::Invalid(errors) => {
+            report.warnings.push(format!(
+                "report page not made, report.yml has errors (advocacy validate shows them): {}",
+                errors.join("; ")
+            ));
+            return;
+        }
+        PageSource::Page(page) => page,
     };
     let started = Instant::now();
-    match make_and_publish(config, warehouse, project, page, report, options).await {
+    match make_and_publish(config, warehouse, project, page, report, options, facts).await {
         Ok(bytes) => {
             crate::kill_point::reached("page-published");
             tracing::info!(
@@ -79,6 +114,7 @@ async fn make_and_publish(
     page: &PageFile,
     report: &mut BuildReport,
     options: &BuildOptions,
+    facts: &RunFacts<'_>,
 ) -> Result<u64, String> {
     let latest = !report.publication.as_ref().is_some_and(|p| p.backfill());
     let (reports, older) = page_reports(
@@ -95,7 +131,7 @@ async fn make_and_publish(
         .and_then(|p| p.describe(options.run_date))
         .into_iter()
         .collect();
-    notices.extend(options.notices.iter().cloned());
+    notices.extend(facts.notices.iter().cloned());
     notices.extend(older);
     let params = parameters(config, &project.spec, options.run_date);
     let tests: Vec<RunTest> = report.tests.iter().map(run_test).collect();
@@ -105,7 +141,7 @@ async fn make_and_publish(
         run_date: options.run_date,
         status: report.status(options.inputs_complete),
         params: &params,
-        ingest: &options.ingest,
+        ingest: facts.ingest,
         tests: &tests,
         notices: &notices,
         labels: &labels,
@@ -113,13 +149,13 @@ async fn make_and_publish(
     let base = crate::engine::local_session(config)
         .map_err(|e| format!("cannot set up the query engine: {e}"))?;
     let names: Vec<String> = reports.iter().map(|(name, _)| name.clone()).collect();
-    let ctx = crate::page::session(base, warehouse, &reports, &run).await?;
-    let rendered = crate::page::render(&ctx, warehouse, &names, page, &run).await;
+    let ctx = super::session(base, warehouse, &reports, &run).await?;
+    let rendered = super::render(&ctx, warehouse, &names, page, &run).await;
     for problem in &rendered.problems {
         tracing::warn!(problem = %problem, "report page");
     }
     report.warnings.extend(rendered.problems);
-    crate::page::publish(warehouse, rendered.html, options.run_date, latest).await
+    super::publish(warehouse, rendered.html, options.run_date, latest).await
 }
 
 /// The reports the page reads, each with its object: `reports/` for the
@@ -140,9 +176,9 @@ async fn page_reports(
         let object = if latest {
             crate::storage::report_object(&name)
         } else {
-            super::stamp::history_object(&name, run_date)
+            stamp::history_object(&name, run_date)
         };
-        let made_by = match super::stamp::read_stamp(warehouse, &object).await? {
+        let made_by = match stamp::read_stamp(warehouse, &object).await? {
             Stamped::Missing => continue,
             Stamped::By(stamp) if stamp.run_id == run_id => None,
             Stamped::By(stamp) => Some(format!(
