@@ -22,7 +22,7 @@ modes="${MODES:-local 1 2 4}"
 date="${RUN_DATE:-2026-11-01}"
 cache="${ADVOCACY_CACHE:-$HOME/.cache/advocacy}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$cache/target}"
-cargo build --release --quiet
+cargo build --release --quiet --features ballista
 bin="$CARGO_TARGET_DIR/release/advocacy"
 data=bench/data
 dir="$data/job-$customers"

@@ -2,7 +2,7 @@
 """Time the reference Python implementation (`lifetimes`) on a large RFM
 summary, as the yardstick for advocacy's own CLV models
 (src/functions/clv/; its Rust side is examples/clv_bench.rs, and the
-ignored test `million_customers_fit_and_score` in tests/clv_models.rs).
+ignored test `million_customers_fit_and_score` in tests/functions/clv.rs).
 
 1. Generates a customer summary from the BG/NBD process, the same story
    and parameters as the Rust test: customers enter uniformly over 77 weeks
@@ -42,7 +42,7 @@ except ImportError as e:  # pragma: no cover - environment message
         "~/.cache/advocacy/bench-venv/bin/pip install lifetimes==0.11.3"
     )
 
-# Same truth as tests/clv_models.rs.
+# Same truth as tests/functions/clv.rs.
 BG = dict(r=0.5, alpha=6.0, a=0.7, b=2.8)
 GG = dict(p=5.0, q=4.0, v=20.0)
 

@@ -1,6 +1,6 @@
 //! Named points at which a test stops the process. A crash test has it
 //! killed with SIGKILL, to prove that a kill anywhere leaves a warehouse
-//! the next plain run recovers (`tests/crash_safety.rs`):
+//! the next plain run recovers (`tests/run/crash_safety.rs`):
 //! `ADVOCACY_KILL_AT=<point>` kills at the point's first pass, `<point>:<n>`
 //! at its n-th. A race test holds several processes at one point and lets
 //! them go together (`ADVOCACY_HOLD_AT`, [`hold`]). Unset (always, in

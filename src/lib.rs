@@ -21,6 +21,7 @@
 //!   tests) are the small helpers they share.
 
 pub mod clock;
+#[cfg(feature = "ballista")]
 pub mod cluster;
 pub mod config;
 pub mod engine;

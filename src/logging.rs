@@ -9,7 +9,7 @@ use std::io::{IsTerminal, Write};
 
 use serde_json::json;
 
-use crate::cli::{Global, LogFormat, ServerLog};
+use crate::cli::{Global, LogFormat};
 use advocacy::run::{RunError, RunRecord};
 
 /// Starts logging for a command that reads the config.
@@ -26,7 +26,8 @@ pub fn init(global: &Global) {
 /// A server says what it does at info: where it listens, what joins it.
 /// Ballista logs through the `log` crate, which tracing-subscriber
 /// forwards, so its lines come out in the same format.
-pub fn init_server(log: &ServerLog) {
+#[cfg(feature = "ballista")]
+pub fn init_server(log: &crate::cli::ServerLog) {
     let level = match (log.quiet, log.verbose) {
         (true, _) => "warn",
         (false, 0) => "info",

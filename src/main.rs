@@ -4,24 +4,20 @@
 
 mod cli;
 mod logging;
+mod servers;
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
 
-use advocacy::cluster::ClusterError;
-use advocacy::cluster::executor::{self, ExecutorOptions};
-use advocacy::cluster::scheduler::{self, SchedulerOptions};
 use advocacy::config::Config;
-use advocacy::config::units::parse_bytes;
 use advocacy::generate::{GenerateOptions, generate};
 use advocacy::inspect;
 use advocacy::pipeline::spec::Severity;
 use advocacy::run::{self, RunOptions, Step, exit};
-use advocacy::shutdown::Shutdown;
-use cli::{Cli, Command, DagArgs, DatedArgs, ExecutorArgs, GenerateArgs, Global, QueryArgs};
-use cli::{LogFormat, RepairArgs, SchedulerArgs};
+use cli::{
+    Cli, Command, DagArgs, DatedArgs, GenerateArgs, Global, LogFormat, QueryArgs, RepairArgs,
+};
 use logging::{ClosedPipe, Output};
 
 /// `--version`: the crate's, the commit and the DataFusion release (build.rs).
@@ -240,87 +236,6 @@ fn print_man_page() -> i32 {
     written(Output::new(LogFormat::Text).text(&text), exit::SUCCESS)
 }
 
-/// The `storage:` options of `--config`, or none.
-fn server_storage(config: Option<&PathBuf>) -> Result<advocacy::storage::StorageOptions, i32> {
-    match config {
-        None => Ok(Default::default()),
-        Some(path) => advocacy::config::load_storage(path).map_err(|e| {
-            eprintln!("error: {e}");
-            exit::INVALID
-        }),
-    }
-}
-
-fn run_scheduler(args: SchedulerArgs) -> i32 {
-    logging::init_server(&args.log);
-    let storage = match server_storage(args.config.as_ref()) {
-        Ok(storage) => storage,
-        Err(code) => return code,
-    };
-    let options = SchedulerOptions {
-        external_host: args.external_host,
-        storage,
-    };
-    let served = runtime().block_on(async {
-        let mut shutdown = Shutdown::listen();
-        let listener = tokio::net::TcpListener::bind(args.bind)
-            .await
-            .map_err(|source| ClusterError::Io {
-                what: format!("cannot listen on {}", args.bind),
-                source,
-            })?;
-        scheduler::serve(listener, options, async move { shutdown.requested().await }).await
-    });
-    server_exit(served)
-}
-
-fn run_executor(args: ExecutorArgs) -> i32 {
-    logging::init_server(&args.log);
-    let storage = match server_storage(args.config.as_ref()) {
-        Ok(storage) => storage,
-        Err(code) => return code,
-    };
-    let invalid = |message: String| {
-        eprintln!("error: {message}");
-        exit::INVALID
-    };
-    let scheduler = match advocacy::cluster::parse_address(&args.scheduler) {
-        Ok(address) => address,
-        Err(e) => return invalid(format!("--scheduler: {e}")),
-    };
-    let memory_pool_size = match args
-        .memory_pool_size
-        .as_deref()
-        .map(parse_bytes)
-        .transpose()
-    {
-        Ok(size) => size.map(|bytes| bytes as u64),
-        Err(e) => return invalid(format!("--memory-pool-size: {e}")),
-    };
-    let options = ExecutorOptions {
-        scheduler,
-        bind: args.bind,
-        external_host: args.external_host,
-        grpc_port: args.grpc_port,
-        health_port: args.health_port,
-        work_dir: args.work_dir,
-        concurrent_tasks: args.concurrent_tasks,
-        memory_pool_size,
-        storage,
-    };
-    server_exit(runtime().block_on(executor::serve(options)))
-}
-
-fn server_exit(served: Result<(), ClusterError>) -> i32 {
-    match served {
-        Ok(()) => exit::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {}", advocacy::config::redact(&e.to_string()));
-            exit::FAILED
-        }
-    }
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let code = match cli.command {
@@ -363,8 +278,8 @@ fn main() -> ExitCode {
         Command::ConfigSchema => print_config_schema(),
         Command::Completions { shell } => print_completions(shell),
         Command::Man => print_man_page(),
-        Command::Scheduler(args) => run_scheduler(args),
-        Command::Executor(args) => run_executor(args),
+        Command::Scheduler(args) => servers::run_scheduler(args),
+        Command::Executor(args) => servers::run_executor(args),
     };
     ExitCode::from(code as u8)
 }

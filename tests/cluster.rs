@@ -4,7 +4,7 @@
 //! object store they fail to register fails here), and the real binary as
 //! the client. Every report must equal a local run's.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -12,11 +12,11 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use crate::common::{Project, S3Server, assert_exit, bundled_config, stdout};
 use advocacy::cluster::executor::{self, ExecutorOptions};
 use advocacy::cluster::free_port;
 use advocacy::cluster::scheduler::{self, SchedulerOptions};
 use advocacy::storage::StorageOptions;
-use common::{Project, S3Server, assert_exit, bundled_config, stdout};
 use datafusion::arrow::array::{Array, Float64Array, RecordBatch};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::DataType;

@@ -2,12 +2,12 @@
 //! number of threads, bad rows in every file, the profiles' volumes,
 //! planted advocates of every persona, and writing to an S3 URL.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 
+use crate::common::{Project, S3Server, assert_exit};
 use advocacy::generate::{GenerateOptions, GenerateSummary, Persona, Profile, generate};
-use common::{Project, S3Server, assert_exit};
 
 fn options(out: &Path, customers: usize) -> GenerateOptions {
     GenerateOptions {

@@ -3,12 +3,12 @@
 //! works, and the lock is released after success, failure, Ctrl-C and
 //! SIGTERM.
 
-mod common;
+use crate::common;
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Project, assert_exit, stderr};
+use crate::common::{Project, assert_exit, stderr};
 
 const SOURCE: &str = r#"  - name: shop
     entity: orders

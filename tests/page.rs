@@ -4,15 +4,15 @@
 //! headline figures' significance worked out by hand on a fixture, and
 //! report.yml's errors at their line and column.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::common::{Project, assert_exit, bundled_config, stdout};
 use advocacy::page::PageFile;
 use advocacy::page::data::{self, Table};
-use common::{Project, assert_exit, bundled_config, stdout};
 use datafusion::common::ScalarValue;
 use datafusion::prelude::SessionContext;
 
@@ -80,6 +80,9 @@ fn open_in_chromium(page: &Path, name: &str) -> BrowserCheck {
 
 #[test]
 fn the_bundled_run_publishes_a_page_that_chromium_renders_without_the_network() {
+    if !common::slow_suite() {
+        return;
+    }
     let p = Project::new();
     bundled_config(&p, &Path::new(REPO).join("testdata"), "warehouse", "2GiB");
     // Backfills inside the data's range, as nightly runs would be: the end

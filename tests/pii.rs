@@ -2,9 +2,9 @@
 //! warehouse (raw zone, quarantine, reports, state, run records); `keep`
 //! and `drop` do what they say.
 
-mod common;
+use crate::common;
 
-use common::{Project, SALT, assert_exit, lines};
+use crate::common::{Project, SALT, assert_exit, lines};
 use sha2::{Digest, Sha256};
 
 const EMAILS: [&str; 5] = [

@@ -18,6 +18,12 @@ pub struct EngineSettings {
     pub scheduler: Option<Text>,
 }
 
+/// What a binary built without the `ballista` feature says when a config
+/// or a command asks for the cluster.
+pub const WITHOUT_BALLISTA: &str = "this advocacy binary was built without Ballista; \
+     build one with `cargo build --release --features ballista` \
+     (deploy/Dockerfile's image has it)";
+
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EngineKind {
@@ -50,6 +56,9 @@ impl EngineSettings {
     pub(super) fn check(&self) -> Result<(), String> {
         if self.kind == EngineKind::Local {
             return Ok(());
+        }
+        if !cfg!(feature = "ballista") {
+            return Err(format!("engine.kind: ballista: {WITHOUT_BALLISTA}"));
         }
         let Some(scheduler) = &self.scheduler else {
             return Err(

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 pub use column::{ColumnSpec, ElementCondition, Lookup};
-pub use engine::{EngineKind, EngineSettings};
+pub use engine::{EngineKind, EngineSettings, WITHOUT_BALLISTA};
 pub use expression::{SqlExpression, text_schema};
 pub use source::{CsvOptions, Format, Freshness, LineAmount, LineItems, SourceConfig, Unpivot};
 pub use text::{Text, redact, substitute_env};
@@ -471,6 +471,20 @@ mod tests {
     }
 
     #[test]
+    #[cfg(not(feature = "ballista"))]
+    fn a_binary_without_ballista_refuses_the_cluster_engine_with_the_way_to_build_it() {
+        assert_eq!(
+            parse_err(&format!(
+                "{HEAD}engine: {{ kind: ballista, scheduler: \"df://scheduler:50050\" }}\n"
+            )),
+            format!("engine.kind: ballista: {}", WITHOUT_BALLISTA)
+        );
+        let local = Config::parse(&format!("{HEAD}engine: {{ kind: local }}\n"), ".".into());
+        assert_eq!(local.unwrap().engine.scheduler_url(), None);
+    }
+
+    #[test]
+    #[cfg(feature = "ballista")]
     fn the_engine_is_local_unless_a_ballista_scheduler_is_given() {
         let config = Config::parse(HEAD, ".".into()).unwrap();
         assert_eq!(config.engine.kind, EngineKind::Local);

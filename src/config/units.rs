@@ -2,7 +2,7 @@
 //! (`memory_limit`). Our own two parsers, not `humantime` (already in the
 //! build) and `bytesize`: humantime takes `3 minutes`, `1h 30m` and weeks,
 //! forms the config reference does not document and its tests refuse
-//! (`tests/storage_faults.rs`), and a size of ours is one number and one
+//! (`tests/storage/faults.rs`), and a size of ours is one number and one
 //! unit of B, KB, KiB, MB, MiB, GB, GiB; twenty lines each keep the
 //! documented forms and messages exact.
 

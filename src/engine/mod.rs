@@ -3,6 +3,7 @@
 //! `engine: ballista`, the same session turned into a client of the
 //! cluster ([`ballista`]).
 
+#[cfg(feature = "ballista")]
 pub mod ballista;
 pub mod memory_pool;
 
@@ -32,7 +33,14 @@ pub async fn session(config: &Config) -> Result<SessionContext> {
     let local = local_session(config)?;
     match config.engine.scheduler_url() {
         None => Ok(local),
+        #[cfg(feature = "ballista")]
         Some(scheduler) => ballista::connect(scheduler, local.state()).await,
+        // Config::check refuses the kind first; this is for a config built
+        // in code.
+        #[cfg(not(feature = "ballista"))]
+        Some(_) => Err(datafusion::error::DataFusionError::Configuration(
+            crate::config::WITHOUT_BALLISTA.to_string(),
+        )),
     }
 }
 

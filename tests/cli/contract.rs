@@ -6,9 +6,7 @@
 //! `--log-format json` every line is JSON and a run ends with
 //! `run_finished`.
 
-mod common;
-
-use common::{Project, assert_exit, stderr, stdout};
+use crate::common::{Project, assert_exit, stderr, stdout};
 
 const SOURCE: &str = r#"  - name: shop
     entity: orders
@@ -430,4 +428,21 @@ fn completions_and_the_man_page_name_every_subcommand() {
     );
     assert!(page.contains("repair\\-manifest"), "{page}");
     assert_exit(&p.advocacy(&["completions", "tcsh"]), 2);
+}
+
+/// A binary built without the `ballista` feature (a plain `cargo build`)
+/// refuses the cluster's processes, saying how to build one.
+#[test]
+#[cfg(not(feature = "ballista"))]
+fn the_servers_need_a_binary_built_with_ballista() {
+    let p = Project::new();
+    for server in [&["scheduler"][..], &["executor", "--scheduler", "h:1"]] {
+        let out = p.advocacy(server);
+        assert_exit(&out, 2);
+        assert!(
+            stderr(&out).contains("cargo build --release --features ballista"),
+            "{}",
+            stderr(&out)
+        );
+    }
 }

@@ -1,8 +1,6 @@
 //! The command line: help, exit codes, config errors with positions.
 
-mod common;
-
-use common::{Project, assert_exit, stderr, stdout};
+use crate::common::{Project, assert_exit, stderr, stdout};
 
 #[test]
 fn help_explains_run_and_ingest() {

@@ -3,7 +3,6 @@
 #![allow(dead_code)]
 
 pub mod counts;
-pub mod faults;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -391,4 +390,20 @@ impl Drop for S3Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Whether the slow suites run: `ADVOCACY_SLOW_TESTS=1`, which
+/// `scripts/test.sh` (and so CI) sets. Without it a slow test says on
+/// stderr that it was skipped and passes, so `cargo test` alone stays
+/// quick while editing.
+#[track_caller]
+pub fn slow_suite() -> bool {
+    if std::env::var("ADVOCACY_SLOW_TESTS").is_ok_and(|v| v == "1") {
+        return true;
+    }
+    eprintln!(
+        "skipped the slow test at {}: ADVOCACY_SLOW_TESTS=1 runs it (scripts/test.sh sets it)",
+        std::panic::Location::caller()
+    );
+    false
 }

@@ -4,9 +4,7 @@
 //! source's files, replacing their rows, and `--full-refresh` reloads
 //! everything. Objects no manifest entry owns are removed.
 
-mod common;
-
-use common::{Project, assert_exit, lines, stderr, stdout};
+use crate::common::{Project, assert_exit, lines, stderr, stdout};
 
 const CUSTOMERS: &str = "Id,Email,Created,Country\n\
                          C1,ana@example.com,2024-01-01,US\n\

@@ -389,7 +389,7 @@ fn fit_errors_are_clear() {
 /// The performance target: fit both models and score a million
 /// customers in a few seconds (release build, 2 cores). Ignored in the
 /// debug test run; run with
-/// `cargo test --release --test clv_models -- --ignored --nocapture`.
+/// `cargo test --release --test integration functions::clv -- --ignored --nocapture`.
 #[test]
 #[ignore]
 fn million_customers_fit_and_score() {

@@ -2,11 +2,11 @@
 //! binary against real files; each test asserts the exact rows loaded and
 //! quarantined.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 
-use common::{Project, SALT, assert_exit, lines, stderr, stdout};
+use crate::common::{Project, SALT, assert_exit, lines, stderr, stdout};
 use datafusion::arrow::array::{
     Date32Array, Float64Array, RecordBatch, StringArray, TimestampMillisecondArray,
 };

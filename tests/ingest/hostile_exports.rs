@@ -7,8 +7,6 @@
 //! The suite runs `PROPTEST_CASES` cases per property (256 unless set);
 //! the longer run is `bash scripts/fuzz.sh` (README, "Reliability").
 
-mod common;
-
 use std::path::Path;
 use std::sync::OnceLock;
 

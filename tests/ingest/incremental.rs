@@ -1,9 +1,7 @@
 //! Incremental, idempotent loads: the same file twice, a file changed in
 //! place, a renamed copy, and duplicate keys across loads in staging.
 
-mod common;
-
-use common::{Project, assert_exit, lines, stdout};
+use crate::common::{Project, assert_exit, lines, stdout};
 
 const SOURCE: &str = r#"  - name: crm
     entity: customers

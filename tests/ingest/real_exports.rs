@@ -4,10 +4,10 @@
 //! fixture is written for these tests in the shape of a public export, and
 //! every count and sum below is worked out by hand in the comments.
 
-mod common;
+use crate::common;
 
-use common::counts::assert_counts;
-use common::{Project, assert_exit, lines};
+use crate::common::counts::assert_counts;
+use crate::common::{Project, assert_exit, lines};
 use sha2::{Digest, Sha256};
 
 /// An email's hash under `salt` (`repo_config` salts with "s").

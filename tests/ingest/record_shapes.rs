@@ -9,10 +9,10 @@
 //! count is worked out by hand in the comments, and read = loaded +
 //! quarantined + skipped in each.
 
-mod common;
+use crate::common;
 
-use common::counts::{assert_counts, assert_source_counts};
-use common::{Project, assert_exit, lines, stderr};
+use crate::common::counts::{assert_counts, assert_source_counts};
+use crate::common::{Project, assert_exit, lines, stderr};
 
 /// A Bluesky `app.bsky.feed.getPostThread` response: the post is one
 /// object at `/thread/post` (`records` pointing at an object: that object

@@ -2,9 +2,9 @@
 //! statements, parameters, failures and skips, data tests, selection,
 //! safe publishing, dag and query.
 
-mod common;
+use crate::common;
 
-use common::{Project, assert_exit, lines, stderr, stdout};
+use crate::common::{Project, assert_exit, lines, stderr, stdout};
 
 const SOURCE: &str = r#"  - name: shop
     entity: orders

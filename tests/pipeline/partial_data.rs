@@ -2,9 +2,7 @@
 //! referrals or social) still gets a successful run: every report is
 //! built, those without inputs empty with their full schema.
 
-mod common;
-
-use common::{Project, assert_exit, lines, query_batches};
+use crate::common::{Project, assert_exit, lines, query_batches};
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 const REPO: &str = env!("CARGO_MANIFEST_DIR");

@@ -7,11 +7,11 @@
 //! expected purchases equal an independent reference computation (they
 //! used to be as wrong as -17.2 for a positive horizon).
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 
-use common::{Project, assert_exit, lines, query_batches, stdout};
+use crate::common::{Project, assert_exit, lines, query_batches, stdout};
 use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::datatypes::Float64Type;
 

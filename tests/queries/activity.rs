@@ -1,9 +1,7 @@
 //! Referral, review, social and identity reports on one small fixture whose
 //! expected values are worked out by hand next to each assertion.
 
-mod common;
-
-use common::{Project, assert_exit, lines};
+use crate::common::{Project, assert_exit, lines};
 
 fn project() -> Project {
     let p = Project::new();

@@ -3,9 +3,7 @@
 //! worked out by hand next to the assertion (default weights 25 promoter,
 //! 20 reviews, 15 social, 15 community, 25 referrals; cap 3; advocate from 40).
 
-mod common;
-
-use common::{Project, assert_exit, lines};
+use crate::common::{Project, assert_exit, lines};
 
 fn project() -> Project {
     project_with("detractor_lookback_days: 120")

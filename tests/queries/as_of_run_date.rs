@@ -32,9 +32,7 @@
 //! A backfill at 2026-03-08 knows none of what happened on March 9: no C3,
 //! no O4, no N2, no R2, R1 only clicked, no review or mention in March.
 
-mod common;
-
-use common::{Project, assert_exit, lines};
+use crate::common::{Project, assert_exit, lines};
 
 fn project() -> Project {
     let p = Project::new();

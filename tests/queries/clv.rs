@@ -2,9 +2,7 @@
 //! the fitting aggregates on the CDNOW sample, and `customer_clv` /
 //! `clv_model` on a fixture whose history is worked out by hand.
 
-mod common;
-
-use common::{Project, assert_exit, lines, stdout};
+use crate::common::{Project, assert_exit, lines, stdout};
 
 fn sql(p: &Project, query: &str) -> Vec<String> {
     let out = p.advocacy(&["query", query, "--config", "config.yaml"]);

@@ -3,9 +3,7 @@
 //! the CDNOW master file against an independent numpy/scipy computation
 //! (tests/reference/clv_backtest.py).
 
-mod common;
-
-use common::{Project, assert_exit};
+use crate::common::{Project, assert_exit};
 
 fn project(vars: &str, orders: &str) -> Project {
     let p = Project::new();

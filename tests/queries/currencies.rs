@@ -19,9 +19,7 @@
 //! so the repeat day is worth: C1 75 (margin 15), C2 20 + 30 = 50 (margin
 //! 5 + 6 = 11).
 
-mod common;
-
-use common::{Project, assert_exit, lines, stdout};
+use crate::common::{Project, assert_exit, lines, stdout};
 
 const RATES: &str = "KEY,FREQ,CURRENCY,CURRENCY_DENOM,EXR_TYPE,EXR_SUFFIX,TIME_PERIOD,OBS_VALUE\n\
     EXR.D.USD.EUR.SP00.A,D,USD,EUR,SP00,A,2026-01-02,1.10\n\

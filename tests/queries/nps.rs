@@ -1,8 +1,6 @@
 //! `nps_trends` on a fixture whose numbers are worked out by hand below.
 
-mod common;
-
-use common::{Project, assert_exit, lines};
+use crate::common::{Project, assert_exit, lines};
 
 /// Responses (respondent, channel, date, score).
 ///

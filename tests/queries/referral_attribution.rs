@@ -26,9 +26,7 @@
 //! revenue 100 + 40 + 70 = 210, of it referred (B since R1) 40:
 //! share 40 / 210 = 0.190476. February: 60 of 60.
 
-mod common;
-
-use common::{Project, assert_exit, lines};
+use crate::common::{Project, assert_exit, lines};
 
 fn project() -> Project {
     let p = Project::new();

@@ -1,9 +1,7 @@
 //! `referral_value` and `advocacy_scorecard` on a fixture worked out by
 //! hand: three organic customers (O1..O3) and two referred ones (F1, F2).
 
-mod common;
-
-use common::{Project, assert_exit, lines};
+use crate::common::{Project, assert_exit, lines};
 
 fn project() -> Project {
     let p = Project::new();

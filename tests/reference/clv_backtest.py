@@ -1,6 +1,6 @@
 """The CLV back-test (clv_validation, clv_tracking) computed independently
 of advocacy, with numpy and scipy, from a transactions file: the reference
-tests/report_clv.rs holds the two report tables to.
+tests/queries/clv.rs holds the two report tables to.
 
     python clv_backtest.py TRANSACTIONS RUN_DATE HOLDOUT_WEEKS OUT_PREFIX
 

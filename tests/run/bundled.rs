@@ -1,13 +1,13 @@
 //! The bundled default: `testdata/` as mapped by `config/advocacy.yaml`,
 //! run end to end into a temporary warehouse.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 
+use crate::common::{Project, assert_exit, bundled_config, lines, snapshot, stdout};
 use advocacy::generate::{GenerateOptions, generate};
 use chrono::NaiveDate;
-use common::{Project, assert_exit, bundled_config, lines, snapshot, stdout};
 use datafusion::arrow::array::{Array, Float64Array};
 use datafusion::arrow::datatypes::DataType;
 
@@ -219,6 +219,9 @@ fn the_nightly_run_on_the_bundled_default() {
 /// (issue 26): the reports built on them are held back, exit 3.
 #[test]
 fn every_month_end_of_the_data_can_be_backfilled() {
+    if !common::slow_suite() {
+        return;
+    }
     let p = Project::new();
     bundled_config(&p, &Path::new(REPO).join("testdata"), "warehouse", "2GiB");
     let mut month = NaiveDate::from_ymd_opt(2024, 6, 1).unwrap();
@@ -318,6 +321,9 @@ fn assert_clv_not_silently_empty(p: &Project, date: NaiveDate) {
 /// it leaves `reports/`, the page and `_SUCCESS` byte for byte as they were.
 #[test]
 fn the_first_command_on_a_later_day_shows_the_data_s_last_month_and_a_backfill_keeps_it() {
+    if !common::slow_suite() {
+        return;
+    }
     let p = Project::new();
     bundled_config(&p, &Path::new(REPO).join("testdata"), "warehouse", "2GiB");
     let out = p.advocacy(&["run", "--config", "config.yaml"]);

@@ -7,13 +7,15 @@
 //! raw zone and the manifest in exact agreement, and publishes report
 //! tables identical to an undisturbed run's.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 
-use common::{Project, assert_exit, bundled_config, query_parquet, snapshot, stderr, stdout};
+use crate::common::{
+    Project, assert_exit, bundled_config, query_parquet, snapshot, stderr, stdout,
+};
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 const REPO: &str = env!("CARGO_MANIFEST_DIR");
@@ -134,6 +136,9 @@ fn manifest_and_zone(p: &Project) -> (BTreeSet<String>, BTreeSet<String>) {
 
 #[test]
 fn a_kill_anywhere_is_recovered_by_the_next_plain_run() {
+    if !common::slow_suite() {
+        return;
+    }
     let undisturbed = project();
     assert_exit(&run(&undisturbed, None), 0);
     let expected = reports(&undisturbed);
@@ -183,6 +188,9 @@ fn a_kill_anywhere_is_recovered_by_the_next_plain_run() {
 /// replaced); the next plain run writes it, naming itself and its date.
 #[test]
 fn a_run_killed_while_publishing_leaves_no_success_marker() {
+    if !common::slow_suite() {
+        return;
+    }
     let p = project();
     let marker = p.warehouse().join("reports/_SUCCESS");
     let earlier = p.advocacy(&[
@@ -266,6 +274,9 @@ fn repair(p: &Project) -> std::process::Output {
 /// reloads nothing and publishes the reports it published before.
 #[test]
 fn a_lost_manifest_deletes_nothing_and_is_rebuilt_from_the_raw_zone() {
+    if !common::slow_suite() {
+        return;
+    }
     let p = landed_project();
     assert_exit(&run(&p, None), 0);
     let expected = reports(&p);
@@ -340,6 +351,9 @@ fn set_format_version(file: &Path, version: &str) {
 /// models, is set aside with a warning.
 #[test]
 fn state_files_of_a_newer_format_are_refused() {
+    if !common::slow_suite() {
+        return;
+    }
     let p = project();
     assert_exit(&run(&p, None), 0);
     let zones = loaded_zones(&p);
@@ -394,6 +408,9 @@ fn state_files_of_a_newer_format_are_refused() {
 /// leftovers; a repair names them again and nothing is loaded twice.
 #[test]
 fn a_manifest_restored_from_a_backup_deletes_nothing() {
+    if !common::slow_suite() {
+        return;
+    }
     let p = landed_project();
     std::fs::rename(
         p.landing().join("reviews/trustpilot-2026.json"),
@@ -435,6 +452,9 @@ fn a_manifest_restored_from_a_backup_deletes_nothing() {
 /// manifest naming removed objects, never a stop for a foreign object).
 #[test]
 fn a_run_killed_between_saving_a_reload_and_removing_the_old_rows_recovers() {
+    if !common::slow_suite() {
+        return;
+    }
     let p = landed_project();
     assert_exit(&run(&p, None), 0);
     let orders = p.landing().join("crm/orders.csv");

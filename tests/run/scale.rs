@@ -5,10 +5,10 @@
 //! out byte for byte as without a limit; a limit too small to finish fails
 //! naming the model, the operator and the setting to change.
 
-mod common;
+use crate::common;
 
+use crate::common::{Project, assert_exit, bundled_config, stdout};
 use advocacy::generate::{GenerateOptions, Truth, generate};
-use common::{Project, assert_exit, bundled_config, stdout};
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::compute::concat_batches;
 use datafusion::arrow::util::pretty::pretty_format_batches;
@@ -78,6 +78,9 @@ fn published_reports(p: &Project, warehouse: &str) -> Vec<(String, RecordBatch)>
 
 #[test]
 fn a_tight_memory_limit_spills_and_publishes_the_same_reports() {
+    if !common::slow_suite() {
+        return;
+    }
     let (p, truth) = generated_project(20_000);
     let roomy = run(&p, "roomy", "2GiB");
     assert_exit(&roomy, 0);
@@ -151,6 +154,9 @@ fn a_tight_memory_limit_spills_and_publishes_the_same_reports() {
 
 #[test]
 fn a_limit_too_small_fails_naming_the_model_operator_and_setting() {
+    if !common::slow_suite() {
+        return;
+    }
     let (p, _) = generated_project(2_000);
     let out = run(&p, "warehouse", "1MiB");
     assert_exit(&out, 1);

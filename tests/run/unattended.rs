@@ -3,11 +3,9 @@
 //! never moves `reports/` backwards; the bundled demo is dated by its
 //! data; mapping mistakes are errors or warnings naming the fix.
 
-mod common;
-
 use std::path::Path;
 
-use common::{Project, assert_exit, lines, snapshot, stderr, stdout};
+use crate::common::{Project, assert_exit, lines, snapshot, stderr, stdout};
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 /// The run date and run id a Parquet file carries in its metadata.

@@ -4,8 +4,6 @@
 //! listing, and the warehouse lock, over `memory://`, a local folder and
 //! the S3 server the tests start (moto, on a free loopback port).
 
-mod common;
-
 use std::collections::BTreeMap;
 
 use advocacy::config::Text;
@@ -15,7 +13,7 @@ use chrono::Utc;
 use futures::TryStreamExt;
 use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload};
 
-use common::S3Server;
+use crate::common::S3Server;
 
 async fn every_check(warehouse: &Location) {
     put_then_get(warehouse).await;

@@ -1,5 +1,5 @@
 //! A flaky or vanishing object store (issue 11, point 3): advocacy talks to
-//! moto through a fault-injecting proxy on loopback (`common::faults`).
+//! moto through a fault-injecting proxy on loopback (`fault_proxy.rs`).
 //! Transient 5xx, 429, dropped connections and cut-short downloads are
 //! retried with backoff (the `storage.s3` retry settings) and the run
 //! publishes the same reports; the server going away mid-run fails the run
@@ -7,16 +7,15 @@
 //! were, and the next run takes the dead run's lock over and completes; a
 //! multipart upload that fails is aborted.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::faults::{Fault, FaultProxy, Outcome, Plan, Request};
-use common::{Project, S3Server, assert_exit, stderr, stdout};
+use super::fault_proxy::{Fault, FaultProxy, Outcome, Plan, Request};
+use crate::common;
+use crate::common::{Project, S3Server, assert_exit, stderr, stdout};
 use datafusion::arrow::array::{Array, BinaryArray, Int64Array, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::util::pretty::pretty_format_batches;
@@ -262,6 +261,9 @@ fn loaded_rows(s3: &Arc<dyn ObjectStore>, warehouse: &str) -> BTreeMap<String, S
 
 #[test]
 fn transient_faults_are_retried_and_the_run_publishes_the_same_reports() {
+    if !common::slow_suite() {
+        return;
+    }
     let started = Instant::now();
     let server = S3Server::start();
     let s3 = seed(&server);
@@ -426,6 +428,9 @@ fn server_vanishes_mid_run(gone_at: fn(&Request) -> bool, object: &str, success_
 
 #[test]
 fn the_server_vanishing_during_ingest_fails_the_run_and_the_next_run_completes() {
+    if !common::slow_suite() {
+        return;
+    }
     server_vanishes_mid_run(
         |r| r.method == "PUT" && r.key().starts_with("warehouse/_state/tmp/"),
         "cannot write warehouse/_state/tmp/",
@@ -435,6 +440,9 @@ fn the_server_vanishing_during_ingest_fails_the_run_and_the_next_run_completes()
 
 #[test]
 fn the_server_vanishing_while_publishing_fails_the_run_and_the_next_run_completes() {
+    if !common::slow_suite() {
+        return;
+    }
     server_vanishes_mid_run(
         |r| r.method == "PUT" && r.key().starts_with("warehouse/reports/nps_"),
         "cannot publish reports/nps_",
@@ -450,6 +458,9 @@ fn the_server_vanishing_while_publishing_fails_the_run_and_the_next_run_complete
 /// With the setting, it runs and says so.
 #[test]
 fn a_store_that_ignores_conditional_creates_is_refused() {
+    if !common::slow_suite() {
+        return;
+    }
     let server = S3Server::start();
     let s3 = seed(&server);
     let proxy = FaultProxy::start(&server.endpoint);
@@ -491,6 +502,9 @@ fn a_store_that_ignores_conditional_creates_is_refused() {
 /// is released, and once the store answers the next run completes.
 #[test]
 fn a_store_that_never_answers_fails_the_run_within_the_phase_timeout() {
+    if !common::slow_suite() {
+        return;
+    }
     let server = S3Server::start();
     let s3 = seed(&server);
     let proxy = FaultProxy::start(&server.endpoint);
@@ -633,6 +647,9 @@ async fn write_and_close(
 /// open upload afterwards, and no object appeared).
 #[test]
 fn a_multipart_upload_whose_parts_fail_is_aborted() {
+    if !common::slow_suite() {
+        return;
+    }
     let server = S3Server::start();
     server.create_bucket(BUCKET);
     let proxy = FaultProxy::start(&server.endpoint);
@@ -674,6 +691,9 @@ fn a_multipart_upload_whose_parts_fail_is_aborted() {
 /// is aborted.
 #[test]
 fn a_multipart_upload_that_cannot_complete_is_aborted() {
+    if !common::slow_suite() {
+        return;
+    }
     let server = S3Server::start();
     server.create_bucket(BUCKET);
     let proxy = FaultProxy::start(&server.endpoint);
@@ -701,6 +721,9 @@ fn a_multipart_upload_that_cannot_complete_is_aborted() {
 /// query feeding it) is dropped unfinished: its upload is aborted.
 #[test]
 fn a_multipart_upload_dropped_unfinished_is_aborted() {
+    if !common::slow_suite() {
+        return;
+    }
     let server = S3Server::start();
     server.create_bucket(BUCKET);
     let proxy = FaultProxy::start(&server.endpoint);
@@ -741,6 +764,9 @@ fn a_multipart_upload_dropped_unfinished_is_aborted() {
 /// complete) are retried: the object is complete and reads back whole.
 #[test]
 fn a_multipart_upload_survives_transient_faults() {
+    if !common::slow_suite() {
+        return;
+    }
     let server = S3Server::start();
     server.create_bucket(BUCKET);
     let proxy = FaultProxy::start(&server.endpoint);
@@ -817,6 +843,9 @@ fn a_multipart_upload_survives_transient_faults() {
 /// The retry settings are checked when the store opens, naming the key.
 #[test]
 fn a_bad_retry_setting_names_the_key() {
+    if !common::slow_suite() {
+        return;
+    }
     for (key, value, expected) in [
         (
             "max_retries",
@@ -851,6 +880,9 @@ fn a_bad_retry_setting_names_the_key() {
 /// that the other tests rely on are the setting's doing.
 #[test]
 fn without_retries_one_transient_fault_fails_the_run() {
+    if !common::slow_suite() {
+        return;
+    }
     let server = S3Server::start();
     let s3 = seed(&server);
     let proxy = FaultProxy::start(&server.endpoint);
@@ -902,6 +934,9 @@ fn without_retries_one_transient_fault_fails_the_run() {
 /// upload is aborted, and the report the previous run published stays.
 #[test]
 fn a_large_report_whose_upload_fails_is_aborted_and_the_old_one_stays() {
+    if !common::slow_suite() {
+        return;
+    }
     let server = S3Server::start();
     let s3 = seed(&server);
     let proxy = FaultProxy::start(&server.endpoint);
@@ -948,6 +983,9 @@ fn a_large_report_whose_upload_fails_is_aborted_and_the_old_one_stays() {
 /// own, and the run goes on, releasing it at the end.
 #[test]
 fn a_lost_answer_to_the_lock_create_does_not_lock_the_run_out() {
+    if !common::slow_suite() {
+        return;
+    }
     let server = S3Server::start();
     let s3 = seed(&server);
     let proxy = FaultProxy::start(&server.endpoint);
@@ -977,6 +1015,9 @@ fn a_lost_answer_to_the_lock_create_does_not_lock_the_run_out() {
 /// object (three parts) reads back whole, and one given up leaves nothing.
 #[test]
 fn large_objects_on_local_files_and_memory_are_whole_or_absent() {
+    if !common::slow_suite() {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let local = dir.path().join("wh");
     let storage = StorageOptions::new();

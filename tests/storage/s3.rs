@@ -2,9 +2,7 @@
 //! landing exports read from a bucket, raw zone and reports written to it,
 //! and credentials from `${VAR}` never printed.
 
-mod common;
-
-use common::{Project, S3Server, assert_exit, stderr, stdout};
+use crate::common::{Project, S3Server, assert_exit, stderr, stdout};
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use futures::TryStreamExt;
 use object_store::path::Path;

@@ -363,7 +363,7 @@ fn cdnow_bg_nbd_matches_fader_hardie_lee_2005() {
     assert!((p.expected_purchases(39.0, &c) - 1.226).abs() < 2e-3);
 }
 
-/// Six customers (x, t_x days, T days), the fixture of tests/small_company.rs:
+/// Six customers (x, t_x days, T days), the fixture of tests/pipeline/small_company.rs:
 /// three one-time buyers and three repeat buyers, all still buying.
 const SIX: [(f64, f64, f64); 6] = [
     (0.0, 0.0, 174.0),

@@ -1,0 +1,4 @@
+//! The command line (`src/cli.rs`, `src/main.rs`).
+
+mod contract;
+mod exit_codes;

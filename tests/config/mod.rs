@@ -1,0 +1,3 @@
+//! The config (`src/config/`).
+
+mod changes;

@@ -1,0 +1,3 @@
+//! Our SQL functions (`src/functions/`).
+
+mod clv;

@@ -1,0 +1,5 @@
+//! The SQL pipeline (`src/pipeline/`): models, data tests, selection, publishing, and small or partial data.
+
+mod build;
+mod partial_data;
+mod small_company;
