@@ -7,13 +7,18 @@ use std::process::Command;
 
 fn main() {
     println!("cargo:rerun-if-env-changed=ADVOCACY_COMMIT");
+    // Only paths that exist: cargo takes a missing one (`packed-refs`
+    // before the first `git gc`) as changed, and would rebuild the crate
+    // on every build. A gc that packs the refs changes `refs/heads`.
     for path in [
         ".git/HEAD",
         ".git/refs/heads",
         ".git/packed-refs",
         "Cargo.lock",
     ] {
-        println!("cargo:rerun-if-changed={path}");
+        if std::path::Path::new(path).exists() {
+            println!("cargo:rerun-if-changed={path}");
+        }
     }
     let commit = std::env::var("ADVOCACY_COMMIT").ok().or_else(git_commit);
     println!(

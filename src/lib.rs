@@ -20,6 +20,7 @@
 //!   [`state_format`] (versions of state files) and [`kill_point`] (crash
 //!   tests) are the small helpers they share.
 
+pub mod blocking;
 pub mod clock;
 #[cfg(feature = "ballista")]
 pub mod cluster;

@@ -10,11 +10,12 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
 
+use advocacy::blocking;
 use advocacy::config::Config;
 use advocacy::generate::{GenerateOptions, generate};
 use advocacy::inspect;
 use advocacy::pipeline::spec::Severity;
-use advocacy::run::{self, RunOptions, Step, exit};
+use advocacy::run::{RunOptions, Step, exit};
 use cli::{
     Cli, Command, DagArgs, DatedArgs, GenerateArgs, Global, LogFormat, QueryArgs, RepairArgs,
 };
@@ -29,13 +30,6 @@ const VERSION: &str = concat!(
     env!("ADVOCACY_DATAFUSION_VERSION"),
     ")"
 );
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("the async runtime starts")
-}
 
 /// Exit 0 when the reader closed stdout: it has what it wanted.
 fn written(result: Result<(), ClosedPipe>, code: i32) -> i32 {
@@ -66,7 +60,7 @@ fn run_step(step: Step, args: StepArgs) -> i32 {
         select: args.select,
         full_refresh: args.full_refresh,
     };
-    match runtime().block_on(run::execute(step, &options)) {
+    match blocking::execute(step, &options) {
         Ok(record) if args.global.quiet && !output.json => record.exit_code,
         Ok(record) => written(output.run_summary(&record), record.exit_code),
         Err(e) => output.failure(&e, true),
@@ -77,7 +71,7 @@ fn run_repair_manifest(args: RepairArgs) -> i32 {
     logging::init(&args.global);
     let output = Output::new(args.global.log_format);
     let config = &args.global.config;
-    match runtime().block_on(run::repair_manifest(config, args.lock.force_unlock)) {
+    match blocking::repair_manifest(config, args.lock.force_unlock) {
         Ok(repaired) if output.json => written(
             output.event(serde_json::json!({ "event": "repaired", "summary": repaired.summary() })),
             exit::SUCCESS,
@@ -90,7 +84,7 @@ fn run_repair_manifest(args: RepairArgs) -> i32 {
 fn run_validate(args: DatedArgs) -> i32 {
     logging::init(&args.global);
     let output = Output::new(args.global.log_format);
-    let checked = runtime().block_on(inspect::validate(&args.global.config, args.date.date));
+    let checked = blocking::validate(&args.global.config, args.date.date);
     let v = match checked {
         Ok(v) => v,
         Err(e) => return output.failure(&e, false),
@@ -134,11 +128,10 @@ fn run_dag(args: DagArgs) -> i32 {
 fn run_tests(args: DatedArgs) -> i32 {
     logging::init(&args.global);
     let output = Output::new(args.global.log_format);
-    let (results, warnings) =
-        match runtime().block_on(inspect::test(&args.global.config, args.date.date)) {
-            Ok(tested) => tested,
-            Err(e) => return output.failure(&e, false),
-        };
+    let (results, warnings) = match blocking::test(&args.global.config, args.date.date) {
+        Ok(tested) => tested,
+        Err(e) => return output.failure(&e, false),
+    };
     for warning in &warnings {
         output.note("WARN", warning);
     }
@@ -163,7 +156,7 @@ fn run_tests(args: DatedArgs) -> i32 {
 fn run_query(args: QueryArgs) -> i32 {
     logging::init(&args.global);
     let output = Output::new(args.global.log_format);
-    match runtime().block_on(inspect::query(&args.global.config, &args.sql, args.format)) {
+    match blocking::query(&args.global.config, &args.sql, args.format) {
         Ok(text) => written(output.text(&text), exit::SUCCESS),
         Err(e) => output.failure(&e, false),
     }

@@ -30,15 +30,16 @@ mod without_ballista {
 mod with_ballista {
     use std::path::PathBuf;
 
+    use advocacy::blocking;
     use advocacy::cluster::ClusterError;
-    use advocacy::cluster::executor::{self, ExecutorOptions};
-    use advocacy::cluster::scheduler::{self, SchedulerOptions};
+    use advocacy::cluster::executor::ExecutorOptions;
+    use advocacy::cluster::scheduler::SchedulerOptions;
     use advocacy::config::units::parse_bytes;
     use advocacy::run::exit;
-    use advocacy::shutdown::Shutdown;
 
-    use crate::cli::{ExecutorArgs, SchedulerArgs};
-    use crate::{logging, runtime};
+    use crate::cli::ExecutorArgs;
+    use crate::cli::SchedulerArgs;
+    use crate::logging;
 
     /// The `storage:` options of `--config`, or none.
     fn server_storage(config: Option<&PathBuf>) -> Result<advocacy::storage::StorageOptions, i32> {
@@ -61,17 +62,7 @@ mod with_ballista {
             external_host: args.external_host,
             storage,
         };
-        let served = runtime().block_on(async {
-            let mut shutdown = Shutdown::listen();
-            let listener = tokio::net::TcpListener::bind(args.bind)
-                .await
-                .map_err(|source| ClusterError::Io {
-                    what: format!("cannot listen on {}", args.bind),
-                    source,
-                })?;
-            scheduler::serve(listener, options, async move { shutdown.requested().await }).await
-        });
-        server_exit(served)
+        server_exit(blocking::serve_scheduler(args.bind, options))
     }
 
     pub fn run_executor(args: ExecutorArgs) -> i32 {
@@ -108,7 +99,7 @@ mod with_ballista {
             memory_pool_size,
             storage,
         };
-        server_exit(runtime().block_on(executor::serve(options)))
+        server_exit(blocking::serve_executor(options))
     }
 
     fn server_exit(served: Result<(), ClusterError>) -> i32 {
