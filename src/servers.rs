@@ -37,8 +37,7 @@ mod with_ballista {
     use advocacy::config::units::parse_bytes;
     use advocacy::run::exit;
 
-    use crate::cli::ExecutorArgs;
-    use crate::cli::SchedulerArgs;
+    use crate::cli::{ExecutorArgs, SchedulerArgs};
     use crate::logging;
 
     /// The `storage:` options of `--config`, or none.

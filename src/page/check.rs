@@ -15,6 +15,7 @@ use datafusion::prelude::SessionContext;
 use super::PageFile;
 use super::data;
 use super::spec::ChartSpec;
+use super::stage::PageSource;
 use crate::config::Config;
 use crate::pipeline::diagnostics::describe;
 use crate::pipeline::validate::plan;
@@ -39,10 +40,10 @@ pub async fn check(
     run_date: NaiveDate,
 ) -> ChartCheck {
     let mut result = ChartCheck::default();
-    let page = match PageFile::load(&config.queries_dir()) {
-        Ok(Some(page)) => page,
-        Ok(None) => return result,
-        Err(errors) => {
+    let page = match PageSource::load(config) {
+        PageSource::Page(page) => page,
+        PageSource::Absent => return result,
+        PageSource::Invalid(errors) => {
             result.errors = errors;
             return result;
         }
