@@ -22,7 +22,7 @@ fn digest_hex(digest: &[u8]) -> String {
 
 /// PBKDF2 rounds of [`salt_key`]: derived once per ingest, and once for
 /// every salt an attacker tries against a manifest (200,000 SHA-256
-/// compressions). More would make every debug-build test run pay too.
+/// compressions, a few milliseconds in ring's optimised code).
 const SALT_KEY_ROUNDS: NonZeroU32 = NonZeroU32::new(100_000).unwrap();
 
 /// PBKDF2-HMAC-SHA256 by ring (object_store already builds it), not the
@@ -40,8 +40,8 @@ fn pbkdf2_hmac_sha256(secret: &[u8], salt: &[u8], rounds: NonZeroU32, out: &mut 
 /// the salt, so that testing a guessed salt against a manifest costs as
 /// much as deriving this, not one SHA-256.
 /// Derived once per salt in a process: a process that ingests many times
-/// (a test suite: 768 ingests in the hostile-export properties, 0.1 s each
-/// in a debug build) pays for it once.
+/// (a test suite: 768 ingests in the hostile-export properties) pays for
+/// it once.
 pub fn salt_key(salt: &str) -> String {
     static KEYS: OnceLock<Mutex<HashMap<String, String>>> = OnceLock::new();
     let keys = KEYS.get_or_init(|| Mutex::new(HashMap::new()));
