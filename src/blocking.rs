@@ -16,6 +16,7 @@ use chrono::NaiveDate;
 use crate::ingest::Repaired;
 use crate::inspect::{self, Checked, OutputFormat};
 use crate::pipeline::data_tests::TestResult;
+use crate::pipeline::unit::UnitResult;
 use crate::run::{self, RunError, RunOptions, RunRecord, Step};
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -44,8 +45,18 @@ pub fn validate(config: &Path, date: Option<NaiveDate>) -> Result<Checked, RunEr
 pub fn test(
     config: &Path,
     date: Option<NaiveDate>,
+    select: &[String],
 ) -> Result<(Vec<TestResult>, Vec<String>), RunError> {
-    runtime().block_on(inspect::test(config, date))
+    runtime().block_on(inspect::test(config, date, select))
+}
+
+/// [`inspect::unit_test`].
+pub fn unit_test(
+    config: &Path,
+    date: Option<NaiveDate>,
+    select: &[String],
+) -> Result<Vec<UnitResult>, RunError> {
+    runtime().block_on(inspect::unit_test(config, date, select))
 }
 
 /// [`inspect::query`], formatted.

@@ -40,8 +40,8 @@ pub enum Command {
     Validate(DatedArgs),
     /// Print the model graph (text, dot or mermaid) and what a run would do.
     Dag(DagArgs),
-    /// Run the data tests of queries/models.yml against the models' last results.
-    Test(DatedArgs),
+    /// Run the data tests of queries/models.yml against the models' last results (--unit: its unit tests).
+    Test(TestArgs),
     /// Run an ad-hoc SELECT over raw tables, models and reports.
     Query(QueryArgs),
     /// Rebuild the ingest manifest (_state/ingest_manifest.parquet) from the raw zone's own objects.
@@ -175,6 +175,22 @@ pub struct RepairArgs {
     pub global: Global,
     #[command(flatten)]
     pub lock: LockArg,
+}
+
+#[derive(Args)]
+pub struct TestArgs {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(flatten)]
+    pub date: DateArg,
+    /// Run the unit tests of queries/models.yml instead (`unit_tests:`): each model's SQL on
+    /// the rows a test gives, compared with the rows it expects; reads no landing or warehouse.
+    #[arg(long)]
+    pub unit: bool,
+    /// Only the tests of these models: NAME, NAME+ (and what reads it), +NAME (and what it
+    /// reads), tag:TAG.
+    #[arg(long, short = 's', num_args = 1..)]
+    pub select: Vec<String>,
 }
 
 #[derive(Args)]

@@ -13,6 +13,7 @@ use crate::engine;
 use crate::page;
 use crate::pipeline::dag::{self, GraphFormat};
 use crate::pipeline::data_tests::{self, TestResult};
+use crate::pipeline::unit::UnitResult;
 use crate::pipeline::validate;
 use crate::pipeline::{self, Project, sql_options};
 use crate::run::RunError;
@@ -73,13 +74,16 @@ pub fn dag(config_path: &Path, format: GraphFormat) -> Result<String, RunError> 
     Ok(out)
 }
 
-/// Runs the data tests against the models' last materialised results.
+/// Runs the data tests against the models' last materialised results:
+/// those of the models `select` picks, every model's when it is empty.
 pub async fn test(
     config_path: &Path,
     date: Option<NaiveDate>,
+    select: &[String],
 ) -> Result<(Vec<TestResult>, Vec<String>), RunError> {
     let config = Config::load(config_path)?;
     let project = Project::load_valid(&config)?;
+    pipeline::check_select(&project, select)?;
     let warehouse = open_warehouse(&config)?;
     let ctx = engine::session(&config).await?;
     engine::register_raw_tables(&ctx, &warehouse, config.run.pii)?;
@@ -93,8 +97,16 @@ pub async fn test(
     if built.is_empty() && !project.order.is_empty() {
         return Err(RunError::NothingBuilt);
     }
+    let tested: BTreeSet<String> = match select.is_empty() {
+        true => built,
+        false => {
+            let chosen = pipeline::select::select(select, &project.deps, &project.spec)
+                .map_err(|e| pipeline::PipelineError::Invalid(vec![e]))?;
+            built.intersection(&chosen).cloned().collect()
+        }
+    };
     let params = crate::pipeline::parameters(&config, &project.spec, run_date(&config, date));
-    let (results, mut warnings) = data_tests::run(&ctx, &project, &built, &params).await;
+    let (results, mut warnings) = data_tests::run(&ctx, &project, &tested, &params).await;
     for name in missing {
         if project.spec.model(&name).is_some() {
             warnings.push(format!(
@@ -103,6 +115,20 @@ pub async fn test(
         }
     }
     Ok((results, warnings))
+}
+
+/// Runs the unit tests of models.yml (of the models `select` picks), on
+/// the rows they give: no landing folder, no warehouse.
+pub async fn unit_test(
+    config_path: &Path,
+    date: Option<NaiveDate>,
+    select: &[String],
+) -> Result<Vec<UnitResult>, RunError> {
+    let config = Config::load(config_path)?;
+    let project = Project::load_valid(&config)?;
+    pipeline::check_select(&project, select)?;
+    let run_date = run_date(&config, date);
+    Ok(pipeline::unit::run(&config, &project, select, run_date).await?)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

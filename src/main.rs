@@ -18,6 +18,7 @@ use advocacy::pipeline::spec::Severity;
 use advocacy::run::{RunOptions, Step, exit};
 use cli::{
     Cli, Command, DagArgs, DatedArgs, GenerateArgs, Global, LogFormat, QueryArgs, RepairArgs,
+    TestArgs,
 };
 use logging::{ClosedPipe, Output};
 
@@ -125,10 +126,14 @@ fn run_dag(args: DagArgs) -> i32 {
     }
 }
 
-fn run_tests(args: DatedArgs) -> i32 {
+fn run_tests(args: TestArgs) -> i32 {
+    if args.unit {
+        return run_unit_tests(args);
+    }
     logging::init(&args.global);
     let output = Output::new(args.global.log_format);
-    let (results, warnings) = match blocking::test(&args.global.config, args.date.date) {
+    let tested = blocking::test(&args.global.config, args.date.date, &args.select);
+    let (results, warnings) = match tested {
         Ok(tested) => tested,
         Err(e) => return output.failure(&e, false),
     };
@@ -150,6 +155,31 @@ fn run_tests(args: DatedArgs) -> i32 {
     }
     let mut text: String = failed.iter().map(|t| t.describe()).collect();
     text.push_str(&format!("{passed} passed, {} failed\n", failed.len()));
+    written(output.text(&text), code)
+}
+
+fn run_unit_tests(args: TestArgs) -> i32 {
+    logging::init(&args.global);
+    let output = Output::new(args.global.log_format);
+    let tested = blocking::unit_test(&args.global.config, args.date.date, &args.select);
+    let results = match tested {
+        Ok(results) => results,
+        Err(e) => return output.failure(&e, false),
+    };
+    let failed = results.iter().filter(|t| !t.passed).count();
+    let code = match failed {
+        0 => exit::SUCCESS,
+        _ => exit::TESTS_FAILED,
+    };
+    let passed = results.len() - failed;
+    if output.json {
+        let event = serde_json::json!({
+            "event": "unit_tested", "passed": passed, "failed": failed, "tests": results,
+        });
+        return written(output.event(event), code);
+    }
+    let mut text: String = results.iter().map(|t| t.describe()).collect();
+    text.push_str(&format!("{passed} passed, {failed} failed\n"));
     written(output.text(&text), code)
 }
 

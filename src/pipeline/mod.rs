@@ -13,6 +13,7 @@ mod schedule;
 pub mod select;
 pub mod spec;
 pub mod stamp;
+pub mod unit;
 pub mod validate;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -239,7 +240,7 @@ pub fn parameters(
     params
 }
 
-fn scalar(value: &VarValue) -> ScalarValue {
+pub(crate) fn scalar(value: &VarValue) -> ScalarValue {
     match value {
         VarValue::Bool(b) => ScalarValue::Boolean(Some(*b)),
         VarValue::Int(i) => ScalarValue::Int64(Some(*i)),

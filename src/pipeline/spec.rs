@@ -33,7 +33,80 @@ pub struct ModelsFile {
     pub vars: std::collections::BTreeMap<String, VarValue>,
     #[serde(default)]
     pub models: Vec<ModelSpec>,
+    /// One model's SQL run on hand-written input rows (`advocacy test
+    /// --unit`; see `crate::pipeline::unit`).
+    #[serde(default)]
+    pub unit_tests: Vec<UnitTestSpec>,
 }
+
+/// A unit test, in dbt's shape:
+///
+/// ```yaml
+/// unit_tests:
+///   - name: a_second_answer_in_a_month_replaces_the_first
+///     model: nps_trends
+///     run_date: 2026-01-31
+///     vars: { nps_min_responses: 1 }
+///     given:
+///       - input: int_nps_responses
+///         rows:
+///           - { respondent: c1, response_id: r1, score: 3, responded_date: 2026-01-05 }
+///     expect:
+///       rows:
+///         - { period: month, dimension: overall, responses: 1, nps: -100 }
+/// ```
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UnitTestSpec {
+    pub name: String,
+    pub model: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Rows of tables the model reads; any table it reads that is not
+    /// given is empty.
+    #[serde(default)]
+    pub given: Vec<GivenSpec>,
+    pub expect: ExpectSpec,
+    /// Parameters for this test, over models.yml's and the config's.
+    #[serde(default)]
+    pub vars: std::collections::BTreeMap<String, VarValue>,
+    /// `$run_date` (YYYY-MM-DD); required when the model reads it.
+    #[serde(default)]
+    pub run_date: Option<String>,
+}
+
+/// One input of a unit test: a model or raw table the model reads, with
+/// its rows written out (`rows`) or in a CSV file next to models.yml
+/// (`csv`, with a header; an empty field is NULL).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GivenSpec {
+    pub input: String,
+    #[serde(default)]
+    pub rows: Option<Vec<FixtureRow>>,
+    #[serde(default)]
+    pub csv: Option<String>,
+}
+
+/// The rows the model must return. Only the columns named are compared;
+/// rows as a multiset unless `ordered` (then position by position, for a
+/// model whose ORDER BY is part of its contract). Floats match within
+/// `tolerance` times the expected value's magnitude (at least 1).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectSpec {
+    #[serde(default)]
+    pub rows: Option<Vec<FixtureRow>>,
+    #[serde(default)]
+    pub csv: Option<String>,
+    #[serde(default)]
+    pub ordered: bool,
+    #[serde(default)]
+    pub tolerance: Option<f64>,
+}
+
+/// A row of a unit test's fixture: column name to a scalar value.
+pub type FixtureRow = std::collections::BTreeMap<String, serde_yaml::Value>;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]

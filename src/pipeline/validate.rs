@@ -70,6 +70,8 @@ pub async fn validate(config: &Config, project: &Project, run_date: NaiveDate) -
         }
     }
     check_spec(&ctx, project, &broken, &params, &mut result).await;
+    let unit = super::unit::check(config, project, &result.schemas, run_date).await;
+    result.errors.extend(unit);
     result
 }
 
@@ -89,12 +91,19 @@ pub async fn plan(
     Ok(schema)
 }
 
+/// Every raw table's schema, by table name, as this config loads them.
+pub fn raw_schemas(config: &Config) -> BTreeMap<String, SchemaRef> {
+    Entity::ALL
+        .iter()
+        .map(|e| (e.table_name(), e.arrow_schema(config.run.pii == Pii::Keep)))
+        .collect()
+}
+
 fn empty_raw_tables(config: &Config) -> Result<SessionContext, DataFusionError> {
     let ctx = crate::engine::local_session(config)?;
-    for entity in Entity::ALL {
-        let schema = entity.arrow_schema(config.run.pii == Pii::Keep);
+    for (name, schema) in raw_schemas(config) {
         let table = MemTable::try_new(schema, vec![vec![]])?;
-        ctx.register_table(entity.table_name(), Arc::new(table))?;
+        ctx.register_table(name, Arc::new(table))?;
     }
     Ok(ctx)
 }
