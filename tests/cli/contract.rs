@@ -26,6 +26,10 @@ fn project() -> Project {
         "queries/reports/revenue.sql",
         "SELECT customer_id, sum(amount) AS revenue FROM raw_orders GROUP BY customer_id",
     );
+    p.write(
+        "queries/models.yml",
+        "unit_tests:\n  - name: sums\n    model: revenue\n    given:\n      - input: raw_orders\n        rows: [{ customer_id: C1, amount: 2 }, { customer_id: C1, amount: 3 }]\n    expect:\n      rows: [{ customer_id: C1, revenue: 5 }]\n",
+    );
     p
 }
 
@@ -64,6 +68,12 @@ fn every_subcommand_takes_exactly_its_flags() {
         ),
         ("validate", &["--date", "2026-11-01", "-v"], 0),
         ("test", &["--date", "2026-11-01", "-q"], 0),
+        ("test", &["--select", "revenue", "--log-format", "json"], 0),
+        (
+            "test",
+            &["--unit", "-s", "revenue", "--date", "2026-11-01"],
+            0,
+        ),
         ("dag", &["--format", "mermaid"], 0),
         ("query", &["SELECT 1 AS one", "--format", "csv"], 0),
         ("repair-manifest", &["--force-unlock"], 0),
@@ -159,8 +169,8 @@ fn every_subcommand_takes_exactly_its_flags() {
         ("validate", &["--full-refresh"]),
         ("dag", &["--date", "2026-11-01"]),
         ("dag", &["--select", "revenue"]),
-        ("test", &["--select", "revenue"]),
         ("test", &["--force-unlock"]),
+        ("test", &["--unit", "--full-refresh"]),
         ("query", &["SELECT 1", "--date", "2026-11-01"]),
         ("query", &["SELECT 1", "--force-unlock"]),
         ("query", &["SELECT 1", "-s", "revenue"]),

@@ -385,6 +385,18 @@ fn every_data_test_kind_fails_on_bad_data_and_blocks_publishing() {
         "{}",
         stdout(&tested)
     );
+    // `--select` tests some models only: big_orders' two pass, and the
+    // finance tag's six are revenue's.
+    let tested = p.advocacy(&["test", "--config", "config.yaml", "--select", "big_orders"]);
+    assert_exit(&tested, 0);
+    assert_eq!(stdout(&tested).trim(), "2 passed, 0 failed");
+    let tested = p.advocacy(&["test", "--config", "config.yaml", "-s", "tag:finance"]);
+    assert_exit(&tested, 3);
+    assert!(
+        stdout(&tested).ends_with("0 passed, 6 failed\n"),
+        "{}",
+        stdout(&tested)
+    );
 }
 
 #[test]

@@ -3,3 +3,4 @@
 mod build;
 mod partial_data;
 mod small_company;
+mod unit_tests;

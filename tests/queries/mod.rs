@@ -8,4 +8,5 @@ mod clv_backtest;
 mod currencies;
 mod nps;
 mod referral_attribution;
+mod unit_tests;
 mod value;

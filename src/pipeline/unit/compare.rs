@@ -81,13 +81,16 @@ fn row_matches(expected: &[Cell], actual: &[Cell], tolerance: f64) -> bool {
             .all(|(e, a)| cell_matches(e, a, tolerance))
 }
 
-/// Rows on one side only, each with its position (1-based) on its side.
+/// Rows on one side only: the expected ones with their position in the
+/// test (1-based), the returned ones with theirs in the result when the
+/// order is compared (else the result's order means nothing, and they are
+/// listed sorted, without one).
 #[derive(Debug, Default, PartialEq)]
 pub struct Difference {
     /// Expected and not returned.
     pub missing: Vec<(usize, Vec<Cell>)>,
     /// Returned and not expected.
-    pub unexpected: Vec<(usize, Vec<Cell>)>,
+    pub unexpected: Vec<(Option<usize>, Vec<Cell>)>,
 }
 
 impl Difference {
@@ -114,13 +117,16 @@ pub fn compare(
                         diff.missing.push((i + 1, e.clone()));
                     }
                     if let Some(a) = a {
-                        diff.unexpected.push((i + 1, a.clone()));
+                        diff.unexpected.push((Some(i + 1), a.clone()));
                     }
                 }
             }
         }
         return diff;
     }
+    // Sorted, so the same rows always pair and list alike.
+    let mut actual = actual.to_vec();
+    actual.sort_by(|a, b| compare_rows(a, b));
     let mut taken = vec![false; actual.len()];
     for (i, e) in expected.iter().enumerate() {
         let found = (0..actual.len()).find(|&j| !taken[j] && row_matches(e, &actual[j], tolerance));
@@ -129,19 +135,42 @@ pub fn compare(
             None => diff.missing.push((i + 1, e.clone())),
         }
     }
-    for (j, a) in actual.iter().enumerate() {
+    for (j, a) in actual.into_iter().enumerate() {
         if !taken[j] {
-            diff.unexpected.push((j + 1, a.clone()));
+            diff.unexpected.push((None, a));
         }
     }
     diff
+}
+
+/// NULL first, then numbers, then text; rows column by column.
+fn compare_rows(a: &[Cell], b: &[Cell]) -> std::cmp::Ordering {
+    let rank = |c: &Cell| match c {
+        Cell::Null => 0,
+        Cell::Float(_) => 1,
+        Cell::Text(_) => 2,
+    };
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| match (x, y) {
+            (Cell::Float(x), Cell::Float(y)) => x.total_cmp(y),
+            (Cell::Text(x), Cell::Text(y)) => x.cmp(y),
+            (x, y) => rank(x).cmp(&rank(y)),
+        })
+        .find(|o| o.is_ne())
+        .unwrap_or(std::cmp::Ordering::Equal)
 }
 
 /// The two sides as tables next to each other: on the left the rows
 /// expected and missing, on the right the rows returned and not expected,
 /// each under the compared columns and with its row number.
 pub fn render(columns: &[String], diff: &Difference) -> String {
-    let left = side("missing (expected, not returned)", columns, &diff.missing);
+    let missing: Vec<(Option<usize>, Vec<Cell>)> = diff
+        .missing
+        .iter()
+        .map(|(n, cells)| (Some(*n), cells.clone()))
+        .collect();
+    let left = side("missing (expected, not returned)", columns, &missing);
     let right = side(
         "unexpected (returned, not expected)",
         columns,
@@ -159,14 +188,15 @@ pub fn render(columns: &[String], diff: &Difference) -> String {
     out
 }
 
-fn side(title: &str, columns: &[String], rows: &[(usize, Vec<Cell>)]) -> Vec<String> {
-    let header: Vec<String> = std::iter::once("row".to_string())
-        .chain(columns.iter().cloned())
-        .collect();
+fn side(title: &str, columns: &[String], rows: &[(Option<usize>, Vec<Cell>)]) -> Vec<String> {
+    let numbered = rows.iter().any(|(n, _)| n.is_some());
+    let number = numbered.then(|| "row".to_string());
+    let header: Vec<String> = number.into_iter().chain(columns.iter().cloned()).collect();
     let body: Vec<Vec<String>> = rows
         .iter()
         .map(|(n, cells)| {
-            std::iter::once(n.to_string())
+            n.map(|n| n.to_string())
+                .into_iter()
                 .chain(cells.iter().map(Cell::to_string))
                 .collect()
         })
@@ -248,34 +278,56 @@ mod tests {
         assert!(compare(&expected, &actual, false, 0.0).is_empty());
         let diff = compare(&expected, &actual, true, 0.0);
         assert_eq!(diff.missing, [(1, row(&["a"])), (2, row(&["b"]))]);
-        assert_eq!(diff.unexpected, [(1, row(&["b"])), (2, row(&["a"]))]);
+        assert_eq!(
+            diff.unexpected,
+            [(Some(1), row(&["b"])), (Some(2), row(&["a"]))]
+        );
     }
 
     #[test]
     fn the_difference_is_drawn_side_by_side() {
+        // Each side padded to its widest line, the title's here (32).
+        let lines = |pairs: &[(&str, &str)]| -> String {
+            pairs
+                .iter()
+                .map(|(l, r)| format!("    {l:32} | {r}\n"))
+                .collect()
+        };
+        let columns = ["customer".to_string(), "nps".to_string()];
         let diff = compare(
             &[row(&["c1", "100.0"]), row(&["c2", "NULL"])],
             &[
-                row(&["c1", "-100.0"]),
-                row(&["c2", "NULL"]),
                 row(&["c3", "0.0"]),
+                row(&["c2", "NULL"]),
+                row(&["c1", "-100.0"]),
             ],
             false,
             0.0,
         );
+        // Returned rows have no position in a multiset: listed sorted.
         assert_eq!(
-            render(&["customer".into(), "nps".into()], &diff),
-            "    missing (expected, not returned) | unexpected (returned, not expected)\n\
-             \x20   row  customer  nps               | row  customer  nps\n\
-             \x20   1    c1        100               | 1    c1        -100\n\
-             \x20                                    | 3    c3        0\n"
+            render(&columns, &diff),
+            lines(&[
+                (
+                    "missing (expected, not returned)",
+                    "unexpected (returned, not expected)"
+                ),
+                ("row  customer  nps", "customer  nps"),
+                ("1    c1        100", "c1        -100"),
+                ("", "c3        0"),
+            ])
         );
-        let none = compare(&[], &[row(&["c3", "0.0"])], false, 0.0);
+        let none = compare(&[], &[row(&["c3", "0.0"])], true, 0.0);
         assert_eq!(
-            render(&["customer".into(), "nps".into()], &none),
-            "    missing (expected, not returned) | unexpected (returned, not expected)\n\
-             \x20   row  customer  nps               | row  customer  nps\n\
-             \x20   (none)                           | 1    c3        0\n"
+            render(&columns, &none),
+            lines(&[
+                (
+                    "missing (expected, not returned)",
+                    "unexpected (returned, not expected)"
+                ),
+                ("customer  nps", "row  customer  nps"),
+                ("(none)", "1    c3        0"),
+            ])
         );
     }
 }
