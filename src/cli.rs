@@ -158,6 +158,12 @@ pub struct BuildArgs {
     pub lock: LockArg,
     #[command(flatten)]
     pub select: SelectArg,
+    /// Build the selected models and everything downstream into _dev/NAME/ of the warehouse,
+    /// reading the other models from production's last results; publishes nothing and takes
+    /// no lock. The run date defaults to the published reports'. Compare with `advocacy diff
+    /// --dev NAME`.
+    #[arg(long, value_name = "NAME", conflicts_with = "force_unlock")]
+    pub dev: Option<String>,
 }
 
 /// `validate` and `test`: the config and a run date, nothing to lock.

@@ -47,6 +47,7 @@ struct StepArgs {
     force_unlock: bool,
     select: Vec<String>,
     full_refresh: bool,
+    dev: Option<String>,
 }
 
 fn run_step(step: Step, args: StepArgs) -> i32 {
@@ -60,6 +61,7 @@ fn run_step(step: Step, args: StepArgs) -> i32 {
         force_unlock: args.force_unlock,
         select: args.select,
         full_refresh: args.full_refresh,
+        dev: args.dev,
     };
     match blocking::execute(step, &options) {
         Ok(record) if args.global.quiet && !output.json => record.exit_code,
@@ -270,6 +272,7 @@ fn main() -> ExitCode {
                 force_unlock: a.lock.force_unlock,
                 select: a.select.select,
                 full_refresh: a.refresh.full_refresh,
+                dev: None,
             },
         ),
         Command::Ingest(a) => run_step(
@@ -280,6 +283,7 @@ fn main() -> ExitCode {
                 force_unlock: a.lock.force_unlock,
                 select: Vec::new(),
                 full_refresh: a.refresh.full_refresh,
+                dev: None,
             },
         ),
         Command::Build(a) => run_step(
@@ -290,6 +294,7 @@ fn main() -> ExitCode {
                 force_unlock: a.lock.force_unlock,
                 select: a.select.select,
                 full_refresh: false,
+                dev: a.dev,
             },
         ),
         Command::Validate(args) => run_validate(args),

@@ -111,6 +111,9 @@ pub struct RunOptions {
     pub select: Vec<String>,
     /// Load every landing file again (`--full-refresh`).
     pub full_refresh: bool,
+    /// `build --dev NAME`: build into `_dev/NAME/` and publish nothing
+    /// (see [`pipeline::dev`]).
+    pub dev: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -218,11 +221,14 @@ pub async fn execute(step: Step, options: &RunOptions) -> Result<RunRecord, RunE
     let tz = crate::clock::parse_timezone(&config.run.timezone).expect("checked at load");
     let today = crate::clock::today_in(tz);
     // `run.date: latest_complete` dates the run by its data, once ingested.
-    let run_date = match (options.date, config.run.date) {
+    let mut run_date = match (options.date, config.run.date) {
         (Some(date), _) => RunDate::Given(date),
         (None, RunDateMode::Today) => RunDate::Given(today),
         (None, RunDateMode::LatestComplete) => RunDate::LatestComplete,
     };
+    if let Some(name) = &options.dev {
+        pipeline::dev::check_name(name)?;
+    }
     let run_id = new_run_id(started);
     let landing = Location::open(
         &config.resolve_location(config.landing.as_str()),
@@ -244,6 +250,14 @@ pub async fn execute(step: Step, options: &RunOptions) -> Result<RunRecord, RunE
     if let Some(project) = &project {
         pipeline::check_select(project, &options.select)?;
     }
+    // A dev build is compared with what is published: it takes the run
+    // date of the reports in `reports/` unless given one.
+    if let (Some(_), None, Some(project)) = (&options.dev, options.date, &project)
+        && let Some(published) =
+            pipeline::stamp::newest_published(&warehouse, &project.published()).await
+    {
+        run_date = RunDate::Given(published.run_date);
+    }
     if config.run.pii != crate::config::Pii::Keep && config.run.pii_salt_public {
         tracing::warn!(
             "the PII salt is public (run.pii_salt_public): anyone who reads the config can \
@@ -264,7 +278,14 @@ pub async fn execute(step: Step, options: &RunOptions) -> Result<RunRecord, RunE
         started,
         show_progress: options.show_progress,
         full_refresh: options.full_refresh,
+        dev: options.dev.as_deref(),
     };
+    // A dev build writes under `_dev/NAME/` only and reads production's
+    // results as they stand (each object whole): it does not take the
+    // warehouse lock, so an analyst's build never keeps the nightly out.
+    if options.dev.is_some() {
+        return run.steps().await;
+    }
     with_lock(&config, &warehouse, info, options.force_unlock, run.steps()).await
 }
 
@@ -413,6 +434,7 @@ struct Run<'a> {
     started: chrono::DateTime<Utc>,
     show_progress: bool,
     full_refresh: bool,
+    dev: Option<&'a str>,
 }
 
 impl Run<'_> {
@@ -497,6 +519,11 @@ impl Run<'_> {
                 held_back: freshness::held_back(&checks),
             };
             let models = async {
+                if let Some(name) = self.dev {
+                    let build =
+                        pipeline::dev::build(&ctx, config, self.warehouse, project, &options, name);
+                    return Ok(build.await?);
+                }
                 let mut build =
                     pipeline::build(&ctx, config, self.warehouse, project, &options).await?;
                 // The page is the last stage, and only a full build's.
@@ -549,7 +576,10 @@ impl Run<'_> {
             phases,
         };
         let written = within("writing the run record", config, async {
-            Ok(write_record(self.warehouse, &record).await)
+            Ok(match self.dev {
+                Some(name) => write_dev_record(self.warehouse, name, &record).await,
+                None => write_record(self.warehouse, &record).await,
+            })
         })
         .await?;
         if let Err(lost) = written {
@@ -566,6 +596,18 @@ impl Run<'_> {
         tracing::info!(run_id = %record.run_id, status = %record.status, "run finished");
         Ok(record)
     }
+}
+
+/// A dev build's record, `_dev/NAME/run.json`: the runs of `_runs/` are
+/// production's.
+async fn write_dev_record(
+    warehouse: &Location,
+    name: &str,
+    record: &RunRecord,
+) -> Result<(), StorageError> {
+    let json = redact(&serde_json::to_string_pretty(record).expect("record serialises"));
+    let path = warehouse.path(&pipeline::dev::record_object(name));
+    warehouse.put(&path, json.into_bytes()).await
 }
 
 /// `_runs/<run_id>.json`, then `_runs/latest.json`: written last, so a

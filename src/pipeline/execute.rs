@@ -25,8 +25,16 @@ use crate::storage::parquet_file::{
     ParquetFile, intermediate_writer_properties, writer_properties,
 };
 
+/// Where a production build materialises its models.
+pub const STATE_MODELS: &str = "_state/models";
+
+/// A model's object in a folder of materialised models.
+pub fn model_object(dir: &str, name: &str) -> String {
+    format!("{dir}/{name}.parquet")
+}
+
 pub fn materialised_path(name: &str) -> String {
-    format!("_state/models/{name}.parquet")
+    model_object(STATE_MODELS, name)
 }
 
 /// Registers a model's last materialised result (or, failing that, its
@@ -107,8 +115,12 @@ struct Job {
     /// The key models.yml declares (its unique tests), for the row order
     /// of a published report without an ORDER BY.
     key: Option<Vec<String>>,
+    /// Where it is materialised ([`STATE_MODELS`], or a dev build's).
+    models_dir: String,
 }
 
+/// Builds the selected models into `models_dir`; the unselected ones they
+/// read are production's last results.
 pub async fn execute(
     ctx: &SessionContext,
     project: &Project,
@@ -116,6 +128,7 @@ pub async fn execute(
     warehouse: &Location,
     params: &HashMap<String, ScalarValue>,
     stamp: &Stamp,
+    models_dir: &str,
 ) -> Vec<ModelReport> {
     let mut reports: BTreeMap<String, ModelReport> = BTreeMap::new();
     let mut missing_upstream: BTreeMap<String, String> = BTreeMap::new();
@@ -185,6 +198,7 @@ pub async fn execute(
                 known_tables: project.known_tables(),
                 stamp: stamp.clone(),
                 key: project.spec.model(name).and_then(|spec| spec.key()),
+                models_dir: models_dir.to_string(),
             };
             let handle = running.spawn(async move {
                 let started = Instant::now();
@@ -279,12 +293,9 @@ async fn run_model(job: &Job) -> Result<Built, Failure> {
     let model = &job.model;
     let file = model.file.display().to_string();
     let explain = |e: DataFusionError| explain_error(&file, &model.sql, e, &job.known_tables);
-    let write_error = |e: &dyn std::fmt::Display| {
-        Failure::Other(format!(
-            "{file}: cannot write {}: {e}",
-            materialised_path(&model.name)
-        ))
-    };
+    let relative = model_object(&job.models_dir, &model.name);
+    let write_error =
+        |e: &dyn std::fmt::Display| Failure::Other(format!("{file}: cannot write {relative}: {e}"));
     let df = job
         .ctx
         .sql_with_options(&model.sql, sql_options())
@@ -307,7 +318,6 @@ async fn run_model(job: &Job) -> Result<Built, Failure> {
     let task = Arc::new(df.task_ctx());
     let plan = single_sorted_stream(df.create_physical_plan().await.map_err(explain)?);
     let mut stream = execute_stream(plan.clone(), task).map_err(explain)?;
-    let relative = materialised_path(&model.name);
     let path = job.warehouse.path(&relative);
     let properties = if model.publish {
         writer_properties()

@@ -4,6 +4,7 @@
 
 pub mod dag;
 pub mod data_tests;
+pub mod dev;
 pub mod diagnostics;
 mod execute;
 pub mod models;
@@ -33,7 +34,9 @@ use data_tests::TestResult;
 use models::Model;
 use spec::{ModelsFile, Severity};
 
-pub use execute::{materialised_path, register_materialised, register_models};
+pub use execute::{
+    STATE_MODELS, materialised_path, model_object, register_materialised, register_models,
+};
 pub use report_output::bi_schema;
 
 #[derive(Debug, thiserror::Error)]
@@ -303,7 +306,16 @@ pub async fn build(
     };
     let started = Instant::now();
     let mut report = BuildReport {
-        models: execute::execute(ctx, project, &selected, warehouse, &params, &stamp).await,
+        models: execute::execute(
+            ctx,
+            project,
+            &selected,
+            warehouse,
+            &params,
+            &stamp,
+            execute::STATE_MODELS,
+        )
+        .await,
         ..BuildReport::default()
     };
     let rows_built = rows_where(&report.models, |_| true);
