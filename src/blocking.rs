@@ -59,6 +59,15 @@ pub fn unit_test(
     runtime().block_on(inspect::unit_test(config, date, select))
 }
 
+/// [`crate::diff::diff`].
+pub fn diff(
+    config: &Path,
+    against: &crate::diff::Against,
+    reports: &[String],
+) -> Result<crate::diff::Diff, RunError> {
+    runtime().block_on(crate::diff::diff(config, against, reports))
+}
+
 /// [`inspect::query`], formatted.
 pub fn query(config: &Path, sql: &str, format: OutputFormat) -> Result<String, RunError> {
     runtime().block_on(inspect::query(config, sql, format))

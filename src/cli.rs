@@ -42,6 +42,8 @@ pub enum Command {
     Dag(DagArgs),
     /// Run the data tests of queries/models.yml against the models' last results (--unit: its unit tests).
     Test(TestArgs),
+    /// Compare reports: a dev build's with the published ones (--dev NAME), or two run dates' in history/.
+    Diff(DiffArgs),
     /// Run an ad-hoc SELECT over raw tables, models and reports.
     Query(QueryArgs),
     /// Rebuild the ingest manifest (_state/ingest_manifest.parquet) from the raw zone's own objects.
@@ -197,6 +199,33 @@ pub struct TestArgs {
     /// reads), tag:TAG.
     #[arg(long, short = 's', num_args = 1..)]
     pub select: Vec<String>,
+}
+
+#[derive(Args)]
+#[command(group(clap::ArgGroup::new("against").required(true).args(["dev", "from_date"])))]
+pub struct DiffArgs {
+    #[command(flatten)]
+    pub global: Global,
+    /// The dev build (`advocacy build --dev NAME`) whose reports to compare with the published ones.
+    #[arg(long, value_name = "NAME")]
+    pub dev: Option<String>,
+    /// Compare the reports of this run date in history/ ...
+    #[arg(long, requires = "to_date", conflicts_with = "dev")]
+    pub from_date: Option<NaiveDate>,
+    /// ... with this run date's.
+    #[arg(long, requires = "from_date", conflicts_with = "dev")]
+    pub to_date: Option<NaiveDate>,
+    #[arg(long, value_enum, default_value_t = DiffFormat::Table)]
+    pub format: DiffFormat,
+    /// Reports to compare (default: every report).
+    pub reports: Vec<String>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DiffFormat {
+    Table,
+    /// One JSON document (for a CI comment).
+    Json,
 }
 
 #[derive(Args)]

@@ -25,6 +25,7 @@ pub mod clock;
 #[cfg(feature = "ballista")]
 pub mod cluster;
 pub mod config;
+pub mod diff;
 pub mod engine;
 pub mod freshness;
 pub mod functions;

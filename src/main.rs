@@ -12,13 +12,14 @@ use clap::{CommandFactory, Parser};
 
 use advocacy::blocking;
 use advocacy::config::Config;
+use advocacy::diff::Against;
 use advocacy::generate::{GenerateOptions, generate};
 use advocacy::inspect;
 use advocacy::pipeline::spec::Severity;
 use advocacy::run::{RunOptions, Step, exit};
 use cli::{
-    Cli, Command, DagArgs, DatedArgs, GenerateArgs, Global, LogFormat, QueryArgs, RepairArgs,
-    TestArgs,
+    Cli, Command, DagArgs, DatedArgs, DiffArgs, DiffFormat, GenerateArgs, Global, LogFormat,
+    QueryArgs, RepairArgs, TestArgs,
 };
 use logging::{ClosedPipe, Output};
 
@@ -185,6 +186,28 @@ fn run_unit_tests(args: TestArgs) -> i32 {
     written(output.text(&text), code)
 }
 
+fn run_diff(args: DiffArgs) -> i32 {
+    logging::init(&args.global);
+    let output = Output::new(args.global.log_format);
+    let against = match (args.dev, args.from_date, args.to_date) {
+        (Some(name), _, _) => Against::Dev(name),
+        (None, Some(from), Some(to)) => Against::Dates { from, to },
+        _ => unreachable!("clap requires --dev or both dates"),
+    };
+    let diff = match blocking::diff(&args.global.config, &against, &args.reports) {
+        Ok(diff) => diff,
+        Err(e) => return output.failure(&e, false),
+    };
+    let text = match args.format {
+        DiffFormat::Table => diff.render(),
+        DiffFormat::Json => format!(
+            "{}\n",
+            serde_json::to_string_pretty(&diff).expect("a diff serialises")
+        ),
+    };
+    written(output.text(&text), exit::SUCCESS)
+}
+
 fn run_query(args: QueryArgs) -> i32 {
     logging::init(&args.global);
     let output = Output::new(args.global.log_format);
@@ -300,6 +323,7 @@ fn main() -> ExitCode {
         Command::Validate(args) => run_validate(args),
         Command::Dag(args) => run_dag(args),
         Command::Test(args) => run_tests(args),
+        Command::Diff(args) => run_diff(args),
         Command::Query(args) => run_query(args),
         Command::RepairManifest(args) => run_repair_manifest(args),
         Command::Generate(args) => run_generate(args),
