@@ -18,6 +18,7 @@ mod cli;
 mod cluster;
 mod config;
 mod deploy;
+mod diff;
 mod functions;
 mod generate;
 mod ingest;

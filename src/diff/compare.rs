@@ -224,7 +224,7 @@ async fn keyed(
         .iter()
         .map(|i| {
             format!(
-                ", SUM(CASE WHEN o_in AND n_in AND {} THEN 1 ELSE 0 END)",
+                ", SUM(CASE WHEN o_in AND n_in AND {} THEN 1 ELSE 0 END) AS c_{i}",
                 differs(i)
             )
         })
@@ -232,10 +232,10 @@ async fn keyed(
     let sums = one_row(
         ctx,
         &format!(
-            "SELECT SUM(CASE WHEN o_in IS NULL THEN 1 ELSE 0 END), \
-             SUM(CASE WHEN n_in IS NULL THEN 1 ELSE 0 END), \
-             SUM(CASE WHEN o_in AND n_in THEN 1 ELSE 0 END), \
-             SUM(CASE WHEN o_in AND n_in AND ({any}) THEN 1 ELSE 0 END){per_column} \
+            "SELECT SUM(CASE WHEN o_in IS NULL THEN 1 ELSE 0 END) AS added, \
+             SUM(CASE WHEN n_in IS NULL THEN 1 ELSE 0 END) AS removed, \
+             SUM(CASE WHEN o_in AND n_in THEN 1 ELSE 0 END) AS matched, \
+             SUM(CASE WHEN o_in AND n_in AND ({any}) THEN 1 ELSE 0 END) AS changed{per_column} \
              FROM diff_joined"
         ),
     )
@@ -328,8 +328,8 @@ async fn whole_rows(ctx: &SessionContext, common: &[String], diff: &mut TableDif
             "WITH o AS (SELECT {list}, COUNT(*) AS __n FROM diff_old GROUP BY {list}), \
              n AS (SELECT {list}, COUNT(*) AS __n FROM diff_new GROUP BY {list}) \
              SELECT \
-             SUM(CASE WHEN COALESCE(n.__n, 0) > COALESCE(o.__n, 0) THEN COALESCE(n.__n, 0) - COALESCE(o.__n, 0) ELSE 0 END), \
-             SUM(CASE WHEN COALESCE(o.__n, 0) > COALESCE(n.__n, 0) THEN COALESCE(o.__n, 0) - COALESCE(n.__n, 0) ELSE 0 END) \
+             SUM(CASE WHEN COALESCE(n.__n, 0) > COALESCE(o.__n, 0) THEN COALESCE(n.__n, 0) - COALESCE(o.__n, 0) ELSE 0 END) AS added, \
+             SUM(CASE WHEN COALESCE(o.__n, 0) > COALESCE(n.__n, 0) THEN COALESCE(o.__n, 0) - COALESCE(n.__n, 0) ELSE 0 END) AS removed \
              FROM o FULL OUTER JOIN n ON {}",
             on.join(" AND ")
         ),
