@@ -1,6 +1,7 @@
 //! The commands a scheduler runs (`run`, `ingest`): config, storage,
 //! ingest, models and publishing in order, ending with the run record.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use chrono::{NaiveDate, Utc};
@@ -14,7 +15,7 @@ use crate::ingest::{self, IngestError, IngestOptions, IngestReport};
 use crate::lock::{Lock, LockError, LockInfo};
 use crate::page::stage::{self, PageSource, RunFacts};
 use crate::pipeline::data_tests::TestResult;
-use crate::pipeline::{self, BuildOptions, ModelReport, PipelineError, Project};
+use crate::pipeline::{self, BuildOptions, ModelReport, PipelineError, Project, contract};
 use crate::shutdown::Shutdown;
 use crate::storage::{Location, StorageError};
 use crate::timing::PhaseTiming;
@@ -250,11 +251,27 @@ pub async fn execute(step: Step, options: &RunOptions) -> Result<RunRecord, RunE
     if let Some(project) = &project {
         pipeline::check_select(project, &options.select)?;
     }
+    // The published reports' contracts, and the previous versions of
+    // reports still published beside a declared new one (a dev build
+    // neither checks nor publishes).
+    let mut contracts = BTreeMap::new();
+    let mut contract_warnings = Vec::new();
+    let project = match project {
+        Some(project) if options.dev.is_none() => {
+            contracts = contract::load(&warehouse, contract::needed(&project))
+                .await
+                .map_err(|e| RunError::Pipeline(PipelineError::Io(e)))?;
+            let (previous, warnings) = contract::previous_versions(&project, &contracts, today);
+            contract_warnings = warnings;
+            Some(project.with_models(previous)?)
+        }
+        other => other,
+    };
     // A dev build is compared with what is published: it takes the run
     // date of the reports in `reports/` unless given one.
     if let (Some(_), None, Some(project)) = (&options.dev, options.date, &project)
         && let Some(published) =
-            pipeline::stamp::newest_published(&warehouse, &project.published()).await
+            pipeline::stamp::newest_published(&warehouse, &project.published_reports()).await
     {
         run_date = RunDate::Given(published.run_date);
     }
@@ -279,6 +296,8 @@ pub async fn execute(step: Step, options: &RunOptions) -> Result<RunRecord, RunE
         show_progress: options.show_progress,
         full_refresh: options.full_refresh,
         dev: options.dev.as_deref(),
+        contracts,
+        contract_warnings,
     };
     // A dev build writes under `_dev/NAME/` only and reads production's
     // results as they stand (each object whole): it does not take the
@@ -435,6 +454,8 @@ struct Run<'a> {
     show_progress: bool,
     full_refresh: bool,
     dev: Option<&'a str>,
+    contracts: BTreeMap<String, contract::Contract>,
+    contract_warnings: Vec<String>,
 }
 
 impl Run<'_> {
@@ -517,6 +538,7 @@ impl Run<'_> {
                 inputs_complete: !ingest_report.failed(),
                 source_tests: checks.iter().filter_map(SourceCheck::test_result).collect(),
                 held_back: freshness::held_back(&checks),
+                contracts: self.contracts.clone(),
             };
             let models = async {
                 if let Some(name) = self.dev {
@@ -571,7 +593,13 @@ impl Run<'_> {
             data_age,
             models: build.models,
             tests: build.tests,
-            warnings: [config.warnings(), unmapped, build.warnings].concat(),
+            warnings: [
+                config.warnings(),
+                unmapped,
+                self.contract_warnings.clone(),
+                build.warnings,
+            ]
+            .concat(),
             publication: build.publication,
             phases,
         };

@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use crate::config::Config;
 use crate::pipeline::stamp::history_object;
-use crate::pipeline::{PipelineError, Project, dev, model_object};
+use crate::pipeline::{PipelineError, Project, contract, dev, model_object};
 use crate::run::RunError;
 use crate::storage::{Location, report_object};
 pub use compare::{Change, ColumnDiff, SchemaChange, TableDiff};
@@ -39,12 +39,12 @@ impl Against {
         }
     }
 
-    /// A report's old and new objects.
-    fn objects(&self, report: &str) -> (String, String) {
+    /// A report's old and new objects (a dev build keeps it as its model).
+    fn objects(&self, report: &str, model: &str) -> (String, String) {
         match self {
             Against::Dev(name) => (
                 report_object(report),
-                model_object(&dev::models_dir(name), report),
+                model_object(&dev::models_dir(name), model),
             ),
             Against::Dates { from, to } => {
                 (history_object(report, *from), history_object(report, *to))
@@ -86,11 +86,26 @@ pub async fn diff(
         &config.storage,
         true,
     )?;
-    let published = project.published();
+    // Reports by the name they are published as, each with the model
+    // whose key matches its rows; a previous version of a report still
+    // published beside a declared new one is compared too.
+    let mut published: std::collections::BTreeMap<String, String> = project
+        .models
+        .iter()
+        .filter(|m| m.publish)
+        .map(|m| (m.report.clone(), m.name.clone()))
+        .collect();
+    for model in project.models.iter().filter(|m| m.publish) {
+        let version = contract::declared_version(&project.spec, &model.name);
+        if version >= 2 {
+            let previous = contract::report_name(&model.name, version - 1);
+            published.insert(previous, model.name.clone());
+        }
+    }
     let invalid = |message: String| RunError::Pipeline(PipelineError::Invalid(vec![message]));
     for name in reports {
-        if !published.contains(name) {
-            let list: Vec<&str> = published.iter().map(String::as_str).collect();
+        if !published.contains_key(name) {
+            let list: Vec<&str> = published.keys().map(String::as_str).collect();
             return Err(invalid(format!(
                 "{name} is not a report (the reports are {})",
                 list.join(", ")
@@ -107,7 +122,7 @@ pub async fn diff(
         }
     }
     let names: Vec<String> = match reports.is_empty() {
-        true => published.into_iter().collect(),
+        true => published.keys().cloned().collect(),
         false => reports.to_vec(),
     };
     let ctx = crate::engine::local_session(&config)?;
@@ -118,7 +133,8 @@ pub async fn diff(
         reports: Vec::new(),
     };
     for name in names {
-        let (old_object, new_object) = against.objects(&name);
+        let model = &published[&name];
+        let (old_object, new_object) = against.objects(&name, model);
         let old_exists = warehouse.exists(&warehouse.path(&old_object)).await?;
         let new_exists = warehouse.exists(&warehouse.path(&new_object)).await?;
         let status = match (old_exists, new_exists) {
@@ -138,7 +154,7 @@ pub async fn diff(
         }
         let diff = match status {
             "compared" => {
-                let key = project.spec.model(&name).and_then(|spec| spec.key());
+                let key = project.spec.model(model).and_then(|spec| spec.key());
                 let url = |object: &str| format!("{}{object}", warehouse.url);
                 Some(
                     compare::compare(&ctx, &url(&old_object), &url(&new_object), key.as_deref())

@@ -172,11 +172,14 @@ async fn page_reports(
     let mut reports = Vec::new();
     // Reports another run made, grouped by that run.
     let mut older: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for name in project.published() {
+    // Charts read a report by its model's name, from the version that
+    // model publishes (`super::super::pipeline::contract`).
+    for model in project.models.iter().filter(|m| m.publish) {
+        let name = model.name.clone();
         let object = if latest {
-            crate::storage::report_object(&name)
+            crate::storage::report_object(&model.report)
         } else {
-            stamp::history_object(&name, run_date)
+            stamp::history_object(&model.report, run_date)
         };
         let made_by = match stamp::read_stamp(warehouse, &object).await? {
             Stamped::Missing => continue,

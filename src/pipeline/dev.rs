@@ -93,6 +93,9 @@ pub async fn build(
         &params,
         &stamp,
         &models_dir(name),
+        // A dev build is where a change is tried: `advocacy diff` shows
+        // its schema changes, and validate and the run refuse a break.
+        &Default::default(),
     )
     .await;
     let rows: u64 = models.iter().map(|m| m.rows).sum();

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Instant;
 
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::common::ScalarValue;
 use datafusion::error::DataFusionError;
 use datafusion::physical_plan::{ExecutionPlan, execute_stream};
@@ -14,6 +15,7 @@ use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use futures::StreamExt;
 use tokio::task::JoinSet;
 
+use super::contract::{Contract, broken, declared_version};
 use super::diagnostics::describe;
 use super::models::Model;
 use super::report_output::{bi_schema, deterministic_order, single_sorted_stream, to_bi_types};
@@ -102,6 +104,7 @@ struct Built {
     bytes: u64,
     /// Bytes its operators spilled to disk under the memory limit.
     spilled_bytes: u64,
+    schema: Option<SchemaRef>,
 }
 
 struct Job {
@@ -117,6 +120,8 @@ struct Job {
     key: Option<Vec<String>>,
     /// Where it is materialised ([`STATE_MODELS`], or a dev build's).
     models_dir: String,
+    /// Its report's contract, and the version models.yml declares.
+    contract: Option<(Contract, u32)>,
 }
 
 /// Builds the selected models into `models_dir`; the unselected ones they
@@ -129,6 +134,7 @@ pub async fn execute(
     params: &HashMap<String, ScalarValue>,
     stamp: &Stamp,
     models_dir: &str,
+    contracts: &BTreeMap<String, Contract>,
 ) -> Vec<ModelReport> {
     let mut reports: BTreeMap<String, ModelReport> = BTreeMap::new();
     let mut missing_upstream: BTreeMap<String, String> = BTreeMap::new();
@@ -199,6 +205,10 @@ pub async fn execute(
                 stamp: stamp.clone(),
                 key: project.spec.model(name).and_then(|spec| spec.key()),
                 models_dir: models_dir.to_string(),
+                contract: contracts
+                    .get(&model.report)
+                    .filter(|_| model.publish)
+                    .map(|c| (c.clone(), declared_version(&project.spec, name))),
             };
             let handle = running.spawn(async move {
                 let started = Instant::now();
@@ -259,6 +269,7 @@ fn skipped(model: &Model, reason: String) -> ModelReport {
         rows_per_second: 0.0,
         spilled_bytes: 0,
         error: Some(reason),
+        schema: None,
     }
 }
 
@@ -270,7 +281,7 @@ fn finished(model: &Model, result: Result<Built, String>, seconds: f64) -> Model
             (ModelStatus::Failed, Built::default(), Some(e))
         }
     };
-    let (rows, spilled_bytes) = (built.rows, built.spilled_bytes);
+    let (rows, spilled_bytes, schema) = (built.rows, built.spilled_bytes, built.schema);
     // At default verbosity too (the `advocacy::progress` target): a run
     // under a scheduler says what it has done as it goes.
     tracing::info!(target: "advocacy::progress", model = %model.name, status = ?status, rows, seconds, spilled_bytes, "model done");
@@ -285,6 +296,7 @@ fn finished(model: &Model, result: Result<Built, String>, seconds: f64) -> Model
         rows_per_second: crate::timing::per_second(rows, seconds),
         spilled_bytes,
         error,
+        schema,
     }
 }
 
@@ -315,6 +327,12 @@ async fn run_model(job: &Job) -> Result<Built, Failure> {
     } else {
         Arc::new(produced)
     };
+    if let Some((contract, version)) = &job.contract {
+        let breaks = contract.breaks(&schema);
+        if !breaks.is_empty() {
+            return Err(Failure::Other(broken(model, *version, &breaks)));
+        }
+    }
     let task = Arc::new(df.task_ctx());
     let plan = single_sorted_stream(df.create_physical_plan().await.map_err(explain)?);
     let mut stream = execute_stream(plan.clone(), task).map_err(explain)?;
@@ -350,6 +368,7 @@ async fn run_model(job: &Job) -> Result<Built, Failure> {
         rows,
         bytes,
         spilled_bytes: spilled_bytes(plan.as_ref()),
+        schema: Some(schema),
     })
 }
 

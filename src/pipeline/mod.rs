@@ -2,6 +2,7 @@
 //! dependencies, validated, run concurrently on one DataFusion session,
 //! tested, and the reports published.
 
+pub mod contract;
 pub mod dag;
 pub mod data_tests;
 pub mod dev;
@@ -75,6 +76,11 @@ impl Project {
                 Vec::new()
             }
         };
+        let mut models = models;
+        for model in models.iter_mut().filter(|m| m.publish) {
+            model.report =
+                contract::report_name(&model.name, contract::declared_version(&spec, &model.name));
+        }
         Ok(Project {
             models,
             spec,
@@ -106,6 +112,15 @@ impl Project {
             .iter()
             .filter(|m| m.publish)
             .map(|m| m.name.clone())
+            .collect()
+    }
+
+    /// The names the published models are published as (`reports/<name>/`).
+    pub fn published_reports(&self) -> BTreeSet<String> {
+        self.models
+            .iter()
+            .filter(|m| m.publish)
+            .map(|m| m.report.clone())
             .collect()
     }
 
@@ -141,6 +156,10 @@ pub struct ModelReport {
     /// joins did not fit in its share of `run.memory_limit`.
     pub spilled_bytes: u64,
     pub error: Option<String>,
+    /// The schema it was written with (a report's in BI types): its
+    /// contract when it is published.
+    #[serde(skip)]
+    pub schema: Option<datafusion::arrow::datatypes::SchemaRef>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -268,6 +287,9 @@ pub struct BuildOptions {
     /// Raw tables whose sources failed their checks: no report built on
     /// them is published.
     pub held_back: BTreeSet<String>,
+    /// The published reports' contracts (see [`contract`]): a model whose
+    /// result breaks its report's fails.
+    pub contracts: BTreeMap<String, contract::Contract>,
 }
 
 /// Checks `--select` patterns against the project, before a run reads
@@ -314,6 +336,7 @@ pub async fn build(
             &params,
             &stamp,
             execute::STATE_MODELS,
+            &options.contracts,
         )
         .await,
         ..BuildReport::default()
@@ -343,7 +366,7 @@ pub async fn build(
     let started = Instant::now();
     // A backfill never moves `reports/` backwards: the newest run date
     // published keeps it, and an earlier date writes `history/` only.
-    let newest_before = stamp::newest_published(warehouse, &project.published()).await;
+    let newest_before = stamp::newest_published(warehouse, &project.published_reports()).await;
     // A published run date after today (a mistyped `--date`) does not
     // count, or it would keep every nightly out of `reports/` until then.
     let tz = crate::clock::parse_timezone(&config.run.timezone).expect("checked at load");
@@ -442,10 +465,25 @@ async fn publish_reports(
             publish::remove_success_marker(warehouse).await?;
             marker_removed = true;
         }
-        match publish::publish_report(warehouse, &entry.model, run_date, target).await {
+        match publish::publish_report(warehouse, &entry.model, &model.report, run_date, target)
+            .await
+        {
             Ok(bytes) => {
                 entry.published = true;
                 entry.bytes_written += bytes;
+                // What is in `reports/` now is the contract dashboards hold
+                // the next change to.
+                if target == publish::Target::Latest
+                    && let Some(schema) = &entry.schema
+                {
+                    let version = contract::declared_version(&project.spec, &model.name);
+                    let version = match model.name.rsplit_once("__v") {
+                        Some((_, previous)) => previous.parse().unwrap_or(version),
+                        None => version,
+                    };
+                    let recorded = contract::Contract::new(model, version, schema, run_date);
+                    contract::record(warehouse, &recorded).await?;
+                }
             }
             Err(e) => {
                 tracing::error!(model = %entry.model, error = %e, "publish failed");

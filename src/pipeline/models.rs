@@ -12,8 +12,11 @@ pub struct Model {
     /// Path shown in messages: the queries folder joined with the file.
     pub file: PathBuf,
     pub sql: String,
-    /// Published to `reports/<name>/` when it lives under `reports/`.
+    /// Published when it lives under `reports/`.
     pub publish: bool,
+    /// The report it is published as: its name, or `<name>_v<N>` when
+    /// models.yml declares contract version N >= 2 (see `contract`).
+    pub report: String,
 }
 
 pub fn discover(queries: &Path) -> Result<Vec<Model>, PipelineError> {
@@ -45,6 +48,7 @@ pub fn discover(queries: &Path) -> Result<Vec<Model>, PipelineError> {
         by_name.insert(
             name.clone(),
             Model {
+                report: name.clone(),
                 name,
                 file,
                 sql,

@@ -22,10 +22,12 @@ pub enum Target {
     HistoryOnly,
 }
 
-/// Returns the bytes of the published object.
+/// Publishes model `name` as report `report` (its name, or a version's:
+/// see `super::contract`). Returns the bytes of the published object.
 pub async fn publish_report(
     warehouse: &Location,
     name: &str,
+    report: &str,
     run_date: NaiveDate,
     target: Target,
 ) -> Result<u64, String> {
@@ -38,9 +40,9 @@ pub async fn publish_report(
         .size;
     let mut copies = Vec::with_capacity(2);
     if target == Target::Latest {
-        copies.push(crate::storage::report_object(name));
+        copies.push(crate::storage::report_object(report));
     }
-    copies.push(history_object(name, run_date));
+    copies.push(history_object(report, run_date));
     for relative in copies {
         warehouse
             .store

@@ -121,6 +121,21 @@ pub struct ModelSpec {
     pub tests: Vec<TestSpec>,
     #[serde(default)]
     pub columns: Vec<ColumnSpec>,
+    /// A report's declared version, when a change breaks its published
+    /// schema (see `crate::pipeline::contract`).
+    #[serde(default)]
+    pub contract: Option<ContractSpec>,
+}
+
+/// `contract: { version: 2, deprecation_date: 2027-03-31 }`: version 2 is
+/// published as `<name>_v2`, and the version before it keeps being
+/// published under its own name through `deprecation_date`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContractSpec {
+    pub version: u32,
+    #[serde(default)]
+    pub deprecation_date: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

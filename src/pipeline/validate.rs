@@ -72,7 +72,33 @@ pub async fn validate(config: &Config, project: &Project, run_date: NaiveDate) -
     check_spec(&ctx, project, &broken, &params, &mut result).await;
     let unit = super::unit::check(config, project, &result.schemas, run_date).await;
     result.errors.extend(unit);
+    check_contracts(config, project, &mut result).await;
     result
+}
+
+/// The published reports' contracts, read from the warehouse when it can
+/// be (a project not yet run has none): a planned model that breaks its
+/// report's is an error.
+async fn check_contracts(config: &Config, project: &Project, result: &mut Validation) {
+    // Not created: a local warehouse that is not there yet has published
+    // nothing.
+    let Ok(warehouse) = crate::storage::Location::open(
+        &config.resolve_location(config.warehouse.as_str()),
+        &config.storage,
+        false,
+    ) else {
+        return;
+    };
+    let contracts = super::contract::load(&warehouse, super::contract::needed(project)).await;
+    match contracts {
+        Ok(contracts) => {
+            let errors = super::contract::check(project, &result.schemas, &contracts);
+            result.errors.extend(errors);
+        }
+        Err(e) => result.warnings.push(format!(
+            "the published reports' schemas were not checked: cannot read their contracts ({e})"
+        )),
+    }
 }
 
 /// Planning and physical planning catch unknown tables and columns, type

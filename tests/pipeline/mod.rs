@@ -1,6 +1,7 @@
 //! The SQL pipeline (`src/pipeline/`): models, data tests, selection, publishing, and small or partial data.
 
 mod build;
+mod contract;
 mod partial_data;
 mod small_company;
 mod unit_tests;
