@@ -92,10 +92,12 @@ pub async fn build(
         warehouse,
         &params,
         &stamp,
-        &models_dir(name),
-        // A dev build is where a change is tried: `advocacy diff` shows
-        // its schema changes, and validate and the run refuse a break.
-        &Default::default(),
+        &execute::Destination {
+            models_dir: &models_dir(name),
+            // A dev build is where a change is tried: `advocacy diff` shows
+            // its schema changes, and validate and the run refuse a break.
+            contracts: &Default::default(),
+        },
     )
     .await;
     let rows: u64 = models.iter().map(|m| m.rows).sum();

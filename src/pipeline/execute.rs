@@ -124,8 +124,16 @@ struct Job {
     contract: Option<(Contract, u32)>,
 }
 
-/// Builds the selected models into `models_dir`; the unselected ones they
-/// read are production's last results.
+/// Where a build materialises its models, and the contracts its reports
+/// are held to.
+pub struct Destination<'a> {
+    /// [`STATE_MODELS`], or a dev build's folder.
+    pub models_dir: &'a str,
+    pub contracts: &'a BTreeMap<String, Contract>,
+}
+
+/// Builds the selected models into `to.models_dir`; the unselected ones
+/// they read are production's last results.
 pub async fn execute(
     ctx: &SessionContext,
     project: &Project,
@@ -133,8 +141,7 @@ pub async fn execute(
     warehouse: &Location,
     params: &HashMap<String, ScalarValue>,
     stamp: &Stamp,
-    models_dir: &str,
-    contracts: &BTreeMap<String, Contract>,
+    to: &Destination<'_>,
 ) -> Vec<ModelReport> {
     let mut reports: BTreeMap<String, ModelReport> = BTreeMap::new();
     let mut missing_upstream: BTreeMap<String, String> = BTreeMap::new();
@@ -204,8 +211,9 @@ pub async fn execute(
                 known_tables: project.known_tables(),
                 stamp: stamp.clone(),
                 key: project.spec.model(name).and_then(|spec| spec.key()),
-                models_dir: models_dir.to_string(),
-                contract: contracts
+                models_dir: to.models_dir.to_string(),
+                contract: to
+                    .contracts
                     .get(&model.report)
                     .filter(|_| model.publish)
                     .map(|c| (c.clone(), declared_version(&project.spec, name))),

@@ -335,8 +335,10 @@ pub async fn build(
             warehouse,
             &params,
             &stamp,
-            execute::STATE_MODELS,
-            &options.contracts,
+            &execute::Destination {
+                models_dir: execute::STATE_MODELS,
+                contracts: &options.contracts,
+            },
         )
         .await,
         ..BuildReport::default()
