@@ -59,6 +59,16 @@ pub fn unit_test(
     runtime().block_on(inspect::unit_test(config, date, select))
 }
 
+/// [`inspect::dag`].
+pub fn dag(config: &Path, format: crate::pipeline::dag::GraphFormat) -> Result<String, RunError> {
+    runtime().block_on(inspect::dag(config, format))
+}
+
+/// [`inspect::lineage`].
+pub fn lineage(config: &Path, target: &str) -> Result<crate::pipeline::lineage::Trace, RunError> {
+    runtime().block_on(inspect::lineage(config, target))
+}
+
 /// [`crate::diff::diff`].
 pub fn diff(
     config: &Path,

@@ -44,6 +44,8 @@ pub enum Command {
     Test(TestArgs),
     /// Compare reports: a dev build's with the published ones (--dev NAME), or two run dates' in history/.
     Diff(DiffArgs),
+    /// Where a report column comes from: upstream model columns, raw fields, sources and export columns.
+    Lineage(LineageArgs),
     /// Run an ad-hoc SELECT over raw tables, models and reports.
     Query(QueryArgs),
     /// Rebuild the ingest manifest (_state/ingest_manifest.parquet) from the raw zone's own objects.
@@ -226,6 +228,16 @@ pub enum DiffFormat {
     Table,
     /// One JSON document (for a CI comment).
     Json,
+}
+
+#[derive(Args)]
+pub struct LineageArgs {
+    #[command(flatten)]
+    pub global: Global,
+    /// The column, as <report>.<column> (any model's too), e.g. customer_clv.predicted_clv.
+    pub column: String,
+    #[arg(long, value_enum, default_value_t = DiffFormat::Table)]
+    pub format: DiffFormat,
 }
 
 #[derive(Args)]

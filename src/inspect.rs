@@ -13,6 +13,7 @@ use crate::engine;
 use crate::page;
 use crate::pipeline::dag::{self, GraphFormat};
 use crate::pipeline::data_tests::{self, TestResult};
+use crate::pipeline::lineage;
 use crate::pipeline::unit::UnitResult;
 use crate::pipeline::validate;
 use crate::pipeline::{self, Project, sql_options};
@@ -57,10 +58,14 @@ pub async fn validate(config_path: &Path, date: Option<NaiveDate>) -> Result<Che
     })
 }
 
-/// The model graph as text, DOT or Mermaid.
-pub fn dag(config_path: &Path, format: GraphFormat) -> Result<String, RunError> {
+/// The model graph as text, DOT, Mermaid or JSON (with column lineage).
+pub async fn dag(config_path: &Path, format: GraphFormat) -> Result<String, RunError> {
     let config = Config::load(config_path)?;
     let project = Project::load_valid(&config)?;
+    if format == GraphFormat::Json {
+        let graph = lineage::graph(&config, &project, run_date(&config, None)).await?;
+        return Ok(lineage::graph_json(&project, &graph));
+    }
     let mut out = dag::render(&project.deps, &project.order, &project.published(), format);
     if format == GraphFormat::Text {
         out.push_str(&format!(
@@ -129,6 +134,21 @@ pub async fn unit_test(
     pipeline::check_select(&project, select)?;
     let run_date = run_date(&config, date);
     Ok(pipeline::unit::run(&config, &project, select, run_date).await?)
+}
+
+/// `advocacy lineage <model>.<column>`: every column it is computed from,
+/// down to the export columns.
+pub async fn lineage(config_path: &Path, target: &str) -> Result<lineage::Trace, RunError> {
+    let config = Config::load(config_path)?;
+    let project = Project::load_valid(&config)?;
+    let invalid = |e: String| RunError::Pipeline(pipeline::PipelineError::Invalid(vec![e]));
+    let (model, column) = target.split_once('.').ok_or_else(|| {
+        invalid(format!(
+            "{target:?}: name a column as <report>.<column>, e.g. nps_trends.nps"
+        ))
+    })?;
+    let graph = lineage::graph(&config, &project, run_date(&config, None)).await?;
+    lineage::trace(&config, &project, &graph, model, column).map_err(invalid)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

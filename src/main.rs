@@ -14,12 +14,11 @@ use advocacy::blocking;
 use advocacy::config::Config;
 use advocacy::diff::Against;
 use advocacy::generate::{GenerateOptions, generate};
-use advocacy::inspect;
 use advocacy::pipeline::spec::Severity;
 use advocacy::run::{RunOptions, Step, exit};
 use cli::{
-    Cli, Command, DagArgs, DatedArgs, DiffArgs, DiffFormat, GenerateArgs, Global, LogFormat,
-    QueryArgs, RepairArgs, TestArgs,
+    Cli, Command, DagArgs, DatedArgs, DiffArgs, DiffFormat, GenerateArgs, Global, LineageArgs,
+    LogFormat, QueryArgs, RepairArgs, TestArgs,
 };
 use logging::{ClosedPipe, Output};
 
@@ -123,7 +122,7 @@ fn run_validate(args: DatedArgs) -> i32 {
 fn run_dag(args: DagArgs) -> i32 {
     logging::init(&args.global);
     let output = Output::new(args.global.log_format);
-    match inspect::dag(&args.global.config, args.format) {
+    match blocking::dag(&args.global.config, args.format) {
         Ok(text) => written(output.text(&text), exit::SUCCESS),
         Err(e) => output.failure(&e, false),
     }
@@ -203,6 +202,23 @@ fn run_diff(args: DiffArgs) -> i32 {
         DiffFormat::Json => format!(
             "{}\n",
             serde_json::to_string_pretty(&diff).expect("a diff serialises")
+        ),
+    };
+    written(output.text(&text), exit::SUCCESS)
+}
+
+fn run_lineage(args: LineageArgs) -> i32 {
+    logging::init(&args.global);
+    let output = Output::new(args.global.log_format);
+    let trace = match blocking::lineage(&args.global.config, &args.column) {
+        Ok(trace) => trace,
+        Err(e) => return output.failure(&e, false),
+    };
+    let text = match args.format {
+        DiffFormat::Table => trace.render(),
+        DiffFormat::Json => format!(
+            "{}\n",
+            serde_json::to_string_pretty(&trace).expect("a trace serialises")
         ),
     };
     written(output.text(&text), exit::SUCCESS)
@@ -324,6 +340,7 @@ fn main() -> ExitCode {
         Command::Dag(args) => run_dag(args),
         Command::Test(args) => run_tests(args),
         Command::Diff(args) => run_diff(args),
+        Command::Lineage(args) => run_lineage(args),
         Command::Query(args) => run_query(args),
         Command::RepairManifest(args) => run_repair_manifest(args),
         Command::Generate(args) => run_generate(args),

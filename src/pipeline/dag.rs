@@ -170,6 +170,9 @@ pub enum GraphFormat {
     Text,
     Dot,
     Mermaid,
+    /// The models, what each reads, and each column with the columns it is
+    /// computed from (`crate::pipeline::lineage`).
+    Json,
 }
 
 /// The model graph, including the raw tables models read.
@@ -224,6 +227,8 @@ pub fn render(
                 out.push_str(&format!("  {name}[[{name}]]\n"));
             }
         }
+        // Needs every model planned: `crate::inspect::dag` renders it.
+        GraphFormat::Json => unreachable!("the JSON graph is rendered with its column lineage"),
     }
     out
 }

@@ -8,6 +8,7 @@ pub mod data_tests;
 pub mod dev;
 pub mod diagnostics;
 mod execute;
+pub mod lineage;
 pub mod models;
 pub mod publish;
 mod report_output;

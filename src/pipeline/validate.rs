@@ -125,7 +125,7 @@ pub fn raw_schemas(config: &Config) -> BTreeMap<String, SchemaRef> {
         .collect()
 }
 
-fn empty_raw_tables(config: &Config) -> Result<SessionContext, DataFusionError> {
+pub(crate) fn empty_raw_tables(config: &Config) -> Result<SessionContext, DataFusionError> {
     let ctx = crate::engine::local_session(config)?;
     for (name, schema) in raw_schemas(config) {
         let table = MemTable::try_new(schema, vec![vec![]])?;

@@ -86,6 +86,8 @@ fn every_subcommand_takes_exactly_its_flags() {
             0,
         ),
         ("dag", &["--format", "mermaid"], 0),
+        ("dag", &["--format", "json", "-q"], 0),
+        ("lineage", &["revenue.revenue", "--format", "json"], 0),
         ("query", &["SELECT 1 AS one", "--format", "csv"], 0),
         ("repair-manifest", &["--force-unlock"], 0),
     ];
@@ -181,6 +183,8 @@ fn every_subcommand_takes_exactly_its_flags() {
         ("dag", &["--date", "2026-11-01"]),
         ("dag", &["--select", "revenue"]),
         ("test", &["--force-unlock"]),
+        ("lineage", &["revenue.revenue", "--date", "2026-11-01"]),
+        ("lineage", &["revenue.revenue", "--select", "revenue"]),
         ("diff", &["--dev", "x", "--select", "revenue"]),
         ("diff", &["--dev", "x", "--date", "2026-11-01"]),
         ("diff", &["--dev", "x", "--force-unlock"]),

@@ -2,6 +2,7 @@
 
 mod build;
 mod contract;
+mod lineage;
 mod partial_data;
 mod small_company;
 mod unit_tests;
