@@ -258,9 +258,12 @@ pub async fn execute(step: Step, options: &RunOptions) -> Result<RunRecord, RunE
     let mut contract_warnings = Vec::new();
     let project = match project {
         Some(project) if options.dev.is_none() => {
-            contracts = contract::load(&warehouse, contract::needed(&project))
-                .await
-                .map_err(|e| RunError::Pipeline(PipelineError::Io(e)))?;
+            let load = async {
+                contract::load(&warehouse, contract::needed(&project))
+                    .await
+                    .map_err(|e| RunError::Pipeline(PipelineError::Io(e)))
+            };
+            contracts = within("reading the reports' contracts", &config, load).await?;
             let (previous, warnings) = contract::previous_versions(&project, &contracts, today);
             contract_warnings = warnings;
             Some(project.with_models(previous)?)
@@ -269,11 +272,13 @@ pub async fn execute(step: Step, options: &RunOptions) -> Result<RunRecord, RunE
     };
     // A dev build is compared with what is published: it takes the run
     // date of the reports in `reports/` unless given one.
-    if let (Some(_), None, Some(project)) = (&options.dev, options.date, &project)
-        && let Some(published) =
-            pipeline::stamp::newest_published(&warehouse, &project.published_reports()).await
-    {
-        run_date = RunDate::Given(published.run_date);
+    if let (Some(_), None, Some(project)) = (&options.dev, options.date, &project) {
+        let newest = async {
+            Ok(pipeline::stamp::newest_published(&warehouse, &project.published_reports()).await)
+        };
+        if let Some(published) = within("reading the published reports", &config, newest).await? {
+            run_date = RunDate::Given(published.run_date);
+        }
     }
     if config.run.pii != crate::config::Pii::Keep && config.run.pii_salt_public {
         tracing::warn!(
