@@ -72,14 +72,14 @@ pub async fn validate(config: &Config, project: &Project, run_date: NaiveDate) -
     check_spec(&ctx, project, &broken, &params, &mut result).await;
     let unit = super::unit::check(config, project, &result.schemas, run_date).await;
     result.errors.extend(unit);
-    check_contracts(config, project, &mut result).await;
     result
 }
 
 /// The published reports' contracts, read from the warehouse when it can
 /// be (a project not yet run has none): a planned model that breaks its
-/// report's is an error.
-async fn check_contracts(config: &Config, project: &Project, result: &mut Validation) {
+/// report's is an error. Separate from [`validate`], which reads nothing
+/// (`test --unit` validates too, and needs no warehouse).
+pub async fn check_contracts(config: &Config, project: &Project, result: &mut Validation) {
     // Not created: a local warehouse that is not there yet has published
     // nothing.
     let Ok(warehouse) = crate::storage::Location::open(
