@@ -189,3 +189,34 @@ revenue: 3 -> 3 rows, by customer_id: 0 added, 0 removed, 2 changed
     assert_exit(&advocacy(&p, &["diff", "--from-date", "2026-11-01"]), 2);
     assert_exit(&advocacy(&p, &["diff"]), 2);
 }
+
+/// A backfill since the nightly leaves its own date's results in
+/// `_state/models/`: a dev build builds such an upstream model too, for
+/// the published reports' date, instead of comparing against the
+/// backfill's data.
+#[test]
+fn a_backfill_since_the_nightly_does_not_leak_into_a_dev_build() {
+    let p = project();
+    p.write(
+        "queries/staging/stg_orders.sql",
+        "SELECT order_id, customer_id, amount FROM raw_orders WHERE CAST(ordered_at AS DATE) <= $run_date",
+    );
+    assert_exit(&advocacy(&p, &["run", "--date", "2026-11-01"]), 0);
+    // Only o1 is as old as this backfill.
+    assert_exit(&advocacy(&p, &["build", "--date", "2026-10-01"]), 0);
+    let out = advocacy(&p, &["build", "--dev", "alice", "--select", "revenue"]);
+    assert_exit(&out, 0);
+    assert!(
+        stdout(&out).contains(
+            "built stg_orders too: its last result in _state/models/ is of run date 2026-10-01, not 2026-11-01"
+        ),
+        "{}",
+        stdout(&out)
+    );
+    let out = advocacy(&p, &["diff", "--dev", "alice", "revenue"]);
+    assert_exit(&out, 0);
+    assert_eq!(
+        stdout(&out),
+        "reports/ -> _dev/alice/\nrevenue: unchanged (3 rows)\n"
+    );
+}

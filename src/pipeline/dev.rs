@@ -68,6 +68,39 @@ pub fn selection(
     Ok(all)
 }
 
+/// Adds to `selected` every unselected model it reads (directly or
+/// through another added one) whose last result in `_state/models/` was
+/// not made for `run_date`: a backfill since the nightly leaves its own
+/// date's results there, and a dev build on them would differ from the
+/// published reports for that reason alone. One warning per model added.
+async fn stale_upstream(
+    warehouse: &Location,
+    project: &Project,
+    selected: &mut BTreeSet<String>,
+    run_date: chrono::NaiveDate,
+) -> Vec<String> {
+    let mut warnings = Vec::new();
+    // Readers come after what they read: walking back, a model added here
+    // is itself looked through before its own inputs are.
+    for name in project.order.iter().rev() {
+        if selected.contains(name) || !selected.iter().any(|s| project.deps[s].contains(name)) {
+            continue;
+        }
+        let made_for = match stamp::read_stamp(warehouse, &super::materialised_path(name)).await {
+            Ok(stamp::Stamped::By(stamp)) if stamp.run_date == run_date => continue,
+            Ok(stamp::Stamped::By(stamp)) => format!("of run date {}", stamp.run_date),
+            Ok(stamp::Stamped::Missing) => "missing".to_string(),
+            Ok(stamp::Stamped::Unstamped) => "of an unknown run date".to_string(),
+            Err(e) => format!("unreadable ({e})"),
+        };
+        warnings.push(format!(
+            "built {name} too: its last result in _state/models/ is {made_for}, not {run_date}"
+        ));
+        selected.insert(name.clone());
+    }
+    warnings
+}
+
 /// Builds and tests a dev build's models. Data tests are reported as in
 /// a production build (a failure is exit 3), and nothing is published.
 pub async fn build(
@@ -78,7 +111,8 @@ pub async fn build(
     options: &BuildOptions,
     name: &str,
 ) -> Result<BuildReport, PipelineError> {
-    let selected = selection(project, &options.select)?;
+    let mut selected = selection(project, &options.select)?;
+    let stale = stale_upstream(warehouse, project, &mut selected, options.run_date).await;
     let params = parameters(config, &project.spec, options.run_date);
     let stamp = stamp::Stamp {
         run_date: options.run_date,
@@ -120,7 +154,7 @@ pub async fn build(
         .phases
         .push(PhaseTiming::since("tests", started, rows));
     report.tests = [options.source_tests.clone(), tests].concat();
-    report.warnings = warnings;
+    report.warnings = [stale, warnings].concat();
     report.warnings.push(format!(
         "dev build {name} in {}/: nothing was published; `advocacy diff --dev {name}` compares its reports with the published ones",
         dir(name)
