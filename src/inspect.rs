@@ -148,6 +148,13 @@ pub async fn lineage(config_path: &Path, target: &str) -> Result<lineage::Trace,
             "{target:?}: name a column as <report>.<column>, e.g. nps_trends.nps"
         ))
     })?;
+    // A report published under a version's name (`revenue_v2`) is its
+    // model's.
+    let model = project
+        .models
+        .iter()
+        .find(|m| m.publish && m.report == model && m.name != model)
+        .map_or(model, |m| m.name.as_str());
     let graph = lineage::graph(&config, &project, run_date(&config, None)).await?;
     lineage::trace(&config, &project, &graph, model, column).map_err(invalid)
 }

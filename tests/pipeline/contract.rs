@@ -201,6 +201,16 @@ fn a_declared_version_is_published_beside_the_old_one_until_its_deprecation_date
     assert_eq!(contract(&p, "revenue")["version"], 1);
     assert_eq!(contract(&p, "revenue")["sql"], REVENUE);
     assert!(p.warehouse().join("reports/_SUCCESS").exists());
+    // Lineage takes the version's report name for its model's.
+    let out = advocacy(&p, &["lineage", "revenue_v2.revenue"]);
+    assert_exit(&out, 0);
+    assert!(
+        stdout(&out).starts_with(
+            "revenue.revenue is computed from\n  models (nearest first):\n    stg_orders: amount\n"
+        ),
+        "{}",
+        stdout(&out)
+    );
 
     // Past its deprecation date version 1 is no longer refreshed.
     p.write(
