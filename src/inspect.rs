@@ -93,7 +93,7 @@ pub async fn test(
     let warehouse = open_warehouse(&config)?;
     let ctx = engine::session(&config).await?;
     engine::register_raw_tables(&ctx, &warehouse, config.run.pii)?;
-    let missing = pipeline::register_models(&ctx, &warehouse, &project.order).await?;
+    let missing = pipeline::register_models(&ctx, &warehouse, &project).await?;
     let built: BTreeSet<String> = project
         .order
         .iter()
@@ -177,7 +177,7 @@ pub async fn query(
     let warehouse = open_warehouse(&config)?;
     let ctx = engine::session(&config).await?;
     engine::register_raw_tables(&ctx, &warehouse, config.run.pii)?;
-    pipeline::register_models(&ctx, &warehouse, &project.order).await?;
+    pipeline::register_models(&ctx, &warehouse, &project).await?;
     let params = crate::pipeline::parameters(&config, &project.spec, run_date(&config, None));
     let known = project.known_tables();
     let explain = |e: datafusion::error::DataFusionError| {

@@ -122,6 +122,14 @@ revenue: 3 -> 3 rows, by customer_id: 1 added, 1 removed, 1 changed
     );
     assert_eq!(revenue["diff"]["columns"][0]["largest"][0]["new"], 510.0);
 
+    // A second build of the same name starts from nothing: revenue is not
+    // left over to be compared as this build's.
+    assert_exit(
+        &advocacy(&p, &["build", "--dev", "alice", "--select", "big_orders"]),
+        0,
+    );
+    assert!(!dev.join("models/revenue.parquet").exists());
+    assert!(dev.join("models/big_orders.parquet").exists());
     let out = advocacy(&p, &["diff", "--dev", "bob"]);
     assert_exit(&out, 2);
     assert!(
@@ -218,5 +226,29 @@ fn a_backfill_since_the_nightly_does_not_leak_into_a_dev_build() {
     assert_eq!(
         stdout(&out),
         "reports/ -> _dev/alice/\nrevenue: unchanged (3 rows)\n"
+    );
+}
+
+/// A key that is not unique on a side would pair rows many times: the
+/// rows are compared whole instead, and the diff says why.
+#[test]
+fn a_key_that_is_not_unique_is_compared_as_whole_rows() {
+    let p = project();
+    assert_exit(&advocacy(&p, &["run", "--date", "2026-11-01"]), 0);
+    p.write(
+        "queries/reports/revenue.sql",
+        &format!("SELECT * FROM ({REVENUE}) UNION ALL SELECT * FROM ({REVENUE})"),
+    );
+    assert_exit(
+        &advocacy(&p, &["build", "--dev", "twice", "-s", "revenue"]),
+        3,
+    );
+    let out = advocacy(&p, &["diff", "--dev", "twice", "revenue"]);
+    assert_exit(&out, 0);
+    // Each of the three rows once more.
+    assert_eq!(
+        stdout(&out),
+        "reports/ -> _dev/twice/\nrevenue: 3 -> 6 rows, whole rows (the key (customer_id) is not \
+         unique in the new table): 3 added, 0 removed\n"
     );
 }

@@ -31,6 +31,9 @@ pub struct TableDiff {
     /// The columns compared (in both, same type, not the key) with at
     /// least one changed value.
     pub columns: Vec<ColumnDiff>,
+    /// Why rows were compared whole although models.yml declares a key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 impl TableDiff {
@@ -102,7 +105,7 @@ pub async fn compare(
         .collect();
     let old_rows = count(ctx, "diff_old").await?;
     let new_rows = count(ctx, "diff_new").await?;
-    let key = key.filter(|k| !k.is_empty() && k.iter().all(|c| common.contains(c)));
+    let (key, note) = usable_key(ctx, key, &common).await?;
     let mut diff = TableDiff {
         key: key.map(<[String]>::to_vec),
         old_rows,
@@ -112,12 +115,50 @@ pub async fn compare(
         changed: None,
         schema,
         columns: Vec::new(),
+        note,
     };
     match key {
         Some(key) => keyed(ctx, &common, key, &new, &mut diff).await?,
         None => whole_rows(ctx, &common, &mut diff).await?,
     }
     Ok(diff)
+}
+
+/// The declared key when rows can be matched by it: in both tables with
+/// the same type, and unique in each (else rows would pair up many times).
+/// Otherwise `None`, and why.
+async fn usable_key<'a>(
+    ctx: &SessionContext,
+    key: Option<&'a [String]>,
+    common: &[String],
+) -> Result<(Option<&'a [String]>, Option<String>)> {
+    let Some(key) = key.filter(|k| !k.is_empty()) else {
+        return Ok((None, None));
+    };
+    let names = key.join(", ");
+    if !key.iter().all(|c| common.contains(c)) {
+        return Ok((
+            None,
+            Some(format!("the key ({names}) is not in both with one type")),
+        ));
+    }
+    let list: Vec<String> = key.iter().map(|k| quote(k)).collect();
+    let list = list.join(", ");
+    for (table, side) in [("diff_old", "old"), ("diff_new", "new")] {
+        let sql = format!(
+            "SELECT COUNT(*) FROM (SELECT {list} FROM {table} GROUP BY {list} HAVING COUNT(*) > 1)"
+        );
+        let batch = one_row(ctx, &sql).await?;
+        if batch.column(0).as_primitive::<Int64Type>().value(0) > 0 {
+            return Ok((
+                None,
+                Some(format!(
+                    "the key ({names}) is not unique in the {side} table"
+                )),
+            ));
+        }
+    }
+    Ok((Some(key), None))
 }
 
 fn schema_changes(old: &Schema, new: &Schema) -> Vec<SchemaChange> {

@@ -95,9 +95,10 @@ pub async fn diff(
         .filter(|m| m.publish)
         .map(|m| (m.report.clone(), m.name.clone()))
         .collect();
+    // (Not for a dev build, which builds the new version only.)
     for model in project.models.iter().filter(|m| m.publish) {
         let version = contract::declared_version(&project.spec, &model.name);
-        if version >= 2 {
+        if version >= 2 && !matches!(against, Against::Dev(_)) {
             let previous = contract::report_name(&model.name, version - 1);
             published.insert(previous, model.name.clone());
         }
@@ -156,10 +157,14 @@ pub async fn diff(
             "compared" => {
                 let key = project.spec.model(model).and_then(|spec| spec.key());
                 let url = |object: &str| format!("{}{object}", warehouse.url);
-                Some(
-                    compare::compare(&ctx, &url(&old_object), &url(&new_object), key.as_deref())
-                        .await?,
-                )
+                let (old_url, new_url) = (url(&old_object), url(&new_object));
+                let compared = compare::compare(&ctx, &old_url, &new_url, key.as_deref());
+                Some(compared.await.map_err(|e| {
+                    RunError::Query(format!(
+                        "{name}: comparing {old_object} with {new_object}: {}",
+                        e.strip_backtrace()
+                    ))
+                })?)
             }
             _ => None,
         };

@@ -71,9 +71,10 @@ fn report_block(report: &ReportDiff, diff: &Diff) -> String {
 }
 
 fn counts(table: &TableDiff) -> String {
-    let by = match &table.key {
-        Some(key) => format!("by {}", key.join(", ")),
-        None => "whole rows (no key in models.yml)".to_string(),
+    let by = match (&table.key, &table.note) {
+        (Some(key), _) => format!("by {}", key.join(", ")),
+        (None, Some(note)) => format!("whole rows ({note})"),
+        (None, None) => "whole rows (no key in models.yml)".to_string(),
     };
     let changed = table
         .changed

@@ -123,6 +123,14 @@ impl Contract {
 /// The message for a model whose result would break its report's
 /// contract.
 pub fn broken(model: &Model, version: u32, breaks: &[String]) -> String {
+    if let Some(previous) = model.previous_version {
+        return format!(
+            "{}: version {previous} of report {}, built from its recorded SQL, no longer matches              the schema it is published with: {}. The models it reads have changed under it:              to stop publishing it, set the deprecation_date of the newer version's contract in              models.yml to a past day",
+            model.file.display(),
+            model.report,
+            breaks.join("; ")
+        );
+    }
     let next = version + 1;
     format!(
         "{}: report {} would break the schema it is published with: {}. Dashboards read these \
@@ -187,13 +195,13 @@ pub async fn record(warehouse: &Location, contract: &Contract) -> Result<(), Str
 }
 
 /// `validate`'s check: every published model's planned result against its
-/// report's contract, and every declared contract's settings.
+/// report's contract.
 pub fn check(
     project: &Project,
     planned: &BTreeMap<String, datafusion::arrow::datatypes::SchemaRef>,
     contracts: &BTreeMap<String, Contract>,
 ) -> Vec<String> {
-    let mut errors = check_specs(project);
+    let mut errors = Vec::new();
     for model in project.models.iter().filter(|m| m.publish) {
         let (Some(schema), Some(contract)) =
             (planned.get(&model.name), contracts.get(&model.report))
@@ -209,8 +217,32 @@ pub fn check(
     errors
 }
 
-fn check_specs(project: &Project) -> Vec<String> {
+/// What models.yml's contracts and the report names must be, whatever the
+/// warehouse holds (`Project::load` reports these with its own errors).
+pub fn check_specs(project: &Project) -> Vec<String> {
     let mut errors = Vec::new();
+    let mut reports: BTreeMap<&str, &str> = BTreeMap::new();
+    for model in project.models.iter().filter(|m| m.publish) {
+        if let Some(other) = reports.insert(&model.report, &model.name) {
+            errors.push(format!(
+                "models {other} and {} are both published as report {}: rename one, or declare                  another contract version",
+                model.name, model.report
+            ));
+        }
+    }
+    for model in &project.models {
+        let reserved = model
+            .name
+            .rsplit_once("__v")
+            .is_some_and(|(_, n)| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()));
+        if reserved {
+            errors.push(format!(
+                "{}: a model name ending in __v<number> is kept for the previous versions of                  reports: rename {}",
+                model.file.display(),
+                model.name
+            ));
+        }
+    }
     for spec in &project.spec.models {
         let Some(contract) = &spec.contract else {
             continue;
@@ -281,6 +313,7 @@ pub fn previous_versions(
                 sql: contract.sql.clone(),
                 publish: true,
                 report: previous,
+                previous_version: Some(version - 1),
             }),
         }
     }
@@ -318,6 +351,7 @@ mod tests {
             sql: "SELECT 1".into(),
             publish: true,
             report: "revenue".into(),
+            previous_version: None,
         }
     }
 

@@ -68,6 +68,25 @@ pub fn selection(
     Ok(all)
 }
 
+/// Removes every object under `_dev/NAME/`.
+async fn clear(warehouse: &Location, name: &str) -> Result<(), PipelineError> {
+    use futures::TryStreamExt;
+    let prefix = warehouse.path(&dir(name));
+    let objects: Vec<object_store::ObjectMeta> = warehouse
+        .store
+        .list(Some(&prefix))
+        .try_collect()
+        .await
+        .map_err(|e| PipelineError::Io(format!("cannot list {}/: {e}", dir(name))))?;
+    for object in objects {
+        warehouse
+            .delete_if_exists(&object.location)
+            .await
+            .map_err(|e| PipelineError::Io(e.to_string()))?;
+    }
+    Ok(())
+}
+
 /// Adds to `selected` every unselected model it reads (directly or
 /// through another added one) whose last result in `_state/models/` was
 /// not made for `run_date`: a backfill since the nightly leaves its own
@@ -111,6 +130,9 @@ pub async fn build(
     options: &BuildOptions,
     name: &str,
 ) -> Result<BuildReport, PipelineError> {
+    // What an earlier build of this name left would be compared as if
+    // this one had made it.
+    clear(warehouse, name).await?;
     let mut selected = selection(project, &options.select)?;
     let stale = stale_upstream(warehouse, project, &mut selected, options.run_date).await;
     let params = parameters(config, &project.spec, options.run_date);

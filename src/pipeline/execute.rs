@@ -39,14 +39,20 @@ pub fn materialised_path(name: &str) -> String {
     model_object(STATE_MODELS, name)
 }
 
-/// Registers a model's last materialised result (or, failing that, its
-/// published report) as a table; `false` when it has never been built.
+/// Registers a model's last materialised result (or, failing that, the
+/// report it publishes as) as a table; `false` when it has never been
+/// built.
 pub async fn register_materialised(
     ctx: &SessionContext,
     warehouse: &Location,
-    name: &str,
+    model: &Model,
 ) -> Result<bool, DataFusionError> {
-    for relative in [materialised_path(name), crate::storage::report_object(name)] {
+    let name = model.name.as_str();
+    let mut objects = vec![materialised_path(name)];
+    if model.publish {
+        objects.push(crate::storage::report_object(&model.report));
+    }
+    for relative in objects {
         let exists = warehouse
             .exists(&warehouse.path(&relative))
             .await
@@ -68,11 +74,11 @@ pub async fn register_materialised(
 pub async fn register_models(
     ctx: &SessionContext,
     warehouse: &Location,
-    models: &[String],
+    project: &Project,
 ) -> Result<Vec<String>, DataFusionError> {
     let mut missing = Vec::new();
-    for name in models {
-        if !register_materialised(ctx, warehouse, name).await? {
+    for name in &project.order {
+        if !register_materialised(ctx, warehouse, project.model(name)).await? {
             missing.push(name.clone());
         }
     }
@@ -151,7 +157,7 @@ pub async fn execute(
         }
         let needed = selected.iter().any(|s| project.deps[s].contains(name));
         if needed {
-            match register_materialised(ctx, warehouse, name).await {
+            match register_materialised(ctx, warehouse, project.model(name)).await {
                 Ok(true) => {}
                 Ok(false) => {
                     missing_upstream.insert(

@@ -82,13 +82,16 @@ impl Project {
             model.report =
                 contract::report_name(&model.name, contract::declared_version(&spec, &model.name));
         }
-        Ok(Project {
+        let mut project = Project {
             models,
             spec,
             deps,
             order,
             errors,
-        })
+        };
+        let contract_errors = contract::check_specs(&project);
+        project.errors.extend(contract_errors);
+        Ok(project)
     }
 
     /// Like [`Project::load`], but any problem is an error (exit 2).
@@ -479,13 +482,19 @@ async fn publish_reports(
                 if target == publish::Target::Latest
                     && let Some(schema) = &entry.schema
                 {
-                    let version = contract::declared_version(&project.spec, &model.name);
-                    let version = match model.name.rsplit_once("__v") {
-                        Some((_, previous)) => previous.parse().unwrap_or(version),
-                        None => version,
-                    };
+                    let version = model
+                        .previous_version
+                        .unwrap_or_else(|| contract::declared_version(&project.spec, &model.name));
                     let recorded = contract::Contract::new(model, version, schema, run_date);
-                    contract::record(warehouse, &recorded).await?;
+                    // The report is out; what fails here is the check of the
+                    // next change against it, which reads the older record.
+                    if let Err(e) = contract::record(warehouse, &recorded).await {
+                        report.warnings.push(format!(
+                            "{}: cannot record the contract of report {}: {e}",
+                            contract::object(&model.report),
+                            model.report
+                        ));
+                    }
                 }
             }
             Err(e) => {

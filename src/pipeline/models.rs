@@ -17,6 +17,9 @@ pub struct Model {
     /// The report it is published as: its name, or `<name>_v<N>` when
     /// models.yml declares contract version N >= 2 (see `contract`).
     pub report: String,
+    /// Set for the previous version of a report still published beside a
+    /// declared newer one: that version's number. Its SQL is the recorded.
+    pub previous_version: Option<u32>,
 }
 
 pub fn discover(queries: &Path) -> Result<Vec<Model>, PipelineError> {
@@ -49,6 +52,7 @@ pub fn discover(queries: &Path) -> Result<Vec<Model>, PipelineError> {
             name.clone(),
             Model {
                 report: name.clone(),
+                previous_version: None,
                 name,
                 file,
                 sql,

@@ -108,6 +108,18 @@ FROM (
     SELECT order_id, 0.0, 'none' FROM stg_orders
 )",
     );
+    p.write(
+        "queries/reports/rolled.sql",
+        "SELECT currency, customer_id, sum(amount) AS total
+FROM stg_orders
+GROUP BY ROLLUP (currency, customer_id)",
+    );
+    p.write(
+        "queries/reports/largest.sql",
+        "SELECT DISTINCT ON (customer_id) order_id, amount
+FROM stg_orders
+ORDER BY customer_id, amount DESC",
+    );
     let out = p.advocacy(&["lineage", "ranked.rank", "--config", "config.yaml"]);
     assert_exit(&out, 0);
     // The rank orders by total: the amount, and in the union's second
@@ -132,7 +144,33 @@ FROM (
     let out = p.advocacy(&["dag", "--format", "json", "--config", "config.yaml"]);
     assert_exit(&out, 0);
     let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
-    let ranked = &json["models"][1];
+    let model = |name: &str| -> serde_json::Value {
+        json["models"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["name"] == name)
+            .unwrap()
+            .clone()
+    };
+    // ROLLUP outputs its grouping columns, then the sums; DISTINCT ON
+    // picks rows by customer and amount and returns order_id and amount.
+    assert_eq!(
+        model("rolled")["columns"],
+        serde_json::json!([
+            { "name": "currency", "from": ["stg_orders.currency"] },
+            { "name": "customer_id", "from": ["stg_orders.customer_id"] },
+            { "name": "total", "from": ["stg_orders.amount"] },
+        ])
+    );
+    assert_eq!(
+        model("largest")["columns"],
+        serde_json::json!([
+            { "name": "order_id", "from": ["stg_orders.order_id"] },
+            { "name": "amount", "from": ["stg_orders.amount"] },
+        ])
+    );
+    let ranked = &model("ranked");
     assert_eq!(ranked["name"], "ranked");
     assert_eq!(ranked["kind"], "report");
     assert_eq!(ranked["reads"], serde_json::json!(["stg_orders"]));
@@ -146,7 +184,7 @@ FROM (
         ])
     );
     assert_eq!(
-        json["models"][0]["columns"][2],
+        model("stg_orders")["columns"][2],
         serde_json::json!({ "name": "amount", "from": ["raw_orders.amount"] })
     );
 }

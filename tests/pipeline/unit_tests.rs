@@ -429,3 +429,27 @@ fn json_output_is_one_event_with_every_test() {
         "{test}"
     );
 }
+
+/// A model may read a table function, which is neither a raw table nor a
+/// model: its unit test runs it as the engine does.
+#[test]
+fn a_model_reading_a_table_function_is_tested_too() {
+    let p = project(
+        "  - name: three_values
+    model: series
+    expect:
+      rows: [{ value: 1 }, { value: 2 }, { value: 3 }]
+",
+    );
+    p.write(
+        "queries/reports/series.sql",
+        "SELECT value FROM generate_series(1, 3)",
+    );
+    assert_exit(&p.advocacy(&["validate", "--config", "config.yaml"]), 0);
+    let out = unit(&p, &[]);
+    assert_exit(&out, 0);
+    assert_eq!(
+        stdout(&out),
+        "PASS three_values (series)\n1 passed, 0 failed\n"
+    );
+}

@@ -8,15 +8,27 @@
 
 use std::collections::BTreeSet;
 
+use datafusion::common::JoinType;
 use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::common::{Column, DFSchema, Result};
-use datafusion::logical_expr::{Expr, LogicalPlan};
+use datafusion::logical_expr::{Distinct, Expr, LogicalPlan};
 
 /// A column of a scanned table: (table, column).
 pub type Source = (String, String);
 
 /// Per output column of `plan`, the scanned columns it comes from.
 pub fn lineage(plan: &LogicalPlan) -> Result<Vec<BTreeSet<Source>>> {
+    let columns = node(plan)?;
+    // One entry per output column, or the rule for that node is wrong:
+    // fall back to the names rather than pair columns up wrongly.
+    if columns.len() == plan.schema().fields().len() {
+        Ok(columns)
+    } else {
+        by_name(plan)
+    }
+}
+
+fn node(plan: &LogicalPlan) -> Result<Vec<BTreeSet<Source>>> {
     match plan {
         LogicalPlan::TableScan(scan) => {
             let table = scan.table_name.table().to_string();
@@ -36,11 +48,30 @@ pub fn lineage(plan: &LogicalPlan) -> Result<Vec<BTreeSet<Source>>> {
         }
         LogicalPlan::Aggregate(a) => {
             let input = lineage(&a.input)?;
-            a.group_expr
-                .iter()
-                .chain(&a.aggr_expr)
+            // GROUPING SETS, ROLLUP and CUBE are one expression that outputs
+            // each distinct grouping column, then `__grouping_id`.
+            let mut group: Vec<&Expr> = Vec::new();
+            let mut grouping_id = false;
+            for e in &a.group_expr {
+                match e {
+                    Expr::GroupingSet(set) => {
+                        group.extend(set.distinct_expr());
+                        grouping_id = true;
+                    }
+                    e => group.push(e),
+                }
+            }
+            let mut out = group
+                .into_iter()
                 .map(|e| expr_sources(e, a.input.schema(), &input))
-                .collect()
+                .collect::<Result<Vec<_>>>()?;
+            if grouping_id {
+                out.push(BTreeSet::new());
+            }
+            for e in &a.aggr_expr {
+                out.push(expr_sources(e, a.input.schema(), &input)?);
+            }
+            Ok(out)
         }
         LogicalPlan::Window(w) => {
             let input = lineage(&w.input)?;
@@ -51,19 +82,23 @@ pub fn lineage(plan: &LogicalPlan) -> Result<Vec<BTreeSet<Source>>> {
             Ok(out)
         }
         LogicalPlan::Join(j) => {
-            let mut out = lineage(&j.left)?;
+            let left = lineage(&j.left)?;
             let right = lineage(&j.right)?;
-            // Semi and anti joins return one side only.
-            if j.schema.fields().len() == out.len() + right.len() {
-                out.extend(right);
-                Ok(out)
-            } else if j.schema.fields().len() == right.len() && j.schema.fields().len() != out.len()
-            {
-                Ok(right)
-            } else {
-                out.truncate(j.schema.fields().len());
-                Ok(out)
-            }
+            Ok(match j.join_type {
+                // Semi and anti joins return one side only.
+                JoinType::LeftSemi | JoinType::LeftAnti => left,
+                JoinType::RightSemi | JoinType::RightAnti => right,
+                // The mark says whether a right row matched: which rows.
+                JoinType::LeftMark => left.into_iter().chain([BTreeSet::new()]).collect(),
+                _ => left.into_iter().chain(right).collect(),
+            })
+        }
+        LogicalPlan::Distinct(Distinct::On(on)) => {
+            let input = lineage(&on.input)?;
+            on.select_expr
+                .iter()
+                .map(|e| expr_sources(e, on.input.schema(), &input))
+                .collect()
         }
         LogicalPlan::Union(u) => {
             let mut out: Vec<BTreeSet<Source>> = vec![BTreeSet::new(); u.schema.fields().len()];
@@ -88,7 +123,7 @@ pub fn lineage(plan: &LogicalPlan) -> Result<Vec<BTreeSet<Source>>> {
         | LogicalPlan::Limit(_)
         | LogicalPlan::SubqueryAlias(_)
         | LogicalPlan::Repartition(_)
-        | LogicalPlan::Distinct(_) => {
+        | LogicalPlan::Distinct(Distinct::All(_)) => {
             let inputs = plan.inputs();
             lineage(inputs[0])
         }

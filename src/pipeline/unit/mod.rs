@@ -204,7 +204,13 @@ fn prepare<'a>(
             errors.push(format!("{what}: given twice"));
             continue;
         }
-        let schema = &tables[&given.input];
+        let Some(schema) = tables.get(&given.input) else {
+            errors.push(format!(
+                "{what}: {} is not a raw table or a model, so a test cannot give it",
+                given.input
+            ));
+            continue;
+        };
         let batch = load_fixture(&given.rows, &given.csv, queries)
             .map_err(|e| vec![e])
             .and_then(|fixture| fixture.to_batch(schema));
@@ -298,9 +304,12 @@ fn session(
 ) -> datafusion::error::Result<datafusion::prelude::SessionContext> {
     let ctx = crate::engine::local_session(config)?;
     for table in &project.deps[&prepared.spec.model] {
-        let (schema, batches) = match prepared.inputs.get(table) {
-            Some(batch) => (batch.schema(), vec![batch.clone()]),
-            None => (tables[table].clone(), vec![]),
+        // A table function or a catalog table the model reads is the
+        // session's own.
+        let (schema, batches) = match (prepared.inputs.get(table), tables.get(table)) {
+            (Some(batch), _) => (batch.schema(), vec![batch.clone()]),
+            (None, Some(schema)) => (schema.clone(), vec![]),
+            (None, None) => continue,
         };
         ctx.register_table(
             table.as_str(),
