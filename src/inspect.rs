@@ -49,7 +49,7 @@ pub async fn validate(config_path: &Path, date: Option<NaiveDate>) -> Result<Che
     let project = Project::load(&config)?;
     let run_date = run_date(&config, date);
     let mut models = validate::validate(&config, &project, run_date).await;
-    validate::check_contracts(&config, &project, &mut models).await;
+    validate::check_contracts(&config, &project, run_date, &mut models).await;
     let charts = page::check::check(&config, &project, &models.schemas, run_date).await;
     Ok(Checked {
         errors: [models.errors, charts.errors].concat(),

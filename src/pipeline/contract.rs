@@ -125,7 +125,10 @@ impl Contract {
 pub fn broken(model: &Model, version: u32, breaks: &[String]) -> String {
     if let Some(previous) = model.previous_version {
         return format!(
-            "{}: version {previous} of report {}, built from its recorded SQL, no longer matches              the schema it is published with: {}. The models it reads have changed under it:              to stop publishing it, set the deprecation_date of the newer version's contract in              models.yml to a past day",
+            "{}: version {previous} of report {}, built from its recorded SQL, no longer matches \
+             the schema it is published with: {}. The models it reads have changed under it: \
+             to stop publishing it, set the deprecation_date of the newer version's contract in \
+             models.yml to a past day",
             model.file.display(),
             model.report,
             breaks.join("; ")
@@ -225,7 +228,8 @@ pub fn check_specs(project: &Project) -> Vec<String> {
     for model in project.models.iter().filter(|m| m.publish) {
         if let Some(other) = reports.insert(&model.report, &model.name) {
             errors.push(format!(
-                "models {other} and {} are both published as report {}: rename one, or declare                  another contract version",
+                "models {other} and {} are both published as report {}: rename one, or declare \
+                 another contract version",
                 model.name, model.report
             ));
         }
@@ -237,7 +241,8 @@ pub fn check_specs(project: &Project) -> Vec<String> {
             .is_some_and(|(_, n)| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()));
         if reserved {
             errors.push(format!(
-                "{}: a model name ending in __v<number> is kept for the previous versions of                  reports: rename {}",
+                "{}: a model name ending in __v<number> is kept for the previous versions of \
+                 reports: rename {}",
                 model.file.display(),
                 model.name
             ));

@@ -79,7 +79,12 @@ pub async fn validate(config: &Config, project: &Project, run_date: NaiveDate) -
 /// be (a project not yet run has none): a planned model that breaks its
 /// report's is an error. Separate from [`validate`], which reads nothing
 /// (`test --unit` validates too, and needs no warehouse).
-pub async fn check_contracts(config: &Config, project: &Project, result: &mut Validation) {
+pub async fn check_contracts(
+    config: &Config,
+    project: &Project,
+    run_date: NaiveDate,
+    result: &mut Validation,
+) {
     // Not created: a local warehouse that is not there yet has published
     // nothing.
     let Ok(warehouse) = crate::storage::Location::open(
@@ -94,11 +99,62 @@ pub async fn check_contracts(config: &Config, project: &Project, result: &mut Va
         Ok(contracts) => {
             let errors = super::contract::check(project, &result.schemas, &contracts);
             result.errors.extend(errors);
+            let errors =
+                check_previous_versions(config, project, &contracts, run_date, result).await;
+            result.errors.extend(errors);
         }
         Err(e) => result.warnings.push(format!(
             "the published reports' schemas were not checked: cannot read their contracts ({e})"
         )),
     }
+}
+
+/// The previous versions of reports a run would still publish, rebuilt
+/// from their recorded SQL: each must still plan on today's models and
+/// keep the schema it is published with, or every night fails it.
+async fn check_previous_versions(
+    config: &Config,
+    project: &Project,
+    contracts: &BTreeMap<String, super::contract::Contract>,
+    run_date: NaiveDate,
+    result: &Validation,
+) -> Vec<String> {
+    let tz = crate::clock::parse_timezone(&config.run.timezone).expect("checked at load");
+    let (previous, _) =
+        super::contract::previous_versions(project, contracts, crate::clock::today_in(tz));
+    if previous.is_empty() {
+        return Vec::new();
+    }
+    let ctx = match empty_raw_tables(config) {
+        Ok(ctx) => ctx,
+        Err(e) => return vec![format!("cannot set up the query engine: {e}")],
+    };
+    for (name, schema) in &result.schemas {
+        let table = MemTable::try_new(schema.clone(), vec![vec![]]).expect("empty table");
+        let _ = ctx.register_table(name.as_str(), Arc::new(table));
+    }
+    let params = parameters(config, &project.spec, run_date);
+    let mut errors = Vec::new();
+    for model in &previous {
+        match plan(&ctx, &model.sql, &params).await {
+            Err(e) => errors.push(format!(
+                "{}: version {} of report {}, built from its recorded SQL, no longer plans on \
+                 today's models: {}. To stop publishing it, set the deprecation_date of the \
+                 newer version's contract in models.yml to a past day",
+                model.file.display(),
+                model.previous_version.unwrap_or(1),
+                model.report,
+                e.strip_backtrace().trim_end_matches('.')
+            )),
+            Ok(schema) => {
+                let breaks = contracts[&model.report].breaks(&super::bi_schema(&schema));
+                if !breaks.is_empty() {
+                    errors.push(super::contract::broken(model, 1, &breaks));
+                }
+            }
+        }
+    }
+    errors
 }
 
 /// Planning and physical planning catch unknown tables and columns, type

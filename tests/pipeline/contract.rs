@@ -212,6 +212,40 @@ fn a_declared_version_is_published_beside_the_old_one_until_its_deprecation_date
         stdout(&out)
     );
 
+    // Version 1 is rebuilt from its recorded SQL on today's models: when
+    // they change under it, validate says so before the night does.
+    p.write(
+        "queries/staging/stg_orders.sql",
+        "SELECT order_id, customer_id, amount AS net FROM raw_orders",
+    );
+    p.write(
+        "queries/reports/revenue.sql",
+        &BROKEN.replace("amount", "net"),
+    );
+    p.write(
+        "queries/reports/big_orders.sql",
+        "SELECT order_id, net AS amount FROM stg_orders WHERE net >= 100",
+    );
+    let out = advocacy(&p, &["validate"]);
+    assert_exit(&out, 2);
+    assert!(
+        stderr(&out).contains(
+            "_state/contracts/revenue.json: version 1 of report revenue, built from its recorded \
+             SQL, no longer plans on today's models:"
+        ) && stderr(&out).contains("amount"),
+        "{}",
+        stderr(&out)
+    );
+    p.write(
+        "queries/staging/stg_orders.sql",
+        "SELECT order_id, customer_id, amount FROM raw_orders",
+    );
+    p.write("queries/reports/revenue.sql", BROKEN);
+    p.write(
+        "queries/reports/big_orders.sql",
+        "SELECT order_id, amount FROM stg_orders WHERE amount >= 100",
+    );
+
     // Past its deprecation date version 1 is no longer refreshed.
     p.write(
         "queries/models.yml",
