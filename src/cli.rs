@@ -38,7 +38,7 @@ pub enum Command {
     Build(BuildArgs),
     /// Check the config and plan every SQL model without reading data; all errors, file:line:col.
     Validate(DatedArgs),
-    /// Print the model graph (text, dot or mermaid) and what a run would do.
+    /// Print the model graph (text, dot, mermaid, or json with each column's lineage) and what a run would do.
     Dag(DagArgs),
     /// Run the data tests of queries/models.yml against the models' last results (--unit: its unit tests).
     Test(TestArgs),
