@@ -25,7 +25,7 @@ fn run_date(config: &Config, date: Option<NaiveDate>) -> NaiveDate {
     date.unwrap_or_else(|| crate::clock::today_in(tz))
 }
 
-fn open_warehouse(config: &Config) -> Result<Location, RunError> {
+pub(crate) fn open_warehouse(config: &Config) -> Result<Location, RunError> {
     Ok(Location::open(
         &config.resolve_location(config.warehouse.as_str()),
         &config.storage,

@@ -149,6 +149,11 @@ pub struct RunRecord {
 }
 
 impl RunRecord {
+    /// As stored: pretty JSON with every configured secret masked.
+    fn json(&self) -> String {
+        redact(&serde_json::to_string_pretty(self).expect("record serialises"))
+    }
+
     /// The first file, source or model that failed, as the summary says it.
     fn first_failure(&self) -> Option<String> {
         let ingest = self.ingest.sources.iter().find_map(|source| {
@@ -638,15 +643,14 @@ async fn write_dev_record(
     name: &str,
     record: &RunRecord,
 ) -> Result<(), StorageError> {
-    let json = redact(&serde_json::to_string_pretty(record).expect("record serialises"));
     let path = warehouse.path(&pipeline::dev::record_object(name));
-    warehouse.put(&path, json.into_bytes()).await
+    warehouse.put(&path, record.json().into_bytes()).await
 }
 
 /// `_runs/<run_id>.json`, then `_runs/latest.json`: written last, so a
 /// record exists only for a run that got to the end.
 async fn write_record(warehouse: &Location, record: &RunRecord) -> Result<(), StorageError> {
-    let json = redact(&serde_json::to_string_pretty(record).expect("record serialises"));
+    let json = record.json();
     let own = warehouse.path(&crate::storage::run_record_object(&record.run_id));
     warehouse.put(&own, json.clone().into_bytes()).await?;
     crate::kill_point::reached("run-record-written");

@@ -3,47 +3,16 @@
 //! the diff counts rows added, removed and changed by the key models.yml
 //! declares; two run dates in `history/` compare the same way.
 
+use crate::common::shop::{self, REVENUE};
 use crate::common::{Project, assert_exit, snapshot, stderr, stdout};
 
-const SOURCE: &str = r#"  - name: shop
-    entity: orders
-    format: csv
-    path: orders.csv
-    columns: { order_id: id, customer_id: cid, ordered_at: at, amount: amount }
-"#;
-
-const REVENUE: &str = "SELECT customer_id, sum(amount) AS revenue, count(*) AS orders
-FROM stg_orders
-GROUP BY customer_id
-ORDER BY customer_id";
+const KEYS: &str = "models:\n  - name: revenue\n    columns:\n      - name: customer_id\n        tests: [unique]\n  - name: big_orders\n    columns:\n      - name: order_id\n        tests: [unique]\n";
 
 fn project() -> Project {
-    let p = Project::new();
-    p.config(SOURCE);
-    p.land(
-        "orders.csv",
+    shop::project(
         "id,cid,at,amount\no1,C1,2026-10-01,10\no2,C1,2026-10-02,250\no3,C2,2026-10-03,40\no4,C3,2026-10-04,5\n",
-    );
-    p.write(
-        "queries/staging/stg_orders.sql",
-        "SELECT order_id, customer_id, amount FROM raw_orders",
-    );
-    p.write("queries/reports/revenue.sql", REVENUE);
-    p.write(
-        "queries/reports/big_orders.sql",
-        "SELECT order_id, amount FROM stg_orders WHERE amount >= 100",
-    );
-    p.write(
-        "queries/models.yml",
-        "models:\n  - name: revenue\n    columns:\n      - name: customer_id\n        tests: [unique]\n  - name: big_orders\n    columns:\n      - name: order_id\n        tests: [unique]\n",
-    );
-    p
-}
-
-fn advocacy(p: &Project, args: &[&str]) -> std::process::Output {
-    let mut all = args.to_vec();
-    all.extend(["--config", "config.yaml"]);
-    p.advocacy(&all)
+        KEYS,
+    )
 }
 
 /// Production everywhere but `_dev/`.
@@ -56,7 +25,7 @@ fn production(p: &Project) -> std::collections::BTreeMap<String, Vec<u8>> {
 #[test]
 fn a_dev_build_leaves_production_as_it_was_and_the_diff_counts_by_key() {
     let p = project();
-    assert_exit(&advocacy(&p, &["run", "--date", "2026-11-01"]), 0);
+    assert_exit(&p.configured(&["run", "--date", "2026-11-01"]), 0);
     let before = production(&p);
     // C3's revenue moves to a new C4, C1's big order counts twice, and a
     // column is added; C2 stays as it was.
@@ -70,7 +39,7 @@ FROM stg_orders
 GROUP BY 1
 ORDER BY customer_id",
     );
-    let out = advocacy(&p, &["build", "--dev", "alice", "--select", "revenue"]);
+    let out = p.configured(&["build", "--dev", "alice", "--select", "revenue"]);
     assert_exit(&out, 0);
     assert!(
         stdout(&out).contains("dev build alice in _dev/alice/: nothing was published"),
@@ -91,7 +60,7 @@ ORDER BY customer_id",
         "the published reports' date"
     );
 
-    let out = advocacy(&p, &["diff", "--dev", "alice"]);
+    let out = p.configured(&["diff", "--dev", "alice"]);
     assert_exit(&out, 0);
     // By hand: C1 260 -> 10 + 2 x 250 = 510 (changed), C2 40 (same), C3
     // removed, C4 added; of the two matched rows one changed revenue (50%).
@@ -104,10 +73,7 @@ revenue: 3 -> 3 rows, by customer_id: 1 added, 1 removed, 1 changed
     revenue        1   50.0%  C1: 260 -> 510
 "
     );
-    let out = advocacy(
-        &p,
-        &["diff", "--dev", "alice", "--format", "json", "revenue"],
-    );
+    let out = p.configured(&["diff", "--dev", "alice", "--format", "json", "revenue"]);
     assert_exit(&out, 0);
     let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
     let revenue = &json["reports"][0];
@@ -125,19 +91,19 @@ revenue: 3 -> 3 rows, by customer_id: 1 added, 1 removed, 1 changed
     // A second build of the same name starts from nothing: revenue is not
     // left over to be compared as this build's.
     assert_exit(
-        &advocacy(&p, &["build", "--dev", "alice", "--select", "big_orders"]),
+        &p.configured(&["build", "--dev", "alice", "--select", "big_orders"]),
         0,
     );
     assert!(!dev.join("models/revenue.parquet").exists());
     assert!(dev.join("models/big_orders.parquet").exists());
-    let out = advocacy(&p, &["diff", "--dev", "bob"]);
+    let out = p.configured(&["diff", "--dev", "bob"]);
     assert_exit(&out, 2);
     assert!(
         stderr(&out).contains("there is no dev build bob in this warehouse"),
         "{}",
         stderr(&out)
     );
-    let out = advocacy(&p, &["diff", "--dev", "alice", "stg_orders"]);
+    let out = p.configured(&["diff", "--dev", "alice", "stg_orders"]);
     assert_exit(&out, 2);
     assert!(
         stderr(&out).contains("stg_orders is not a report"),
@@ -149,23 +115,20 @@ revenue: 3 -> 3 rows, by customer_id: 1 added, 1 removed, 1 changed
 #[test]
 fn two_run_dates_in_history_compare_the_same_way() {
     let p = project();
-    assert_exit(&advocacy(&p, &["run", "--date", "2026-11-01"]), 0);
+    assert_exit(&p.configured(&["run", "--date", "2026-11-01"]), 0);
     // A new order of C2 and a correction of o4's amount the next night.
     p.land(
         "orders.csv",
         "id,cid,at,amount\no1,C1,2026-10-01,10\no2,C1,2026-10-02,250\no3,C2,2026-10-03,40\no4,C3,2026-10-04,7\no5,C2,2026-11-02,60\n",
     );
-    assert_exit(&advocacy(&p, &["run", "--date", "2026-11-02"]), 0);
-    let out = advocacy(
-        &p,
-        &[
-            "diff",
-            "--from-date",
-            "2026-11-01",
-            "--to-date",
-            "2026-11-02",
-        ],
-    );
+    assert_exit(&p.configured(&["run", "--date", "2026-11-02"]), 0);
+    let out = p.configured(&[
+        "diff",
+        "--from-date",
+        "2026-11-01",
+        "--to-date",
+        "2026-11-02",
+    ]);
     assert_exit(&out, 0);
     assert_eq!(
         stdout(&out),
@@ -177,16 +140,13 @@ revenue: 3 -> 3 rows, by customer_id: 0 added, 0 removed, 2 changed
     orders         1   33.3%  C2: 1 -> 2
 "
     );
-    let out = advocacy(
-        &p,
-        &[
-            "diff",
-            "--from-date",
-            "2026-10-31",
-            "--to-date",
-            "2026-11-02",
-        ],
-    );
+    let out = p.configured(&[
+        "diff",
+        "--from-date",
+        "2026-10-31",
+        "--to-date",
+        "2026-11-02",
+    ]);
     assert_exit(&out, 2);
     assert!(
         stderr(&out).contains("nothing to compare"),
@@ -194,8 +154,8 @@ revenue: 3 -> 3 rows, by customer_id: 0 added, 0 removed, 2 changed
         stderr(&out)
     );
     // Both dates or --dev, and not both.
-    assert_exit(&advocacy(&p, &["diff", "--from-date", "2026-11-01"]), 2);
-    assert_exit(&advocacy(&p, &["diff"]), 2);
+    assert_exit(&p.configured(&["diff", "--from-date", "2026-11-01"]), 2);
+    assert_exit(&p.configured(&["diff"]), 2);
 }
 
 /// A backfill since the nightly leaves its own date's results in
@@ -209,10 +169,10 @@ fn a_backfill_since_the_nightly_does_not_leak_into_a_dev_build() {
         "queries/staging/stg_orders.sql",
         "SELECT order_id, customer_id, amount FROM raw_orders WHERE CAST(ordered_at AS DATE) <= $run_date",
     );
-    assert_exit(&advocacy(&p, &["run", "--date", "2026-11-01"]), 0);
+    assert_exit(&p.configured(&["run", "--date", "2026-11-01"]), 0);
     // Only o1 is as old as this backfill.
-    assert_exit(&advocacy(&p, &["build", "--date", "2026-10-01"]), 0);
-    let out = advocacy(&p, &["build", "--dev", "alice", "--select", "revenue"]);
+    assert_exit(&p.configured(&["build", "--date", "2026-10-01"]), 0);
+    let out = p.configured(&["build", "--dev", "alice", "--select", "revenue"]);
     assert_exit(&out, 0);
     assert!(
         stdout(&out).contains(
@@ -221,7 +181,7 @@ fn a_backfill_since_the_nightly_does_not_leak_into_a_dev_build() {
         "{}",
         stdout(&out)
     );
-    let out = advocacy(&p, &["diff", "--dev", "alice", "revenue"]);
+    let out = p.configured(&["diff", "--dev", "alice", "revenue"]);
     assert_exit(&out, 0);
     assert_eq!(
         stdout(&out),
@@ -234,16 +194,16 @@ fn a_backfill_since_the_nightly_does_not_leak_into_a_dev_build() {
 #[test]
 fn a_key_that_is_not_unique_is_compared_as_whole_rows() {
     let p = project();
-    assert_exit(&advocacy(&p, &["run", "--date", "2026-11-01"]), 0);
+    assert_exit(&p.configured(&["run", "--date", "2026-11-01"]), 0);
     p.write(
         "queries/reports/revenue.sql",
         &format!("SELECT * FROM ({REVENUE}) UNION ALL SELECT * FROM ({REVENUE})"),
     );
     assert_exit(
-        &advocacy(&p, &["build", "--dev", "twice", "-s", "revenue"]),
+        &p.configured(&["build", "--dev", "twice", "-s", "revenue"]),
         3,
     );
-    let out = advocacy(&p, &["diff", "--dev", "twice", "revenue"]);
+    let out = p.configured(&["diff", "--dev", "twice", "revenue"]);
     assert_exit(&out, 0);
     // Each of the three rows once more.
     assert_eq!(

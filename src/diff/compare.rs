@@ -13,6 +13,8 @@ use datafusion::error::Result;
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use serde::Serialize;
 
+use crate::engine::quote_identifier as quote;
+
 /// How many of the largest numeric changes each column lists.
 pub const LARGEST: usize = 3;
 
@@ -72,10 +74,6 @@ pub struct Change {
     pub key: String,
     pub old: f64,
     pub new: f64,
-}
-
-fn quote(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 /// Compares the Parquet objects at `old_url` and `new_url`.

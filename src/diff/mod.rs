@@ -18,7 +18,7 @@ use crate::config::Config;
 use crate::pipeline::stamp::history_object;
 use crate::pipeline::{PipelineError, Project, contract, dev, model_object};
 use crate::run::RunError;
-use crate::storage::{Location, report_object};
+use crate::storage::report_object;
 pub use compare::{Change, ColumnDiff, SchemaChange, TableDiff};
 
 /// What the reports are compared against.
@@ -81,11 +81,7 @@ pub async fn diff(
 ) -> Result<Diff, RunError> {
     let config = Config::load(config_path)?;
     let project = Project::load_valid(&config)?;
-    let warehouse = Location::open(
-        &config.resolve_location(config.warehouse.as_str()),
-        &config.storage,
-        true,
-    )?;
+    let warehouse = crate::inspect::open_warehouse(&config)?;
     // Reports by the name they are published as, each with the model
     // whose key matches its rows; a previous version of a report still
     // published beside a declared new one is compared too.

@@ -124,6 +124,11 @@ pub fn register_raw_tables(ctx: &SessionContext, warehouse: &Location, pii: Pii)
 
 /// Models and the report page's charts may only query: DDL, DML, COPY and
 /// SET are refused.
+/// A name as a quoted SQL identifier (`"a ""b"""` for `a "b"`).
+pub fn quote_identifier(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
 pub fn sql_options() -> SQLOptions {
     SQLOptions::new()
         .with_allow_ddl(false)

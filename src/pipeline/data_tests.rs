@@ -11,6 +11,7 @@ use serde::Serialize;
 use super::spec::{Severity, TestKind, TestSpec};
 use super::{Project, sql_options};
 use crate::config::VarValue;
+use crate::engine::quote_identifier as quote;
 
 const SAMPLE_ROWS: usize = 5;
 
@@ -67,10 +68,6 @@ impl TestResult {
         }
         out
     }
-}
-
-fn quote(identifier: &str) -> String {
-    format!("\"{}\"", identifier.replace('"', "\"\""))
 }
 
 fn literal(value: &VarValue) -> String {

@@ -6,17 +6,12 @@
 //! --dev NAME` then compares its reports with the published ones.
 
 use std::collections::BTreeSet;
-use std::time::Instant;
 
 use datafusion::prelude::SessionContext;
 
-use super::{
-    BuildOptions, BuildReport, PipelineError, Project, data_tests, execute, parameters, select,
-    stamp,
-};
+use super::{BuildOptions, BuildReport, PipelineError, Project, execute, select, stamp};
 use crate::config::Config;
 use crate::storage::Location;
-use crate::timing::PhaseTiming;
 
 /// The folder of a dev build.
 pub fn dir(name: &str) -> String {
@@ -68,22 +63,22 @@ pub fn selection(
     Ok(all)
 }
 
-/// Removes every object under `_dev/NAME/`.
+/// Removes every object under `_dev/NAME/` (object_store's bulk delete:
+/// one request per thousand objects on S3).
 async fn clear(warehouse: &Location, name: &str) -> Result<(), PipelineError> {
-    use futures::TryStreamExt;
+    use futures::{StreamExt, TryStreamExt};
     let prefix = warehouse.path(&dir(name));
-    let objects: Vec<object_store::ObjectMeta> = warehouse
+    let listed = warehouse
         .store
         .list(Some(&prefix))
-        .try_collect()
+        .map_ok(|object| object.location)
+        .boxed();
+    warehouse
+        .store
+        .delete_stream(listed)
+        .try_collect::<Vec<_>>()
         .await
-        .map_err(|e| PipelineError::Io(format!("cannot list {}/: {e}", dir(name))))?;
-    for object in objects {
-        warehouse
-            .delete_if_exists(&object.location)
-            .await
-            .map_err(|e| PipelineError::Io(e.to_string()))?;
-    }
+        .map_err(|e| PipelineError::Io(format!("cannot clear {}/: {e}", dir(name))))?;
     Ok(())
 }
 
@@ -135,48 +130,15 @@ pub async fn build(
     clear(warehouse, name).await?;
     let mut selected = selection(project, &options.select)?;
     let stale = stale_upstream(warehouse, project, &mut selected, options.run_date).await;
-    let params = parameters(config, &project.spec, options.run_date);
-    let stamp = stamp::Stamp {
-        run_date: options.run_date,
-        run_id: options.run_id.clone(),
+    let to = execute::Destination {
+        models_dir: &models_dir(name),
+        // A dev build is where a change is tried: `advocacy diff` shows
+        // its schema changes, and validate and the run refuse a break.
+        contracts: &Default::default(),
     };
-    let started = Instant::now();
-    let models = execute::execute(
-        ctx,
-        project,
-        &selected,
-        warehouse,
-        &params,
-        &stamp,
-        &execute::Destination {
-            models_dir: &models_dir(name),
-            // A dev build is where a change is tried: `advocacy diff` shows
-            // its schema changes, and validate and the run refuse a break.
-            contracts: &Default::default(),
-        },
-    )
-    .await;
-    let rows: u64 = models.iter().map(|m| m.rows).sum();
-    let mut report = BuildReport {
-        models,
-        ..BuildReport::default()
-    };
-    report
-        .phases
-        .push(PhaseTiming::since("models", started, rows));
-    let built: BTreeSet<String> = report
-        .models
-        .iter()
-        .filter(|m| matches!(m.status, super::ModelStatus::Success))
-        .map(|m| m.model.clone())
-        .collect();
-    let started = Instant::now();
-    let (tests, warnings) = data_tests::run(ctx, project, &built, &params).await;
-    report
-        .phases
-        .push(PhaseTiming::since("tests", started, rows));
-    report.tests = [options.source_tests.clone(), tests].concat();
-    report.warnings = [stale, warnings].concat();
+    let mut report =
+        super::build_and_test(ctx, config, warehouse, project, options, &selected, &to).await;
+    report.warnings = [stale, std::mem::take(&mut report.warnings)].concat();
     report.warnings.push(format!(
         "dev build {name} in {}/: nothing was published; `advocacy diff --dev {name}` compares its reports with the published ones",
         dir(name)

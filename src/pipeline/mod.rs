@@ -325,46 +325,11 @@ pub async fn build(
         select::select(&options.select, &project.deps, &project.spec)
             .map_err(|e| PipelineError::Invalid(vec![e]))?
     };
-    let params = parameters(config, &project.spec, options.run_date);
-    let stamp = stamp::Stamp {
-        run_date: options.run_date,
-        run_id: options.run_id.clone(),
+    let to = execute::Destination {
+        models_dir: execute::STATE_MODELS,
+        contracts: &options.contracts,
     };
-    let started = Instant::now();
-    let mut report = BuildReport {
-        models: execute::execute(
-            ctx,
-            project,
-            &selected,
-            warehouse,
-            &params,
-            &stamp,
-            &execute::Destination {
-                models_dir: execute::STATE_MODELS,
-                contracts: &options.contracts,
-            },
-        )
-        .await,
-        ..BuildReport::default()
-    };
-    let rows_built = rows_where(&report.models, |_| true);
-    report
-        .phases
-        .push(PhaseTiming::since("models", started, rows_built));
-    let built: BTreeSet<String> = report
-        .models
-        .iter()
-        .filter(|m| matches!(m.status, ModelStatus::Success))
-        .map(|m| m.model.clone())
-        .collect();
-    let started = Instant::now();
-    let (tests, warnings) = data_tests::run(ctx, project, &built, &params).await;
-    let rows_tested = rows_where(&report.models, |m| tests.iter().any(|t| t.model == m.model));
-    report
-        .phases
-        .push(PhaseTiming::since("tests", started, rows_tested));
-    report.tests = [options.source_tests.clone(), tests].concat();
-    report.warnings = warnings;
+    let mut report = build_and_test(ctx, config, warehouse, project, options, &selected, &to).await;
     for warning in &report.warnings {
         tracing::warn!("{warning}");
     }
@@ -419,12 +384,58 @@ pub async fn build(
         && !report.tests_failed()
     {
         crate::kill_point::reached("reports-published");
+        let stamp = stamp::Stamp {
+            run_date: options.run_date,
+            run_id: options.run_id.clone(),
+        };
         publish::write_success_marker(warehouse, &stamp)
             .await
             .map_err(PipelineError::Io)?;
         report.success_marker = true;
     }
     Ok(report)
+}
+
+/// The models and tests phases of a build, production's or a dev build's:
+/// builds `selected` into `to` and runs the data tests of those that built.
+async fn build_and_test(
+    ctx: &SessionContext,
+    config: &Config,
+    warehouse: &Location,
+    project: &Project,
+    options: &BuildOptions,
+    selected: &BTreeSet<String>,
+    to: &execute::Destination<'_>,
+) -> BuildReport {
+    let params = parameters(config, &project.spec, options.run_date);
+    let stamp = stamp::Stamp {
+        run_date: options.run_date,
+        run_id: options.run_id.clone(),
+    };
+    let started = Instant::now();
+    let mut report = BuildReport {
+        models: execute::execute(ctx, project, selected, warehouse, &params, &stamp, to).await,
+        ..BuildReport::default()
+    };
+    let rows_built = rows_where(&report.models, |_| true);
+    report
+        .phases
+        .push(PhaseTiming::since("models", started, rows_built));
+    let built: BTreeSet<String> = report
+        .models
+        .iter()
+        .filter(|m| matches!(m.status, ModelStatus::Success))
+        .map(|m| m.model.clone())
+        .collect();
+    let started = Instant::now();
+    let (tests, warnings) = data_tests::run(ctx, project, &built, &params).await;
+    let rows_tested = rows_where(&report.models, |m| tests.iter().any(|t| t.model == m.model));
+    report
+        .phases
+        .push(PhaseTiming::since("tests", started, rows_tested));
+    report.tests = [options.source_tests.clone(), tests].concat();
+    report.warnings = warnings;
+    report
 }
 
 /// Rows of the models that `keep` selects, for a phase's rows per second.

@@ -6,14 +6,8 @@
 //! `--log-format json` every line is JSON and a run ends with
 //! `run_finished`.
 
+use crate::common::shop::SOURCE;
 use crate::common::{Project, assert_exit, stderr, stdout};
-
-const SOURCE: &str = r#"  - name: shop
-    entity: orders
-    format: csv
-    path: orders.csv
-    columns: { order_id: id, customer_id: cid, ordered_at: at, amount: amount }
-"#;
 
 fn project() -> Project {
     let p = Project::new();

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod counts;
+pub mod shop;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -82,6 +83,13 @@ impl Project {
 
     pub fn advocacy(&self, args: &[&str]) -> Output {
         advocacy_in(self.dir.path(), args, &[])
+    }
+
+    /// `advocacy <args> --config config.yaml`.
+    pub fn configured(&self, args: &[&str]) -> Output {
+        let mut all = args.to_vec();
+        all.extend(["--config", "config.yaml"]);
+        self.advocacy(&all)
     }
 
     pub fn advocacy_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {

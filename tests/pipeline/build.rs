@@ -4,14 +4,8 @@
 
 use crate::common;
 
+use crate::common::shop::SOURCE;
 use crate::common::{Project, assert_exit, lines, stderr, stdout};
-
-const SOURCE: &str = r#"  - name: shop
-    entity: orders
-    format: csv
-    path: orders.csv
-    columns: { order_id: id, customer_id: cid, ordered_at: at, amount: amount }
-"#;
 
 const ORDERS: &str =
     "id,cid,at,amount\no1,C1,2025-01-01,10\no2,C1,2025-01-02,250\no3,C2,2025-01-03,40\n";

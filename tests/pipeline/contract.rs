@@ -5,19 +5,8 @@
 //! version is published beside the old one, which is built from its
 //! recorded SQL until its deprecation date.
 
+use crate::common::shop::{self, REVENUE};
 use crate::common::{Project, assert_exit, stderr, stdout};
-
-const SOURCE: &str = r#"  - name: shop
-    entity: orders
-    format: csv
-    path: orders.csv
-    columns: { order_id: id, customer_id: cid, ordered_at: at, amount: amount }
-"#;
-
-const REVENUE: &str = "SELECT customer_id, sum(amount) AS revenue, count(*) AS orders
-FROM stg_orders
-GROUP BY customer_id
-ORDER BY customer_id";
 
 /// Revenue without `orders`, and its total as text: two breaks.
 const BROKEN: &str = "SELECT customer_id, CAST(sum(amount) AS VARCHAR) AS revenue
@@ -28,29 +17,10 @@ ORDER BY customer_id";
 const KEYS: &str = "models:\n  - name: revenue\n    columns:\n      - name: customer_id\n        tests: [unique]\n";
 
 fn project() -> Project {
-    let p = Project::new();
-    p.config(SOURCE);
-    p.land(
-        "orders.csv",
+    shop::project(
         "id,cid,at,amount\no1,C1,2026-10-01,10\no2,C1,2026-10-02,250\no3,C2,2026-10-03,40\n",
-    );
-    p.write(
-        "queries/staging/stg_orders.sql",
-        "SELECT order_id, customer_id, amount FROM raw_orders",
-    );
-    p.write("queries/reports/revenue.sql", REVENUE);
-    p.write(
-        "queries/reports/big_orders.sql",
-        "SELECT order_id, amount FROM stg_orders WHERE amount >= 100",
-    );
-    p.write("queries/models.yml", KEYS);
-    p
-}
-
-fn advocacy(p: &Project, args: &[&str]) -> std::process::Output {
-    let mut all = args.to_vec();
-    all.extend(["--config", "config.yaml"]);
-    p.advocacy(&all)
+        KEYS,
+    )
 }
 
 fn contract(p: &Project, report: &str) -> serde_json::Value {
@@ -87,7 +57,7 @@ fn report_bytes(p: &Project, report: &str) -> Vec<u8> {
 #[test]
 fn a_dropped_or_retyped_column_fails_validate_and_the_run_and_the_published_report_stays() {
     let p = project();
-    assert_exit(&advocacy(&p, &["run", "--date", "2026-11-01"]), 0);
+    assert_exit(&p.configured(&["run", "--date", "2026-11-01"]), 0);
     let recorded = contract(&p, "revenue");
     assert_eq!(
         (
@@ -114,10 +84,10 @@ fn a_dropped_or_retyped_column_fails_validate_and_the_run_and_the_published_repo
                    Dashboards read these columns: keep them, or declare the break in models.yml \
                    (contract: { version: 2, deprecation_date: YYYY-MM-DD }) to publish it as \
                    revenue_v2 beside revenue";
-    let out = advocacy(&p, &["validate"]);
+    let out = p.configured(&["validate"]);
     assert_exit(&out, 2);
     assert!(stderr(&out).contains(message), "{}", stderr(&out));
-    let out = advocacy(&p, &["run", "--date", "2026-11-02"]);
+    let out = p.configured(&["run", "--date", "2026-11-02"]);
     assert_exit(&out, 1);
     assert!(stderr(&out).contains(message), "{}", stderr(&out));
     assert_eq!(
@@ -138,8 +108,8 @@ fn a_dropped_or_retyped_column_fails_validate_and_the_run_and_the_published_repo
         "queries/reports/revenue.sql",
         &REVENUE.replace(" AS orders", " AS orders, max(amount) AS largest"),
     );
-    assert_exit(&advocacy(&p, &["validate"]), 0);
-    assert_exit(&advocacy(&p, &["run", "--date", "2026-11-03"]), 0);
+    assert_exit(&p.configured(&["validate"]), 0);
+    assert_exit(&p.configured(&["run", "--date", "2026-11-03"]), 0);
     assert_eq!(
         columns(&contract(&p, "revenue")),
         [
@@ -154,13 +124,13 @@ fn a_dropped_or_retyped_column_fails_validate_and_the_run_and_the_published_repo
 #[test]
 fn a_declared_version_is_published_beside_the_old_one_until_its_deprecation_date() {
     let p = project();
-    assert_exit(&advocacy(&p, &["run", "--date", "2026-11-01"]), 0);
+    assert_exit(&p.configured(&["run", "--date", "2026-11-01"]), 0);
     p.write("queries/reports/revenue.sql", BROKEN);
     p.write(
         "queries/models.yml",
         &format!("{KEYS}    contract: {{ version: 2 }}\n"),
     );
-    let out = advocacy(&p, &["validate"]);
+    let out = p.configured(&["validate"]);
     assert_exit(&out, 2);
     assert!(
         stderr(&out).contains(
@@ -173,8 +143,8 @@ fn a_declared_version_is_published_beside_the_old_one_until_its_deprecation_date
         "queries/models.yml",
         &format!("{KEYS}    contract: {{ version: 2, deprecation_date: 2099-12-31 }}\n"),
     );
-    assert_exit(&advocacy(&p, &["validate"]), 0);
-    let out = advocacy(&p, &["run", "--date", "2026-11-02"]);
+    assert_exit(&p.configured(&["validate"]), 0);
+    let out = p.configured(&["run", "--date", "2026-11-02"]);
     assert_exit(&out, 0);
     // Version 2 under its own name, version 1 refreshed from its recorded
     // SQL: both of this run.
@@ -202,7 +172,7 @@ fn a_declared_version_is_published_beside_the_old_one_until_its_deprecation_date
     assert_eq!(contract(&p, "revenue")["sql"], REVENUE);
     assert!(p.warehouse().join("reports/_SUCCESS").exists());
     // Lineage takes the version's report name for its model's.
-    let out = advocacy(&p, &["lineage", "revenue_v2.revenue"]);
+    let out = p.configured(&["lineage", "revenue_v2.revenue"]);
     assert_exit(&out, 0);
     assert!(
         stdout(&out).starts_with(
@@ -226,7 +196,7 @@ fn a_declared_version_is_published_beside_the_old_one_until_its_deprecation_date
         "queries/reports/big_orders.sql",
         "SELECT order_id, net AS amount FROM stg_orders WHERE net >= 100",
     );
-    let out = advocacy(&p, &["validate"]);
+    let out = p.configured(&["validate"]);
     assert_exit(&out, 2);
     assert!(
         stderr(&out).contains(
@@ -252,7 +222,7 @@ fn a_declared_version_is_published_beside_the_old_one_until_its_deprecation_date
         &format!("{KEYS}    contract: {{ version: 2, deprecation_date: 2000-01-01 }}\n"),
     );
     let before = report_bytes(&p, "revenue");
-    let out = advocacy(&p, &["run", "--date", "2026-11-03"]);
+    let out = p.configured(&["run", "--date", "2026-11-03"]);
     assert_exit(&out, 0);
     assert!(
         stdout(&out).contains(

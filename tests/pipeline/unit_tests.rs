@@ -310,7 +310,7 @@ fn select_runs_the_tests_of_the_models_it_picks() {
 /// value (above 1): 260 / 3 written to four places.
 #[test]
 fn an_ordered_expectation_and_a_stated_tolerance() {
-    let p = project(&format!(
+    let smallest_first = format!(
         "  - name: smallest_first
     model: big_orders
     given:
@@ -319,7 +319,10 @@ fn an_ordered_expectation_and_a_stated_tolerance() {
       rows:
         - {{ order_id: o4, amount: 100 }}
         - {{ order_id: o2, amount: 250 }}
-  - name: average_to_four_places
+"
+    );
+    let p = project(&format!(
+        "{smallest_first}  - name: average_to_four_places
     model: revenue
     given:
 {ORDERS}      - input: stg_orders
@@ -339,35 +342,22 @@ fn an_ordered_expectation_and_a_stated_tolerance() {
         "{}",
         stderr(&out)
     );
-    let p = project(&format!(
-        "  - name: smallest_first
-    model: big_orders
-    given:
-{ORDERS}    expect:
-      ordered: true
-      rows:
-        - {{ order_id: o4, amount: 100 }}
-        - {{ order_id: o2, amount: 250 }}
-  - name: within_the_default_tolerance
-    model: revenue
+    // C1's three orders, averaging 260 / 3.
+    let c1 = "    model: revenue
     given:
       - input: stg_orders
         rows:
-          - {{ customer_id: C1, amount: 10 }}
-          - {{ customer_id: C1, amount: 250 }}
-          - {{ customer_id: C1, amount: 0 }}
-    expect:
+          - { customer_id: C1, amount: 10 }
+          - { customer_id: C1, amount: 250 }
+          - { customer_id: C1, amount: 0 }
+";
+    let p = project(&format!(
+        "{smallest_first}  - name: within_the_default_tolerance
+{c1}    expect:
       rows:
         - {{ customer_id: C1, average: 86.6667 }}
   - name: beyond_a_tighter_one
-    model: revenue
-    given:
-      - input: stg_orders
-        rows:
-          - {{ customer_id: C1, amount: 10 }}
-          - {{ customer_id: C1, amount: 250 }}
-          - {{ customer_id: C1, amount: 0 }}
-    expect:
+{c1}    expect:
       tolerance: 0.0000001
       rows:
         - {{ customer_id: C1, average: 86.6667 }}

@@ -15,6 +15,7 @@ use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
 use datafusion::arrow::util::display::FormatOptions;
 use serde_yaml::Value;
 
+use crate::pipeline::diagnostics::closest;
 use crate::pipeline::spec::FixtureRow;
 
 /// Rows of named columns, every value text or NULL.
@@ -121,25 +122,16 @@ impl Fixture {
 
     /// An error for every column the schema does not have.
     pub fn unknown_columns(&self, schema: &SchemaRef) -> Vec<String> {
-        let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+        let names: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
         self.columns
             .iter()
-            .filter(|c| !names.contains(&c.as_str()))
+            .filter(|c| !names.contains(c))
             .map(|c| match closest(c, &names) {
                 Some(near) => format!("no column {c} (did you mean {near}?)"),
                 None => format!("no column {c} (the columns are {})", names.join(", ")),
             })
             .collect()
     }
-}
-
-fn closest<'a>(name: &str, names: &[&'a str]) -> Option<&'a str> {
-    names
-        .iter()
-        .map(|n| (strsim::jaro_winkler(name, n), *n))
-        .filter(|(score, _)| *score > 0.85)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, n)| n)
 }
 
 /// A scalar's text; what a sequence or mapping is, for the error.
@@ -253,13 +245,13 @@ mod tests {
 
     #[test]
     fn an_unknown_column_is_an_error_with_the_nearest_name() {
-        let fixture = Fixture::from_rows(&rows("- { scor: 1, zzz: 2 }\n")).unwrap();
+        let fixture = Fixture::from_rows(&rows("- { scor: 1, zz_unrelated: 2 }\n")).unwrap();
         let errors = fixture.to_batch(&schema()).unwrap_err();
         assert_eq!(
             errors,
             [
                 "no column scor (did you mean score?)",
-                "no column zzz (the columns are id, score, day, at, share, ok)",
+                "no column zz_unrelated (the columns are id, score, day, at, share, ok)",
             ]
         );
     }
