@@ -119,9 +119,11 @@ pub struct SelectArg {
 #[derive(Args)]
 pub struct RefreshArg {
     /// Load every landing file again, replacing the rows it loaded before
-    /// (after a fix to the parser or a manifest moved away). A change to a
-    /// source's mapping, the PII salt or mode, or the time zone reloads
-    /// that source's files without it.
+    /// (after a fix to the parser or a manifest moved away), and (`run`)
+    /// compute every model and data test, reusing no earlier result. A
+    /// change to a source's mapping, the PII salt or mode, or the time zone
+    /// reloads that source's files without it; a model whose SQL,
+    /// parameters or inputs changed is computed again without it.
     #[arg(long)]
     pub full_refresh: bool,
 }
@@ -168,6 +170,10 @@ pub struct BuildArgs {
     /// --dev NAME`.
     #[arg(long, value_name = "NAME", conflicts_with = "force_unlock")]
     pub dev: Option<String>,
+    /// Compute every model and run every data test, reusing no earlier result (a model
+    /// whose SQL, parameters and inputs are unchanged is otherwise reused).
+    #[arg(long)]
+    pub full_refresh: bool,
 }
 
 /// `validate` and `test`: the config and a run date, nothing to lock.

@@ -373,6 +373,8 @@ impl SourceCheck {
             error: None,
             message: Some(message),
             sql: String::new(),
+            fingerprint: None,
+            reused: false,
         })
     }
 }

@@ -112,7 +112,7 @@ pub async fn test(
         }
     };
     let params = crate::pipeline::parameters(&config, &project.spec, run_date(&config, date));
-    let (results, mut warnings) = data_tests::run(&ctx, &project, &tested, &params).await;
+    let (results, mut warnings) = data_tests::run(&ctx, &project, &tested, &params, None).await;
     for name in missing {
         if project.spec.model(&name).is_some() {
             warnings.push(format!(

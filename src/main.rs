@@ -332,7 +332,7 @@ fn main() -> ExitCode {
                 date: a.date.date,
                 force_unlock: a.lock.force_unlock,
                 select: a.select.select,
-                full_refresh: false,
+                full_refresh: a.full_refresh,
                 dev: a.dev,
             },
         ),

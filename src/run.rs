@@ -549,6 +549,7 @@ impl Run<'_> {
                 source_tests: checks.iter().filter_map(SourceCheck::test_result).collect(),
                 held_back: freshness::held_back(&checks),
                 contracts: self.contracts.clone(),
+                full_refresh: self.full_refresh,
             };
             let models = async {
                 if let Some(name) = self.dev {

@@ -176,7 +176,8 @@ fn a_backfill_since_the_nightly_does_not_leak_into_a_dev_build() {
     assert_exit(&out, 0);
     assert!(
         stdout(&out).contains(
-            "built stg_orders too: its last result in _state/models/ is of run date 2026-10-01, not 2026-11-01"
+            "built stg_orders too: its last result in _state/models/ (of run date 2026-10-01) was not \
+             computed from this build's inputs (run date 2026-11-01)"
         ),
         "{}",
         stdout(&out)

@@ -6,7 +6,7 @@
 //! fails, a report.yml with errors, or a page that cannot be written is a
 //! warning of the run, in its summary and run record.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
 use super::data::RunTest;
@@ -117,14 +117,14 @@ async fn make_and_publish(
     facts: &RunFacts<'_>,
 ) -> Result<u64, String> {
     let latest = !report.publication.as_ref().is_some_and(|p| p.backfill());
-    let (reports, older) = page_reports(
-        warehouse,
-        project,
-        options.run_date,
-        &options.run_id,
-        latest,
-    )
-    .await?;
+    let published: BTreeSet<String> = report
+        .models
+        .iter()
+        .filter(|m| m.published)
+        .map(|m| m.model.clone())
+        .collect();
+    let (reports, older) =
+        page_reports(warehouse, project, options.run_date, &published, latest).await?;
     let mut notices: Vec<String> = report
         .publication
         .as_ref()
@@ -160,13 +160,15 @@ async fn make_and_publish(
 
 /// The reports the page reads, each with its object: `reports/` for the
 /// newest run date, this run's dated copies for a backfill. Also a line for
-/// each report another run made (this run's tests failed, or its inputs
-/// were held back), so the page says which tables are not this run's.
+/// each report this run did not publish (its tests failed, or its inputs
+/// were held back), so the page says which tables are not this run's. A
+/// report this run published from a reused result is this run's, though
+/// its stamp names the run that computed it.
 async fn page_reports(
     warehouse: &Location,
     project: &Project,
     run_date: chrono::NaiveDate,
-    run_id: &str,
+    published: &BTreeSet<String>,
     latest: bool,
 ) -> Result<(Vec<(String, String)>, Vec<String>), String> {
     let mut reports = Vec::new();
@@ -183,7 +185,7 @@ async fn page_reports(
         };
         let made_by = match stamp::read_stamp(warehouse, &object).await? {
             Stamped::Missing => continue,
-            Stamped::By(stamp) if stamp.run_id == run_id => None,
+            _ if published.contains(&name) => None,
             Stamped::By(stamp) => Some(format!(
                 "run date {} (run {})",
                 stamp.run_date, stamp.run_id

@@ -1,14 +1,20 @@
 //! Data tests from `models.yml`, each compiled to a query that returns the
-//! failing rows: the failure count and up to five rows are reported.
+//! failing rows: the failure count and up to five rows are reported. A
+//! test whose query, parameters and tables are those of an earlier run's
+//! (the same fingerprint) is not run again: that run's result stands.
 
 use std::collections::BTreeSet;
 
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::SessionContext;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
+use super::fingerprint::{self, Fingerprints};
 use super::spec::{Severity, TestKind, TestSpec};
+use super::test_results::Previous;
 use super::{Project, sql_options};
 use crate::config::VarValue;
 use crate::engine::quote_identifier as quote;
@@ -18,7 +24,7 @@ const SAMPLE_ROWS: usize = 5;
 /// The named parameters models see, so test expressions can use `$vars`.
 pub type Params = std::collections::HashMap<String, datafusion::common::ScalarValue>;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TestResult {
     pub model: String,
     pub column: Option<String>,
@@ -33,11 +39,25 @@ pub struct TestResult {
     pub error: Option<String>,
     /// What failed, for checks that are not about rows (a source that is
     /// missing or stale).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
     /// The query that returns the failing rows (for row_count: the count),
     /// with `$params` as written, to rerun by hand with `advocacy query`.
     pub sql: String,
+    /// What the result was found on (see [`fingerprint::data_test`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
+    /// Set when an earlier run's result was taken: the same test on the
+    /// same inputs.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reused: bool,
+}
+
+/// What lets a test's earlier result stand: the fingerprints of this
+/// run's tables, and the earlier results by fingerprint.
+pub struct Reuse<'a> {
+    pub fingerprints: &'a Fingerprints,
+    pub previous: &'a Previous,
 }
 
 impl TestResult {
@@ -118,12 +138,15 @@ pub fn failing_rows_sql(model: &str, column: Option<&str>, kind: &TestKind) -> S
 }
 
 /// Runs the tests of the given (built) models; returns results and the
-/// documentation warnings (documented columns that do not exist).
+/// documentation warnings (documented columns that do not exist). With
+/// `reuse`, each result carries its fingerprint, and a test an earlier
+/// run found on the same inputs takes that run's result.
 pub async fn run(
     ctx: &SessionContext,
     project: &Project,
     models: &BTreeSet<String>,
     params: &Params,
+    reuse: Option<&Reuse<'_>>,
 ) -> (Vec<TestResult>, Vec<String>) {
     let mut results = Vec::new();
     let mut warnings = Vec::new();
@@ -137,7 +160,7 @@ pub async fn run(
             warnings.extend(spec.missing_column_warnings(&columns));
         }
         for (column, test) in spec.all_tests() {
-            results.push(run_one(ctx, &spec.name, column, test, params).await);
+            results.push(run_or_reuse(ctx, &spec.name, column, test, params, reuse).await);
         }
     }
     (results, warnings)
@@ -153,6 +176,69 @@ pub async fn table_columns(ctx: &SessionContext, name: &str) -> Option<BTreeSet<
             .map(|f| f.name().clone())
             .collect(),
     )
+}
+
+/// A test's result: an earlier run's when its fingerprint matches, else
+/// found now.
+async fn run_or_reuse(
+    ctx: &SessionContext,
+    model: &str,
+    column: Option<&str>,
+    test: &TestSpec,
+    params: &Params,
+    reuse: Option<&Reuse<'_>>,
+) -> TestResult {
+    let Some(reuse) = reuse else {
+        return run_one(ctx, model, column, test, params).await;
+    };
+    let sql = failing_rows_sql(model, column, &test.kind);
+    let fingerprint = test_fingerprint(ctx, &sql, column, test, params, reuse.fingerprints).await;
+    if let Some(earlier) = fingerprint.as_deref().and_then(|f| reuse.previous.get(f)) {
+        return TestResult {
+            reused: true,
+            ..earlier.clone()
+        };
+    }
+    TestResult {
+        fingerprint,
+        ..run_one(ctx, model, column, test, params).await
+    }
+}
+
+/// A test's fingerprint: its definition, and the parameters and tables
+/// its query reads; `None` when it cannot be planned (it fails when run,
+/// and says why).
+async fn test_fingerprint(
+    ctx: &SessionContext,
+    sql: &str,
+    column: Option<&str>,
+    test: &TestSpec,
+    params: &Params,
+    fingerprints: &Fingerprints,
+) -> Option<String> {
+    let plan = ctx.state().create_logical_plan(sql).await.ok()?;
+    let read = super::execute::params_read(&plan, params).ok()??;
+    let tables: Fingerprints = tables_read(&plan)
+        .into_iter()
+        .map(|table| {
+            let fingerprint = fingerprints.get(&table).cloned().flatten();
+            (table, fingerprint)
+        })
+        .collect();
+    let definition = format!("{sql}\ncolumn={column:?} kind={:?}", test.kind);
+    fingerprint::data_test(&definition, &format!("{:?}", test.severity), &read, &tables)
+}
+
+/// The tables a plan scans, subqueries included.
+fn tables_read(plan: &LogicalPlan) -> BTreeSet<String> {
+    let mut tables = BTreeSet::new();
+    let _ = plan.apply_with_subqueries(|node| {
+        if let LogicalPlan::TableScan(scan) = node {
+            tables.insert(scan.table_name.table().to_string());
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    tables
 }
 
 async fn run_one(
@@ -173,6 +259,8 @@ async fn run_one(
         error: None,
         message: None,
         sql: failing_rows_sql(model, column, &test.kind),
+        fingerprint: None,
+        reused: false,
     };
     match evaluate(ctx, &result.sql, &test.kind, params).await {
         Ok((failures, sample)) => {

@@ -1,6 +1,7 @@
 //! `advocacy build --dev NAME`: the selected models and everything
 //! downstream of them built into `_dev/NAME/` of the warehouse, the
-//! unselected models they read taken from production's last results.
+//! unselected models they read taken from production's last results where
+//! those were computed from the same inputs (see `super::fingerprint`).
 //! Nothing under `reports/`, `history/`, `_state/` or `_runs/` is written,
 //! and no `_SUCCESS`: dashboards never see a dev build. `advocacy diff
 //! --dev NAME` then compares its reports with the published ones.
@@ -82,35 +83,45 @@ async fn clear(warehouse: &Location, name: &str) -> Result<(), PipelineError> {
     Ok(())
 }
 
-/// Adds to `selected` every unselected model it reads (directly or
-/// through another added one) whose last result in `_state/models/` was
-/// not made for `run_date`: a backfill since the nightly leaves its own
-/// date's results there, and a dev build on them would differ from the
-/// published reports for that reason alone. One warning per model added.
-async fn stale_upstream(
+/// The selected models and every model they read, directly or not: the
+/// ones read are reused from production's `_state/models/` where their
+/// fingerprint matches, and computed into the dev build otherwise.
+fn with_upstream(project: &Project, selected: &BTreeSet<String>) -> BTreeSet<String> {
+    let mut all = selected.clone();
+    for model in selected {
+        all.extend(super::dag::ancestors(&project.deps, model));
+    }
+    all
+}
+
+/// One warning per model read that production's last result could not
+/// stand in for (a backfill since the nightly left its own date's results
+/// there, or the SQL or data changed since), so this build computed it.
+async fn computed_upstream(
     warehouse: &Location,
-    project: &Project,
-    selected: &mut BTreeSet<String>,
+    report: &BuildReport,
+    selected: &BTreeSet<String>,
     run_date: chrono::NaiveDate,
 ) -> Vec<String> {
     let mut warnings = Vec::new();
-    // Readers come after what they read: walking back, a model added here
-    // is itself looked through before its own inputs are.
-    for name in project.order.iter().rev() {
-        if selected.contains(name) || !selected.iter().any(|s| project.deps[s].contains(name)) {
-            continue;
-        }
-        let made_for = match stamp::read_stamp(warehouse, &super::materialised_path(name)).await {
-            Ok(stamp::Stamped::By(stamp)) if stamp.run_date == run_date => continue,
-            Ok(stamp::Stamped::By(stamp)) => format!("of run date {}", stamp.run_date),
-            Ok(stamp::Stamped::Missing) => "missing".to_string(),
-            Ok(stamp::Stamped::Unstamped) => "of an unknown run date".to_string(),
-            Err(e) => format!("unreadable ({e})"),
-        };
+    let computed = report.models.iter().filter(|m| {
+        !selected.contains(&m.model)
+            && m.reused.is_none()
+            && matches!(m.status, super::ModelStatus::Success)
+    });
+    for model in computed {
+        let made_for =
+            match stamp::read_stamp(warehouse, &super::materialised_path(&model.model)).await {
+                Ok(stamp::Stamped::By(stamp)) => format!("of run date {}", stamp.run_date),
+                Ok(stamp::Stamped::Missing) => "missing".to_string(),
+                Ok(stamp::Stamped::Unstamped) => "of an unknown run date".to_string(),
+                Err(e) => format!("unreadable ({e})"),
+            };
         warnings.push(format!(
-            "built {name} too: its last result in _state/models/ is {made_for}, not {run_date}"
+            "built {} too: its last result in _state/models/ ({made_for}) was not computed from \
+             this build's inputs (run date {run_date})",
+            model.model
         ));
-        selected.insert(name.clone());
     }
     warnings
 }
@@ -128,17 +139,20 @@ pub async fn build(
     // What an earlier build of this name left would be compared as if
     // this one had made it.
     clear(warehouse, name).await?;
-    let mut selected = selection(project, &options.select)?;
-    let stale = stale_upstream(warehouse, project, &mut selected, options.run_date).await;
+    let selected = selection(project, &options.select)?;
     let to = execute::Destination {
         models_dir: &models_dir(name),
         // A dev build is where a change is tried: `advocacy diff` shows
         // its schema changes, and validate and the run refuse a break.
         contracts: &Default::default(),
+        reuse_from: (!options.full_refresh).then_some(execute::STATE_MODELS),
+        always_build: &selected,
     };
+    let all = with_upstream(project, &selected);
     let mut report =
-        super::build_and_test(ctx, config, warehouse, project, options, &selected, &to).await;
-    report.warnings = [stale, std::mem::take(&mut report.warnings)].concat();
+        super::build_and_test(ctx, config, warehouse, project, options, &all, &to).await;
+    let computed = computed_upstream(warehouse, &report, &selected, options.run_date).await;
+    report.warnings = [computed, std::mem::take(&mut report.warnings)].concat();
     report.warnings.push(format!(
         "dev build {name} in {}/: nothing was published; `advocacy diff --dev {name}` compares its reports with the published ones",
         dir(name)

@@ -1,7 +1,9 @@
 //! Running models: each is planned, executed as a stream and materialised
-//! once to `_state/models/<name>.parquet`, which its consumers then read.
-//! Independent models run concurrently, bounded by the number of cores,
-//! the longest remaining chain of work first (see `schedule`).
+//! once to `_state/models/<name>.parquet`, which its consumers then read;
+//! or, when its fingerprint equals its last result's (see `fingerprint`),
+//! that result is reused without executing anything. Independent models
+//! run concurrently, bounded by the number of cores, the longest remaining
+//! chain of work first (see `schedule`).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -9,7 +11,10 @@ use std::time::Instant;
 
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::common::ScalarValue;
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::error::DataFusionError;
+use datafusion::logical_expr::{Expr, LogicalPlan, Volatility};
+use datafusion::parquet::file::metadata::KeyValue;
 use datafusion::physical_plan::{ExecutionPlan, execute_stream};
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use futures::StreamExt;
@@ -17,11 +22,12 @@ use tokio::task::JoinSet;
 
 use super::contract::{Contract, broken, declared_version};
 use super::diagnostics::describe;
+use super::fingerprint::{self, Fingerprints, ModelFacts};
 use super::models::Model;
 use super::report_output::{bi_schema, deterministic_order, single_sorted_stream, to_bi_types};
 use super::schedule::{self, Queue};
-use super::stamp::Stamp;
-use super::{ModelReport, ModelStatus, Project, sql_options};
+use super::stamp::{self, Stamp};
+use super::{ModelReport, ModelStatus, Project, Reused, sql_options};
 use crate::storage::Location;
 use crate::storage::parquet_file::{
     ParquetFile, intermediate_writer_properties, writer_properties,
@@ -47,8 +53,20 @@ pub async fn register_materialised(
     warehouse: &Location,
     model: &Model,
 ) -> Result<bool, DataFusionError> {
+    Ok(register_last_result(ctx, warehouse, model).await?.is_some())
+}
+
+/// Like [`register_materialised`], returning the registered result's
+/// fingerprint (`Some(None)` when it has none, as a published report's
+/// copy is not trusted to be the materialised result's).
+async fn register_last_result(
+    ctx: &SessionContext,
+    warehouse: &Location,
+    model: &Model,
+) -> Result<Option<Option<String>>, DataFusionError> {
     let name = model.name.as_str();
-    let mut objects = vec![materialised_path(name)];
+    let materialised = materialised_path(name);
+    let mut objects = vec![materialised.clone()];
     if model.publish {
         objects.push(crate::storage::report_object(&model.report));
     }
@@ -58,14 +76,29 @@ pub async fn register_materialised(
             .await
             .map_err(|e| DataFusionError::External(Box::new(e)))?;
         if exists {
-            let url = format!("{}{relative}", warehouse.url);
-            ctx.deregister_table(name)?;
-            ctx.register_parquet(name, url, ParquetReadOptions::default())
-                .await?;
-            return Ok(true);
+            register_object(ctx, warehouse, name, &relative).await?;
+            let fingerprint = match stamp::read_footer(warehouse, &relative).await {
+                Ok(Some(footer)) if relative == materialised => fingerprint::of_footer(&footer),
+                _ => None,
+            };
+            return Ok(Some(fingerprint));
         }
     }
-    Ok(false)
+    Ok(None)
+}
+
+/// Registers `relative` (a Parquet object) as table `name`.
+async fn register_object(
+    ctx: &SessionContext,
+    warehouse: &Location,
+    name: &str,
+    relative: &str,
+) -> Result<(), DataFusionError> {
+    let url = format!("{}{relative}", warehouse.url);
+    ctx.deregister_table(name)?;
+    ctx.register_parquet(name, url, ParquetReadOptions::default())
+        .await?;
+    Ok(())
 }
 
 /// Registers every model's last materialised result (or published
@@ -103,7 +136,7 @@ impl Failure {
 /// A model task's outcome: name, what it built or why not, seconds.
 type Finished = (String, Result<Built, Failure>, f64);
 
-/// What building a model wrote.
+/// What building a model wrote, or which earlier result it reused.
 #[derive(Default)]
 struct Built {
     rows: u64,
@@ -111,6 +144,8 @@ struct Built {
     /// Bytes its operators spilled to disk under the memory limit.
     spilled_bytes: u64,
     schema: Option<SchemaRef>,
+    fingerprint: Option<String>,
+    reused: Option<Reused>,
 }
 
 struct Job {
@@ -128,38 +163,60 @@ struct Job {
     models_dir: String,
     /// Its report's contract, and the version models.yml declares.
     contract: Option<(Contract, u32)>,
+    /// The fingerprints of the tables it reads.
+    inputs: Fingerprints,
+    /// The folder whose result of this model is reused when its
+    /// fingerprint matches; `None` to compute it whatever.
+    reuse_from: Option<String>,
 }
 
-/// Where a build materialises its models, and the contracts its reports
-/// are held to.
+/// Where a build materialises its models, the contracts its reports are
+/// held to, and which earlier results it may reuse.
 pub struct Destination<'a> {
     /// [`STATE_MODELS`], or a dev build's folder.
     pub models_dir: &'a str,
     pub contracts: &'a BTreeMap<String, Contract>,
+    /// The folder of earlier results a model may reuse when its fingerprint
+    /// matches ([`STATE_MODELS`]); `None` under `--full-refresh`.
+    pub reuse_from: Option<&'a str>,
+    /// Models computed whatever their fingerprint (a dev build's own).
+    pub always_build: &'a BTreeSet<String>,
+}
+
+/// What the models of a run are computed from, beside their SQL.
+pub struct RunInputs<'a> {
+    pub params: &'a HashMap<String, ScalarValue>,
+    /// The run, stamped on every result it computes.
+    pub stamp: &'a Stamp,
+    /// The raw tables' fingerprints.
+    pub raw: &'a Fingerprints,
 }
 
 /// Builds the selected models into `to.models_dir`; the unselected ones
-/// they read are production's last results.
+/// they read are production's last results. Each model report carries
+/// its result's fingerprint.
 pub async fn execute(
     ctx: &SessionContext,
     project: &Project,
     selected: &BTreeSet<String>,
     warehouse: &Location,
-    params: &HashMap<String, ScalarValue>,
-    stamp: &Stamp,
+    run: &RunInputs<'_>,
     to: &Destination<'_>,
 ) -> Vec<ModelReport> {
     let mut reports: BTreeMap<String, ModelReport> = BTreeMap::new();
     let mut missing_upstream: BTreeMap<String, String> = BTreeMap::new();
+    let mut fingerprints = run.raw.clone();
     for name in &project.order {
         if selected.contains(name) {
             continue;
         }
         let needed = selected.iter().any(|s| project.deps[s].contains(name));
         if needed {
-            match register_materialised(ctx, warehouse, project.model(name)).await {
-                Ok(true) => {}
-                Ok(false) => {
+            match register_last_result(ctx, warehouse, project.model(name)).await {
+                Ok(Some(fingerprint)) => {
+                    fingerprints.insert(name.clone(), fingerprint);
+                }
+                Ok(None) => {
                     missing_upstream.insert(
                         name.clone(),
                         format!("upstream model {name} is not selected and has never been built; select it too (+model)"),
@@ -212,10 +269,10 @@ pub async fn execute(
             let job = Job {
                 ctx: ctx.clone(),
                 model: model.clone(),
-                params: params.clone(),
+                params: run.params.clone(),
                 warehouse: warehouse.clone(),
                 known_tables: project.known_tables(),
-                stamp: stamp.clone(),
+                stamp: run.stamp.clone(),
                 key: project.spec.model(name).and_then(|spec| spec.key()),
                 models_dir: to.models_dir.to_string(),
                 contract: to
@@ -223,6 +280,11 @@ pub async fn execute(
                     .get(&model.report)
                     .filter(|_| model.publish)
                     .map(|c| (c.clone(), declared_version(&project.spec, name))),
+                inputs: inputs_of(project, name, &fingerprints),
+                reuse_from: to
+                    .reuse_from
+                    .filter(|_| !to.always_build.contains(name))
+                    .map(str::to_string),
             };
             let handle = running.spawn(async move {
                 let started = Instant::now();
@@ -261,12 +323,25 @@ pub async fn execute(
             result.map_err(Failure::message),
             seconds,
         );
+        fingerprints.insert(name.clone(), report.fingerprint.clone());
         reports.insert(name, report);
     }
     project
         .order
         .iter()
         .filter_map(|name| reports.remove(name))
+        .collect()
+}
+
+/// The fingerprints of the stored tables a model reads. A name that is
+/// neither a raw table nor a model (a table function) holds no data of
+/// its own: its arguments are in the SQL.
+fn inputs_of(project: &Project, name: &str, fingerprints: &Fingerprints) -> Fingerprints {
+    let known = project.known_tables();
+    project.deps[name]
+        .iter()
+        .filter(|table| known.contains(*table))
+        .map(|table| (table.clone(), fingerprints.get(table).cloned().flatten()))
         .collect()
 }
 
@@ -284,6 +359,8 @@ fn skipped(model: &Model, reason: String) -> ModelReport {
         spilled_bytes: 0,
         error: Some(reason),
         schema: None,
+        fingerprint: None,
+        reused: None,
     }
 }
 
@@ -298,7 +375,8 @@ fn finished(model: &Model, result: Result<Built, String>, seconds: f64) -> Model
     let (rows, spilled_bytes, schema) = (built.rows, built.spilled_bytes, built.schema);
     // At default verbosity too (the `advocacy::progress` target): a run
     // under a scheduler says what it has done as it goes.
-    tracing::info!(target: "advocacy::progress", model = %model.name, status = ?status, rows, seconds, spilled_bytes, "model done");
+    let reused = built.reused.is_some();
+    tracing::info!(target: "advocacy::progress", model = %model.name, status = ?status, reused, rows, seconds, spilled_bytes, "model done");
     ModelReport {
         model: model.name.clone(),
         file: model.file.display().to_string(),
@@ -307,10 +385,16 @@ fn finished(model: &Model, result: Result<Built, String>, seconds: f64) -> Model
         rows,
         bytes_written: built.bytes,
         seconds,
-        rows_per_second: crate::timing::per_second(rows, seconds),
+        // A reused result was not written this run.
+        rows_per_second: match built.reused {
+            Some(_) => 0.0,
+            None => crate::timing::per_second(rows, seconds),
+        },
         spilled_bytes,
         error,
         schema,
+        fingerprint: built.fingerprint,
+        reused: built.reused,
     }
 }
 
@@ -326,7 +410,22 @@ async fn run_model(job: &Job) -> Result<Built, Failure> {
         .ctx
         .sql_with_options(&model.sql, sql_options())
         .await
-        .and_then(|df| df.with_param_values(job.params.clone()))
+        .map_err(explain)?;
+    // A model that reads the clock or a random source computes something
+    // else each time: it has no fingerprint, and is never reused.
+    let fingerprint = match params_read(df.logical_plan(), &job.params).map_err(explain)? {
+        Some(params) if !calls_volatile(df.logical_plan()) => {
+            let facts = ModelFacts {
+                model,
+                key: job.key.as_deref().filter(|_| model.publish),
+                params,
+            };
+            fingerprint::model(&facts, &job.inputs)
+        }
+        _ => None,
+    };
+    let df = df
+        .with_param_values(job.params.clone())
         .and_then(|df| {
             if model.publish {
                 deterministic_order(df, job.key.as_deref())
@@ -347,6 +446,15 @@ async fn run_model(job: &Job) -> Result<Built, Failure> {
             return Err(Failure::Other(broken(model, *version, &breaks)));
         }
     }
+    if let (Some(dir), Some(fingerprint)) = (&job.reuse_from, &fingerprint)
+        && let Some(reused) = reuse(job, dir, fingerprint).await.map_err(explain)?
+    {
+        return Ok(Built {
+            schema: Some(schema),
+            ..reused
+        });
+    }
+    let started = Instant::now();
     let task = Arc::new(df.task_ctx());
     let plan = single_sorted_stream(df.create_physical_plan().await.map_err(explain)?);
     let mut stream = execute_stream(plan.clone(), task).map_err(explain)?;
@@ -357,7 +465,7 @@ async fn run_model(job: &Job) -> Result<Built, Failure> {
         intermediate_writer_properties()
     }
     .into_builder()
-    .set_key_value_metadata(Some(job.stamp.key_values()))
+    .set_key_value_metadata(Some(key_values(&job.stamp, fingerprint.as_deref())))
     .build();
     let mut out = ParquetFile::create_with(&job.warehouse, path, schema.clone(), properties)
         .map_err(|e| write_error(&e))?;
@@ -368,14 +476,13 @@ async fn run_model(job: &Job) -> Result<Built, Failure> {
         }
         out.write(&batch).await.map_err(|e| write_error(&e))?;
     }
+    out.append_key_values(vec![KeyValue::new(
+        fingerprint::SECONDS_KEY.into(),
+        format!("{:.3}", started.elapsed().as_secs_f64()),
+    )]);
     let (rows, bytes) = out.close().await.map_err(|e| write_error(&e))?;
     crate::kill_point::reached("model-materialised");
-    let url = format!("{}{relative}", job.warehouse.url);
-    job.ctx
-        .deregister_table(model.name.as_str())
-        .map_err(explain)?;
-    job.ctx
-        .register_parquet(model.name.as_str(), url, ParquetReadOptions::default())
+    register_object(&job.ctx, &job.warehouse, &model.name, &relative)
         .await
         .map_err(explain)?;
     Ok(Built {
@@ -383,7 +490,90 @@ async fn run_model(job: &Job) -> Result<Built, Failure> {
         bytes,
         spilled_bytes: spilled_bytes(plan.as_ref()),
         schema: Some(schema),
+        fingerprint,
+        reused: None,
     })
+}
+
+/// What a materialised result's footer says: the run that made it and
+/// what it was made from.
+fn key_values(stamp: &Stamp, fingerprint: Option<&str>) -> Vec<KeyValue> {
+    let mut pairs = stamp.key_values();
+    if let Some(fingerprint) = fingerprint {
+        pairs.push(KeyValue::new(
+            fingerprint::KEY.into(),
+            fingerprint.to_string(),
+        ));
+    }
+    pairs
+}
+
+/// Whether a plan calls a function whose result is not fixed by its
+/// arguments (`now()`, `random()`, `uuid()`).
+fn calls_volatile(plan: &LogicalPlan) -> bool {
+    let mut found = false;
+    let _ = plan.apply_with_subqueries(|node| {
+        node.apply_expressions(|expr| {
+            expr.apply(|e| {
+                if let Expr::ScalarFunction(call) = e
+                    && call.func.signature().volatility != Volatility::Immutable
+                {
+                    found = true;
+                    return Ok(TreeNodeRecursion::Stop);
+                }
+                Ok(TreeNodeRecursion::Continue)
+            })
+        })
+    });
+    found
+}
+
+/// The parameters a planned plan reads, with this run's values; `None`
+/// when it reads one the run does not have (it fails when it runs).
+pub(super) fn params_read(
+    plan: &LogicalPlan,
+    params: &HashMap<String, ScalarValue>,
+) -> Result<Option<BTreeMap<String, ScalarValue>>, DataFusionError> {
+    Ok(plan
+        .get_parameter_names()?
+        .into_iter()
+        .map(|placeholder| {
+            // DataFusion names a placeholder as written: `$run_date`.
+            let name = placeholder.strip_prefix('$').unwrap_or(&placeholder);
+            Some((name.to_string(), params.get(name)?.clone()))
+        })
+        .collect())
+}
+
+/// The model's result in `dir` when its fingerprint is `fingerprint`,
+/// registered as the model's table; `None` when there is none to reuse.
+async fn reuse(job: &Job, dir: &str, fingerprint: &str) -> Result<Option<Built>, DataFusionError> {
+    let relative = model_object(dir, &job.model.name);
+    let footer = match stamp::read_footer(&job.warehouse, &relative).await {
+        Ok(Some(footer)) => footer,
+        Ok(None) => return Ok(None),
+        Err(e) => {
+            // Computing it again is always right; only slower.
+            tracing::warn!(model = %job.model.name, error = %e, "cannot read the last result; computing it again");
+            return Ok(None);
+        }
+    };
+    if fingerprint::of_footer(&footer).as_deref() != Some(fingerprint) {
+        return Ok(None);
+    }
+    register_object(&job.ctx, &job.warehouse, &job.model.name, &relative).await?;
+    let made_by = Stamp::from_footer(&footer);
+    Ok(Some(Built {
+        rows: u64::try_from(footer.file_metadata().num_rows()).unwrap_or(0),
+        fingerprint: Some(fingerprint.to_string()),
+        reused: Some(Reused {
+            object: relative,
+            run_date: made_by.as_ref().map(|s| s.run_date),
+            run_id: made_by.map(|s| s.run_id),
+            seconds: fingerprint::seconds_of_footer(&footer),
+        }),
+        ..Built::default()
+    }))
 }
 
 /// Bytes every operator of an executed plan spilled to disk.
@@ -459,6 +649,44 @@ fn out_of_memory(file: &str, detail: &str, at: Where) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn the_parameters_read_are_found_by_name_with_their_values() {
+        let ctx = SessionContext::new();
+        let plan = |sql: &str| {
+            let state = ctx.state();
+            let sql = sql.to_string();
+            async move { state.create_logical_plan(&sql).await.unwrap() }
+        };
+        let params: HashMap<String, ScalarValue> = [
+            ("a".to_string(), ScalarValue::Int64(Some(1))),
+            ("b".to_string(), ScalarValue::Utf8(Some("x".into()))),
+            ("unread".to_string(), ScalarValue::Int64(Some(3))),
+        ]
+        .into();
+        let read = params_read(
+            &plan("SELECT $a AS a WHERE (SELECT $b) = 'x'").await,
+            &params,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            read,
+            BTreeMap::from([
+                ("a".to_string(), ScalarValue::Int64(Some(1))),
+                ("b".to_string(), ScalarValue::Utf8(Some("x".into()))),
+            ])
+        );
+        assert_eq!(
+            params_read(&plan("SELECT $missing").await, &params).unwrap(),
+            None
+        );
+        assert!(!calls_volatile(&plan("SELECT abs(-1)").await));
+        assert!(calls_volatile(
+            &plan("SELECT 1 WHERE (SELECT random()) < 2").await
+        ));
+        assert!(calls_volatile(&plan("SELECT now()").await));
+    }
 
     #[test]
     fn an_executor_out_of_memory_names_the_operator_and_the_executor_limit() {

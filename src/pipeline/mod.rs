@@ -8,6 +8,7 @@ pub mod data_tests;
 pub mod dev;
 pub mod diagnostics;
 mod execute;
+pub mod fingerprint;
 pub mod lineage;
 pub mod models;
 pub mod publish;
@@ -16,6 +17,7 @@ mod schedule;
 pub mod select;
 pub mod spec;
 pub mod stamp;
+pub mod test_results;
 pub mod unit;
 pub mod validate;
 
@@ -164,6 +166,26 @@ pub struct ModelReport {
     /// contract when it is published.
     #[serde(skip)]
     pub schema: Option<datafusion::arrow::datatypes::SchemaRef>,
+    /// What its result was computed from (see [`fingerprint`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
+    /// Set when an earlier run's result was reused, its fingerprint being
+    /// this run's: nothing was computed or written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reused: Option<Reused>,
+}
+
+/// An earlier result a model reused.
+#[derive(Debug, Clone, Serialize)]
+pub struct Reused {
+    /// The Parquet object reused, relative to the warehouse.
+    pub object: String,
+    /// The run that computed it (absent for a result without a stamp).
+    pub run_date: Option<NaiveDate>,
+    pub run_id: Option<String>,
+    /// The seconds that run took to compute it: what computing it again
+    /// would cost (the order of the next runs' models goes by it).
+    pub seconds: Option<f64>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -294,6 +316,9 @@ pub struct BuildOptions {
     /// The published reports' contracts (see [`contract`]): a model whose
     /// result breaks its report's fails.
     pub contracts: BTreeMap<String, contract::Contract>,
+    /// `--full-refresh`: compute every model and run every data test, even
+    /// where an earlier result was computed from the same inputs.
+    pub full_refresh: bool,
 }
 
 /// Checks `--select` patterns against the project, before a run reads
@@ -328,6 +353,8 @@ pub async fn build(
     let to = execute::Destination {
         models_dir: execute::STATE_MODELS,
         contracts: &options.contracts,
+        reuse_from: (!options.full_refresh).then_some(execute::STATE_MODELS),
+        always_build: &BTreeSet::new(),
     };
     let mut report = build_and_test(ctx, config, warehouse, project, options, &selected, &to).await;
     for warning in &report.warnings {
@@ -413,22 +440,55 @@ async fn build_and_test(
         run_id: options.run_id.clone(),
     };
     let started = Instant::now();
+    let raw = fingerprint::raw_tables(warehouse, config.run.pii).await;
+    let run = execute::RunInputs {
+        params: &params,
+        stamp: &stamp,
+        raw: &raw,
+    };
     let mut report = BuildReport {
-        models: execute::execute(ctx, project, selected, warehouse, &params, &stamp, to).await,
+        models: execute::execute(ctx, project, selected, warehouse, &run, to).await,
         ..BuildReport::default()
     };
     let rows_built = rows_where(&report.models, |_| true);
     report
         .phases
         .push(PhaseTiming::since("models", started, rows_built));
+    // A result reused from elsewhere (a dev build reading production's)
+    // is tested where it was made.
     let built: BTreeSet<String> = report
         .models
         .iter()
         .filter(|m| matches!(m.status, ModelStatus::Success))
+        .filter(|m| {
+            m.reused
+                .as_ref()
+                .is_none_or(|r| r.object == execute::model_object(to.models_dir, &m.model))
+        })
         .map(|m| m.model.clone())
         .collect();
     let started = Instant::now();
-    let (tests, warnings) = data_tests::run(ctx, project, &built, &params).await;
+    let mut fingerprints = raw;
+    fingerprints.extend(
+        report
+            .models
+            .iter()
+            .map(|m| (m.model.clone(), m.fingerprint.clone())),
+    );
+    // Only production's results are kept: a dev build's models are new.
+    let production = to.models_dir == execute::STATE_MODELS;
+    let previous = match production && to.reuse_from.is_some() {
+        true => test_results::load(warehouse).await,
+        false => test_results::Previous::default(),
+    };
+    let reuse = data_tests::Reuse {
+        fingerprints: &fingerprints,
+        previous: &previous,
+    };
+    let (tests, warnings) = data_tests::run(ctx, project, &built, &params, Some(&reuse)).await;
+    if production && let Err(e) = test_results::save(warehouse, &tests, previous, &built).await {
+        report.warnings.push(e);
+    }
     let rows_tested = rows_where(&report.models, |m| tests.iter().any(|t| t.model == m.model));
     report
         .phases
@@ -526,6 +586,7 @@ pub fn summary_table(models: &[ModelReport], tests: &[TestResult]) -> String {
     );
     for m in models {
         let status = match m.status {
+            ModelStatus::Success if m.reused.is_some() => "reused",
             ModelStatus::Success => "ok",
             ModelStatus::Failed => "FAILED",
             ModelStatus::Skipped => "skipped",
@@ -548,8 +609,13 @@ pub fn summary_table(models: &[ModelReport], tests: &[TestResult]) -> String {
     }
     if !tests.is_empty() {
         let failed: Vec<&TestResult> = tests.iter().filter(|t| !t.passed).collect();
+        let reused = tests.iter().filter(|t| t.reused).count();
+        let reused = match reused {
+            0 => String::new(),
+            n => format!(" ({n} reused: same test, same inputs)"),
+        };
         out.push_str(&format!(
-            "\ndata tests: {} passed, {} failed\n",
+            "\ndata tests: {} passed, {} failed{reused}\n",
             tests.len() - failed.len(),
             failed.len()
         ));

@@ -32,26 +32,46 @@ pub async fn publish_report(
     target: Target,
 ) -> Result<u64, String> {
     let source = warehouse.path(&materialised_path(name));
-    let size = warehouse
+    let object = warehouse
         .store
         .head(&source)
         .await
-        .map_err(|e| format!("cannot read {}: {e}", materialised_path(name)))?
-        .size;
+        .map_err(|e| format!("cannot read {}: {e}", materialised_path(name)))?;
     let mut copies = Vec::with_capacity(2);
     if target == Target::Latest {
         copies.push(crate::storage::report_object(report));
     }
     copies.push(history_object(report, run_date));
     for relative in copies {
-        warehouse
-            .store
-            .copy(&source, &warehouse.path(&relative))
-            .await
-            .map_err(|e| format!("cannot publish {relative}: {e}"))?;
+        let destination = warehouse.path(&relative);
+        if !already_there(warehouse, &object, &destination).await {
+            warehouse
+                .store
+                .copy(&source, &destination)
+                .await
+                .map_err(|e| format!("cannot publish {relative}: {e}"))?;
+        }
         crate::kill_point::reached("report-copied");
     }
-    Ok(size)
+    Ok(object.size)
+}
+
+/// Whether `destination` already is the object `source` (a reused result
+/// published again): the same size and entity tag. Copying it onto itself
+/// would be wasted, and on a local folder, where a copy is a hard link,
+/// object_store's rename of the link onto the same file does nothing and
+/// leaves its staging link (`<name>#1`) behind.
+async fn already_there(
+    warehouse: &Location,
+    source: &object_store::ObjectMeta,
+    destination: &object_store::path::Path,
+) -> bool {
+    match warehouse.store.head(destination).await {
+        Ok(there) => {
+            source.e_tag.is_some() && there.e_tag == source.e_tag && there.size == source.size
+        }
+        Err(_) => false,
+    }
 }
 
 /// `_SUCCESS` is JSON `{run_id, run_date}`, so a reader (and the next

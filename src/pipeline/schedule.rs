@@ -48,7 +48,14 @@ pub async fn previous_seconds(warehouse: &Location) -> HashMap<String, f64> {
         .into_iter()
         .flatten()
         .filter(|m| m["status"] == "success")
-        .filter_map(|m| Some((m["model"].as_str()?.to_string(), m["seconds"].as_f64()?)))
+        .filter_map(|m| {
+            // A reused result took no time this run; what computing it
+            // costs is the seconds of the run that did.
+            let seconds = m["reused"]["seconds"]
+                .as_f64()
+                .or_else(|| m["seconds"].as_f64())?;
+            Some((m["model"].as_str()?.to_string(), seconds))
+        })
         .collect()
 }
 

@@ -5,10 +5,11 @@
 //! backfill (a run for an earlier date) never replaces `reports/`.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use chrono::NaiveDate;
 use datafusion::datasource::physical_plan::parquet::metadata::DFParquetMetadata;
-use datafusion::parquet::file::metadata::KeyValue;
+use datafusion::parquet::file::metadata::{KeyValue, ParquetMetaData};
 use object_store::ObjectStoreExt;
 use serde::{Deserialize, Serialize};
 
@@ -30,6 +31,11 @@ impl Stamp {
             KeyValue::new(RUN_DATE_KEY.into(), self.run_date.to_string()),
             KeyValue::new(RUN_ID_KEY.into(), self.run_id.clone()),
         ]
+    }
+
+    /// The stamp a materialised model or report carries.
+    pub fn from_footer(footer: &ParquetMetaData) -> Option<Stamp> {
+        Stamp::from_key_values(footer.file_metadata().key_value_metadata()?)
     }
 
     fn from_key_values(pairs: &[KeyValue]) -> Option<Stamp> {
@@ -55,23 +61,42 @@ pub enum Stamped {
     By(Stamp),
 }
 
-/// The stamp in a Parquet object's footer (one head, one footer read).
-pub async fn read_stamp(warehouse: &Location, relative: &str) -> Result<Stamped, String> {
+/// A Parquet object's footer (one head, one footer read); `None` when
+/// there is no such object.
+pub async fn read_footer(
+    warehouse: &Location,
+    relative: &str,
+) -> Result<Option<Arc<ParquetMetaData>>, String> {
     let path = warehouse.path(relative);
     let object = match warehouse.store.head(&path).await {
         Ok(object) => object,
-        Err(object_store::Error::NotFound { .. }) => return Ok(Stamped::Missing),
+        Err(object_store::Error::NotFound { .. }) => return Ok(None),
         Err(e) => return Err(format!("cannot read {relative}: {e}")),
     };
-    let metadata = DFParquetMetadata::new(warehouse.store.as_ref(), &object)
+    DFParquetMetadata::new(warehouse.store.as_ref(), &object)
         .fetch_metadata()
         .await
-        .map_err(|e| format!("cannot read the footer of {relative}: {e}"))?;
-    Ok(metadata
+        .map(Some)
+        .map_err(|e| format!("cannot read the footer of {relative}: {e}"))
+}
+
+/// A footer's value for `key` in its key-value metadata.
+pub fn footer_value<'a>(footer: &'a ParquetMetaData, key: &str) -> Option<&'a str> {
+    footer
         .file_metadata()
-        .key_value_metadata()
-        .and_then(|pairs| Stamp::from_key_values(pairs))
-        .map_or(Stamped::Unstamped, Stamped::By))
+        .key_value_metadata()?
+        .iter()
+        .find(|kv| kv.key == key)?
+        .value
+        .as_deref()
+}
+
+/// The stamp in a Parquet object's footer.
+pub async fn read_stamp(warehouse: &Location, relative: &str) -> Result<Stamped, String> {
+    Ok(match read_footer(warehouse, relative).await? {
+        None => Stamped::Missing,
+        Some(footer) => Stamp::from_footer(&footer).map_or(Stamped::Unstamped, Stamped::By),
+    })
 }
 
 /// `reports/_SUCCESS`: the run whose reports are all in `reports/`.

@@ -4,5 +4,6 @@ mod build;
 mod contract;
 mod lineage;
 mod partial_data;
+mod reuse;
 mod small_company;
 mod unit_tests;
