@@ -7,12 +7,17 @@
 #   bash bench/job.sh                          # 100k and 1M customers, 3 runs each
 #   SIZES=100000 RUNS=5 bash bench/job.sh
 #   PROFILES="standard heavy" bash bench/job.sh  # also ~20 orders per customer
+#   MODES="full nochange" bash bench/job.sh    # also a night with no new export
+# Modes (issue 32): `full` is the first night, from an empty warehouse.
+# `nochange` runs advocacy again after it with nothing new landed: every
+# model and data test is reused (`--full-refresh` would recompute them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 sizes="${SIZES:-100000 1000000}"
 profiles="${PROFILES:-standard}"
 runs="${RUNS:-3}"
+modes="${MODES:-full}"
 # The day after the generated exports end (2026-10-31): a later date finds
 # the orders stale (the bundled freshness bounds) and exits 3.
 date="${RUN_DATE:-2026-11-01}"
@@ -63,6 +68,21 @@ print(json.dumps({"tool": "advocacy", "customers": n, "wall": float(wall), "rss_
                   "models": phases["models"]["seconds"], "clv_models": clv,
                   "tests": phases["tests"]["seconds"], "publish": phases["publish"]["seconds"]}))
 EOF
+        if [[ " $modes " == *" nochange "* ]]; then
+            /usr/bin/time -o "$data/time.txt" -f "%e %M" \
+                "$bin" run --config "config/.bench-$n.yaml" --date "$date" -q >/dev/null
+            "$venv/bin/python" - "$key" "$dir/warehouse/_runs/latest.json" "$data/time.txt" >> "$results" <<'EOF'
+import json, sys
+n, record, timing = sys.argv[1:4]
+r = json.load(open(record))
+wall, kb = open(timing).read().split()[-2:]
+phases = {p["phase"]: p for p in r["phases"]}
+reused = sum(1 for m in r["models"] if m.get("reused"))
+print(json.dumps({"tool": "advocacy-nochange", "customers": n, "wall": float(wall), "rss_mib": int(kb) / 1024,
+                  "models": phases["models"]["seconds"], "tests": phases["tests"]["seconds"],
+                  "reused": reused, "of": len(r["models"])}))
+EOF
+        fi
         /usr/bin/time -o "$data/time.txt" -f "%e %M" \
             "$venv/bin/python" bench/duckdb/job.py "$dir/landing" "$dir/warehouse" queries \
             "$dir/duckdb" "$threads" "$date" > "$data/duckdb.json"
@@ -96,4 +116,10 @@ for n in sorted({r["customers"] for r in rows}):
     print(f"advocacy: publish {med('advocacy', n, 'publish'):.2f} s, "
           f"models DuckDB cannot run (CLV, sentiment) {med('advocacy', n, 'clv_models'):.2f} s of model time; "
           f"ingest {med('advocacy', n, 'ingest_rows') / med('advocacy', n, 'ingest'):,.0f} rows/s")
+    nochange = med("advocacy-nochange", n, "wall")
+    if nochange == nochange:
+        full = med("advocacy", n, "wall")
+        print(f"no new export: advocacy {nochange:.2f} s, {100 * nochange / full:.1f}% of its full run, "
+              f"{100 * nochange / med('duckdb', n, 'wall'):.1f}% of DuckDB's; "
+              f"models reused {med('advocacy-nochange', n, 'reused'):.0f} of {med('advocacy-nochange', n, 'of'):.0f}")
 EOF
