@@ -135,7 +135,7 @@ fn run_reads_landing_and_writes_the_warehouse_on_s3() {
             .await
         })
         .unwrap();
-    let batch = ParquetRecordBatchReaderBuilder::try_new(report)
+    let batch = ParquetRecordBatchReaderBuilder::try_new(report.clone())
         .unwrap()
         .build()
         .unwrap()
@@ -173,6 +173,33 @@ fn run_reads_landing_and_writes_the_warehouse_on_s3() {
             "{html}"
         );
     }
+
+    // A second night with nothing new reuses every model from the bucket
+    // (their fingerprints are in the footers there), and publishes the
+    // same bytes.
+    let out = p.advocacy_env(
+        &["run", "--config", "config.yaml", "--date", "2026-11-01"],
+        &env,
+    );
+    assert_exit(&out, 0);
+    for model in ["stg_nps_responses", "nps_counts"] {
+        let line = stdout(&out)
+            .lines()
+            .find(|l| l.starts_with(&format!("{model} ")))
+            .map(|l| l.split_whitespace().nth(1).unwrap().to_string());
+        assert_eq!(line.as_deref(), Some("reused"), "{}", stdout(&out));
+    }
+    let again = runtime
+        .block_on(async {
+            s3.get(&Path::from(
+                "warehouse/reports/nps_counts/nps_counts.parquet",
+            ))
+            .await?
+            .bytes()
+            .await
+        })
+        .unwrap();
+    assert_eq!(again, report);
 }
 
 #[test]
