@@ -319,6 +319,7 @@ pub fn previous_versions(
                 publish: true,
                 report: previous,
                 previous_version: Some(version - 1),
+                incremental: None,
             }),
         }
     }
@@ -357,6 +358,7 @@ mod tests {
             publish: true,
             report: "revenue".into(),
             previous_version: None,
+            incremental: None,
         }
     }
 

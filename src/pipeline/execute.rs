@@ -22,12 +22,13 @@ use tokio::task::JoinSet;
 
 use super::contract::{Contract, broken, declared_version};
 use super::diagnostics::describe;
-use super::fingerprint::{self, Fingerprints, ModelFacts};
+use super::fingerprint::{self, Fingerprints, ModelFacts, RawTables};
+use super::incremental::{self, IncrementalSpec, Touched};
 use super::models::Model;
 use super::report_output::{bi_schema, deterministic_order, single_sorted_stream, to_bi_types};
 use super::schedule::{self, Queue};
 use super::stamp::{self, Stamp};
-use super::{ModelReport, ModelStatus, Project, Reused, sql_options};
+use super::{DaysComputed, ModelReport, ModelStatus, Project, Reused, sql_options};
 use crate::storage::Location;
 use crate::storage::parquet_file::{
     ParquetFile, intermediate_writer_properties, writer_properties,
@@ -65,6 +66,13 @@ async fn register_last_result(
     model: &Model,
 ) -> Result<Option<Option<String>>, DataFusionError> {
     let name = model.name.as_str();
+    if model.incremental.is_some() {
+        let Some(state) = incremental::load_state(warehouse, STATE_MODELS, name).await else {
+            return Ok(None);
+        };
+        incremental::register(ctx, warehouse, STATE_MODELS, name).await?;
+        return Ok(Some(state.fingerprint));
+    }
     let materialised = materialised_path(name);
     let mut objects = vec![materialised.clone()];
     if model.publish {
@@ -146,6 +154,8 @@ struct Built {
     schema: Option<SchemaRef>,
     fingerprint: Option<String>,
     reused: Option<Reused>,
+    /// The days it changed, for the incremental models that read it.
+    touched: Touched,
 }
 
 struct Job {
@@ -168,6 +178,11 @@ struct Job {
     /// The folder whose result of this model is reused when its
     /// fingerprint matches; `None` to compute it whatever.
     reuse_from: Option<String>,
+    /// The raw tables as the run found them.
+    raw: Arc<RawTables>,
+    /// What this run changed of the models it reads.
+    upstream: BTreeMap<String, Touched>,
+    run_date: chrono::NaiveDate,
 }
 
 /// Where a build materialises its models, the contracts its reports are
@@ -188,8 +203,9 @@ pub struct RunInputs<'a> {
     pub params: &'a HashMap<String, ScalarValue>,
     /// The run, stamped on every result it computes.
     pub stamp: &'a Stamp,
-    /// The raw tables' fingerprints.
-    pub raw: &'a Fingerprints,
+    /// The raw tables as the run found them.
+    pub raw: &'a RawTables,
+    pub run_date: chrono::NaiveDate,
 }
 
 /// Builds the selected models into `to.models_dir`; the unselected ones
@@ -205,7 +221,11 @@ pub async fn execute(
 ) -> Vec<ModelReport> {
     let mut reports: BTreeMap<String, ModelReport> = BTreeMap::new();
     let mut missing_upstream: BTreeMap<String, String> = BTreeMap::new();
-    let mut fingerprints = run.raw.clone();
+    let mut fingerprints = fingerprint::of_raw_tables(run.raw);
+    let raw = Arc::new(run.raw.clone());
+    // What each model built this run changed; a model not built this run
+    // (read from an earlier one) changed nothing.
+    let mut touched: BTreeMap<String, Touched> = BTreeMap::new();
     for name in &project.order {
         if selected.contains(name) {
             continue;
@@ -285,6 +305,12 @@ pub async fn execute(
                     .reuse_from
                     .filter(|_| !to.always_build.contains(name))
                     .map(str::to_string),
+                raw: raw.clone(),
+                upstream: project.deps[name]
+                    .iter()
+                    .filter_map(|t| Some((t.clone(), touched.get(t)?.clone())))
+                    .collect(),
+                run_date: run.run_date,
             };
             let handle = running.spawn(async move {
                 let started = Instant::now();
@@ -318,12 +344,17 @@ pub async fn execute(
             }
             continue;
         }
+        let changed = match &result {
+            Ok(built) => built.touched.clone(),
+            Err(_) => Touched::All,
+        };
         let report = finished(
             project.model(&name),
             result.map_err(Failure::message),
             seconds,
         );
         fingerprints.insert(name.clone(), report.fingerprint.clone());
+        touched.insert(name.clone(), changed);
         reports.insert(name, report);
     }
     project
@@ -361,6 +392,7 @@ fn skipped(model: &Model, reason: String) -> ModelReport {
         schema: None,
         fingerprint: None,
         reused: None,
+        days_computed: None,
     }
 }
 
@@ -394,6 +426,14 @@ fn finished(model: &Model, result: Result<Built, String>, seconds: f64) -> Model
         error,
         schema,
         fingerprint: built.fingerprint,
+        days_computed: match (&model.incremental, &built.reused, built.touched) {
+            (Some(_), None, Touched::All) => Some(DaysComputed::All("all")),
+            (Some(_), None, Touched::Days(days)) => {
+                Some(DaysComputed::Days(days.into_iter().collect()))
+            }
+            (Some(_), None, Touched::Nothing) => Some(DaysComputed::Days(Vec::new())),
+            _ => None,
+        },
         reused: built.reused,
     }
 }
@@ -413,17 +453,17 @@ async fn run_model(job: &Job) -> Result<Built, Failure> {
         .map_err(explain)?;
     // A model that reads the clock or a random source computes something
     // else each time: it has no fingerprint, and is never reused.
-    let fingerprint = match params_read(df.logical_plan(), &job.params).map_err(explain)? {
-        Some(params) if !calls_volatile(df.logical_plan()) => {
-            let facts = ModelFacts {
-                model,
-                key: job.key.as_deref().filter(|_| model.publish),
-                params,
-            };
-            fingerprint::model(&facts, &job.inputs)
-        }
+    let facts = match params_read(df.logical_plan(), &job.params).map_err(explain)? {
+        Some(params) if !calls_volatile(df.logical_plan()) => Some(ModelFacts {
+            model,
+            key: job.key.as_deref().filter(|_| model.publish),
+            params,
+        }),
         _ => None,
     };
+    let fingerprint = facts
+        .as_ref()
+        .and_then(|facts| fingerprint::model(facts, &job.inputs));
     let df = df
         .with_param_values(job.params.clone())
         .and_then(|df| {
@@ -446,11 +486,17 @@ async fn run_model(job: &Job) -> Result<Built, Failure> {
             return Err(Failure::Other(broken(model, *version, &breaks)));
         }
     }
+    if let Some(spec) = &model.incremental {
+        return run_incremental(job, spec, facts, fingerprint, schema)
+            .await
+            .map_err(explain);
+    }
     if let (Some(dir), Some(fingerprint)) = (&job.reuse_from, &fingerprint)
         && let Some(reused) = reuse(job, dir, fingerprint).await.map_err(explain)?
     {
         return Ok(Built {
             schema: Some(schema),
+            touched: Touched::Nothing,
             ..reused
         });
     }
@@ -492,6 +538,86 @@ async fn run_model(job: &Job) -> Result<Built, Failure> {
         schema: Some(schema),
         fingerprint,
         reused: None,
+        touched: Touched::All,
+    })
+}
+
+/// An incremental model: its result reused when nothing it reads changed,
+/// else the days that changed computed (see `incremental`).
+async fn run_incremental(
+    job: &Job,
+    spec: &IncrementalSpec,
+    facts: Option<ModelFacts<'_>>,
+    fingerprint: Option<String>,
+    schema: SchemaRef,
+) -> Result<Built, DataFusionError> {
+    let model = &job.model;
+    let fail = |message: String| DataFusionError::Plan(message);
+    // Its days run to the run date, given as $end_date: a model whose
+    // rows of a day read the run date would change every day.
+    let definition = match facts {
+        Some(facts) if facts.params.contains_key("run_date") => {
+            return Err(fail(format!(
+                "{} is incremental and reads $run_date: read $end_date (the last day it \
+                 computes) instead",
+                model.name
+            )));
+        }
+        Some(mut facts) => {
+            facts.params.remove("start_date");
+            facts.params.remove("end_date");
+            fingerprint::model(&facts, &Fingerprints::new())
+        }
+        None => None,
+    };
+    if let (Some(dir), Some(fingerprint)) = (&job.reuse_from, &fingerprint)
+        && let Some(state) = incremental::load_state(&job.warehouse, dir, &model.name).await
+        && state.fingerprint.as_deref() == Some(fingerprint.as_str())
+        && state.definition == definition.clone().unwrap_or_default()
+    {
+        incremental::register(&job.ctx, &job.warehouse, dir, &model.name).await?;
+        let rows = job.ctx.table(model.name.as_str()).await?.count().await? as u64;
+        return Ok(Built {
+            rows,
+            schema: Some(schema),
+            fingerprint: Some(fingerprint.clone()),
+            reused: Some(Reused {
+                object: incremental::folder(dir, &model.name),
+                run_date: Some(state.run_date),
+                run_id: Some(state.run_id),
+                seconds: Some(state.seconds),
+            }),
+            touched: Touched::Nothing,
+            ..Built::default()
+        });
+    }
+    let computation = incremental::Computation {
+        ctx: &job.ctx,
+        warehouse: &job.warehouse,
+        model,
+        spec,
+        params: &job.params,
+        models_dir: &job.models_dir,
+        stamp: &job.stamp,
+        schema: schema.clone(),
+        key: job.key.as_deref(),
+        inputs: &job.inputs,
+        raw: &job.raw,
+        upstream: &job.upstream,
+        run_date: job.run_date,
+        // A model without a fingerprint never matches its state.
+        definition: definition.unwrap_or_else(|| format!("unrepeatable {}", job.stamp.run_id)),
+        fingerprint: fingerprint.clone(),
+        full: job.reuse_from.is_none(),
+    };
+    let written = computation.run().await?;
+    Ok(Built {
+        rows: written.rows,
+        bytes: written.bytes,
+        schema: Some(schema),
+        fingerprint,
+        touched: written.touched,
+        ..Built::default()
     })
 }
 

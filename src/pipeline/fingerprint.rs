@@ -8,9 +8,11 @@
 
 use std::collections::BTreeMap;
 
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::common::ScalarValue;
 use datafusion::parquet::file::metadata::ParquetMetaData;
 use futures::TryStreamExt;
+use serde::{Deserialize, Serialize};
 
 use super::models::Model;
 use super::stamp::footer_value;
@@ -45,30 +47,72 @@ fn digest(lines: &[String]) -> String {
     crate::pii::sha256_hex(text.as_bytes())
 }
 
-/// Every raw table's fingerprint, from one listing of its folder: the
-/// objects a query of it reads.
-pub async fn raw_tables(warehouse: &Location, pii: Pii) -> Fingerprints {
-    let mut fingerprints = Fingerprints::new();
+/// A raw table as a run found it: the objects a query of it reads.
+#[derive(Debug, Clone)]
+pub struct RawTable {
+    /// Its objects under `raw/<entity>/`, sorted; `None` when the listing
+    /// failed.
+    pub objects: Option<Vec<RawObject>>,
+    /// The table's schema (it depends on the PII mode).
+    pub schema: SchemaRef,
+    pub fingerprint: Option<String>,
+}
+
+/// One Parquet object of a raw table.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct RawObject {
+    /// Relative to the warehouse.
+    pub path: String,
+    pub size: u64,
+    /// The store's version of it: a source whose mapping changed is
+    /// loaded again under the same name, and this tells the loads apart.
+    pub version: String,
+}
+
+/// The raw tables by name.
+pub type RawTables = BTreeMap<String, RawTable>;
+
+/// Every raw table, from one listing of its folder each.
+pub async fn raw_tables(warehouse: &Location, pii: Pii) -> RawTables {
+    let mut tables = RawTables::new();
     for entity in Entity::ALL {
-        let fingerprint = match raw_objects(warehouse, entity).await {
-            Ok(mut objects) => {
-                objects.sort();
-                // The PII mode decides which columns the table has.
-                objects.insert(0, format!("pii={pii:?}"));
-                Some(digest(&objects))
-            }
+        let objects = match raw_objects(warehouse, entity).await {
+            Ok(objects) => Some(objects),
             Err(e) => {
                 tracing::warn!(table = %entity.table_name(), error = %e, "cannot list the raw zone; what reads it is recomputed");
                 None
             }
         };
-        fingerprints.insert(entity.table_name(), fingerprint);
+        let fingerprint = objects.as_ref().map(|objects| {
+            // The PII mode decides which columns the table has.
+            let mut lines = vec![format!("pii={pii:?}")];
+            lines.extend(
+                objects
+                    .iter()
+                    .map(|o| format!("{} {} {}", o.path, o.size, o.version)),
+            );
+            digest(&lines)
+        });
+        let table = RawTable {
+            objects,
+            schema: entity.arrow_schema(pii == Pii::Keep),
+            fingerprint,
+        };
+        tables.insert(entity.table_name(), table);
     }
-    fingerprints
+    tables
 }
 
-/// One line per Parquet object under `raw/<entity>/`: name, size, version.
-async fn raw_objects(warehouse: &Location, entity: Entity) -> Result<Vec<String>, String> {
+/// The raw tables' fingerprints.
+pub fn of_raw_tables(tables: &RawTables) -> Fingerprints {
+    tables
+        .iter()
+        .map(|(name, table)| (name.clone(), table.fingerprint.clone()))
+        .collect()
+}
+
+/// The Parquet objects under `raw/<entity>/`, sorted.
+async fn raw_objects(warehouse: &Location, entity: Entity) -> Result<Vec<RawObject>, String> {
     let folder = raw_folder(entity);
     let prefix = warehouse.path(&folder);
     let listed: Vec<_> = warehouse
@@ -77,23 +121,20 @@ async fn raw_objects(warehouse: &Location, entity: Entity) -> Result<Vec<String>
         .try_collect()
         .await
         .map_err(|e| format!("cannot list {folder}/: {e}"))?;
-    Ok(listed
+    let mut objects: Vec<RawObject> = listed
         .into_iter()
         .filter(|meta| meta.location.as_ref().ends_with(".parquet"))
-        .map(|meta| {
-            // A source whose mapping changed is loaded again under the same
-            // name; the store's version of the object tells the loads apart.
-            let version = meta
+        .map(|meta| RawObject {
+            path: warehouse.relative(&meta.location),
+            size: meta.size,
+            version: meta
                 .e_tag
                 .clone()
-                .unwrap_or_else(|| meta.last_modified.to_rfc3339());
-            format!(
-                "{} {} {version}",
-                warehouse.relative(&meta.location),
-                meta.size
-            )
+                .unwrap_or_else(|| meta.last_modified.to_rfc3339()),
         })
-        .collect())
+        .collect();
+    objects.sort();
+    Ok(objects)
 }
 
 /// What a model's result depends on, beside its inputs.
@@ -112,6 +153,7 @@ pub fn model(facts: &ModelFacts<'_>, inputs: &Fingerprints) -> Option<String> {
         format!("model={}", model.name),
         format!("sql={}", model.sql),
         format!("publish={} report={}", model.publish, model.report),
+        format!("incremental={:?}", model.incremental),
         format!("key={:?}", facts.key),
     ];
     for (name, value) in &facts.params {
@@ -165,6 +207,7 @@ mod tests {
             publish: true,
             report: "m".into(),
             previous_version: None,
+            incremental: None,
         }
     }
 

@@ -9,6 +9,7 @@ pub mod dev;
 pub mod diagnostics;
 mod execute;
 pub mod fingerprint;
+pub mod incremental;
 pub mod lineage;
 pub mod models;
 pub mod publish;
@@ -84,6 +85,9 @@ impl Project {
             model.report =
                 contract::report_name(&model.name, contract::declared_version(&spec, &model.name));
         }
+        for model in &mut models {
+            model.incremental = spec.model(&model.name).and_then(|m| m.incremental.clone());
+        }
         let mut project = Project {
             models,
             spec,
@@ -93,6 +97,7 @@ impl Project {
         };
         let contract_errors = contract::check_specs(&project);
         project.errors.extend(contract_errors);
+        project.errors.extend(incremental::check_specs(&project));
         Ok(project)
     }
 
@@ -173,6 +178,19 @@ pub struct ModelReport {
     /// this run's: nothing was computed or written.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reused: Option<Reused>,
+    /// An incremental model's days computed this run: `"all"`, or the
+    /// days (see [`incremental`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub days_computed: Option<DaysComputed>,
+}
+
+/// The days an incremental model computed.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(untagged)]
+pub enum DaysComputed {
+    /// `"all"`.
+    All(&'static str),
+    Days(Vec<NaiveDate>),
 }
 
 /// An earlier result a model reused.
@@ -271,6 +289,16 @@ pub fn parameters(
         .collect();
     params.insert(
         "run_date".into(),
+        ScalarValue::Date32(Some(Date32Type::from_naive_date(run_date))),
+    );
+    // The days an incremental model computes (see `incremental`): all of
+    // them, unless a run asks for fewer.
+    params.insert(
+        "start_date".into(),
+        ScalarValue::Date32(Some(Date32Type::from_naive_date(incremental::first_day()))),
+    );
+    params.insert(
+        "end_date".into(),
         ScalarValue::Date32(Some(Date32Type::from_naive_date(run_date))),
     );
     params.insert(
@@ -445,6 +473,7 @@ async fn build_and_test(
         params: &params,
         stamp: &stamp,
         raw: &raw,
+        run_date: options.run_date,
     };
     let mut report = BuildReport {
         models: execute::execute(ctx, project, selected, warehouse, &run, to).await,
@@ -468,7 +497,7 @@ async fn build_and_test(
         .map(|m| m.model.clone())
         .collect();
     let started = Instant::now();
-    let mut fingerprints = raw;
+    let mut fingerprints = fingerprint::of_raw_tables(&raw);
     fingerprints.extend(
         report
             .models

@@ -20,6 +20,8 @@ pub struct Model {
     /// Set for the previous version of a report still published beside a
     /// declared newer one: that version's number. Its SQL is the recorded.
     pub previous_version: Option<u32>,
+    /// models.yml's `incremental:` (see `super::incremental`).
+    pub incremental: Option<super::spec::IncrementalSpec>,
 }
 
 pub fn discover(queries: &Path) -> Result<Vec<Model>, PipelineError> {
@@ -53,6 +55,7 @@ pub fn discover(queries: &Path) -> Result<Vec<Model>, PipelineError> {
             Model {
                 report: name.clone(),
                 previous_version: None,
+                incremental: None,
                 name,
                 file,
                 sql,

@@ -125,6 +125,24 @@ pub struct ModelSpec {
     /// schema (see `crate::pipeline::contract`).
     #[serde(default)]
     pub contract: Option<ContractSpec>,
+    /// Kept day by day: a run recomputes only the days whose inputs
+    /// changed (see `crate::pipeline::incremental`).
+    #[serde(default)]
+    pub incremental: Option<IncrementalSpec>,
+}
+
+/// `incremental: { by: order_date, lookback: 0 }`, the shape of SQLMesh's
+/// incremental-by-time-range: the model's rows of a day (its DATE column
+/// `by`) are computed from its inputs' rows of that day and of the
+/// `lookback` days before it. Its SQL reads the days to compute as
+/// `$start_date` and `$end_date` (rows outside them are dropped), and not
+/// `$run_date` (`$end_date` is the run date when it computes every day).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IncrementalSpec {
+    pub by: String,
+    #[serde(default)]
+    pub lookback: u32,
 }
 
 /// `contract: { version: 2, deprecation_date: 2027-03-31 }`: version 2 is

@@ -58,6 +58,10 @@ pub async fn validate(config: &Config, project: &Project, run_date: NaiveDate) -
         let file = model.file.display().to_string();
         match plan(&ctx, &model.sql, &params).await {
             Ok(schema) => {
+                let (errors, warnings) =
+                    super::incremental::check_model(&ctx, model, &schema).await;
+                result.errors.extend(errors);
+                result.warnings.extend(warnings);
                 let table = MemTable::try_new(schema.clone(), vec![vec![]]).expect("empty table");
                 let _ = ctx.register_table(name.as_str(), Arc::new(table));
                 result.schemas.insert(name.clone(), schema);

@@ -2,6 +2,7 @@
 
 mod build;
 mod contract;
+mod incremental;
 mod lineage;
 mod partial_data;
 mod reuse;

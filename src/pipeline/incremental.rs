@@ -1,0 +1,790 @@
+//! Incremental models: `incremental: { by: <date column>, lookback: <days> }`
+//! in models.yml, the shape of SQLMesh's incremental-by-time-range. Such a
+//! model is kept as one Parquet object per month of `by` under
+//! `<models>/<name>/` (`2026-10.parquet`, and `empty.parquet`, which holds
+//! no rows but the schema), with `state.json` saying what the days were
+//! computed from. A run computes only the days that may have changed, and
+//! replaces them in their months:
+//!
+//! - the days after the last run date, up to this one;
+//! - the days of the rows a new raw object brings (the model's SQL run on
+//!   the new objects alone), and of the rows already kept under the same
+//!   key (models.yml's unique test), which a later load replaces;
+//! - the days an incremental model it reads changed;
+//! - each of those days' next `lookback` days, whose rows read it.
+//!
+//! Anything else that changed (its SQL or parameters, a model it reads
+//! that is not incremental, a raw object reloaded or removed, an earlier
+//! run date) computes every day again. The SQL computes the days from
+//! `$start_date` to `$end_date`; rows outside them are dropped, so an SQL
+//! that does not restrict itself is still right, only slower.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use chrono::{Datelike, NaiveDate};
+use datafusion::arrow::array::{Array, Date32Array, RecordBatch};
+use datafusion::arrow::datatypes::{DataType, Date32Type, SchemaRef};
+use datafusion::common::ScalarValue;
+use datafusion::datasource::MemTable;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
+use datafusion::error::DataFusionError;
+use datafusion::prelude::{DataFrame, SessionContext, col, lit};
+use futures::{StreamExt, TryStreamExt};
+use serde::{Deserialize, Serialize};
+
+use super::fingerprint::{RawObject, RawTables};
+use super::models::Model;
+use super::sql_options;
+use super::stamp::Stamp;
+use crate::engine::quote_identifier as quote;
+use crate::storage::Location;
+use crate::storage::parquet_file::{ParquetFile, intermediate_writer_properties};
+
+pub use super::spec::IncrementalSpec;
+
+/// The format of `state.json`.
+const STATE_VERSION: u32 = 1;
+
+/// The first day a computation of every day asks for (`$start_date`).
+pub fn first_day() -> NaiveDate {
+    NaiveDate::from_ymd_opt(1, 1, 1).expect("a valid date")
+}
+
+/// The days of a model a run changed, for the incremental models that
+/// read it.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum Touched {
+    /// Its result is the one before (reused).
+    Nothing,
+    Days(BTreeSet<NaiveDate>),
+    /// Any day: computed whole, or not kept by day.
+    #[default]
+    All,
+}
+
+/// models.yml's `incremental:` where it cannot be: on a report (reports
+/// are published whole), or on no model.
+pub fn check_specs(project: &super::Project) -> Vec<String> {
+    let mut errors = Vec::new();
+    for spec in project
+        .spec
+        .models
+        .iter()
+        .filter(|m| m.incremental.is_some())
+    {
+        match project.models.iter().find(|m| m.name == spec.name) {
+            None => errors.push(format!(
+                "models.yml: {} is incremental but there is no such model",
+                spec.name
+            )),
+            Some(model) if model.publish => errors.push(format!(
+                "models.yml: {} is a report, and reports are published whole: make a model it \
+                 reads incremental instead",
+                spec.name
+            )),
+            Some(_) => {}
+        }
+    }
+    errors
+}
+
+/// What an incremental model's days were computed from.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct State {
+    pub format_version: u32,
+    /// Everything but its inputs and days: SQL, parameters, `by`,
+    /// `lookback`, the release (see `fingerprint::model`).
+    pub definition: String,
+    /// The last day computed.
+    pub run_date: NaiveDate,
+    /// The result's fingerprint, which a reuse matches.
+    pub fingerprint: Option<String>,
+    /// Each input's fingerprint then.
+    pub inputs: BTreeMap<String, Option<String>>,
+    /// The raw inputs' objects then: a new one brings new rows.
+    pub raw_objects: BTreeMap<String, Vec<RawObject>>,
+    /// The run that last changed a day, and the seconds it took.
+    pub run_id: String,
+    pub seconds: f64,
+}
+
+/// What `validate` says of an incremental model that planned: errors (its
+/// `by` is not a DATE it returns, it reads `$run_date`) and warnings (it
+/// reads neither `$start_date` nor `$end_date`, so it computes every day
+/// whatever days are asked for).
+pub async fn check_model(
+    ctx: &SessionContext,
+    model: &Model,
+    schema: &SchemaRef,
+) -> (Vec<String>, Vec<String>) {
+    let Some(spec) = &model.incremental else {
+        return (Vec::new(), Vec::new());
+    };
+    let file = model.file.display();
+    let mut errors = Vec::new();
+    let mut warnings = Vec::new();
+    match schema.field_with_name(&spec.by) {
+        Ok(field) if field.data_type() == &DataType::Date32 => {}
+        Ok(field) => errors.push(format!(
+            "{file}: incremental.by is {}, a {} column; it must be a DATE",
+            spec.by,
+            field.data_type()
+        )),
+        Err(_) => errors.push(format!(
+            "{file}: incremental.by is {}, which {} does not return",
+            spec.by, model.name
+        )),
+    }
+    let read = match ctx.state().create_logical_plan(&model.sql).await {
+        Ok(plan) => plan.get_parameter_names().unwrap_or_default(),
+        Err(_) => Default::default(),
+    };
+    if read.contains("$run_date") {
+        errors.push(format!(
+            "{file}: {} is incremental and reads $run_date: read $end_date (the last day it \
+             computes) instead",
+            model.name
+        ));
+    }
+    if !read.contains("$start_date") && !read.contains("$end_date") {
+        warnings.push(format!(
+            "{file}: {} is incremental but reads neither $start_date nor $end_date: it computes \
+             every day each time, and keeps only the days asked for",
+            model.name
+        ));
+    }
+    (errors, warnings)
+}
+
+/// The folder of an incremental model's months.
+pub fn folder(models_dir: &str, name: &str) -> String {
+    format!("{models_dir}/{name}")
+}
+
+fn state_object(models_dir: &str, name: &str) -> String {
+    format!("{}/state.json", folder(models_dir, name))
+}
+
+fn month_object(models_dir: &str, name: &str, month: NaiveDate) -> String {
+    format!(
+        "{}/{}.parquet",
+        folder(models_dir, name),
+        month.format("%Y-%m")
+    )
+}
+
+fn empty_object(models_dir: &str, name: &str) -> String {
+    format!("{}/empty.parquet", folder(models_dir, name))
+}
+
+/// The first day of `day`'s month.
+fn month_of(day: NaiveDate) -> NaiveDate {
+    day.with_day(1).expect("every month has a first day")
+}
+
+/// The state of a model kept in `models_dir`; `None` when there is none,
+/// or it cannot be read (the days are then all computed again).
+pub async fn load_state(warehouse: &Location, models_dir: &str, name: &str) -> Option<State> {
+    let object = state_object(models_dir, name);
+    let bytes = match warehouse.get_opt(&warehouse.path(&object)).await {
+        Ok(bytes) => bytes?,
+        Err(e) => {
+            tracing::warn!(model = %name, error = %e, "cannot read {object}; computing every day");
+            return None;
+        }
+    };
+    match serde_json::from_slice::<State>(&bytes) {
+        Ok(state) if state.format_version <= STATE_VERSION => Some(state),
+        Ok(state) => {
+            tracing::warn!(model = %name, "{object} is in format {}, newer than this release's; computing every day", state.format_version);
+            None
+        }
+        Err(e) => {
+            tracing::warn!(model = %name, error = %e, "{object} does not parse; computing every day");
+            None
+        }
+    }
+}
+
+/// Registers the model's months as table `name`.
+pub async fn register(
+    ctx: &SessionContext,
+    warehouse: &Location,
+    models_dir: &str,
+    name: &str,
+) -> Result<(), DataFusionError> {
+    register_as(ctx, warehouse, models_dir, name, name).await
+}
+
+/// Registers model `name`'s months as table `table`.
+async fn register_as(
+    ctx: &SessionContext,
+    warehouse: &Location,
+    models_dir: &str,
+    name: &str,
+    table: &str,
+) -> Result<(), DataFusionError> {
+    let url = warehouse.folder_url(&folder(models_dir, name));
+    let options =
+        ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+    ctx.deregister_table(table)?;
+    ctx.register_listing_table(table, url, options, None, None)
+        .await
+}
+
+/// One incremental model's computation in a run.
+pub struct Computation<'a> {
+    pub ctx: &'a SessionContext,
+    pub warehouse: &'a Location,
+    pub model: &'a Model,
+    pub spec: &'a IncrementalSpec,
+    /// The run's parameters; `start_date` and `end_date` are set per range.
+    pub params: &'a HashMap<String, ScalarValue>,
+    pub models_dir: &'a str,
+    pub stamp: &'a Stamp,
+    pub schema: SchemaRef,
+    /// models.yml's key of the model (its unique test).
+    pub key: Option<&'a [String]>,
+    /// The tables it reads, with their fingerprints now.
+    pub inputs: &'a BTreeMap<String, Option<String>>,
+    pub raw: &'a RawTables,
+    /// What this run changed of the incremental models it reads.
+    pub upstream: &'a BTreeMap<String, Touched>,
+    pub run_date: NaiveDate,
+    /// Its fingerprint without inputs and days.
+    pub definition: String,
+    pub fingerprint: Option<String>,
+    /// Compute every day whatever the state says (`--full-refresh`).
+    pub full: bool,
+}
+
+/// What a computation wrote.
+pub struct Written {
+    pub rows: u64,
+    pub bytes: u64,
+    pub touched: Touched,
+}
+
+impl Computation<'_> {
+    fn fail(&self, e: impl std::fmt::Display) -> DataFusionError {
+        DataFusionError::Execution(format!("{} (incremental): {e}", self.model.name))
+    }
+
+    /// Computes the days that changed (or every day), replaces their months
+    /// and records the state.
+    pub async fn run(&self) -> Result<Written, DataFusionError> {
+        let started = std::time::Instant::now();
+        self.check_by()?;
+        let previous = match self.full {
+            true => None,
+            false => load_state(self.warehouse, self.models_dir, &self.model.name).await,
+        };
+        let touched = match &previous {
+            Some(state) => self.changed_days(state).await?,
+            None => Touched::All,
+        };
+        let bytes = match &touched {
+            Touched::Nothing => 0,
+            Touched::All => self.compute_all().await?,
+            Touched::Days(days) => self.compute_days(days).await?,
+        };
+        if let Touched::Days(days) = &touched {
+            tracing::info!(model = %self.model.name, days = days.len(), "computed the days that changed");
+        }
+        let seconds = match (&touched, &previous) {
+            (Touched::Nothing, Some(state)) => state.seconds,
+            _ => started.elapsed().as_secs_f64(),
+        };
+        self.save_state(seconds).await?;
+        register(self.ctx, self.warehouse, self.models_dir, &self.model.name).await?;
+        let rows = self.count_rows().await?;
+        Ok(Written {
+            rows,
+            bytes,
+            touched,
+        })
+    }
+
+    /// `by` must be a DATE column of the result.
+    fn check_by(&self) -> Result<(), DataFusionError> {
+        let by = &self.spec.by;
+        match self.schema.field_with_name(by) {
+            Ok(field) if field.data_type() == &DataType::Date32 => Ok(()),
+            Ok(field) => Err(self.fail(format!(
+                "incremental.by names {by}, a {} column; it must be a DATE",
+                field.data_type()
+            ))),
+            Err(_) => Err(self.fail(format!(
+                "incremental.by names {by}, which the model does not return"
+            ))),
+        }
+    }
+
+    /// The days whose rows may differ from the kept ones, or `All`.
+    async fn changed_days(&self, state: &State) -> Result<Touched, DataFusionError> {
+        if state.definition != self.definition || state.run_date > self.run_date {
+            return Ok(Touched::All);
+        }
+        let mut days = BTreeSet::new();
+        // Days that the last run date left out are in now.
+        let mut day = state.run_date.succ_opt();
+        while let Some(d) = day.filter(|d| *d <= self.run_date) {
+            days.insert(d);
+            day = d.succ_opt();
+        }
+        for (table, fingerprint) in self.inputs {
+            if state.inputs.get(table) == Some(fingerprint) {
+                continue;
+            }
+            let read = if let Some(raw) = self.raw.get(table) {
+                self.days_of_new_objects(table, raw, state).await?
+            } else {
+                match self.upstream.get(table) {
+                    Some(Touched::Days(changed)) => Touched::Days(changed.clone()),
+                    Some(Touched::Nothing) => Touched::Days(BTreeSet::new()),
+                    _ => Touched::All,
+                }
+            };
+            match read {
+                Touched::All => return Ok(Touched::All),
+                Touched::Days(changed) => days.extend(self.with_lookback(&changed)),
+                Touched::Nothing => {}
+            }
+        }
+        days.retain(|d| *d <= self.run_date);
+        Ok(match days.is_empty() {
+            true => Touched::Nothing,
+            false => Touched::Days(days),
+        })
+    }
+
+    /// Each day and the `lookback` days after it, whose rows read it.
+    fn with_lookback(&self, days: &BTreeSet<NaiveDate>) -> BTreeSet<NaiveDate> {
+        let mut out = BTreeSet::new();
+        for day in days {
+            let mut d = *day;
+            for _ in 0..=self.spec.lookback {
+                out.insert(d);
+                match d.succ_opt() {
+                    Some(next) => d = next,
+                    None => break,
+                }
+            }
+        }
+        out
+    }
+
+    /// The days of the model's rows that raw objects new since the state
+    /// bring; `All` when an object the state read is gone or changed.
+    async fn days_of_new_objects(
+        &self,
+        table: &str,
+        raw: &super::fingerprint::RawTable,
+        state: &State,
+    ) -> Result<Touched, DataFusionError> {
+        let (Some(now), Some(before)) = (&raw.objects, state.raw_objects.get(table)) else {
+            return Ok(Touched::All);
+        };
+        let now_set: BTreeSet<&RawObject> = now.iter().collect();
+        if before.iter().any(|o| !now_set.contains(o)) {
+            return Ok(Touched::All);
+        }
+        let before_set: BTreeSet<&RawObject> = before.iter().collect();
+        let new: Vec<&RawObject> = now.iter().filter(|o| !before_set.contains(o)).collect();
+        if new.is_empty() {
+            return Ok(Touched::Nothing);
+        }
+        let side = self.side_context(table, raw.schema.clone(), &new).await?;
+        let rows = side
+            .sql_with_options(&self.model.sql, sql_options())
+            .await?
+            .with_param_values(self.range_params(first_day(), self.run_date))?;
+        let rows = rows.collect().await?;
+        let mut days = dates(&rows, &self.spec.by)?;
+        days.extend(self.days_kept_under_keys(&side, rows).await?);
+        Ok(Touched::Days(days))
+    }
+
+    /// A session that sees `table` as only its `new` objects, and every
+    /// other table as the run's session does.
+    async fn side_context(
+        &self,
+        table: &str,
+        schema: SchemaRef,
+        new: &[&RawObject],
+    ) -> Result<SessionContext, DataFusionError> {
+        let side =
+            SessionContext::new_with_config_rt(self.ctx.copied_config(), self.ctx.runtime_env());
+        crate::functions::register(&side);
+        for other in self.inputs.keys().filter(|t| *t != table) {
+            if let Ok(provider) = self.ctx.table_provider(other.as_str()).await {
+                side.register_table(other.as_str(), provider)?;
+            }
+        }
+        let urls = new
+            .iter()
+            .map(|o| ListingTableUrl::parse(format!("{}{}", self.warehouse.url, o.path)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let options =
+            ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+        let config = ListingTableConfig::new_with_multi_paths(urls)
+            .with_listing_options(options)
+            .with_schema(schema);
+        side.register_table(table, Arc::new(ListingTable::try_new(config)?))?;
+        Ok(side)
+    }
+
+    /// The days of kept rows whose key is among `rows`': a later load of
+    /// a key replaces its earlier row, which may be of another day.
+    async fn days_kept_under_keys(
+        &self,
+        side: &SessionContext,
+        rows: Vec<RecordBatch>,
+    ) -> Result<BTreeSet<NaiveDate>, DataFusionError> {
+        let Some(key) = self.key.filter(|k| !k.is_empty()) else {
+            return Ok(BTreeSet::new());
+        };
+        if rows.iter().all(|b| b.num_rows() == 0) {
+            return Ok(BTreeSet::new());
+        }
+        let new = MemTable::try_new(self.schema.clone(), vec![rows])?;
+        side.register_table("__new", Arc::new(new))?;
+        register_as(
+            side,
+            self.warehouse,
+            self.models_dir,
+            &self.model.name,
+            "__kept",
+        )
+        .await?;
+        let keys: Vec<String> = key.iter().map(|k| quote(k)).collect();
+        let on: Vec<String> = keys.iter().map(|k| format!("k.{k} = n.{k}")).collect();
+        let sql = format!(
+            "SELECT DISTINCT k.{by} FROM __kept AS k JOIN (SELECT DISTINCT {keys} FROM __new) AS n ON {on}",
+            by = quote(&self.spec.by),
+            keys = keys.join(", "),
+            on = on.join(" AND "),
+        );
+        let kept = side.sql(&sql).await?.collect().await?;
+        dates(&kept, &self.spec.by)
+    }
+
+    /// The parameters with the days to compute.
+    fn range_params(&self, start: NaiveDate, end: NaiveDate) -> HashMap<String, ScalarValue> {
+        let mut params = self.params.clone();
+        params.insert("start_date".into(), date_value(start));
+        params.insert("end_date".into(), date_value(end));
+        params
+    }
+
+    /// The model's rows of the days from `start` to `end`.
+    async fn rows_between(
+        &self,
+        start: NaiveDate,
+        end: NaiveDate,
+    ) -> Result<DataFrame, DataFusionError> {
+        let df = self
+            .ctx
+            .sql_with_options(&self.model.sql, sql_options())
+            .await?
+            .with_param_values(self.range_params(start, end))?;
+        let by = col(quote(&self.spec.by));
+        df.filter(
+            by.clone()
+                .gt_eq(lit(date_value(start)))
+                .and(by.lt_eq(lit(date_value(end)))),
+        )
+    }
+
+    /// Every day: the months written anew, the others removed.
+    async fn compute_all(&self) -> Result<u64, DataFusionError> {
+        let df = self
+            .rows_between(first_day(), self.run_date)
+            .await?
+            .sort(vec![col(quote(&self.spec.by)).sort(true, true)])?;
+        let mut stream = df.execute_stream().await?;
+        let mut written = BTreeSet::new();
+        let mut bytes = 0;
+        let mut current: Option<(NaiveDate, ParquetFile)> = None;
+        while let Some(batch) = stream.next().await {
+            let batch = batch?;
+            for (month, part) in split_by_month(&batch, &self.spec.by)? {
+                if current.as_ref().is_none_or(|(m, _)| *m != month) {
+                    if let Some((_, file)) = current.take() {
+                        bytes += self.close(file).await?;
+                    }
+                    current = Some((
+                        month,
+                        self.create(&month_object(self.models_dir, &self.model.name, month))?,
+                    ));
+                    written.insert(month);
+                }
+                let (_, file) = current.as_mut().expect("opened above");
+                file.write(&part).await.map_err(|e| self.fail(e))?;
+            }
+        }
+        if let Some((_, file)) = current.take() {
+            bytes += self.close(file).await?;
+        }
+        bytes += self.write_empty().await?;
+        self.remove_months_except(&written).await?;
+        Ok(bytes)
+    }
+
+    /// The given days: each month holding one is written again, with its
+    /// other days' rows as they were and these days' rows new.
+    async fn compute_days(&self, days: &BTreeSet<NaiveDate>) -> Result<u64, DataFusionError> {
+        let mut new: Vec<RecordBatch> = Vec::new();
+        for (start, end) in ranges(days) {
+            new.extend(self.rows_between(start, end).await?.collect().await?);
+        }
+        let side =
+            SessionContext::new_with_config_rt(self.ctx.copied_config(), self.ctx.runtime_env());
+        let months: BTreeSet<NaiveDate> = days.iter().map(|d| month_of(*d)).collect();
+        let mut by_month: BTreeMap<NaiveDate, Vec<RecordBatch>> = BTreeMap::new();
+        for batch in &new {
+            for (month, part) in split_by_month(batch, &self.spec.by)? {
+                by_month.entry(month).or_default().push(part);
+            }
+        }
+        let mut bytes = 0;
+        for month in months {
+            let object = month_object(self.models_dir, &self.model.name, month);
+            let mut rows = self.kept_rows(&side, &object, days).await?;
+            rows.extend(by_month.remove(&month).unwrap_or_default());
+            if rows.iter().all(|b| b.num_rows() == 0) {
+                self.warehouse
+                    .delete_if_exists(&self.warehouse.path(&object))
+                    .await
+                    .map_err(|e| self.fail(e))?;
+                continue;
+            }
+            let mut file = self.create(&object)?;
+            for batch in rows.iter().filter(|b| b.num_rows() > 0) {
+                file.write(batch).await.map_err(|e| self.fail(e))?;
+            }
+            bytes += self.close(file).await?;
+        }
+        Ok(bytes)
+    }
+
+    /// The rows of a kept month that are not of `days`.
+    async fn kept_rows(
+        &self,
+        side: &SessionContext,
+        object: &str,
+        days: &BTreeSet<NaiveDate>,
+    ) -> Result<Vec<RecordBatch>, DataFusionError> {
+        let exists = self
+            .warehouse
+            .exists(&self.warehouse.path(object))
+            .await
+            .map_err(|e| self.fail(e))?;
+        if !exists {
+            return Ok(Vec::new());
+        }
+        let url = format!("{}{object}", self.warehouse.url);
+        let kept = side.read_parquet(url, Default::default()).await?.filter(
+            col(quote(&self.spec.by))
+                .in_list(days.iter().map(|d| lit(date_value(*d))).collect(), true),
+        )?;
+        kept.collect().await
+    }
+
+    fn create(&self, object: &str) -> Result<ParquetFile, DataFusionError> {
+        let properties = intermediate_writer_properties()
+            .into_builder()
+            .set_key_value_metadata(Some(self.stamp.key_values()))
+            .build();
+        ParquetFile::create_with(
+            self.warehouse,
+            self.warehouse.path(object),
+            self.schema.clone(),
+            properties,
+        )
+        .map_err(|e| self.fail(format!("cannot write {object}: {e}")))
+    }
+
+    async fn close(&self, file: ParquetFile) -> Result<u64, DataFusionError> {
+        let (_, bytes) = file.close().await.map_err(|e| self.fail(e))?;
+        Ok(bytes)
+    }
+
+    /// A file of no rows, so the folder always has the model's schema.
+    async fn write_empty(&self) -> Result<u64, DataFusionError> {
+        let file = self.create(&empty_object(self.models_dir, &self.model.name))?;
+        self.close(file).await
+    }
+
+    /// Removes the month files of months not in `keep`.
+    async fn remove_months_except(
+        &self,
+        keep: &BTreeSet<NaiveDate>,
+    ) -> Result<(), DataFusionError> {
+        let keep: BTreeSet<String> = keep
+            .iter()
+            .map(|m| month_object(self.models_dir, &self.model.name, *m))
+            .collect();
+        let prefix = self
+            .warehouse
+            .path(&folder(self.models_dir, &self.model.name));
+        let listed: Vec<_> = self
+            .warehouse
+            .store
+            .list(Some(&prefix))
+            .try_collect()
+            .await
+            .map_err(|e| self.fail(e))?;
+        for meta in listed {
+            let relative = self.warehouse.relative(&meta.location);
+            let is_month = relative.ends_with(".parquet")
+                && relative != empty_object(self.models_dir, &self.model.name);
+            if is_month && !keep.contains(&relative) {
+                self.warehouse
+                    .delete_if_exists(&meta.location)
+                    .await
+                    .map_err(|e| self.fail(e))?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn save_state(&self, seconds: f64) -> Result<(), DataFusionError> {
+        let raw_objects = self
+            .inputs
+            .keys()
+            .filter_map(|t| Some((t.clone(), self.raw.get(t)?.objects.clone()?)))
+            .collect();
+        let state = State {
+            format_version: STATE_VERSION,
+            definition: self.definition.clone(),
+            run_date: self.run_date,
+            fingerprint: self.fingerprint.clone(),
+            inputs: self.inputs.clone(),
+            raw_objects,
+            run_id: self.stamp.run_id.clone(),
+            seconds,
+        };
+        let json = serde_json::to_string_pretty(&state).expect("a state serialises");
+        let object = state_object(self.models_dir, &self.model.name);
+        self.warehouse
+            .put(&self.warehouse.path(&object), json.into_bytes())
+            .await
+            .map_err(|e| self.fail(e))
+    }
+
+    async fn count_rows(&self) -> Result<u64, DataFusionError> {
+        let count = self
+            .ctx
+            .table(self.model.name.as_str())
+            .await?
+            .count()
+            .await?;
+        Ok(count as u64)
+    }
+}
+
+fn date_value(day: NaiveDate) -> ScalarValue {
+    ScalarValue::Date32(Some(Date32Type::from_naive_date(day)))
+}
+
+/// The distinct days in column `by` of `batches`.
+fn dates(batches: &[RecordBatch], by: &str) -> Result<BTreeSet<NaiveDate>, DataFusionError> {
+    let mut days = BTreeSet::new();
+    for batch in batches {
+        let column = batch
+            .column_by_name(by)
+            .ok_or_else(|| DataFusionError::Execution(format!("the result has no column {by}")))?;
+        let column = column
+            .as_any()
+            .downcast_ref::<Date32Array>()
+            .ok_or_else(|| DataFusionError::Execution(format!("{by} is not a DATE")))?;
+        days.extend(
+            column
+                .iter()
+                .flatten()
+                .filter_map(Date32Type::to_naive_date_opt),
+        );
+    }
+    Ok(days)
+}
+
+/// A batch sorted by `by` (or any batch), cut into the rows of each month.
+/// Rows whose `by` is NULL cannot be kept by day: an error.
+fn split_by_month(
+    batch: &RecordBatch,
+    by: &str,
+) -> Result<Vec<(NaiveDate, RecordBatch)>, DataFusionError> {
+    let column = batch
+        .column_by_name(by)
+        .and_then(|c| c.as_any().downcast_ref::<Date32Array>())
+        .ok_or_else(|| DataFusionError::Execution(format!("{by} is not a DATE column")))?;
+    if column.null_count() > 0 {
+        return Err(DataFusionError::Execution(format!(
+            "{by} is NULL in {} row(s): an incremental model's rows each need a day",
+            column.null_count()
+        )));
+    }
+    let months: Vec<NaiveDate> = column
+        .values()
+        .iter()
+        .map(|d| month_of(Date32Type::to_naive_date_opt(*d).unwrap_or_default()))
+        .collect();
+    let mut parts: BTreeMap<NaiveDate, Vec<u32>> = BTreeMap::new();
+    for (row, month) in months.iter().enumerate() {
+        parts.entry(*month).or_default().push(row as u32);
+    }
+    parts
+        .into_iter()
+        .map(|(month, rows)| {
+            let indices = datafusion::arrow::array::UInt32Array::from(rows);
+            let columns = batch
+                .columns()
+                .iter()
+                .map(|c| datafusion::arrow::compute::take(c.as_ref(), &indices, None))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok((month, RecordBatch::try_new(batch.schema(), columns)?))
+        })
+        .collect()
+}
+
+/// Consecutive days as (first, last) ranges.
+fn ranges(days: &BTreeSet<NaiveDate>) -> Vec<(NaiveDate, NaiveDate)> {
+    let mut out: Vec<(NaiveDate, NaiveDate)> = Vec::new();
+    for day in days {
+        match out.last_mut() {
+            Some((_, last)) if last.succ_opt() == Some(*day) => *last = *day,
+            _ => out.push((*day, *day)),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn days_make_ranges_of_consecutive_days() {
+        let days: BTreeSet<NaiveDate> = ["2026-01-30", "2026-01-31", "2026-02-01", "2026-03-05"]
+            .iter()
+            .map(|s| d(s))
+            .collect();
+        assert_eq!(
+            ranges(&days),
+            [
+                (d("2026-01-30"), d("2026-02-01")),
+                (d("2026-03-05"), d("2026-03-05"))
+            ]
+        );
+        assert_eq!(ranges(&BTreeSet::new()), []);
+    }
+}

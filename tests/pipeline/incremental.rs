@@ -1,0 +1,288 @@
+//! Incremental models (issue 32, point 2): `incremental: { by, lookback }`
+//! keeps a model day by day and a run computes only the days that changed.
+//! Thirty nightly deliveries (a new day each, some with late rows for
+//! earlier days and corrections of earlier orders) give, after every
+//! night, the same rows in every model and report as a full rebuild of the
+//! same data.
+
+use std::collections::BTreeMap;
+
+use crate::common::{Project, assert_exit, stdout};
+
+const CONFIG: &str = r#"  - name: shop
+    entity: orders
+    format: csv
+    path: orders*.csv
+    columns: { order_id: id, customer_id: cid, ordered_at: at, amount: amount }
+"#;
+
+/// The latest load of an order wins. Only the orders with a load on the
+/// days asked for are read, each with all its loads: a later load may
+/// have moved it to another day (then it is no longer of these days).
+const STG_ORDERS: &str = "SELECT order_id, customer_id, amount, order_date
+FROM (
+    SELECT *, CAST(ordered_at AS DATE) AS order_date,
+        LAG(order_id) OVER (ORDER BY order_id, _loaded_at DESC, _file DESC, _row DESC) AS previous
+    FROM raw_orders
+    WHERE order_id IN (
+        SELECT order_id FROM raw_orders
+        WHERE CAST(ordered_at AS DATE) BETWEEN $start_date AND $end_date
+    )
+)
+WHERE previous IS DISTINCT FROM order_id";
+
+const DAILY: &str = "SELECT order_date, count(*) AS orders, sum(amount) AS revenue
+FROM stg_orders
+WHERE order_date BETWEEN $start_date AND $end_date
+GROUP BY order_date";
+
+/// Each day's revenue over it and the two days before: its rows read
+/// two days back (lookback 2).
+const ROLLING: &str = "SELECT d.order_date, sum(o.amount) AS revenue_3d
+FROM (SELECT DISTINCT order_date FROM stg_orders
+      WHERE order_date BETWEEN $start_date AND $end_date) AS d
+JOIN stg_orders AS o
+  ON o.order_date BETWEEN CAST(d.order_date - INTERVAL '2 days' AS DATE) AND d.order_date
+GROUP BY d.order_date";
+
+const MODELS_YML: &str = "models:
+  - name: stg_orders
+    incremental: { by: order_date }
+    columns:
+      - name: order_id
+        tests: [unique, not_null]
+  - name: int_daily
+    incremental: { by: order_date }
+  - name: int_rolling
+    incremental: { by: order_date, lookback: 2 }
+  - name: revenue
+    columns:
+      - name: customer_id
+        tests: [unique]
+";
+
+fn project() -> Project {
+    let p = Project::new();
+    p.config(CONFIG);
+    p.write("queries/staging/stg_orders.sql", STG_ORDERS);
+    p.write("queries/intermediate/int_daily.sql", DAILY);
+    p.write("queries/intermediate/int_rolling.sql", ROLLING);
+    p.write(
+        "queries/reports/revenue.sql",
+        "SELECT customer_id, sum(amount) AS revenue, count(*) AS orders FROM stg_orders GROUP BY customer_id",
+    );
+    p.write(
+        "queries/reports/daily.sql",
+        "SELECT d.order_date, d.orders, d.revenue, r.revenue_3d
+FROM int_daily AS d JOIN int_rolling AS r ON r.order_date = d.order_date",
+    );
+    p.write("queries/models.yml", MODELS_YML);
+    p
+}
+
+/// Every model's rows, sorted, as text.
+fn tables(p: &Project) -> BTreeMap<&'static str, Vec<String>> {
+    ["stg_orders", "int_daily", "int_rolling", "revenue", "daily"]
+        .into_iter()
+        .map(|t| (t, p.model_csv(&format!("SELECT * FROM {t} ORDER BY 1, 2"))))
+        .collect()
+}
+
+/// The last run's days computed per model (`all`, or the days).
+fn days_computed(p: &Project) -> BTreeMap<String, String> {
+    let record: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(p.warehouse().join("_runs/latest.json")).unwrap(),
+    )
+    .unwrap();
+    record["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| !m["days_computed"].is_null())
+        .map(|m| {
+            let days = match &m["days_computed"] {
+                serde_json::Value::String(s) => s.clone(),
+                days => days
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|d| d.as_str().unwrap())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            };
+            (m["model"].as_str().unwrap().to_string(), days)
+        })
+        .collect()
+}
+
+/// The orders of day `n` of October 2026: a few, by customers C1..C4.
+fn orders_of(day: u32) -> String {
+    (0..(day % 3 + 1))
+        .map(|k| {
+            format!(
+                "o{day:02}{k},C{},2026-10-{day:02}T10:00:00Z,{}\n",
+                (day + k) % 4 + 1,
+                day * 10 + k
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn thirty_nights_equal_a_full_rebuild_after_every_night() {
+    let nightly = project();
+    let rebuilt = project();
+    let land = |name: &str, rows: &str| {
+        let text = format!("id,cid,at,amount\n{rows}");
+        nightly.land(name, &text);
+        rebuilt.land(name, &text);
+    };
+    land("orders-base.csv", &orders_of(1));
+    assert_exit(&nightly.configured(&["run", "--date", "2026-10-01"]), 0);
+    assert_exit(&rebuilt.configured(&["run", "--date", "2026-10-01"]), 0);
+    assert_eq!(days_computed(&nightly)["stg_orders"], "all");
+    for day in 2..=31u32 {
+        let mut rows = orders_of(day);
+        match day {
+            // A late order of an earlier day.
+            9 => rows.push_str("late9,C2,2026-10-04T08:00:00Z,500\n"),
+            // A correction of an earlier order (a later load wins).
+            15 => rows.push_str("o050,C2,2026-10-05T10:00:00Z,1\n"),
+            // A correction that moves an order to another day: its old
+            // day loses it.
+            20 => rows.push_str("o100,C3,2026-10-12T10:00:00Z,100\n"),
+            _ => {}
+        }
+        land(&format!("orders-{day:02}.csv"), &rows);
+        let date = format!("2026-10-{day:02}");
+        assert_exit(&nightly.configured(&["run", "--date", &date]), 0);
+        assert_exit(
+            &rebuilt.configured(&["run", "--date", &date, "--full-refresh"]),
+            0,
+        );
+        assert_eq!(
+            tables(&nightly),
+            tables(&rebuilt),
+            "after the night of {date}"
+        );
+        let computed = days_computed(&nightly);
+        let expected_stg = match day {
+            9 => format!("2026-10-04 {date}"),
+            15 => format!("2026-10-05 {date}"),
+            20 => format!("2026-10-10 2026-10-12 {date}"),
+            _ => date.clone(),
+        };
+        assert_eq!(computed["stg_orders"], expected_stg, "night {date}");
+        assert_eq!(computed["int_daily"], expected_stg, "night {date}");
+    }
+    // A night that lands nothing reuses the kept days.
+    let out = nightly.configured(&["run", "--date", "2026-10-31"]);
+    assert_exit(&out, 0);
+    assert!(
+        stdout(&out).contains("stg_orders                   reused"),
+        "{}",
+        stdout(&out)
+    );
+    // Thirty-one days in one month's file, and the schema's.
+    let folder = nightly.warehouse().join("_state/models/stg_orders");
+    let mut files: Vec<String> = std::fs::read_dir(folder)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    files.sort();
+    assert_eq!(files, ["2026-10.parquet", "empty.parquet", "state.json"]);
+}
+
+#[test]
+fn validate_refuses_what_cannot_be_kept_by_day() {
+    let p = project();
+    let validate = |models_yml: &str, sql: Option<&str>| {
+        p.write("queries/models.yml", models_yml);
+        p.write("queries/intermediate/int_daily.sql", sql.unwrap_or(DAILY));
+        let out = p.configured(&["validate", "--date", "2026-10-31"]);
+        format!("{}{}", stdout(&out), crate::common::stderr(&out))
+    };
+    let report = validate(
+        &format!("{MODELS_YML}  - name: daily\n    incremental: {{ by: order_date }}\n"),
+        None,
+    );
+    assert!(
+        report.contains(
+            "models.yml: daily is a report, and reports are published whole: make a model it \
+             reads incremental instead"
+        ),
+        "{report}"
+    );
+    let not_a_date = validate(
+        &MODELS_YML.replace(
+            "int_daily\n    incremental: { by: order_date }",
+            "int_daily\n    incremental: { by: orders }",
+        ),
+        None,
+    );
+    assert!(
+        not_a_date.contains("incremental.by is orders, a Int64 column; it must be a DATE"),
+        "{not_a_date}"
+    );
+    let run_date = validate(MODELS_YML, Some(&DAILY.replace("$end_date", "$run_date")));
+    assert!(
+        run_date.contains("int_daily is incremental and reads $run_date: read $end_date"),
+        "{run_date}"
+    );
+    assert_exit(&p.configured(&["validate", "--date", "2026-10-31"]), 2);
+    let whole = validate(
+        MODELS_YML,
+        Some(
+            "SELECT order_date, count(*) AS orders, sum(amount) AS revenue FROM stg_orders GROUP BY order_date",
+        ),
+    );
+    assert!(
+        whole.contains("int_daily is incremental but reads neither $start_date nor $end_date"),
+        "{whole}"
+    );
+    assert_exit(&p.configured(&["validate", "--date", "2026-10-31"]), 0);
+}
+
+/// A model that is not kept by day changing under an incremental one
+/// computes every day of it; so does a change to its own SQL.
+#[test]
+fn a_change_it_cannot_place_computes_every_day() {
+    let p = project();
+    p.write(
+        "queries/intermediate/int_customers.sql",
+        "SELECT DISTINCT customer_id FROM stg_orders",
+    );
+    p.write(
+        "queries/intermediate/int_daily.sql",
+        "SELECT o.order_date, count(*) AS orders, sum(o.amount) AS revenue
+FROM stg_orders AS o JOIN int_customers AS c ON c.customer_id = o.customer_id
+WHERE o.order_date BETWEEN $start_date AND $end_date
+GROUP BY o.order_date",
+    );
+    p.land(
+        "orders-1.csv",
+        format!("id,cid,at,amount\n{}", orders_of(1)),
+    );
+    assert_exit(&p.configured(&["run", "--date", "2026-10-01"]), 0);
+    p.land(
+        "orders-2.csv",
+        format!("id,cid,at,amount\n{}", orders_of(2)),
+    );
+    assert_exit(&p.configured(&["run", "--date", "2026-10-02"]), 0);
+    let computed = days_computed(&p);
+    assert_eq!(computed["stg_orders"], "2026-10-02");
+    assert_eq!(computed["int_daily"], "all");
+    p.write(
+        "queries/staging/stg_orders.sql",
+        &STG_ORDERS.replace(
+            "SELECT order_id, customer_id, amount, order_date",
+            "SELECT order_id, customer_id, amount * 2 AS amount, order_date",
+        ),
+    );
+    assert_exit(&p.configured(&["run", "--date", "2026-10-02"]), 0);
+    assert_eq!(days_computed(&p)["stg_orders"], "all");
+    assert_eq!(
+        p.model_csv("SELECT sum(revenue) AS r FROM revenue"),
+        ["r", &format!("{}.0", 2 * (10 + 11 + 20 + 21 + 22))]
+    );
+}
