@@ -564,8 +564,9 @@ async fn run_incremental(
             )));
         }
         Some(mut facts) => {
-            facts.params.remove("start_date");
-            facts.params.remove("end_date");
+            for range in ["start_date", "end_date", "all_days"] {
+                facts.params.remove(range);
+            }
             fingerprint::model(&facts, &Fingerprints::new())
         }
         None => None,

@@ -478,6 +478,10 @@ impl Computation<'_> {
         let mut params = self.params.clone();
         params.insert("start_date".into(), date_value(start));
         params.insert("end_date".into(), date_value(end));
+        params.insert(
+            "all_days".into(),
+            ScalarValue::Boolean(Some(start == first_day())),
+        );
         params
     }
 

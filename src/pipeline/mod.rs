@@ -301,6 +301,7 @@ pub fn parameters(
         "end_date".into(),
         ScalarValue::Date32(Some(Date32Type::from_naive_date(run_date))),
     );
+    params.insert("all_days".into(), ScalarValue::Boolean(Some(true)));
     params.insert(
         "timezone".into(),
         ScalarValue::Utf8(Some(config.run.timezone.clone())),
