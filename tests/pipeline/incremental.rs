@@ -19,12 +19,13 @@ const CONFIG: &str = r#"  - name: shop
 /// The latest load of an order wins. Only the orders with a load on the
 /// days asked for are read, each with all its loads: a later load may
 /// have moved it to another day (then it is no longer of these days).
+/// When every day is asked for, every order is read without looking.
 const STG_ORDERS: &str = "SELECT order_id, customer_id, amount, order_date
 FROM (
     SELECT *, CAST(ordered_at AS DATE) AS order_date,
         LAG(order_id) OVER (ORDER BY order_id, _loaded_at DESC, _file DESC, _row DESC) AS previous
     FROM raw_orders
-    WHERE order_id IN (
+    WHERE $all_days OR order_id IN (
         SELECT order_id FROM raw_orders
         WHERE CAST(ordered_at AS DATE) BETWEEN $start_date AND $end_date
     )
