@@ -428,7 +428,7 @@ fn finished(model: &Model, result: Result<Built, String>, seconds: f64) -> Model
         fingerprint: built.fingerprint,
         days_computed: match (&model.incremental, &built.reused, built.touched) {
             (Some(_), None, Touched::All) => Some(DaysComputed::All("all")),
-            (Some(_), None, Touched::Days(days)) => {
+            (Some(_), None, Touched::Days { days, .. }) => {
                 Some(DaysComputed::Days(days.into_iter().collect()))
             }
             (Some(_), None, Touched::Nothing) => Some(DaysComputed::Days(Vec::new())),

@@ -60,7 +60,11 @@ pub fn first_day() -> NaiveDate {
 pub enum Touched {
     /// Its result is the one before (reused).
     Nothing,
-    Days(BTreeSet<NaiveDate>),
+    /// These days changed since its result of fingerprint `since`.
+    Days {
+        days: BTreeSet<NaiveDate>,
+        since: Option<String>,
+    },
     /// Any day: computed whole, or not kept by day.
     #[default]
     All,
@@ -287,21 +291,35 @@ impl Computation<'_> {
             Some(state) => self.changed_days(state).await?,
             None => Touched::All,
         };
+
         let bytes = match &touched {
             Touched::Nothing => 0,
             Touched::All => self.compute_all().await?,
-            Touched::Days(days) => self.compute_days(days).await?,
+            Touched::Days { days, .. } => self.compute_days(days).await?,
         };
-        if let Touched::Days(days) = &touched {
+        if let Touched::Days { days, .. } = &touched {
             tracing::info!(model = %self.model.name, days = days.len(), "computed the days that changed");
         }
         let seconds = match (&touched, &previous) {
             (Touched::Nothing, Some(state)) => state.seconds,
             _ => started.elapsed().as_secs_f64(),
         };
+        // Killed here, the months are this run's and the state the last
+        // run's: the next run computes these days again from it.
+        crate::kill_point::reached("incremental-days-written");
         self.save_state(seconds).await?;
         register(self.ctx, self.warehouse, self.models_dir, &self.model.name).await?;
         let rows = self.count_rows().await?;
+        // Readers of this model are told what changed since its last result.
+        let since = previous.as_ref().and_then(|s| s.fingerprint.clone());
+        let touched = match touched {
+            Touched::All => Touched::All,
+            Touched::Nothing => Touched::Days {
+                days: BTreeSet::new(),
+                since,
+            },
+            Touched::Days { days, .. } => Touched::Days { days, since },
+        };
         Ok(Written {
             rows,
             bytes,
@@ -343,22 +361,31 @@ impl Computation<'_> {
             let read = if let Some(raw) = self.raw.get(table) {
                 self.days_of_new_objects(table, raw, state).await?
             } else {
+                // The days a model changed this run are what changed for
+                // this one only if this one's state read that model's last
+                // result: after a run killed between the two, it did not.
                 match self.upstream.get(table) {
-                    Some(Touched::Days(changed)) => Touched::Days(changed.clone()),
-                    Some(Touched::Nothing) => Touched::Days(BTreeSet::new()),
+                    Some(Touched::Days { days, since })
+                        if since.is_some() && state.inputs.get(table) == Some(since) =>
+                    {
+                        Touched::Days {
+                            days: days.clone(),
+                            since: None,
+                        }
+                    }
                     _ => Touched::All,
                 }
             };
             match read {
                 Touched::All => return Ok(Touched::All),
-                Touched::Days(changed) => days.extend(self.with_lookback(&changed)),
+                Touched::Days { days: changed, .. } => days.extend(self.with_lookback(&changed)),
                 Touched::Nothing => {}
             }
         }
         days.retain(|d| *d <= self.run_date);
         Ok(match days.is_empty() {
             true => Touched::Nothing,
-            false => Touched::Days(days),
+            false => Touched::Days { days, since: None },
         })
     }
 
@@ -406,7 +433,7 @@ impl Computation<'_> {
         let rows = rows.collect().await?;
         let mut days = dates(&rows, &self.spec.by)?;
         days.extend(self.days_kept_under_keys(&side, rows).await?);
-        Ok(Touched::Days(days))
+        Ok(Touched::Days { days, since: None })
     }
 
     /// A session that sees `table` as only its `new` objects, and every

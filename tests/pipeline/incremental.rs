@@ -294,3 +294,56 @@ GROUP BY o.order_date",
         ["r", &format!("{}.0", 2 * (10 + 11 + 20 + 21 + 22))]
     );
 }
+
+/// A run killed after it wrote an incremental model's days and before it
+/// recorded them (or after some models were materialised) leaves a
+/// warehouse the next plain run brings to a full rebuild's rows.
+#[test]
+fn a_night_killed_midway_is_set_right_by_the_next() {
+    use std::os::unix::process::ExitStatusExt;
+    for kill_at in [
+        "incremental-days-written:1",
+        "incremental-days-written:3",
+        "model-materialised:1",
+    ] {
+        let nightly = project();
+        let rebuilt = project();
+        let land = |name: &str, rows: &str| {
+            let text = format!("id,cid,at,amount\n{rows}");
+            nightly.land(name, &text);
+            rebuilt.land(name, &text);
+        };
+        land("orders-01.csv", &orders_of(1));
+        assert_exit(&nightly.configured(&["run", "--date", "2026-10-01"]), 0);
+        land(
+            "orders-02.csv",
+            &format!("{}o010,C3,2026-10-01T10:00:00Z,99\n", orders_of(2)),
+        );
+        let killed = nightly.advocacy_env(
+            &["run", "--config", "config.yaml", "--date", "2026-10-02"],
+            &[("ADVOCACY_KILL_AT", kill_at)],
+        );
+        assert_eq!(killed.status.signal(), Some(9), "{kill_at}");
+        assert_exit(&nightly.configured(&["run", "--date", "2026-10-02"]), 0);
+        assert_exit(
+            &rebuilt.configured(&["run", "--date", "2026-10-02", "--full-refresh"]),
+            0,
+        );
+        assert_eq!(tables(&nightly), tables(&rebuilt), "killed at {kill_at}");
+        // Killed before stg_orders recorded its days, the next run finds
+        // them again; killed after, a model whose state is older than what
+        // it reads computes every day.
+        let expected = match kill_at {
+            "incremental-days-written:1" => Some("2026-10-01 2026-10-02"),
+            "incremental-days-written:3" => Some("all"),
+            _ => None,
+        };
+        assert_eq!(
+            days_computed(&nightly)
+                .get("int_rolling")
+                .map(String::as_str),
+            expected,
+            "killed at {kill_at}"
+        );
+    }
+}
