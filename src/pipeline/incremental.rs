@@ -355,6 +355,10 @@ impl Computation<'_> {
             day = d.succ_opt();
         }
         for (table, fingerprint) in self.inputs {
+            // An input whose fingerprint is unknown may have changed anywhere.
+            if fingerprint.is_none() {
+                return Ok(Touched::All);
+            }
             if state.inputs.get(table) == Some(fingerprint) {
                 continue;
             }
