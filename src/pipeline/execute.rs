@@ -67,10 +67,10 @@ async fn register_last_result(
 ) -> Result<Option<Option<String>>, DataFusionError> {
     let name = model.name.as_str();
     if model.incremental.is_some() {
-        let Some(state) = incremental::load_state(warehouse, STATE_MODELS, name).await else {
+        let Some(state) = incremental::load_state(warehouse, STATE_MODELS, name).await? else {
             return Ok(None);
         };
-        incremental::register(ctx, warehouse, STATE_MODELS, name).await?;
+        incremental::register(ctx, warehouse, &state, name, None).await?;
         return Ok(Some(state.fingerprint));
     }
     let materialised = materialised_path(name);
@@ -572,11 +572,18 @@ async fn run_incremental(
         None => None,
     };
     if let (Some(dir), Some(fingerprint)) = (&job.reuse_from, &fingerprint)
-        && let Some(state) = incremental::load_state(&job.warehouse, dir, &model.name).await
+        && let Some(state) = incremental::load_state(&job.warehouse, dir, &model.name).await?
         && state.fingerprint.as_deref() == Some(fingerprint.as_str())
         && state.definition == definition.clone().unwrap_or_default()
     {
-        incremental::register(&job.ctx, &job.warehouse, dir, &model.name).await?;
+        incremental::register(
+            &job.ctx,
+            &job.warehouse,
+            &state,
+            &model.name,
+            Some(schema.clone()),
+        )
+        .await?;
         let rows = job.ctx.table(model.name.as_str()).await?.count().await? as u64;
         return Ok(Built {
             rows,
@@ -587,6 +594,7 @@ async fn run_incremental(
                 run_date: Some(state.run_date),
                 run_id: Some(state.run_id),
                 seconds: Some(state.seconds),
+                in_place: *dir == job.models_dir,
             }),
             touched: Touched::Nothing,
             ..Built::default()
@@ -694,6 +702,7 @@ async fn reuse(job: &Job, dir: &str, fingerprint: &str) -> Result<Option<Built>,
         rows: u64::try_from(footer.file_metadata().num_rows()).unwrap_or(0),
         fingerprint: Some(fingerprint.to_string()),
         reused: Some(Reused {
+            in_place: dir == job.models_dir,
             object: relative,
             run_date: made_by.as_ref().map(|s| s.run_date),
             run_id: made_by.map(|s| s.run_id),

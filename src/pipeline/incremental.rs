@@ -1,9 +1,12 @@
 //! Incremental models: `incremental: { by: <date column>, lookback: <days> }`
 //! in models.yml, the shape of SQLMesh's incremental-by-time-range. Such a
 //! model is kept as one Parquet object per month of `by` under
-//! `<models>/<name>/` (`2026-10.parquet`, and `empty.parquet`, which holds
-//! no rows but the schema), with `state.json` saying what the days were
-//! computed from. A run computes only the days that may have changed, and
+//! `<models>/<name>/` (`2026-10.<run id>.parquet`, and an object of no
+//! rows that holds the schema), with `state.json` naming the objects in
+//! force and saying what their days were computed from. A run writes the
+//! months it changes under its own run id and then replaces `state.json`
+//! (one put): until then readers, and a run after a kill, see the months
+//! before. A run computes only the days that may have changed, and
 //! replaces them in their months:
 //!
 //! - the days after the last run date, up to this one;
@@ -26,7 +29,6 @@ use chrono::{Datelike, NaiveDate};
 use datafusion::arrow::array::{Array, Date32Array, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, Date32Type, SchemaRef};
 use datafusion::common::ScalarValue;
-use datafusion::datasource::MemTable;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
@@ -49,9 +51,20 @@ pub use super::spec::IncrementalSpec;
 /// The format of `state.json`.
 const STATE_VERSION: u32 = 1;
 
+/// More separate runs of changed days than this (a night of corrections
+/// scattered over the years) compute every day instead: each run of days
+/// is a query of its own.
+const MAX_RANGES: usize = 16;
+
 /// The first day a computation of every day asks for (`$start_date`).
 pub fn first_day() -> NaiveDate {
     NaiveDate::from_ymd_opt(1, 1, 1).expect("a valid date")
+}
+
+/// A day after any day of data: where looking for the rows of new objects
+/// ends (`$end_date`).
+fn last_day() -> NaiveDate {
+    NaiveDate::from_ymd_opt(9999, 12, 31).expect("a valid date")
 }
 
 /// The days of a model a run changed, for the incremental models that
@@ -90,10 +103,30 @@ pub fn check_specs(project: &super::Project) -> Vec<String> {
                  reads incremental instead",
                 spec.name
             )),
+            // A later load of a raw row replaces the earlier one, maybe of
+            // another day: without a key that day keeps the earlier row.
+            Some(model) if spec.key().is_none() && reads_raw(project, &model.name) => {
+                errors.push(format!(
+                    "models.yml: {} is incremental and reads a raw table, so it needs a key: a \
+                     unique test (a later load of a row may move it to another day)",
+                    spec.name
+                ))
+            }
             Some(_) => {}
         }
     }
     errors
+}
+
+fn reads_raw(project: &super::Project, name: &str) -> bool {
+    let raw: BTreeSet<String> = crate::schema::Entity::ALL
+        .iter()
+        .map(|e| e.table_name())
+        .collect();
+    project
+        .deps
+        .get(name)
+        .is_some_and(|tables| tables.iter().any(|t| raw.contains(t)))
 }
 
 /// What an incremental model's days were computed from.
@@ -114,6 +147,20 @@ pub struct State {
     /// The run that last changed a day, and the seconds it took.
     pub run_id: String,
     pub seconds: f64,
+    /// The object of each month (`2026-10`) in force, relative to the
+    /// warehouse.
+    pub months: BTreeMap<String, String>,
+    /// The object of no rows that holds the schema.
+    pub schema_object: String,
+}
+
+impl State {
+    /// Every object in force.
+    fn objects(&self) -> impl Iterator<Item = &String> {
+        self.months
+            .values()
+            .chain(std::iter::once(&self.schema_object))
+    }
 }
 
 /// What `validate` says of an incremental model that planned: errors (its
@@ -173,16 +220,9 @@ fn state_object(models_dir: &str, name: &str) -> String {
     format!("{}/state.json", folder(models_dir, name))
 }
 
-fn month_object(models_dir: &str, name: &str, month: NaiveDate) -> String {
-    format!(
-        "{}/{}.parquet",
-        folder(models_dir, name),
-        month.format("%Y-%m")
-    )
-}
-
-fn empty_object(models_dir: &str, name: &str) -> String {
-    format!("{}/empty.parquet", folder(models_dir, name))
+/// A month's name in the state (`2026-10`).
+fn month_key(month: NaiveDate) -> String {
+    month.format("%Y-%m").to_string()
 }
 
 /// The first day of `day`'s month.
@@ -190,54 +230,59 @@ fn month_of(day: NaiveDate) -> NaiveDate {
     day.with_day(1).expect("every month has a first day")
 }
 
-/// The state of a model kept in `models_dir`; `None` when there is none,
-/// or it cannot be read (the days are then all computed again).
-pub async fn load_state(warehouse: &Location, models_dir: &str, name: &str) -> Option<State> {
+/// The state of a model kept in `models_dir`; `None` when there is none
+/// (or one of a newer release: the days are then all computed again). A
+/// store that fails is an error: computing every day would hide it.
+pub async fn load_state(
+    warehouse: &Location,
+    models_dir: &str,
+    name: &str,
+) -> Result<Option<State>, DataFusionError> {
     let object = state_object(models_dir, name);
-    let bytes = match warehouse.get_opt(&warehouse.path(&object)).await {
-        Ok(bytes) => bytes?,
-        Err(e) => {
-            tracing::warn!(model = %name, error = %e, "cannot read {object}; computing every day");
-            return None;
-        }
+    let bytes = warehouse
+        .get_opt(&warehouse.path(&object))
+        .await
+        .map_err(|e| DataFusionError::External(Box::new(e)))?;
+    let Some(bytes) = bytes else {
+        return Ok(None);
     };
     match serde_json::from_slice::<State>(&bytes) {
-        Ok(state) if state.format_version <= STATE_VERSION => Some(state),
+        Ok(state) if state.format_version <= STATE_VERSION => Ok(Some(state)),
         Ok(state) => {
             tracing::warn!(model = %name, "{object} is in format {}, newer than this release's; computing every day", state.format_version);
-            None
+            Ok(None)
         }
         Err(e) => {
             tracing::warn!(model = %name, error = %e, "{object} does not parse; computing every day");
-            None
+            Ok(None)
         }
     }
 }
 
-/// Registers the model's months as table `name`.
+/// Registers the objects a state names as table `table`: with `schema`
+/// when the caller has it, else the one the objects carry (read as the
+/// session reads Parquet, so text stays text).
 pub async fn register(
     ctx: &SessionContext,
     warehouse: &Location,
-    models_dir: &str,
-    name: &str,
-) -> Result<(), DataFusionError> {
-    register_as(ctx, warehouse, models_dir, name, name).await
-}
-
-/// Registers model `name`'s months as table `table`.
-async fn register_as(
-    ctx: &SessionContext,
-    warehouse: &Location,
-    models_dir: &str,
-    name: &str,
+    state: &State,
     table: &str,
+    schema: Option<SchemaRef>,
 ) -> Result<(), DataFusionError> {
-    let url = warehouse.folder_url(&folder(models_dir, name));
-    let options =
-        ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+    let urls = state
+        .objects()
+        .map(|o| ListingTableUrl::parse(format!("{}{o}", warehouse.url)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let format = ParquetFormat::default().with_options(ctx.state().table_options().parquet.clone());
+    let options = ListingOptions::new(Arc::new(format)).with_file_extension(".parquet");
+    let config = ListingTableConfig::new_with_multi_paths(urls).with_listing_options(options);
+    let config = match schema {
+        Some(schema) => config.with_schema(schema),
+        None => config.infer_schema(&ctx.state()).await?,
+    };
     ctx.deregister_table(table)?;
-    ctx.register_listing_table(table, url, options, None, None)
-        .await
+    ctx.register_table(table, Arc::new(ListingTable::try_new(config)?))?;
+    Ok(())
 }
 
 /// One incremental model's computation in a run.
@@ -278,24 +323,32 @@ impl Computation<'_> {
         DataFusionError::Execution(format!("{} (incremental): {e}", self.model.name))
     }
 
-    /// Computes the days that changed (or every day), replaces their months
-    /// and records the state.
+    /// Computes the days that changed (or every day), writes their months
+    /// anew and records the state.
     pub async fn run(&self) -> Result<Written, DataFusionError> {
         let started = std::time::Instant::now();
         self.check_by()?;
         let previous = match self.full {
             true => None,
-            false => load_state(self.warehouse, self.models_dir, &self.model.name).await,
+            false => load_state(self.warehouse, self.models_dir, &self.model.name).await?,
         };
         let touched = match &previous {
             Some(state) => self.changed_days(state).await?,
             None => Touched::All,
         };
-
-        let bytes = match &touched {
-            Touched::Nothing => 0,
-            Touched::All => self.compute_all().await?,
-            Touched::Days { days, .. } => self.compute_days(days).await?,
+        let touched = match touched {
+            Touched::Days { days, .. } if ranges(&days).len() > MAX_RANGES => Touched::All,
+            other => other,
+        };
+        let (months, schema_object, bytes) = match (&touched, &previous) {
+            (Touched::Nothing, Some(state)) => {
+                (state.months.clone(), state.schema_object.clone(), 0)
+            }
+            (Touched::Days { days, .. }, Some(state)) => {
+                let (months, bytes) = self.compute_days(state, days).await?;
+                (months, state.schema_object.clone(), bytes)
+            }
+            _ => self.compute_all().await?,
         };
         if let Touched::Days { days, .. } = &touched {
             tracing::info!(model = %self.model.name, days = days.len(), "computed the days that changed");
@@ -304,11 +357,19 @@ impl Computation<'_> {
             (Touched::Nothing, Some(state)) => state.seconds,
             _ => started.elapsed().as_secs_f64(),
         };
-        // Killed here, the months are this run's and the state the last
-        // run's: the next run computes these days again from it.
+        // Killed here, the new months are written and not in force: the
+        // next run starts from the state before, and computes them again.
         crate::kill_point::reached("incremental-days-written");
-        self.save_state(seconds).await?;
-        register(self.ctx, self.warehouse, self.models_dir, &self.model.name).await?;
+        let state = self.save_state(months, schema_object, seconds).await?;
+        self.remove_unused(&state, previous.as_ref()).await;
+        register(
+            self.ctx,
+            self.warehouse,
+            &state,
+            &self.model.name,
+            Some(self.schema.clone()),
+        )
+        .await?;
         let rows = self.count_rows().await?;
         // Readers of this model are told what changed since its last result.
         let since = previous.as_ref().and_then(|s| s.fingerprint.clone());
@@ -430,13 +491,35 @@ impl Computation<'_> {
             return Ok(Touched::Nothing);
         }
         let side = self.side_context(table, raw.schema.clone(), &new).await?;
+        // The model's rows of the new objects whatever their day: a load
+        // may move a row past the run date.
         let rows = side
             .sql_with_options(&self.model.sql, sql_options())
             .await?
-            .with_param_values(self.range_params(first_day(), self.run_date))?;
-        let rows = rows.collect().await?;
-        let mut days = dates(&rows, &self.spec.by)?;
-        days.extend(self.days_kept_under_keys(&side, rows).await?);
+            .with_param_values(self.range_params(first_day(), last_day()))?;
+        let by = self.spec.by.as_str();
+        let mut days = dates(
+            &rows
+                .clone()
+                .select_columns(&[by])?
+                .distinct()?
+                .collect()
+                .await?,
+            by,
+        )?;
+        if let Some(key) = self.key.filter(|k| !k.is_empty()) {
+            // The keys the new objects carry: the raw table's own columns
+            // when it has the key's, so that a row the model now leaves out
+            // (its day NULL, its status filtered) still replaces its
+            // earlier one; else the model's rows'.
+            let columns: Vec<&str> = key.iter().map(String::as_str).collect();
+            let carried = match key.iter().all(|k| raw.schema.field_with_name(k).is_ok()) {
+                true => side.table(table).await?,
+                false => rows,
+            };
+            let keys = carried.select_columns(&columns)?.distinct()?;
+            days.extend(self.days_kept_under_keys(&side, state, keys).await?);
+        }
         Ok(Touched::Days { days, since: None })
     }
 
@@ -460,8 +543,9 @@ impl Computation<'_> {
             .iter()
             .map(|o| ListingTableUrl::parse(format!("{}{}", self.warehouse.url, o.path)))
             .collect::<Result<Vec<_>, _>>()?;
-        let options =
-            ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+        let format =
+            ParquetFormat::default().with_options(side.state().table_options().parquet.clone());
+        let options = ListingOptions::new(Arc::new(format)).with_file_extension(".parquet");
         let config = ListingTableConfig::new_with_multi_paths(urls)
             .with_listing_options(options)
             .with_schema(schema);
@@ -469,35 +553,33 @@ impl Computation<'_> {
         Ok(side)
     }
 
-    /// The days of kept rows whose key is among `rows`': a later load of
-    /// a key replaces its earlier row, which may be of another day.
+    /// The kept days of rows under one of `keys`: a later load of a key
+    /// replaces its earlier row, which may be of another day.
     async fn days_kept_under_keys(
         &self,
         side: &SessionContext,
-        rows: Vec<RecordBatch>,
+        state: &State,
+        keys: DataFrame,
     ) -> Result<BTreeSet<NaiveDate>, DataFusionError> {
-        let Some(key) = self.key.filter(|k| !k.is_empty()) else {
-            return Ok(BTreeSet::new());
-        };
-        if rows.iter().all(|b| b.num_rows() == 0) {
-            return Ok(BTreeSet::new());
-        }
-        let new = MemTable::try_new(self.schema.clone(), vec![rows])?;
-        side.register_table("__new", Arc::new(new))?;
-        register_as(
+        side.register_table("__keys", keys.into_view())?;
+        register(
             side,
             self.warehouse,
-            self.models_dir,
-            &self.model.name,
+            state,
             "__kept",
+            Some(self.schema.clone()),
         )
         .await?;
-        let keys: Vec<String> = key.iter().map(|k| quote(k)).collect();
-        let on: Vec<String> = keys.iter().map(|k| format!("k.{k} = n.{k}")).collect();
+        let quoted: Vec<String> = self
+            .key
+            .unwrap_or_default()
+            .iter()
+            .map(|k| quote(k))
+            .collect();
+        let on: Vec<String> = quoted.iter().map(|k| format!("k.{k} = n.{k}")).collect();
         let sql = format!(
-            "SELECT DISTINCT k.{by} FROM __kept AS k JOIN (SELECT DISTINCT {keys} FROM __new) AS n ON {on}",
+            "SELECT DISTINCT k.{by} FROM __kept AS k JOIN __keys AS n ON {on}",
             by = quote(&self.spec.by),
-            keys = keys.join(", "),
             on = on.join(" AND "),
         );
         let kept = side.sql(&sql).await?.collect().await?;
@@ -535,14 +617,28 @@ impl Computation<'_> {
         )
     }
 
-    /// Every day: the months written anew, the others removed.
-    async fn compute_all(&self) -> Result<u64, DataFusionError> {
+    /// This run's object of a month.
+    fn month_object(&self, month: NaiveDate) -> String {
+        format!(
+            "{}/{}.{}.parquet",
+            folder(self.models_dir, &self.model.name),
+            month_key(month),
+            self.stamp.run_id
+        )
+    }
+
+    /// Every day, each month in an object of this run's. Returns the
+    /// months, the schema's object and the bytes written.
+    async fn compute_all(
+        &self,
+    ) -> Result<(BTreeMap<String, String>, String, u64), DataFusionError> {
+        // In day order, so that one month's object is open at a time.
         let df = self
             .rows_between(first_day(), self.run_date)
             .await?
             .sort(vec![col(quote(&self.spec.by)).sort(true, true)])?;
         let mut stream = df.execute_stream().await?;
-        let mut written = BTreeSet::new();
+        let mut months = BTreeMap::new();
         let mut bytes = 0;
         let mut current: Option<(NaiveDate, ParquetFile)> = None;
         while let Some(batch) = stream.next().await {
@@ -552,11 +648,9 @@ impl Computation<'_> {
                     if let Some((_, file)) = current.take() {
                         bytes += self.close(file).await?;
                     }
-                    current = Some((
-                        month,
-                        self.create(&month_object(self.models_dir, &self.model.name, month))?,
-                    ));
-                    written.insert(month);
+                    let object = self.month_object(month);
+                    current = Some((month, self.create(&object)?));
+                    months.insert(month_key(month), object);
                 }
                 let (_, file) = current.as_mut().expect("opened above");
                 file.write(&part).await.map_err(|e| self.fail(e))?;
@@ -565,65 +659,72 @@ impl Computation<'_> {
         if let Some((_, file)) = current.take() {
             bytes += self.close(file).await?;
         }
-        bytes += self.write_empty().await?;
-        self.remove_months_except(&written).await?;
-        Ok(bytes)
+        // An object of no rows, so the table has its schema with no month.
+        let schema_object = format!(
+            "{}/schema.{}.parquet",
+            folder(self.models_dir, &self.model.name),
+            self.stamp.run_id
+        );
+        bytes += self.close(self.create(&schema_object)?).await?;
+        Ok((months, schema_object, bytes))
     }
 
-    /// The given days: each month holding one is written again, with its
-    /// other days' rows as they were and these days' rows new.
-    async fn compute_days(&self, days: &BTreeSet<NaiveDate>) -> Result<u64, DataFusionError> {
+    /// The given days: each month holding one is written to an object of
+    /// this run's, with its other days' rows as they were and these days'
+    /// rows new. Returns the months in force after and the bytes written.
+    async fn compute_days(
+        &self,
+        state: &State,
+        days: &BTreeSet<NaiveDate>,
+    ) -> Result<(BTreeMap<String, String>, u64), DataFusionError> {
         let mut new: Vec<RecordBatch> = Vec::new();
         for (start, end) in ranges(days) {
             new.extend(self.rows_between(start, end).await?.collect().await?);
         }
         let side =
             SessionContext::new_with_config_rt(self.ctx.copied_config(), self.ctx.runtime_env());
-        let months: BTreeSet<NaiveDate> = days.iter().map(|d| month_of(*d)).collect();
         let mut by_month: BTreeMap<NaiveDate, Vec<RecordBatch>> = BTreeMap::new();
         for batch in &new {
             for (month, part) in split_by_month(batch, &self.spec.by)? {
                 by_month.entry(month).or_default().push(part);
             }
         }
+        let mut months = state.months.clone();
         let mut bytes = 0;
-        for month in months {
-            let object = month_object(self.models_dir, &self.model.name, month);
-            let mut rows = self.kept_rows(&side, &object, days).await?;
+        for month in days.iter().map(|d| month_of(*d)).collect::<BTreeSet<_>>() {
+            let key = month_key(month);
+            let mut rows = match state.months.get(&key) {
+                Some(object) => self.kept_rows(&side, object, days).await?,
+                None => Vec::new(),
+            };
             rows.extend(by_month.remove(&month).unwrap_or_default());
-            if rows.iter().all(|b| b.num_rows() == 0) {
-                self.warehouse
-                    .delete_if_exists(&self.warehouse.path(&object))
-                    .await
-                    .map_err(|e| self.fail(e))?;
+            rows.retain(|b| b.num_rows() > 0);
+            if rows.is_empty() {
+                months.remove(&key);
                 continue;
             }
+            let object = self.month_object(month);
             let mut file = self.create(&object)?;
-            for batch in rows.iter().filter(|b| b.num_rows() > 0) {
+            for batch in &rows {
                 file.write(batch).await.map_err(|e| self.fail(e))?;
             }
             bytes += self.close(file).await?;
+            months.insert(key, object);
+            crate::kill_point::reached("incremental-month-written");
         }
-        Ok(bytes)
+        Ok((months, bytes))
     }
 
-    /// The rows of a kept month that are not of `days`.
+    /// The rows of a kept month's object that are not of `days`.
     async fn kept_rows(
         &self,
         side: &SessionContext,
         object: &str,
         days: &BTreeSet<NaiveDate>,
     ) -> Result<Vec<RecordBatch>, DataFusionError> {
-        let exists = self
-            .warehouse
-            .exists(&self.warehouse.path(object))
-            .await
-            .map_err(|e| self.fail(e))?;
-        if !exists {
-            return Ok(Vec::new());
-        }
         let url = format!("{}{object}", self.warehouse.url);
-        let kept = side.read_parquet(url, Default::default()).await?.filter(
+        let options = datafusion::prelude::ParquetReadOptions::default().schema(&self.schema);
+        let kept = side.read_parquet(url, options).await?.filter(
             col(quote(&self.spec.by))
                 .in_list(days.iter().map(|d| lit(date_value(*d))).collect(), true),
         )?;
@@ -649,46 +750,14 @@ impl Computation<'_> {
         Ok(bytes)
     }
 
-    /// A file of no rows, so the folder always has the model's schema.
-    async fn write_empty(&self) -> Result<u64, DataFusionError> {
-        let file = self.create(&empty_object(self.models_dir, &self.model.name))?;
-        self.close(file).await
-    }
-
-    /// Removes the month files of months not in `keep`.
-    async fn remove_months_except(
+    /// Puts the new state in force (one put): from here readers and later
+    /// runs see this run's months.
+    async fn save_state(
         &self,
-        keep: &BTreeSet<NaiveDate>,
-    ) -> Result<(), DataFusionError> {
-        let keep: BTreeSet<String> = keep
-            .iter()
-            .map(|m| month_object(self.models_dir, &self.model.name, *m))
-            .collect();
-        let prefix = self
-            .warehouse
-            .path(&folder(self.models_dir, &self.model.name));
-        let listed: Vec<_> = self
-            .warehouse
-            .store
-            .list(Some(&prefix))
-            .try_collect()
-            .await
-            .map_err(|e| self.fail(e))?;
-        for meta in listed {
-            let relative = self.warehouse.relative(&meta.location);
-            let is_month = relative.ends_with(".parquet")
-                && relative != empty_object(self.models_dir, &self.model.name);
-            if is_month && !keep.contains(&relative) {
-                self.warehouse
-                    .delete_if_exists(&meta.location)
-                    .await
-                    .map_err(|e| self.fail(e))?;
-            }
-        }
-        Ok(())
-    }
-
-    async fn save_state(&self, seconds: f64) -> Result<(), DataFusionError> {
+        months: BTreeMap<String, String>,
+        schema_object: String,
+        seconds: f64,
+    ) -> Result<State, DataFusionError> {
         let raw_objects = self
             .inputs
             .keys()
@@ -703,13 +772,48 @@ impl Computation<'_> {
             raw_objects,
             run_id: self.stamp.run_id.clone(),
             seconds,
+            months,
+            schema_object,
         };
         let json = serde_json::to_string_pretty(&state).expect("a state serialises");
         let object = state_object(self.models_dir, &self.model.name);
         self.warehouse
             .put(&self.warehouse.path(&object), json.into_bytes())
             .await
-            .map_err(|e| self.fail(e))
+            .map_err(|e| self.fail(e))?;
+        Ok(state)
+    }
+
+    /// Removes the objects neither this state nor the one before names
+    /// (a killed run's, and those of two states back): a reader that took
+    /// the state before (a dev build, an ad-hoc query) still finds its
+    /// objects. A failure only leaves them for the next run.
+    async fn remove_unused(&self, state: &State, previous: Option<&State>) {
+        let keep: BTreeSet<&String> = state
+            .objects()
+            .chain(previous.into_iter().flat_map(State::objects))
+            .collect();
+        let prefix = self
+            .warehouse
+            .path(&folder(self.models_dir, &self.model.name));
+        let listed: Result<Vec<_>, _> =
+            self.warehouse.store.list(Some(&prefix)).try_collect().await;
+        let listed = match listed {
+            Ok(listed) => listed,
+            Err(e) => {
+                tracing::warn!(model = %self.model.name, error = %e, "cannot list its objects; unused ones stay");
+                return;
+            }
+        };
+        for meta in listed {
+            let relative = self.warehouse.relative(&meta.location);
+            if relative.ends_with(".parquet")
+                && !keep.contains(&relative)
+                && let Err(e) = self.warehouse.delete_if_exists(&meta.location).await
+            {
+                tracing::warn!(model = %self.model.name, error = %e, "cannot remove {relative}");
+            }
+        }
     }
 
     async fn count_rows(&self) -> Result<u64, DataFusionError> {

@@ -204,6 +204,10 @@ pub struct Reused {
     /// The seconds that run took to compute it: what computing it again
     /// would cost (the order of the next runs' models goes by it).
     pub seconds: Option<f64>,
+    /// Whether it is where this build materialises its models: a dev
+    /// build reading production's result does not test it again.
+    #[serde(skip)]
+    pub in_place: bool,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -490,11 +494,7 @@ async fn build_and_test(
         .models
         .iter()
         .filter(|m| matches!(m.status, ModelStatus::Success))
-        .filter(|m| {
-            m.reused
-                .as_ref()
-                .is_none_or(|r| r.object == execute::model_object(to.models_dir, &m.model))
-        })
+        .filter(|m| m.reused.as_ref().is_none_or(|r| r.in_place))
         .map(|m| m.model.clone())
         .collect();
     let started = Instant::now();

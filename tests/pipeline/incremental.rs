@@ -84,16 +84,51 @@ FROM int_daily AS d JOIN int_rolling AS r ON r.order_date = d.order_date",
 /// Every model's rows, sorted, as text (read in this process: 31 nights
 /// of five tables in two warehouses).
 fn tables(p: &Project) -> BTreeMap<&'static str, String> {
-    [
-        ("stg_orders", "_state/models/stg_orders"),
-        ("int_daily", "_state/models/int_daily"),
-        ("int_rolling", "_state/models/int_rolling"),
-        ("revenue", "reports/revenue"),
-        ("daily", "reports/daily"),
-    ]
-    .into_iter()
-    .map(|(t, folder)| (t, p.query(folder, "SELECT * FROM t ORDER BY 1, 2")))
-    .collect()
+    let mut tables: BTreeMap<&'static str, String> = ["stg_orders", "int_daily", "int_rolling"]
+        .into_iter()
+        .map(|m| (m, kept(p, m)))
+        .collect();
+    for report in ["revenue", "daily"] {
+        let folder = format!("reports/{report}");
+        tables.insert(report, p.query(&folder, "SELECT * FROM t ORDER BY 1, 2"));
+    }
+    tables
+}
+
+/// An incremental model's rows: the objects its state.json names.
+fn kept(p: &Project, model: &str) -> String {
+    let folder = p.warehouse().join(format!("_state/models/{model}"));
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(folder.join("state.json")).unwrap()).unwrap();
+    let mut objects: Vec<String> = state["months"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|o| o.as_str().unwrap().to_string())
+        .collect();
+    objects.push(state["schema_object"].as_str().unwrap().to_string());
+    let paths: Vec<String> = objects
+        .iter()
+        .map(|o| p.warehouse().join(o).display().to_string())
+        .collect();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let ctx = datafusion::prelude::SessionContext::new();
+        let df = ctx.read_parquet(paths, Default::default()).await.unwrap();
+        ctx.register_table("t", df.into_view()).unwrap();
+        let batches = ctx
+            .sql("SELECT * FROM t ORDER BY 1, 2")
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        datafusion::arrow::util::pretty::pretty_format_batches(&batches)
+            .unwrap()
+            .to_string()
+    })
 }
 
 /// The last run's days computed per model (`all`, or the days).
@@ -191,14 +226,24 @@ fn thirty_nights_equal_a_full_rebuild_after_every_night() {
         "{}",
         stdout(&out)
     );
-    // Thirty-one days in one month's file, and the schema's.
+    // Thirty-one days in one month's object; the folder keeps the objects
+    // of the state in force and of the one before, no others.
     let folder = nightly.warehouse().join("_state/models/stg_orders");
-    let mut files: Vec<String> = std::fs::read_dir(folder)
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(folder.join("state.json")).unwrap()).unwrap();
+    let months: Vec<&String> = state["months"].as_object().unwrap().keys().collect();
+    assert_eq!(months, ["2026-10"]);
+    let objects = std::fs::read_dir(folder)
         .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect();
-    files.sort();
-    assert_eq!(files, ["2026-10.parquet", "empty.parquet", "state.json"]);
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .ends_with(".parquet")
+        })
+        .count();
+    assert!(objects <= 4, "{objects} objects");
 }
 
 #[test]
@@ -341,4 +386,117 @@ fn a_night_killed_midway_is_set_right_by_the_next() {
             );
         }
     }
+}
+
+/// Night 1 keeps o930 on September 30; night 2 moves it to October 2,
+/// so that night rewrites September (which keeps o929) and October.
+/// Killed between the two months or after both (before the state names
+/// them), the next run still brings every table to a full rebuild's rows.
+#[test]
+fn a_night_killed_between_two_months_is_set_right_by_the_next() {
+    use std::os::unix::process::ExitStatusExt;
+    for kill_at in ["incremental-month-written:1", "incremental-month-written:2"] {
+        let nightly = project();
+        let rebuilt = project();
+        let land = |name: &str, rows: &str| {
+            let text = format!("id,cid,at,amount\n{rows}");
+            nightly.land(name, &text);
+            rebuilt.land(name, &text);
+        };
+        land(
+            "orders-01.csv",
+            &format!(
+                "o929,C2,2026-09-29T10:00:00Z,3\no930,C1,2026-09-30T10:00:00Z,5\n{}",
+                orders_of(1)
+            ),
+        );
+        assert_exit(&nightly.configured(&["run", "--date", "2026-10-01"]), 0);
+        land(
+            "orders-02.csv",
+            &format!("{}o930,C1,2026-10-02T10:00:00Z,7\n", orders_of(2)),
+        );
+        let killed = nightly.advocacy_env(
+            &["run", "--config", "config.yaml", "--date", "2026-10-02"],
+            &[("ADVOCACY_KILL_AT", kill_at)],
+        );
+        assert_eq!(killed.status.signal(), Some(9), "{kill_at}");
+        assert_exit(&nightly.configured(&["run", "--date", "2026-10-02"]), 0);
+        assert_exit(
+            &rebuilt.configured(&["run", "--date", "2026-10-02", "--full-refresh"]),
+            0,
+        );
+        assert_eq!(tables(&nightly), tables(&rebuilt), "killed at {kill_at}");
+        assert_eq!(
+            days_computed(&nightly)["stg_orders"],
+            "2026-09-30 2026-10-02",
+            "killed at {kill_at}"
+        );
+    }
+}
+
+/// A correction that takes an order out of every day (its day past the
+/// run date) or out of the model's rows (no day at all) still removes it
+/// from the day it was kept on.
+#[test]
+fn a_row_moved_out_of_the_days_leaves_the_day_it_was_on() {
+    let nightly = project();
+    let rebuilt = project();
+    let land = |name: &str, rows: &str| {
+        let text = format!("id,cid,at,amount\n{rows}");
+        nightly.land(name, &text);
+        rebuilt.land(name, &text);
+    };
+    land("orders-01.csv", &orders_of(1));
+    assert_exit(&nightly.configured(&["run", "--date", "2026-10-01"]), 0);
+    // o010 moves past the run date; o011 loses its day (quarantined by the
+    // ingest: a missing timestamp is a bad row, so it is dropped instead).
+    land(
+        "orders-02.csv",
+        &format!("{}o010,C2,2026-10-05T10:00:00Z,10\n", orders_of(2)),
+    );
+    for night in ["2026-10-02", "2026-10-03", "2026-10-05"] {
+        assert_exit(&nightly.configured(&["run", "--date", night]), 0);
+        assert_exit(
+            &rebuilt.configured(&["run", "--date", night, "--full-refresh"]),
+            0,
+        );
+        assert_eq!(tables(&nightly), tables(&rebuilt), "night {night}");
+    }
+}
+
+/// An incremental model reused on a night with nothing new keeps its
+/// failed data test failed: the reports built on it stay held back.
+#[test]
+fn a_reused_incremental_model_keeps_its_failed_test() {
+    let p = project();
+    p.land(
+        "orders-01.csv",
+        format!("id,cid,at,amount\n{}", orders_of(1)),
+    );
+    // The same order twice in one load: the later row wins, so make the
+    // model keep both by dropping the latest-load rule.
+    p.write(
+        "queries/staging/stg_orders.sql",
+        "SELECT order_id, customer_id, amount, CAST(ordered_at AS DATE) AS order_date
+FROM raw_orders
+WHERE CAST(ordered_at AS DATE) BETWEEN $start_date AND $end_date",
+    );
+    p.land(
+        "orders-02.csv",
+        "id,cid,at,amount\no010,C2,2026-10-01T11:00:00Z,1\n",
+    );
+    let first = p.configured(&["run", "--date", "2026-10-01"]);
+    assert_exit(&first, 3);
+    let again = p.configured(&["run", "--date", "2026-10-01"]);
+    assert_exit(&again, 3);
+    assert!(
+        stdout(&again).contains("stg_orders                   reused"),
+        "{}",
+        stdout(&again)
+    );
+    assert!(
+        stdout(&again).contains("FAIL [error] unique on stg_orders.order_id: 1 failing row(s)"),
+        "{}",
+        stdout(&again)
+    );
 }
