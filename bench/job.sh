@@ -8,9 +8,14 @@
 #   SIZES=100000 RUNS=5 bash bench/job.sh
 #   PROFILES="standard heavy" bash bench/job.sh  # also ~20 orders per customer
 #   MODES="full nochange" bash bench/job.sh    # also a night with no new export
+#   MODES="full nightly" bash bench/job.sh     # also a night with one new day
 # Modes (issue 32): `full` is the first night, from an empty warehouse.
 # `nochange` runs advocacy again after it with nothing new landed: every
 # model and data test is reused (`--full-refresh` would recompute them).
+# `nightly` runs advocacy on the exports without their last day
+# (bench/split_day.py moves it into files of its own), dated that day, and
+# then lands the day's files and times the next night, against DuckDB's
+# full run of the same exports.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -68,6 +73,35 @@ print(json.dumps({"tool": "advocacy", "customers": n, "wall": float(wall), "rss_
                   "models": phases["models"]["seconds"], "clv_models": clv,
                   "tests": phases["tests"]["seconds"], "publish": phases["publish"]["seconds"]}))
 EOF
+        if [[ " $modes " == *" nightly "* ]]; then
+            nightly="$dir/nightly"
+            if [ ! -d "$nightly/day" ]; then
+                rm -rf "$nightly" && mkdir -p "$nightly"
+                cp -r "$dir/landing" "$nightly/base"
+                python3 bench/split_day.py "$nightly/base" 2026-10-31 "$nightly/day" >&2
+            fi
+            rm -rf "$nightly/landing" "$nightly/warehouse"
+            cp -al "$nightly/base" "$nightly/landing"
+            sed -e "s|^landing: .*|landing: ../$nightly/landing|" -e "s|^warehouse: .*|warehouse: ../$nightly/warehouse|" \
+                config/advocacy.yaml > "config/.bench-nightly-$n.yaml"
+            "$bin" run --config "config/.bench-nightly-$n.yaml" --date 2026-10-31 -q >/dev/null || true
+            cp -r "$nightly/day/." "$nightly/landing/"
+            /usr/bin/time -o "$data/time.txt" -f "%e %M" \
+                "$bin" run --config "config/.bench-nightly-$n.yaml" --date "$date" -q >/dev/null || true
+            "$venv/bin/python" - "$key" "$nightly/warehouse/_runs/latest.json" "$data/time.txt" >> "$results" <<'EOF'
+import json, sys
+n, record, timing = sys.argv[1:4]
+r = json.load(open(record))
+wall, kb = open(timing).read().split()[-2:]
+phases = {p["phase"]: p for p in r["phases"]}
+reused = sum(1 for m in r["models"] if m.get("reused"))
+print(json.dumps({"tool": "advocacy-nightly", "customers": n, "wall": float(wall), "rss_mib": int(kb) / 1024,
+                  "ingest": phases["ingest"]["seconds"], "ingest_rows": phases["ingest"]["rows"],
+                  "models": phases["models"]["seconds"], "tests": phases["tests"]["seconds"],
+                  "reused": reused, "of": len(r["models"]), "exit": r["exit_code"]}))
+EOF
+            rm -f "config/.bench-nightly-$n.yaml"
+        fi
         if [[ " $modes " == *" nochange "* ]]; then
             /usr/bin/time -o "$data/time.txt" -f "%e %M" \
                 "$bin" run --config "config/.bench-$n.yaml" --date "$date" -q >/dev/null
@@ -116,6 +150,12 @@ for n in sorted({r["customers"] for r in rows}):
     print(f"advocacy: publish {med('advocacy', n, 'publish'):.2f} s, "
           f"models DuckDB cannot run (CLV, sentiment) {med('advocacy', n, 'clv_models'):.2f} s of model time; "
           f"ingest {med('advocacy', n, 'ingest_rows') / med('advocacy', n, 'ingest'):,.0f} rows/s")
+    nightly = med("advocacy-nightly", n, "wall")
+    if nightly == nightly:
+        print(f"one new day: advocacy {nightly:.2f} s ({med('advocacy-nightly', n, 'ingest_rows'):,.0f} rows loaded), "
+              f"{100 * nightly / med('advocacy', n, 'wall'):.1f}% of its full run, "
+              f"{100 * nightly / med('duckdb', n, 'wall'):.1f}% of DuckDB's full run; "
+              f"models {med('advocacy-nightly', n, 'models'):.2f} s, reused {med('advocacy-nightly', n, 'reused'):.0f} of {med('advocacy-nightly', n, 'of'):.0f}")
     nochange = med("advocacy-nochange", n, "wall")
     if nochange == nochange:
         full = med("advocacy", n, "wall")
