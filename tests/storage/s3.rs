@@ -433,3 +433,88 @@ fn on_s3_exactly_one_of_several_runs_takes_over_a_dead_lock() {
         "{lock:?}"
     );
 }
+
+/// An incremental model kept in a bucket: the second night computes only
+/// its new day, from the state and month objects there, and every table
+/// equals a full rebuild's.
+#[test]
+fn an_incremental_model_computes_only_the_new_day_on_s3() {
+    let server = S3Server::start();
+    server.create_bucket("advocacy");
+    let s3 = server.client("advocacy");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let land = |name: &str, text: &'static [u8]| {
+        runtime
+            .block_on(s3.put(
+                &Path::from(format!("landing/nps/{name}")),
+                PutPayload::from_static(text),
+            ))
+            .unwrap();
+    };
+    land(
+        "2026-10-01.csv",
+        b"id,cid,at,score\nr1,C1,2026-10-01,10\nr2,C2,2026-10-01,3\n",
+    );
+    let p = Project::new();
+    p.write("config.yaml", &config("advocacy"));
+    p.write(
+        "queries/staging/stg_nps_responses.sql",
+        "SELECT response_id, customer_id, score, CAST(responded_at AS DATE) AS day \
+         FROM raw_nps_responses \
+         WHERE CAST(responded_at AS DATE) BETWEEN $start_date AND $end_date",
+    );
+    p.write(
+        "queries/reports/nps_counts.sql",
+        "SELECT day, count(*) AS responses FROM stg_nps_responses GROUP BY day ORDER BY day",
+    );
+    p.write(
+        "queries/models.yml",
+        "models:\n  - name: stg_nps_responses\n    incremental: { by: day }\n    columns:\n      - name: response_id\n        tests: [unique]\n",
+    );
+    let env = [
+        ("TEST_S3_ENDPOINT", server.endpoint.as_str()),
+        ("TEST_S3_SECRET", SECRET),
+    ];
+    let run = |date: &str, extra: &[&str]| {
+        let mut args = vec!["run", "--config", "config.yaml", "--date", date];
+        args.extend_from_slice(extra);
+        let out = p.advocacy_env(&args, &env);
+        assert_exit(&out, 0);
+        stdout(&out)
+    };
+    run("2026-10-01", &[]);
+    land("2026-10-02.csv", b"id,cid,at,score\nr3,C3,2026-10-02,9\n");
+    run("2026-10-02", &[]);
+    let record = runtime
+        .block_on(async {
+            s3.get(&Path::from("warehouse/_runs/latest.json"))
+                .await?
+                .bytes()
+                .await
+        })
+        .unwrap();
+    let record: serde_json::Value = serde_json::from_slice(&record).unwrap();
+    assert_eq!(
+        record["models"][0]["days_computed"],
+        serde_json::json!(["2026-10-02"])
+    );
+    let counts = |p: &Project| {
+        let out = p.advocacy_env(
+            &[
+                "query",
+                "--config",
+                "config.yaml",
+                "--format",
+                "csv",
+                "SELECT * FROM nps_counts ORDER BY day",
+            ],
+            &env,
+        );
+        assert_exit(&out, 0);
+        stdout(&out)
+    };
+    let nightly = counts(&p);
+    assert_eq!(nightly, "day,responses\n2026-10-01,2\n2026-10-02,1\n");
+    run("2026-10-02", &["--full-refresh"]);
+    assert_eq!(counts(&p), nightly);
+}
