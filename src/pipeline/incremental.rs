@@ -328,10 +328,9 @@ impl Computation<'_> {
     pub async fn run(&self) -> Result<Written, DataFusionError> {
         let started = std::time::Instant::now();
         self.check_by()?;
-        let previous = match self.full {
-            true => None,
-            false => load_state(self.warehouse, self.models_dir, &self.model.name).await?,
-        };
+        let stored = load_state(self.warehouse, self.models_dir, &self.model.name).await?;
+        // `--full-refresh` computes every day, whatever the state says.
+        let previous = stored.clone().filter(|_| !self.full);
         let touched = match &previous {
             Some(state) => self.changed_days(state).await?,
             None => Touched::All,
@@ -361,7 +360,7 @@ impl Computation<'_> {
         // next run starts from the state before, and computes them again.
         crate::kill_point::reached("incremental-days-written");
         let state = self.save_state(months, schema_object, seconds).await?;
-        self.remove_unused(&state, previous.as_ref()).await;
+        self.remove_unused(&state, stored.as_ref()).await;
         register(
             self.ctx,
             self.warehouse,
