@@ -27,6 +27,7 @@ use super::incremental::{self, IncrementalSpec, Touched};
 use super::models::Model;
 use super::report_output::{bi_schema, deterministic_order, single_sorted_stream, to_bi_types};
 use super::schedule::{self, Queue};
+use super::spec::Joins;
 use super::stamp::{self, Stamp};
 use super::{DaysComputed, ModelReport, ModelStatus, Project, Reused, sql_options};
 use crate::storage::Location;
@@ -286,8 +287,15 @@ pub async fn execute(
                 continue;
             }
             queue.started(name);
+            let sort_merge = project
+                .spec
+                .model(name)
+                .is_some_and(|spec| spec.joins == Joins::SortMerge);
             let job = Job {
-                ctx: ctx.clone(),
+                ctx: match sort_merge {
+                    true => with_sort_merge_joins(ctx),
+                    false => ctx.clone(),
+                },
                 model: model.clone(),
                 params: run.params.clone(),
                 warehouse: warehouse.clone(),
@@ -362,6 +370,14 @@ pub async fn execute(
         .iter()
         .filter_map(|name| reports.remove(name))
         .collect()
+}
+
+/// A session like `ctx` (the same tables, memory pool and functions) that
+/// plans sort-merge joins instead of hash joins (models.yml `joins:`).
+fn with_sort_merge_joins(ctx: &SessionContext) -> SessionContext {
+    let mut state = ctx.state();
+    state.config_mut().options_mut().optimizer.prefer_hash_join = false;
+    SessionContext::new_with_state(state)
 }
 
 /// The fingerprints of the stored tables a model reads. A name that is
@@ -785,6 +801,33 @@ fn out_of_memory(file: &str, detail: &str, at: Where) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_sort_merge_session_plans_sort_merge_joins_on_the_same_tables() {
+        let ctx = SessionContext::new();
+        ctx.sql("CREATE TABLE a AS VALUES (1, 'x'), (2, 'y')")
+            .await
+            .unwrap();
+        ctx.sql("CREATE TABLE b AS VALUES (2, 'z'), (3, 'w')")
+            .await
+            .unwrap();
+        let sql = "SELECT a.column2, b.column2 FROM a JOIN b ON a.column1 = b.column1";
+        let plan = |ctx: SessionContext| async move {
+            let df = ctx.sql(sql).await.unwrap();
+            let physical = df.clone().create_physical_plan().await.unwrap();
+            let text = datafusion::physical_plan::displayable(physical.as_ref())
+                .indent(false)
+                .to_string();
+            (text, df.collect().await.unwrap())
+        };
+        let (hash, hash_rows) = plan(ctx.clone()).await;
+        let (sort_merge, sort_merge_rows) = plan(with_sort_merge_joins(&ctx)).await;
+        assert!(hash.contains("HashJoinExec"), "{hash}");
+        assert!(sort_merge.contains("SortMergeJoin"), "{sort_merge}");
+        assert_eq!(hash_rows, sort_merge_rows);
+        // The session it came from still plans hash joins.
+        assert!(plan(ctx).await.0.contains("HashJoinExec"));
+    }
 
     #[tokio::test]
     async fn the_parameters_read_are_found_by_name_with_their_values() {

@@ -679,3 +679,32 @@ fn ad_hoc_queries_cannot_reach_files_outside_the_warehouse() {
     }
     assert!(!std::path::Path::new("/tmp/advocacy-escape.csv").exists());
 }
+
+/// `joins: sort_merge` plans a model's joins as sort-merge joins (which
+/// spill) and gives the rows hash joins give.
+#[test]
+fn a_model_planned_with_sort_merge_joins_gives_the_same_rows() {
+    let p = project();
+    p.write(
+        "queries/reports/paired.sql",
+        "SELECT a.order_id, b.amount FROM stg_orders AS a JOIN stg_orders AS b \
+         ON a.order_id = b.order_id ORDER BY a.order_id",
+    );
+    assert_exit(&run(&p, &[]), 0);
+    let hash = p.query("reports/paired", "SELECT * FROM t ORDER BY order_id");
+    let models = std::fs::read_to_string(p.path("queries/models.yml")).unwrap_or_default();
+    let models = if models.contains("models:") {
+        models.replacen(
+            "models:\n",
+            "models:\n  - name: paired\n    joins: sort_merge\n",
+            1,
+        )
+    } else {
+        format!("{models}\nmodels:\n  - name: paired\n    joins: sort_merge\n")
+    };
+    p.write("queries/models.yml", &models);
+    assert_exit(&run(&p, &["--full-refresh"]), 0);
+    let sort_merge = p.query("reports/paired", "SELECT * FROM t ORDER BY order_id");
+    assert_eq!(sort_merge, hash);
+    assert!(lines(&hash).len() > 2, "{hash}");
+}
