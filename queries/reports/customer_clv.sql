@@ -64,27 +64,31 @@ scored AS (
 -- ceil(10 x rank / n). The top customer is always in decile 10 and the
 -- deciles are NTILE(10)'s when n is a multiple of ten; with fewer than ten
 -- customers NTILE would stop at decile n, and the top spender of six
--- would not be a best customer. The customers without a prediction are a
--- partition of their own, not filtered out: DataFusion inlines `scored`
--- into both of its readers, and a WHERE on predicted_clv would compute the
--- CLV a third time per customer (about 0.5 s of CPU at 1M).
-deciles AS (
+-- would not be a best customer. n is the rank counted from each end less
+-- one (customer_id breaks ties, so each order is total): two windows that
+-- stream over sorted rows. A COUNT(*) over the whole partition held it and
+-- passed it on as one batch (10M rows at 10M customers, which the sort
+-- after it could not take), and joining the deciles back to `scored`
+-- computed every CLV function twice per customer.
+ranked AS (
     SELECT
-        customer_id,
-        CASE WHEN predicted_clv IS NOT NULL THEN
-            CAST(CEIL(
-                10.0 * ROW_NUMBER() OVER (
-                    PARTITION BY predicted_clv IS NULL ORDER BY predicted_clv, customer_id
-                ) / COUNT(*) OVER (PARTITION BY predicted_clv IS NULL)
-            ) AS INT)
-        END AS clv_decile
+        *,
+        ROW_NUMBER() OVER (
+            PARTITION BY predicted_clv IS NULL ORDER BY predicted_clv, customer_id
+        ) AS rank_up,
+        ROW_NUMBER() OVER (
+            PARTITION BY predicted_clv IS NULL ORDER BY predicted_clv DESC, customer_id DESC
+        ) AS rank_down
     FROM scored
 )
 SELECT
-    s.customer_id, s.orders, s.revenue, s.first_order_date, s.last_order_date,
-    s.frequency, s.recency_weeks, s.age_weeks, s.p_alive, s.expected_purchases,
-    s.expected_purchases_90d, s.expected_average_order_value, s.predicted_clv,
-    s.referred, d.clv_decile, s.clv_status
-FROM scored AS s
-LEFT JOIN deciles AS d ON d.customer_id = s.customer_id
-ORDER BY s.customer_id
+    customer_id, orders, revenue, first_order_date, last_order_date,
+    frequency, recency_weeks, age_weeks, p_alive, expected_purchases,
+    expected_purchases_90d, expected_average_order_value, predicted_clv,
+    referred,
+    CASE WHEN predicted_clv IS NOT NULL THEN
+        CAST(CEIL(10.0 * rank_up / (rank_up + rank_down - 1)) AS INT)
+    END AS clv_decile,
+    clv_status
+FROM ranked
+ORDER BY customer_id
