@@ -41,6 +41,25 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$cache/target}"
 cargo build --release --quiet
 bin="$CARGO_TARGET_DIR/release/advocacy"
 results="$data/job-results.jsonl"
+
+# One line of $results for an advocacy run: TOOL, the run's warehouse (its
+# _runs/latest.json) and $data/time.txt; $key is the company.
+record() {
+    "$venv/bin/python" - "$1" "$key" "$2/_runs/latest.json" "$data/time.txt" >> "$results" <<'EOF'
+import json, sys
+tool, n, record, timing = sys.argv[1:5]
+r = json.load(open(record))
+wall, kb = open(timing).read().split()[-2:]
+phases = {p["phase"]: p for p in r["phases"]}
+clv = sum(m["seconds"] for m in r["models"] if m["model"] in ("stg_social_activity", "clv_model", "customer_clv", "int_clv_holdout_model", "clv_validation", "clv_tracking"))
+reused = sum(1 for m in r["models"] if m.get("reused"))
+print(json.dumps({"tool": tool, "customers": n, "wall": float(wall), "rss_mib": int(kb) / 1024,
+                  "ingest": phases["ingest"]["seconds"], "ingest_rows": phases["ingest"]["rows"],
+                  "models": phases["models"]["seconds"], "clv_models": clv,
+                  "tests": phases["tests"]["seconds"], "publish": phases["publish"]["seconds"],
+                  "reused": reused, "of": len(r["models"]), "exit": r["exit_code"]}))
+EOF
+}
 mkdir -p "$data"
 : > "$results"
 
@@ -61,18 +80,7 @@ for n in $sizes; do
         rm -rf "$dir/warehouse" "$dir/duckdb"
         /usr/bin/time -o "$data/time.txt" -f "%e %M" \
             "$bin" run --config "config/.bench-$n.yaml" --date "$date" -q >/dev/null
-        "$venv/bin/python" - "$key" "$dir/warehouse/_runs/latest.json" "$data/time.txt" >> "$results" <<'EOF'
-import json, sys
-n, record, timing = sys.argv[1:4]
-r = json.load(open(record))
-wall, kb = open(timing).read().split()[-2:]
-phases = {p["phase"]: p for p in r["phases"]}
-clv = sum(m["seconds"] for m in r["models"] if m["model"] in ("stg_social_activity", "clv_model", "customer_clv", "int_clv_holdout_model", "clv_validation", "clv_tracking"))
-print(json.dumps({"tool": "advocacy", "customers": n, "wall": float(wall), "rss_mib": int(kb) / 1024,
-                  "ingest": phases["ingest"]["seconds"], "ingest_rows": phases["ingest"]["rows"],
-                  "models": phases["models"]["seconds"], "clv_models": clv,
-                  "tests": phases["tests"]["seconds"], "publish": phases["publish"]["seconds"]}))
-EOF
+        record advocacy "$dir/warehouse"
         if [[ " $modes " == *" nightly "* ]]; then
             nightly="$dir/nightly"
             if [ ! -d "$nightly/day" ]; then
@@ -88,34 +96,13 @@ EOF
             cp -r "$nightly/day/." "$nightly/landing/"
             /usr/bin/time -o "$data/time.txt" -f "%e %M" \
                 "$bin" run --config "config/.bench-nightly-$n.yaml" --date "$date" -q >/dev/null || true
-            "$venv/bin/python" - "$key" "$nightly/warehouse/_runs/latest.json" "$data/time.txt" >> "$results" <<'EOF'
-import json, sys
-n, record, timing = sys.argv[1:4]
-r = json.load(open(record))
-wall, kb = open(timing).read().split()[-2:]
-phases = {p["phase"]: p for p in r["phases"]}
-reused = sum(1 for m in r["models"] if m.get("reused"))
-print(json.dumps({"tool": "advocacy-nightly", "customers": n, "wall": float(wall), "rss_mib": int(kb) / 1024,
-                  "ingest": phases["ingest"]["seconds"], "ingest_rows": phases["ingest"]["rows"],
-                  "models": phases["models"]["seconds"], "tests": phases["tests"]["seconds"],
-                  "reused": reused, "of": len(r["models"]), "exit": r["exit_code"]}))
-EOF
+            record advocacy-nightly "$nightly/warehouse"
             rm -f "config/.bench-nightly-$n.yaml"
         fi
         if [[ " $modes " == *" nochange "* ]]; then
             /usr/bin/time -o "$data/time.txt" -f "%e %M" \
                 "$bin" run --config "config/.bench-$n.yaml" --date "$date" -q >/dev/null
-            "$venv/bin/python" - "$key" "$dir/warehouse/_runs/latest.json" "$data/time.txt" >> "$results" <<'EOF'
-import json, sys
-n, record, timing = sys.argv[1:4]
-r = json.load(open(record))
-wall, kb = open(timing).read().split()[-2:]
-phases = {p["phase"]: p for p in r["phases"]}
-reused = sum(1 for m in r["models"] if m.get("reused"))
-print(json.dumps({"tool": "advocacy-nochange", "customers": n, "wall": float(wall), "rss_mib": int(kb) / 1024,
-                  "models": phases["models"]["seconds"], "tests": phases["tests"]["seconds"],
-                  "reused": reused, "of": len(r["models"])}))
-EOF
+            record advocacy-nochange "$dir/warehouse"
         fi
         /usr/bin/time -o "$data/time.txt" -f "%e %M" \
             "$venv/bin/python" bench/duckdb/job.py "$dir/landing" "$dir/warehouse" queries \

@@ -75,23 +75,22 @@ async fn register_last_result(
         return Ok(Some(state.fingerprint));
     }
     let materialised = materialised_path(name);
-    let mut objects = vec![materialised.clone()];
-    if model.publish {
-        objects.push(crate::storage::report_object(&model.report));
+    let footer = stamp::read_footer(warehouse, &materialised)
+        .await
+        .map_err(DataFusionError::Execution)?;
+    if let Some(footer) = footer {
+        register_object(ctx, warehouse, name, &materialised).await?;
+        return Ok(Some(fingerprint::of_footer(&footer)));
     }
-    for relative in objects {
-        let exists = warehouse
-            .exists(&warehouse.path(&relative))
+    let report = crate::storage::report_object(&model.report);
+    let published = model.publish
+        && warehouse
+            .exists(&warehouse.path(&report))
             .await
             .map_err(|e| DataFusionError::External(Box::new(e)))?;
-        if exists {
-            register_object(ctx, warehouse, name, &relative).await?;
-            let fingerprint = match stamp::read_footer(warehouse, &relative).await {
-                Ok(Some(footer)) if relative == materialised => fingerprint::of_footer(&footer),
-                _ => None,
-            };
-            return Ok(Some(fingerprint));
-        }
+    if published {
+        register_object(ctx, warehouse, name, &report).await?;
+        return Ok(Some(None));
     }
     Ok(None)
 }
@@ -573,14 +572,10 @@ async fn run_incremental(
     // rows of a day read the run date would change every day.
     let definition = match facts {
         Some(facts) if facts.params.contains_key("run_date") => {
-            return Err(fail(format!(
-                "{} is incremental and reads $run_date: read $end_date (the last day it \
-                 computes) instead",
-                model.name
-            )));
+            return Err(fail(incremental::reads_run_date(model)));
         }
         Some(mut facts) => {
-            for range in ["start_date", "end_date", "all_days"] {
+            for range in incremental::DAY_PARAMS {
                 facts.params.remove(range);
             }
             fingerprint::model(&facts, &Fingerprints::new())

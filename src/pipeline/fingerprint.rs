@@ -149,17 +149,27 @@ pub struct ModelFacts<'a> {
 /// A model's fingerprint; `None` when an input's is unknown.
 pub fn model(facts: &ModelFacts<'_>, inputs: &Fingerprints) -> Option<String> {
     let model = facts.model;
-    let mut lines = vec![
+    let lines = vec![
         format!("model={}", model.name),
         format!("sql={}", model.sql),
         format!("publish={} report={}", model.publish, model.report),
         format!("incremental={:?}", model.incremental),
         format!("key={:?}", facts.key),
     ];
-    for (name, value) in &facts.params {
+    with_reads(lines, &facts.params, inputs)
+}
+
+/// `lines` and the parameters and tables a computation reads, hashed;
+/// `None` when a table's fingerprint is unknown.
+fn with_reads(
+    mut lines: Vec<String>,
+    params: &BTreeMap<String, ScalarValue>,
+    tables: &Fingerprints,
+) -> Option<String> {
+    for (name, value) in params {
         lines.push(format!("param {name}={value:?}"));
     }
-    for (table, fingerprint) in inputs {
+    for (table, fingerprint) in tables {
         lines.push(format!("input {table}={}", fingerprint.as_ref()?));
     }
     Some(digest(&lines))
@@ -174,14 +184,8 @@ pub fn data_test(
     params: &BTreeMap<String, ScalarValue>,
     tables: &Fingerprints,
 ) -> Option<String> {
-    let mut lines = vec![format!("test={sql}"), format!("severity={severity}")];
-    for (name, value) in params {
-        lines.push(format!("param {name}={value:?}"));
-    }
-    for (table, fingerprint) in tables {
-        lines.push(format!("input {table}={}", fingerprint.as_ref()?));
-    }
-    Some(digest(&lines))
+    let lines = vec![format!("test={sql}"), format!("severity={severity}")];
+    with_reads(lines, params, tables)
 }
 
 /// The fingerprint a materialised result's footer carries.

@@ -61,6 +61,31 @@ pub fn first_day() -> NaiveDate {
     NaiveDate::from_ymd_opt(1, 1, 1).expect("a valid date")
 }
 
+/// The parameters that say which days an incremental model computes:
+/// `$start_date`, `$end_date`, and `$all_days` (true when every day is
+/// asked for). Not part of a model's definition (see `fingerprint`).
+pub const DAY_PARAMS: [&str; 3] = ["start_date", "end_date", "all_days"];
+
+/// The values of [`DAY_PARAMS`] for the days from `start` to `end`.
+pub fn day_params(start: NaiveDate, end: NaiveDate) -> [(String, ScalarValue); 3] {
+    [
+        (DAY_PARAMS[0].into(), date_value(start)),
+        (DAY_PARAMS[1].into(), date_value(end)),
+        (
+            DAY_PARAMS[2].into(),
+            ScalarValue::Boolean(Some(start == first_day())),
+        ),
+    ]
+}
+
+/// Why an incremental model may not read `$run_date`.
+pub fn reads_run_date(model: &Model) -> String {
+    format!(
+        "{} is incremental and reads $run_date: read $end_date (the last day it computes) instead",
+        model.name
+    )
+}
+
 /// A day after any day of data: where looking for the rows of new objects
 /// ends (`$end_date`).
 fn last_day() -> NaiveDate {
@@ -195,11 +220,7 @@ pub async fn check_model(
         Err(_) => Default::default(),
     };
     if read.contains("$run_date") {
-        errors.push(format!(
-            "{file}: {} is incremental and reads $run_date: read $end_date (the last day it \
-             computes) instead",
-            model.name
-        ));
+        errors.push(format!("{file}: {}", reads_run_date(model)));
     }
     if !read.contains("$start_date") && !read.contains("$end_date") {
         warnings.push(format!(
@@ -588,12 +609,7 @@ impl Computation<'_> {
     /// The parameters with the days to compute.
     fn range_params(&self, start: NaiveDate, end: NaiveDate) -> HashMap<String, ScalarValue> {
         let mut params = self.params.clone();
-        params.insert("start_date".into(), date_value(start));
-        params.insert("end_date".into(), date_value(end));
-        params.insert(
-            "all_days".into(),
-            ScalarValue::Boolean(Some(start == first_day())),
-        );
+        params.extend(day_params(start, end));
         params
     }
 

@@ -297,15 +297,7 @@ pub fn parameters(
     );
     // The days an incremental model computes (see `incremental`): all of
     // them, unless a run asks for fewer.
-    params.insert(
-        "start_date".into(),
-        ScalarValue::Date32(Some(Date32Type::from_naive_date(incremental::first_day()))),
-    );
-    params.insert(
-        "end_date".into(),
-        ScalarValue::Date32(Some(Date32Type::from_naive_date(run_date))),
-    );
-    params.insert("all_days".into(), ScalarValue::Boolean(Some(true)));
+    params.extend(incremental::day_params(incremental::first_day(), run_date));
     params.insert(
         "timezone".into(),
         ScalarValue::Utf8(Some(config.run.timezone.clone())),

@@ -57,6 +57,13 @@ impl Project {
         std::fs::write(path, contents).unwrap();
     }
 
+    /// Replaces `from` with `to` in a project file (which must hold it).
+    pub fn replace_in(&self, relative: &str, from: &str, to: &str) {
+        let text = std::fs::read_to_string(self.path(relative)).unwrap();
+        assert!(text.contains(from), "{relative} has no {from:?}");
+        self.write(relative, &text.replace(from, to));
+    }
+
     /// Writes `config.yaml` with landing/warehouse/run settings and the
     /// given `sources:` block (YAML, already indented as a list).
     pub fn config(&self, sources: &str) {
@@ -149,6 +156,12 @@ impl Project {
             text.push_str(&std::fs::read_to_string(entry.unwrap().path()).unwrap());
         }
         text
+    }
+
+    /// The last run's record, `_runs/latest.json`.
+    pub fn latest_record(&self) -> serde_json::Value {
+        let text = std::fs::read_to_string(self.warehouse().join("_runs/latest.json")).unwrap();
+        serde_json::from_str(&text).unwrap()
     }
 
     /// Every Parquet file the warehouse holds, recursively.

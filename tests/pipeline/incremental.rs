@@ -133,11 +133,7 @@ fn kept(p: &Project, model: &str) -> String {
 
 /// The last run's days computed per model (`all`, or the days).
 fn days_computed(p: &Project) -> BTreeMap<String, String> {
-    let record: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(p.warehouse().join("_runs/latest.json")).unwrap(),
-    )
-    .unwrap();
-    record["models"]
+    p.latest_record()["models"]
         .as_array()
         .unwrap()
         .iter()
@@ -171,19 +167,65 @@ fn orders_of(day: u32) -> String {
         .collect()
 }
 
+/// The project twice over the same landed files: `nightly` runs night
+/// after night as a scheduler would, `rebuilt` computes every day on
+/// every night (`--full-refresh`).
+struct Twins {
+    nightly: Project,
+    rebuilt: Project,
+}
+
+impl Twins {
+    fn new() -> Twins {
+        Twins {
+            nightly: project(),
+            rebuilt: project(),
+        }
+    }
+
+    /// Lands an orders file (the header, then `rows`) in both.
+    fn land(&self, name: &str, rows: &str) {
+        let text = format!("id,cid,at,amount\n{rows}");
+        self.nightly.land(name, &text);
+        self.rebuilt.land(name, &text);
+    }
+
+    /// The nightly run of `date`.
+    fn run_nightly(&self, date: &str) {
+        assert_exit(&self.nightly.configured(&["run", "--date", date]), 0);
+    }
+
+    /// The nightly run of `date` killed at `kill_at`.
+    fn kill_nightly(&self, date: &str, kill_at: &str) {
+        use std::os::unix::process::ExitStatusExt;
+        let killed = self.nightly.advocacy_env(
+            &["run", "--config", "config.yaml", "--date", date],
+            &[("ADVOCACY_KILL_AT", kill_at)],
+        );
+        assert_eq!(killed.status.signal(), Some(9), "{kill_at}");
+    }
+
+    /// `date` run in both; every table must be the same (`what` says
+    /// which case failed).
+    fn night(&self, date: &str, what: &str) {
+        self.run_nightly(date);
+        assert_exit(
+            &self
+                .rebuilt
+                .configured(&["run", "--date", date, "--full-refresh"]),
+            0,
+        );
+        assert_eq!(tables(&self.nightly), tables(&self.rebuilt), "{what}");
+    }
+}
+
 #[test]
 fn thirty_nights_equal_a_full_rebuild_after_every_night() {
-    let nightly = project();
-    let rebuilt = project();
-    let land = |name: &str, rows: &str| {
-        let text = format!("id,cid,at,amount\n{rows}");
-        nightly.land(name, &text);
-        rebuilt.land(name, &text);
-    };
-    land("orders-base.csv", &orders_of(1));
-    assert_exit(&nightly.configured(&["run", "--date", "2026-10-01"]), 0);
-    assert_exit(&rebuilt.configured(&["run", "--date", "2026-10-01"]), 0);
-    assert_eq!(days_computed(&nightly)["stg_orders"], "all");
+    let twins = Twins::new();
+    let nightly = &twins.nightly;
+    twins.land("orders-base.csv", &orders_of(1));
+    twins.night("2026-10-01", "after the first night");
+    assert_eq!(days_computed(nightly)["stg_orders"], "all");
     for day in 2..=31u32 {
         let mut rows = orders_of(day);
         match day {
@@ -196,19 +238,10 @@ fn thirty_nights_equal_a_full_rebuild_after_every_night() {
             20 => rows.push_str("o100,C3,2026-10-12T10:00:00Z,100\n"),
             _ => {}
         }
-        land(&format!("orders-{day:02}.csv"), &rows);
+        twins.land(&format!("orders-{day:02}.csv"), &rows);
         let date = format!("2026-10-{day:02}");
-        assert_exit(&nightly.configured(&["run", "--date", &date]), 0);
-        assert_exit(
-            &rebuilt.configured(&["run", "--date", &date, "--full-refresh"]),
-            0,
-        );
-        assert_eq!(
-            tables(&nightly),
-            tables(&rebuilt),
-            "after the night of {date}"
-        );
-        let computed = days_computed(&nightly);
+        twins.night(&date, &format!("after the night of {date}"));
+        let computed = days_computed(nightly);
         let expected_stg = match day {
             9 => format!("2026-10-04 {date}"),
             15 => format!("2026-10-05 {date}"),
@@ -345,43 +378,28 @@ GROUP BY o.order_date",
 /// warehouse the next plain run brings to a full rebuild's rows.
 #[test]
 fn a_night_killed_midway_is_set_right_by_the_next() {
-    use std::os::unix::process::ExitStatusExt;
     for kill_at in [
         "incremental-days-written:1",
         "incremental-days-written:3",
         "model-materialised:1",
     ] {
-        let nightly = project();
-        let rebuilt = project();
-        let land = |name: &str, rows: &str| {
-            let text = format!("id,cid,at,amount\n{rows}");
-            nightly.land(name, &text);
-            rebuilt.land(name, &text);
-        };
-        land("orders-01.csv", &orders_of(1));
-        assert_exit(&nightly.configured(&["run", "--date", "2026-10-01"]), 0);
-        land(
+        let twins = Twins::new();
+        twins.land("orders-01.csv", &orders_of(1));
+        twins.run_nightly("2026-10-01");
+        twins.land(
             "orders-02.csv",
             &format!("{}o010,C3,2026-10-01T10:00:00Z,99\n", orders_of(2)),
         );
-        let killed = nightly.advocacy_env(
-            &["run", "--config", "config.yaml", "--date", "2026-10-02"],
-            &[("ADVOCACY_KILL_AT", kill_at)],
-        );
-        assert_eq!(killed.status.signal(), Some(9), "{kill_at}");
-        assert_exit(&nightly.configured(&["run", "--date", "2026-10-02"]), 0);
-        assert_exit(
-            &rebuilt.configured(&["run", "--date", "2026-10-02", "--full-refresh"]),
-            0,
-        );
-        assert_eq!(tables(&nightly), tables(&rebuilt), "killed at {kill_at}");
+        twins.kill_nightly("2026-10-02", kill_at);
+        twins.night("2026-10-02", &format!("killed at {kill_at}"));
+        let nightly = &twins.nightly;
         // Killed before stg_orders recorded its days, the next run finds
         // them again. (Killed after, a model whose state is older than the
         // result it reads computes every day: int_daily and int_rolling run
         // side by side, so which of them the third pass is varies.)
         if kill_at == "incremental-days-written:1" {
             assert_eq!(
-                days_computed(&nightly)["int_rolling"],
+                days_computed(nightly)["int_rolling"],
                 "2026-10-01 2026-10-02"
             );
         }
@@ -394,40 +412,24 @@ fn a_night_killed_midway_is_set_right_by_the_next() {
 /// them), the next run still brings every table to a full rebuild's rows.
 #[test]
 fn a_night_killed_between_two_months_is_set_right_by_the_next() {
-    use std::os::unix::process::ExitStatusExt;
     for kill_at in ["incremental-month-written:1", "incremental-month-written:2"] {
-        let nightly = project();
-        let rebuilt = project();
-        let land = |name: &str, rows: &str| {
-            let text = format!("id,cid,at,amount\n{rows}");
-            nightly.land(name, &text);
-            rebuilt.land(name, &text);
-        };
-        land(
+        let twins = Twins::new();
+        twins.land(
             "orders-01.csv",
             &format!(
                 "o929,C2,2026-09-29T10:00:00Z,3\no930,C1,2026-09-30T10:00:00Z,5\n{}",
                 orders_of(1)
             ),
         );
-        assert_exit(&nightly.configured(&["run", "--date", "2026-10-01"]), 0);
-        land(
+        twins.run_nightly("2026-10-01");
+        twins.land(
             "orders-02.csv",
             &format!("{}o930,C1,2026-10-02T10:00:00Z,7\n", orders_of(2)),
         );
-        let killed = nightly.advocacy_env(
-            &["run", "--config", "config.yaml", "--date", "2026-10-02"],
-            &[("ADVOCACY_KILL_AT", kill_at)],
-        );
-        assert_eq!(killed.status.signal(), Some(9), "{kill_at}");
-        assert_exit(&nightly.configured(&["run", "--date", "2026-10-02"]), 0);
-        assert_exit(
-            &rebuilt.configured(&["run", "--date", "2026-10-02", "--full-refresh"]),
-            0,
-        );
-        assert_eq!(tables(&nightly), tables(&rebuilt), "killed at {kill_at}");
+        twins.kill_nightly("2026-10-02", kill_at);
+        twins.night("2026-10-02", &format!("killed at {kill_at}"));
         assert_eq!(
-            days_computed(&nightly)["stg_orders"],
+            days_computed(&twins.nightly)["stg_orders"],
             "2026-09-30 2026-10-02",
             "killed at {kill_at}"
         );
@@ -439,28 +441,17 @@ fn a_night_killed_between_two_months_is_set_right_by_the_next() {
 /// from the day it was kept on.
 #[test]
 fn a_row_moved_out_of_the_days_leaves_the_day_it_was_on() {
-    let nightly = project();
-    let rebuilt = project();
-    let land = |name: &str, rows: &str| {
-        let text = format!("id,cid,at,amount\n{rows}");
-        nightly.land(name, &text);
-        rebuilt.land(name, &text);
-    };
-    land("orders-01.csv", &orders_of(1));
-    assert_exit(&nightly.configured(&["run", "--date", "2026-10-01"]), 0);
+    let twins = Twins::new();
+    twins.land("orders-01.csv", &orders_of(1));
+    twins.run_nightly("2026-10-01");
     // o010 moves past the run date; o011 loses its day (quarantined by the
     // ingest: a missing timestamp is a bad row, so it is dropped instead).
-    land(
+    twins.land(
         "orders-02.csv",
         &format!("{}o010,C2,2026-10-05T10:00:00Z,10\n", orders_of(2)),
     );
     for night in ["2026-10-02", "2026-10-03", "2026-10-05"] {
-        assert_exit(&nightly.configured(&["run", "--date", night]), 0);
-        assert_exit(
-            &rebuilt.configured(&["run", "--date", night, "--full-refresh"]),
-            0,
-        );
-        assert_eq!(tables(&nightly), tables(&rebuilt), "night {night}");
+        twins.night(night, &format!("night {night}"));
     }
 }
 

@@ -59,11 +59,7 @@ fn run(p: &Project, extra: &[&str]) {
 
 /// The last run's models: name -> "reused" or "computed".
 fn outcomes(p: &Project) -> BTreeMap<String, &'static str> {
-    let record: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(p.warehouse().join("_runs/latest.json")).unwrap(),
-    )
-    .unwrap();
-    record["models"]
+    p.latest_record()["models"]
         .as_array()
         .unwrap()
         .iter()
@@ -142,22 +138,12 @@ fn each_change_recomputes_what_it_reads_and_nothing_else() {
     run(&p, &[]);
 
     // A var no model reads changes nothing.
-    p.write(
-        "queries/models.yml",
-        &std::fs::read_to_string(p.path("queries/models.yml"))
-            .unwrap()
-            .replace("unused: 1", "unused: 2"),
-    );
+    p.replace_in("queries/models.yml", "unused: 1", "unused: 2");
     run(&p, &[]);
     expect(&p, &[]);
 
     // A var a model reads: that model.
-    p.write(
-        "queries/models.yml",
-        &std::fs::read_to_string(p.path("queries/models.yml"))
-            .unwrap()
-            .replace("big_min: 100", "big_min: 30"),
-    );
+    p.replace_in("queries/models.yml", "big_min: 100", "big_min: 30");
     run(&p, &[]);
     expect(&p, &["big_orders"]);
     assert_eq!(

@@ -23,7 +23,7 @@ use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use datafusion::parquet::file::properties::WriterProperties;
 use futures::TryStreamExt;
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use object_store::{ObjectStore, ObjectStoreExt};
 
 use advocacy::config::Text;
 use advocacy::storage::parquet_file::{PART_SIZE, ParquetFile, wait_for_aborts};
@@ -36,29 +36,7 @@ const SECRET: &str = "sekrit-Value-8472";
 /// growing to at most 50 ms, within 10 s.
 const RETRY: &str = "    max_retries: 10\n    retry_timeout: 10s\n    retry_init_backoff: 5ms\n    retry_max_backoff: 50ms\n";
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-fn put(store: &Arc<dyn ObjectStore>, key: &str, bytes: &'static [u8]) {
-    runtime()
-        .block_on(store.put(&Path::from(key), PutPayload::from_static(bytes)))
-        .unwrap();
-}
-
-fn get(store: &Arc<dyn ObjectStore>, key: &str) -> Option<bytes::Bytes> {
-    runtime().block_on(async {
-        match store.get(&Path::from(key)).await {
-            Ok(result) => Some(result.bytes().await.unwrap()),
-            Err(object_store::Error::NotFound { .. }) => None,
-            Err(e) => panic!("{key}: {e}"),
-        }
-    })
-}
+use super::{get, put, runtime};
 
 fn list(store: &Arc<dyn ObjectStore>, prefix: &str) -> Vec<String> {
     let mut keys: Vec<String> = runtime()

@@ -2,6 +2,7 @@
 //! landing exports read from a bucket, raw zone and reports written to it,
 //! and credentials from `${VAR}` never printed.
 
+use super::{get, put};
 use crate::common::{Project, S3Server, assert_exit, stderr, stdout};
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use futures::TryStreamExt;
@@ -189,17 +190,8 @@ fn run_reads_landing_and_writes_the_warehouse_on_s3() {
             .map(|l| l.split_whitespace().nth(1).unwrap().to_string());
         assert_eq!(line.as_deref(), Some("reused"), "{}", stdout(&out));
     }
-    let again = runtime
-        .block_on(async {
-            s3.get(&Path::from(
-                "warehouse/reports/nps_counts/nps_counts.parquet",
-            ))
-            .await?
-            .bytes()
-            .await
-        })
-        .unwrap();
-    assert_eq!(again, report);
+    let again = get(&s3, "warehouse/reports/nps_counts/nps_counts.parquet");
+    assert_eq!(again, Some(report));
 }
 
 #[test]
@@ -442,15 +434,7 @@ fn an_incremental_model_computes_only_the_new_day_on_s3() {
     let server = S3Server::start();
     server.create_bucket("advocacy");
     let s3 = server.client("advocacy");
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let land = |name: &str, text: &'static [u8]| {
-        runtime
-            .block_on(s3.put(
-                &Path::from(format!("landing/nps/{name}")),
-                PutPayload::from_static(text),
-            ))
-            .unwrap();
-    };
+    let land = |name: &str, text: &'static [u8]| put(&s3, &format!("landing/nps/{name}"), text);
     land(
         "2026-10-01.csv",
         b"id,cid,at,score\nr1,C1,2026-10-01,10\nr2,C2,2026-10-01,3\n",
@@ -485,14 +469,7 @@ fn an_incremental_model_computes_only_the_new_day_on_s3() {
     run("2026-10-01", &[]);
     land("2026-10-02.csv", b"id,cid,at,score\nr3,C3,2026-10-02,9\n");
     run("2026-10-02", &[]);
-    let record = runtime
-        .block_on(async {
-            s3.get(&Path::from("warehouse/_runs/latest.json"))
-                .await?
-                .bytes()
-                .await
-        })
-        .unwrap();
+    let record = get(&s3, "warehouse/_runs/latest.json").unwrap();
     let record: serde_json::Value = serde_json::from_slice(&record).unwrap();
     assert_eq!(
         record["models"][0]["days_computed"],
