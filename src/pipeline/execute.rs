@@ -574,6 +574,13 @@ async fn run_incremental(
         Some(facts) if facts.params.contains_key("run_date") => {
             return Err(fail(incremental::reads_run_date(model)));
         }
+        Some(facts)
+            if let Some(day) = incremental::DAY_PARAMS
+                .iter()
+                .find(|p| spec.merge.is_some() && facts.params.contains_key(**p)) =>
+        {
+            return Err(fail(incremental::reads_days(model, day)));
+        }
         Some(mut facts) => {
             for range in incremental::DAY_PARAMS {
                 facts.params.remove(range);
@@ -581,6 +588,12 @@ async fn run_incremental(
             fingerprint::model(&facts, &Fingerprints::new())
         }
         None => None,
+    };
+    // A merged model's rows are the same whatever the run date, and its
+    // readers see them up to it.
+    let fingerprint = match spec.merge {
+        Some(_) => fingerprint.map(|f| fingerprint::as_of(&f, job.run_date)),
+        None => fingerprint,
     };
     if let (Some(dir), Some(fingerprint)) = (&job.reuse_from, &fingerprint)
         && let Some(state) = incremental::load_state(&job.warehouse, dir, &model.name).await?

@@ -47,6 +47,13 @@ fn digest(lines: &[String]) -> String {
     crate::pii::sha256_hex(text.as_bytes())
 }
 
+/// `fingerprint` as seen on `run_date`: a merged model (see
+/// `incremental`) keeps the same rows whatever the date, and its readers
+/// see those up to the date.
+pub fn as_of(fingerprint: &str, run_date: chrono::NaiveDate) -> String {
+    digest(&[fingerprint.to_string(), format!("as_of={run_date}")])
+}
+
 /// A raw table as a run found it: the objects a query of it reads.
 #[derive(Debug, Clone)]
 pub struct RawTable {

@@ -21,6 +21,15 @@
 //! run date) computes every day again. The SQL computes the days from
 //! `$start_date` to `$end_date`; rows outside them are dropped, so an SQL
 //! that does not restrict itself is still right, only slower.
+//!
+//! A model with `merge: by_key` (a staging model that keeps each key's
+//! latest load) is computed on the raw objects new since its state alone:
+//! their rows replace the kept rows of the same key, in the months either
+//! is of. A later load always wins, as in the model's own SQL, because an
+//! object new since the state was loaded after every object the state
+//! read. It keeps the rows of every day, those after the run date too
+//! (a later night shows them without reading the raw table again), and is
+//! read as the rows up to its run date. Its SQL reads no day parameter.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -29,6 +38,7 @@ use chrono::{Datelike, NaiveDate};
 use datafusion::arrow::array::{Array, Date32Array, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, Date32Type, SchemaRef};
 use datafusion::common::ScalarValue;
+use datafusion::datasource::MemTable;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
@@ -38,7 +48,7 @@ use datafusion::prelude::{DataFrame, SessionContext, col, lit};
 use futures::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 
-use super::fingerprint::{RawObject, RawTables};
+use super::fingerprint::{RawObject, RawTable, RawTables};
 use super::models::Model;
 use super::sql_options;
 use super::stamp::Stamp;
@@ -46,7 +56,7 @@ use crate::engine::quote_identifier as quote;
 use crate::storage::Location;
 use crate::storage::parquet_file::{ParquetFile, intermediate_writer_properties};
 
-pub use super::spec::IncrementalSpec;
+pub use super::spec::{IncrementalSpec, Merge};
 
 /// The format of `state.json`.
 const STATE_VERSION: u32 = 1;
@@ -55,6 +65,12 @@ const STATE_VERSION: u32 = 1;
 /// scattered over the years) compute every day instead: each run of days
 /// is a query of its own.
 const MAX_RANGES: usize = 16;
+
+/// New raw objects of more than this many bytes (a re-export of the
+/// whole history) compute a merged model whole: merging holds their rows
+/// in memory. One day of orders at 1M customers is 0.1 MB, all of them
+/// 57 MB.
+const MAX_MERGE_BYTES: u64 = 64 << 20;
 
 /// The first day a computation of every day asks for (`$start_date`).
 pub fn first_day() -> NaiveDate {
@@ -82,6 +98,15 @@ pub fn day_params(start: NaiveDate, end: NaiveDate) -> [(String, ScalarValue); 3
 pub fn reads_run_date(model: &Model) -> String {
     format!(
         "{} is incremental and reads $run_date: read $end_date (the last day it computes) instead",
+        model.name
+    )
+}
+
+/// Why a merged model may not read a day parameter.
+pub fn reads_days(model: &Model, param: &str) -> String {
+    format!(
+        "{} is merged by key and reads ${param}: it is computed on the rows new since its last \
+         run whatever their day, and read up to the run date",
         model.name
     )
 }
@@ -137,6 +162,22 @@ pub fn check_specs(project: &super::Project) -> Vec<String> {
                     spec.name
                 ))
             }
+            Some(model) if spec.incremental.as_ref().is_some_and(|i| i.merge.is_some()) => {
+                let reads = project.deps.get(&model.name).cloned().unwrap_or_default();
+                if reads.len() != 1 || !reads_raw(project, &model.name) {
+                    errors.push(format!(
+                        "models.yml: {} is merged by key, so it reads one raw table and nothing \
+                         else (it reads {})",
+                        spec.name,
+                        reads.iter().cloned().collect::<Vec<_>>().join(", ")
+                    ));
+                } else if spec.key().is_none() {
+                    errors.push(format!(
+                        "models.yml: {} is merged by key and has none: give it a unique test",
+                        spec.name
+                    ));
+                }
+            }
             Some(_) => {}
         }
     }
@@ -177,6 +218,10 @@ pub struct State {
     pub months: BTreeMap<String, String>,
     /// The object of no rows that holds the schema.
     pub schema_object: String,
+    /// A merged model's `by`: it keeps rows of days after `run_date`,
+    /// which its readers do not see.
+    #[serde(default)]
+    pub visible_by: Option<String>,
 }
 
 impl State {
@@ -222,7 +267,11 @@ pub async fn check_model(
     if read.contains("$run_date") {
         errors.push(format!("{file}: {}", reads_run_date(model)));
     }
-    if !read.contains("$start_date") && !read.contains("$end_date") {
+    if spec.merge.is_some() {
+        if let Some(day) = DAY_PARAMS.iter().find(|p| read.contains(&format!("${p}"))) {
+            errors.push(format!("{file}: {}", reads_days(model, day)));
+        }
+    } else if !read.contains("$start_date") && !read.contains("$end_date") {
         warnings.push(format!(
             "{file}: {} is incremental but reads neither $start_date nor $end_date: it computes \
              every day each time, and keeps only the days asked for",
@@ -301,8 +350,17 @@ pub async fn register(
         Some(schema) => config.with_schema(schema),
         None => config.infer_schema(&ctx.state()).await?,
     };
+    let listing = Arc::new(ListingTable::try_new(config)?);
     ctx.deregister_table(table)?;
-    ctx.register_table(table, Arc::new(ListingTable::try_new(config)?))?;
+    match &state.visible_by {
+        Some(by) => {
+            let visible = ctx
+                .read_table(listing)?
+                .filter(col(quote(by)).lt_eq(lit(date_value(state.run_date))))?;
+            ctx.register_table(table, visible.into_view())?
+        }
+        None => ctx.register_table(table, listing)?,
+    };
     Ok(())
 }
 
@@ -332,6 +390,34 @@ pub struct Computation<'a> {
     pub full: bool,
 }
 
+/// The tables a computation's side session names the keys new objects
+/// carry, and a kept month.
+const KEYS: &str = "__keys";
+const MONTH: &str = "__month";
+
+/// What a merge changed and wrote.
+struct Merged {
+    touched: Touched,
+    months: BTreeMap<String, String>,
+    bytes: u64,
+}
+
+/// The objects of a raw table new since `before` (a state's listing);
+/// `None` when one `before` names is gone or changed, or either listing
+/// is unknown.
+fn new_objects<'a>(
+    raw: &'a RawTable,
+    before: Option<&Vec<RawObject>>,
+) -> Option<Vec<&'a RawObject>> {
+    let (now, before) = (raw.objects.as_ref()?, before?);
+    let now_set: BTreeSet<&RawObject> = now.iter().collect();
+    if before.iter().any(|o| !now_set.contains(o)) {
+        return None;
+    }
+    let before_set: BTreeSet<&RawObject> = before.iter().collect();
+    Some(now.iter().filter(|o| !before_set.contains(o)).collect())
+}
+
 /// What a computation wrote.
 pub struct Written {
     pub rows: u64,
@@ -352,21 +438,32 @@ impl Computation<'_> {
         let stored = load_state(self.warehouse, self.models_dir, &self.model.name).await?;
         // `--full-refresh` computes every day, whatever the state says.
         let previous = stored.clone().filter(|_| !self.full);
-        let touched = match &previous {
-            Some(state) => self.changed_days(state).await?,
-            None => Touched::All,
+        let merged = match (&previous, self.spec.merge) {
+            (Some(state), Some(Merge::ByKey)) => self.merge(state).await?,
+            _ => None,
         };
-        let touched = match touched {
-            Touched::Days { days, .. } if ranges(&days).len() > MAX_RANGES => Touched::All,
-            other => other,
-        };
-        let (months, schema_object, bytes) = match (&touched, &previous) {
-            (Touched::Nothing, Some(state)) => {
-                (state.months.clone(), state.schema_object.clone(), 0)
-            }
-            (Touched::Days { days, .. }, Some(state)) => {
-                let (months, bytes) = self.compute_days(state, days).await?;
-                (months, state.schema_object.clone(), bytes)
+        let (touched, months, schema_object, bytes) = match (merged, &previous) {
+            (Some(merged), Some(state)) => (
+                merged.touched,
+                merged.months,
+                state.schema_object.clone(),
+                merged.bytes,
+            ),
+            (None, Some(state)) if self.spec.merge.is_none() => {
+                match self.changed_days(state).await? {
+                    Touched::Days { days, .. } if ranges(&days).len() <= MAX_RANGES => {
+                        let (months, bytes) = self.compute_days(state, &days).await?;
+                        let touched = Touched::Days { days, since: None };
+                        (touched, months, state.schema_object.clone(), bytes)
+                    }
+                    Touched::Nothing => (
+                        Touched::Nothing,
+                        state.months.clone(),
+                        state.schema_object.clone(),
+                        0,
+                    ),
+                    _ => self.compute_all().await?,
+                }
             }
             _ => self.compute_all().await?,
         };
@@ -498,15 +595,9 @@ impl Computation<'_> {
         raw: &super::fingerprint::RawTable,
         state: &State,
     ) -> Result<Touched, DataFusionError> {
-        let (Some(now), Some(before)) = (&raw.objects, state.raw_objects.get(table)) else {
+        let Some(new) = new_objects(raw, state.raw_objects.get(table)) else {
             return Ok(Touched::All);
         };
-        let now_set: BTreeSet<&RawObject> = now.iter().collect();
-        if before.iter().any(|o| !now_set.contains(o)) {
-            return Ok(Touched::All);
-        }
-        let before_set: BTreeSet<&RawObject> = before.iter().collect();
-        let new: Vec<&RawObject> = now.iter().filter(|o| !before_set.contains(o)).collect();
         if new.is_empty() {
             return Ok(Touched::Nothing);
         }
@@ -538,7 +629,8 @@ impl Computation<'_> {
                 false => rows,
             };
             let keys = carried.select_columns(&columns)?.distinct()?;
-            days.extend(self.days_kept_under_keys(&side, state, keys).await?);
+            side.register_table(KEYS, keys.into_view())?;
+            days.extend(self.days_kept_under_keys(&side, state).await?);
         }
         Ok(Touched::Days { days, since: None })
     }
@@ -573,15 +665,14 @@ impl Computation<'_> {
         Ok(side)
     }
 
-    /// The kept days of rows under one of `keys`: a later load of a key
-    /// replaces its earlier row, which may be of another day.
+    /// The kept days of rows under one of the keys in table [`KEYS`] of
+    /// `side`: a later load of a key replaces its earlier row, which may be
+    /// of another day.
     async fn days_kept_under_keys(
         &self,
         side: &SessionContext,
         state: &State,
-        keys: DataFrame,
     ) -> Result<BTreeSet<NaiveDate>, DataFusionError> {
-        side.register_table("__keys", keys.into_view())?;
         register(
             side,
             self.warehouse,
@@ -590,20 +681,179 @@ impl Computation<'_> {
             Some(self.schema.clone()),
         )
         .await?;
-        let quoted: Vec<String> = self
-            .key
-            .unwrap_or_default()
-            .iter()
-            .map(|k| quote(k))
-            .collect();
-        let on: Vec<String> = quoted.iter().map(|k| format!("k.{k} = n.{k}")).collect();
         let sql = format!(
-            "SELECT DISTINCT k.{by} FROM __kept AS k JOIN __keys AS n ON {on}",
+            "SELECT DISTINCT k.{by} FROM __kept AS k JOIN {KEYS} AS n ON {on}",
             by = quote(&self.spec.by),
-            on = on.join(" AND "),
+            on = self.key_join(),
         );
         let kept = side.sql(&sql).await?.collect().await?;
         dates(&kept, &self.spec.by)
+    }
+
+    /// `k.key = n.key` for each column of the key.
+    fn key_join(&self) -> String {
+        let on: Vec<String> = self
+            .key
+            .unwrap_or_default()
+            .iter()
+            .map(|k| format!("k.{k} = n.{k}", k = quote(k)))
+            .collect();
+        on.join(" AND ")
+    }
+
+    /// A merged model's run from `state`: the rows of the raw objects new
+    /// since it replace the kept rows of their keys. `None` when it must be
+    /// computed whole: its definition changed, an object it read was
+    /// loaded again or removed, or the new objects are more than
+    /// [`MAX_MERGE_BYTES`].
+    async fn merge(&self, state: &State) -> Result<Option<Merged>, DataFusionError> {
+        if state.definition != self.definition
+            || state.visible_by.as_deref() != Some(self.spec.by.as_str())
+        {
+            return Ok(None);
+        }
+        let mut inputs = self.inputs.iter();
+        let (Some((table, Some(fingerprint))), None) = (inputs.next(), inputs.next()) else {
+            return Ok(None);
+        };
+        let (months, bytes, changed) =
+            if state.inputs.get(table) == Some(&Some(fingerprint.clone())) {
+                (state.months.clone(), 0, BTreeSet::new())
+            } else {
+                let Some(raw) = self.raw.get(table) else {
+                    return Ok(None);
+                };
+                let Some(new) = new_objects(raw, state.raw_objects.get(table)) else {
+                    return Ok(None);
+                };
+                if new.iter().map(|o| o.size).sum::<u64>() > MAX_MERGE_BYTES {
+                    return Ok(None);
+                }
+                self.merge_objects(state, table, raw, &new).await?
+            };
+        // Readers that saw days after this run date would not see them now.
+        if self.run_date < state.run_date {
+            return Ok(Some(Merged {
+                touched: Touched::All,
+                months,
+                bytes,
+            }));
+        }
+        let mut days: BTreeSet<NaiveDate> = changed
+            .into_iter()
+            .filter(|d| *d <= self.run_date)
+            .collect();
+        // The days after the last run date are seen from now on.
+        let mut day = state.run_date.succ_opt();
+        while let Some(d) = day.filter(|d| *d <= self.run_date) {
+            days.insert(d);
+            day = d.succ_opt();
+        }
+        let touched = match days.is_empty() {
+            true => Touched::Nothing,
+            false => Touched::Days { days, since: None },
+        };
+        Ok(Some(Merged {
+            touched,
+            months,
+            bytes,
+        }))
+    }
+
+    /// Merges the rows of `new` objects of raw table `table` into the kept
+    /// months. Returns the months in force after, the bytes written and the
+    /// days whose rows changed (of the new rows, and of the kept rows they
+    /// replace).
+    async fn merge_objects(
+        &self,
+        state: &State,
+        table: &str,
+        raw: &RawTable,
+        new: &[&RawObject],
+    ) -> Result<(BTreeMap<String, String>, u64, BTreeSet<NaiveDate>), DataFusionError> {
+        if new.is_empty() {
+            return Ok((state.months.clone(), 0, BTreeSet::new()));
+        }
+        let key: Vec<&str> = self
+            .key
+            .unwrap_or_default()
+            .iter()
+            .map(String::as_str)
+            .collect();
+        if key.is_empty() {
+            return Err(self.fail("it is merged by key and has no key (a unique test)"));
+        }
+        let side = self.side_context(table, raw.schema.clone(), new).await?;
+        let rows = self
+            .rows_in(&side, first_day(), last_day())
+            .await?
+            .collect()
+            .await?;
+        // The keys the new objects carry: the raw table's own columns when
+        // it has the key's (a row the model now leaves out still replaces
+        // its kept one), else the new rows'.
+        let carried = match key.iter().all(|k| raw.schema.field_with_name(k).is_ok()) {
+            true => side.table(table).await?,
+            false => side.read_table(Arc::new(MemTable::try_new(
+                self.schema.clone(),
+                vec![rows.clone()],
+            )?))?,
+        };
+        let keys = carried.select_columns(&key)?.distinct()?;
+        let keys_schema = Arc::new(keys.schema().as_arrow().clone());
+        let keys = MemTable::try_new(keys_schema, vec![keys.collect().await?])?;
+        side.register_table(KEYS, Arc::new(keys))?;
+        let mut changed = dates(&rows, &self.spec.by)?;
+        changed.extend(self.days_kept_under_keys(&side, state).await?);
+        let mut by_month: BTreeMap<NaiveDate, Vec<RecordBatch>> = BTreeMap::new();
+        for batch in &rows {
+            for (month, part) in split_by_month(batch, &self.spec.by)? {
+                by_month.entry(month).or_default().push(part);
+            }
+        }
+        let mut months = state.months.clone();
+        let mut bytes = 0;
+        for month in changed
+            .iter()
+            .map(|d| month_of(*d))
+            .collect::<BTreeSet<_>>()
+        {
+            let name = month_key(month);
+            let mut rows = match state.months.get(&name) {
+                Some(object) => self.rows_of_other_keys(&side, object).await?,
+                None => Vec::new(),
+            };
+            rows.extend(by_month.remove(&month).unwrap_or_default());
+            match self.write_month(month, &rows).await? {
+                Some((object, written)) => {
+                    months.insert(name, object);
+                    bytes += written;
+                }
+                None => {
+                    months.remove(&name);
+                }
+            }
+        }
+        Ok((months, bytes, changed))
+    }
+
+    /// The rows of a kept month's object whose key is not in table
+    /// [`KEYS`] of `side`.
+    async fn rows_of_other_keys(
+        &self,
+        side: &SessionContext,
+        object: &str,
+    ) -> Result<Vec<RecordBatch>, DataFusionError> {
+        let url = format!("{}{object}", self.warehouse.url);
+        let options = datafusion::prelude::ParquetReadOptions::default().schema(&self.schema);
+        let month = side.read_parquet(url, options).await?;
+        side.deregister_table(MONTH)?;
+        side.register_table(MONTH, month.into_view())?;
+        let sql = format!(
+            "SELECT k.* FROM {MONTH} AS k LEFT ANTI JOIN {KEYS} AS n ON {on}",
+            on = self.key_join()
+        );
+        side.sql(&sql).await?.collect().await
     }
 
     /// The parameters with the days to compute.
@@ -619,8 +869,18 @@ impl Computation<'_> {
         start: NaiveDate,
         end: NaiveDate,
     ) -> Result<DataFrame, DataFusionError> {
-        let df = self
-            .ctx
+        self.rows_in(self.ctx, start, end).await
+    }
+
+    /// The model's rows of the days from `start` to `end` as `ctx` sees
+    /// its inputs (rows whose day is NULL are of no day).
+    async fn rows_in(
+        &self,
+        ctx: &SessionContext,
+        start: NaiveDate,
+        end: NaiveDate,
+    ) -> Result<DataFrame, DataFusionError> {
+        let df = ctx
             .sql_with_options(&self.model.sql, sql_options())
             .await?
             .with_param_values(self.range_params(start, end))?;
@@ -642,37 +902,44 @@ impl Computation<'_> {
         )
     }
 
-    /// Every day, each month in an object of this run's. Returns the
-    /// months, the schema's object and the bytes written.
+    /// Every day, each month in an object of this run's. Returns what
+    /// changed (everything), the months, the schema's object and the bytes
+    /// written.
     async fn compute_all(
         &self,
-    ) -> Result<(BTreeMap<String, String>, String, u64), DataFusionError> {
-        // In day order, so that one month's object is open at a time.
-        let df = self
-            .rows_between(first_day(), self.run_date)
+    ) -> Result<(Touched, BTreeMap<String, String>, String, u64), DataFusionError> {
+        // A merged model keeps the days after the run date too.
+        let end = match self.spec.merge {
+            Some(Merge::ByKey) => last_day(),
+            None => self.run_date,
+        };
+        // Each month's object open at once, written as its rows come: at
+        // 1M customers, sorting stg_orders by day first to write one month
+        // at a time took its build from 4.3 s to 7.9 s. A writer holds at
+        // most a row group (128k rows) before it flushes.
+        let mut stream = self
+            .rows_between(first_day(), end)
             .await?
-            .sort(vec![col(quote(&self.spec.by)).sort(true, true)])?;
-        let mut stream = df.execute_stream().await?;
-        let mut months = BTreeMap::new();
-        let mut bytes = 0;
-        let mut current: Option<(NaiveDate, ParquetFile)> = None;
+            .execute_stream()
+            .await?;
+        let mut open: BTreeMap<NaiveDate, ParquetFile> = BTreeMap::new();
         while let Some(batch) = stream.next().await {
             let batch = batch?;
             for (month, part) in split_by_month(&batch, &self.spec.by)? {
-                if current.as_ref().is_none_or(|(m, _)| *m != month) {
-                    if let Some((_, file)) = current.take() {
-                        bytes += self.close(file).await?;
+                let file = match open.entry(month) {
+                    std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+                    std::collections::btree_map::Entry::Vacant(e) => {
+                        e.insert(self.create(&self.month_object(month))?)
                     }
-                    let object = self.month_object(month);
-                    current = Some((month, self.create(&object)?));
-                    months.insert(month_key(month), object);
-                }
-                let (_, file) = current.as_mut().expect("opened above");
+                };
                 file.write(&part).await.map_err(|e| self.fail(e))?;
             }
         }
-        if let Some((_, file)) = current.take() {
+        let mut months = BTreeMap::new();
+        let mut bytes = 0;
+        for (month, file) in open {
             bytes += self.close(file).await?;
+            months.insert(month_key(month), self.month_object(month));
         }
         // An object of no rows, so the table has its schema with no month.
         let schema_object = format!(
@@ -681,7 +948,7 @@ impl Computation<'_> {
             self.stamp.run_id
         );
         bytes += self.close(self.create(&schema_object)?).await?;
-        Ok((months, schema_object, bytes))
+        Ok((Touched::All, months, schema_object, bytes))
     }
 
     /// The given days: each month holding one is written to an object of
@@ -713,21 +980,37 @@ impl Computation<'_> {
                 None => Vec::new(),
             };
             rows.extend(by_month.remove(&month).unwrap_or_default());
-            rows.retain(|b| b.num_rows() > 0);
-            if rows.is_empty() {
-                months.remove(&key);
-                continue;
+            match self.write_month(month, &rows).await? {
+                Some((object, written)) => {
+                    months.insert(key, object);
+                    bytes += written;
+                }
+                None => {
+                    months.remove(&key);
+                }
             }
-            let object = self.month_object(month);
-            let mut file = self.create(&object)?;
-            for batch in &rows {
-                file.write(batch).await.map_err(|e| self.fail(e))?;
-            }
-            bytes += self.close(file).await?;
-            months.insert(key, object);
-            crate::kill_point::reached("incremental-month-written");
         }
         Ok((months, bytes))
+    }
+
+    /// Writes a month's rows to an object of this run's; returns it and
+    /// its bytes, or `None` for a month left with no rows.
+    async fn write_month(
+        &self,
+        month: NaiveDate,
+        rows: &[RecordBatch],
+    ) -> Result<Option<(String, u64)>, DataFusionError> {
+        if rows.iter().all(|b| b.num_rows() == 0) {
+            return Ok(None);
+        }
+        let object = self.month_object(month);
+        let mut file = self.create(&object)?;
+        for batch in rows.iter().filter(|b| b.num_rows() > 0) {
+            file.write(batch).await.map_err(|e| self.fail(e))?;
+        }
+        let bytes = self.close(file).await?;
+        crate::kill_point::reached("incremental-month-written");
+        Ok(Some((object, bytes)))
     }
 
     /// The rows of a kept month's object that are not of `days`.
@@ -779,6 +1062,7 @@ impl Computation<'_> {
             .filter_map(|t| Some((t.clone(), self.raw.get(t)?.objects.clone()?)))
             .collect();
         let state = State {
+            visible_by: self.spec.merge.map(|_| self.spec.by.clone()),
             format_version: STATE_VERSION,
             definition: self.definition.clone(),
             run_date: self.run_date,

@@ -155,12 +155,30 @@ pub enum Joins {
 /// `lookback` days before it. Its SQL reads the days to compute as
 /// `$start_date` and `$end_date` (rows outside them are dropped), and not
 /// `$run_date` (`$end_date` is the run date when it computes every day).
+///
+/// With `merge: by_key` (the shape of SQLMesh's incremental-by-unique-key,
+/// for the staging models that keep each key's latest load) a run computes
+/// the model on the raw objects loaded since its last run alone, and their
+/// rows replace the kept rows of the same key (models.yml's unique test):
+/// a night never reads the raw table's history again. Such a model reads
+/// one raw table and no day parameter; it keeps the rows of every day, and
+/// readers see those up to the run date.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IncrementalSpec {
     pub by: String,
     #[serde(default)]
     pub lookback: u32,
+    #[serde(default)]
+    pub merge: Option<Merge>,
+}
+
+/// How an incremental model's new rows join the kept ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Merge {
+    /// A new row replaces the kept row of its key.
+    ByKey,
 }
 
 /// `contract: { version: 2, deprecation_date: 2027-03-31 }`: version 2 is

@@ -3,7 +3,8 @@
 //! Thirty nightly deliveries (a new day each, some with late rows for
 //! earlier days and corrections of earlier orders) give, after every
 //! night, the same rows in every model and report as a full rebuild of the
-//! same data.
+//! same data; so do they with the staging model merged by key
+//! (`merge: by_key`, computed on the new loads alone).
 
 use std::collections::BTreeMap;
 
@@ -29,6 +30,16 @@ FROM (
         SELECT order_id FROM raw_orders
         WHERE CAST(ordered_at AS DATE) BETWEEN $start_date AND $end_date
     )
+)
+WHERE previous IS DISTINCT FROM order_id";
+
+/// The latest load of an order wins, over whatever loads it is given: a
+/// merged model sees only the loads new since its last run.
+const STG_ORDERS_MERGED: &str = "SELECT order_id, customer_id, amount, order_date
+FROM (
+    SELECT *, CAST(ordered_at AS DATE) AS order_date,
+        LAG(order_id) OVER (ORDER BY order_id, _loaded_at DESC, _file DESC, _row DESC) AS previous
+    FROM raw_orders
 )
 WHERE previous IS DISTINCT FROM order_id";
 
@@ -78,6 +89,20 @@ fn project() -> Project {
 FROM int_daily AS d JOIN int_rolling AS r ON r.order_date = d.order_date",
     );
     p.write("queries/models.yml", MODELS_YML);
+    p
+}
+
+/// [`project`] with stg_orders merged by key.
+fn merged_project() -> Project {
+    let p = project();
+    p.write("queries/staging/stg_orders.sql", STG_ORDERS_MERGED);
+    p.write(
+        "queries/models.yml",
+        &MODELS_YML.replace(
+            "stg_orders\n    incremental: { by: order_date }",
+            "stg_orders\n    incremental: { by: order_date, merge: by_key }",
+        ),
+    );
     p
 }
 
@@ -183,6 +208,13 @@ impl Twins {
         }
     }
 
+    fn merged() -> Twins {
+        Twins {
+            nightly: merged_project(),
+            rebuilt: merged_project(),
+        }
+    }
+
     /// Lands an orders file (the header, then `rows`) in both.
     fn land(&self, name: &str, rows: &str) {
         let text = format!("id,cid,at,amount\n{rows}");
@@ -221,7 +253,15 @@ impl Twins {
 
 #[test]
 fn thirty_nights_equal_a_full_rebuild_after_every_night() {
-    let twins = Twins::new();
+    thirty_nights(Twins::new());
+}
+
+#[test]
+fn thirty_nights_of_a_merged_model_equal_a_full_rebuild_after_every_night() {
+    thirty_nights(Twins::merged());
+}
+
+fn thirty_nights(twins: Twins) {
     let nightly = &twins.nightly;
     twins.land("orders-base.csv", &orders_of(1));
     twins.night("2026-10-01", "after the first night");
@@ -383,25 +423,26 @@ fn a_night_killed_midway_is_set_right_by_the_next() {
         "incremental-days-written:3",
         "model-materialised:1",
     ] {
-        let twins = Twins::new();
-        twins.land("orders-01.csv", &orders_of(1));
-        twins.run_nightly("2026-10-01");
-        twins.land(
-            "orders-02.csv",
-            &format!("{}o010,C3,2026-10-01T10:00:00Z,99\n", orders_of(2)),
-        );
-        twins.kill_nightly("2026-10-02", kill_at);
-        twins.night("2026-10-02", &format!("killed at {kill_at}"));
-        let nightly = &twins.nightly;
-        // Killed before stg_orders recorded its days, the next run finds
-        // them again. (Killed after, a model whose state is older than the
-        // result it reads computes every day: int_daily and int_rolling run
-        // side by side, so which of them the third pass is varies.)
-        if kill_at == "incremental-days-written:1" {
-            assert_eq!(
-                days_computed(nightly)["int_rolling"],
-                "2026-10-01 2026-10-02"
+        for twins in [Twins::new(), Twins::merged()] {
+            twins.land("orders-01.csv", &orders_of(1));
+            twins.run_nightly("2026-10-01");
+            twins.land(
+                "orders-02.csv",
+                &format!("{}o010,C3,2026-10-01T10:00:00Z,99\n", orders_of(2)),
             );
+            twins.kill_nightly("2026-10-02", kill_at);
+            twins.night("2026-10-02", &format!("killed at {kill_at}"));
+            let nightly = &twins.nightly;
+            // Killed before stg_orders recorded its days, the next run finds
+            // them again. (Killed after, a model whose state is older than the
+            // result it reads computes every day: int_daily and int_rolling run
+            // side by side, so which of them the third pass is varies.)
+            if kill_at == "incremental-days-written:1" {
+                assert_eq!(
+                    days_computed(nightly)["int_rolling"],
+                    "2026-10-01 2026-10-02"
+                );
+            }
         }
     }
 }
@@ -413,26 +454,27 @@ fn a_night_killed_midway_is_set_right_by_the_next() {
 #[test]
 fn a_night_killed_between_two_months_is_set_right_by_the_next() {
     for kill_at in ["incremental-month-written:1", "incremental-month-written:2"] {
-        let twins = Twins::new();
-        twins.land(
-            "orders-01.csv",
-            &format!(
-                "o929,C2,2026-09-29T10:00:00Z,3\no930,C1,2026-09-30T10:00:00Z,5\n{}",
-                orders_of(1)
-            ),
-        );
-        twins.run_nightly("2026-10-01");
-        twins.land(
-            "orders-02.csv",
-            &format!("{}o930,C1,2026-10-02T10:00:00Z,7\n", orders_of(2)),
-        );
-        twins.kill_nightly("2026-10-02", kill_at);
-        twins.night("2026-10-02", &format!("killed at {kill_at}"));
-        assert_eq!(
-            days_computed(&twins.nightly)["stg_orders"],
-            "2026-09-30 2026-10-02",
-            "killed at {kill_at}"
-        );
+        for twins in [Twins::new(), Twins::merged()] {
+            twins.land(
+                "orders-01.csv",
+                &format!(
+                    "o929,C2,2026-09-29T10:00:00Z,3\no930,C1,2026-09-30T10:00:00Z,5\n{}",
+                    orders_of(1)
+                ),
+            );
+            twins.run_nightly("2026-10-01");
+            twins.land(
+                "orders-02.csv",
+                &format!("{}o930,C1,2026-10-02T10:00:00Z,7\n", orders_of(2)),
+            );
+            twins.kill_nightly("2026-10-02", kill_at);
+            twins.night("2026-10-02", &format!("killed at {kill_at}"));
+            assert_eq!(
+                days_computed(&twins.nightly)["stg_orders"],
+                "2026-09-30 2026-10-02",
+                "killed at {kill_at}"
+            );
+        }
     }
 }
 
@@ -441,7 +483,12 @@ fn a_night_killed_between_two_months_is_set_right_by_the_next() {
 /// from the day it was kept on.
 #[test]
 fn a_row_moved_out_of_the_days_leaves_the_day_it_was_on() {
-    let twins = Twins::new();
+    for twins in [Twins::new(), Twins::merged()] {
+        a_row_moved_out(twins);
+    }
+}
+
+fn a_row_moved_out(twins: Twins) {
     twins.land("orders-01.csv", &orders_of(1));
     twins.run_nightly("2026-10-01");
     // o010 moves past the run date; o011 loses its day (quarantined by the
@@ -490,4 +537,67 @@ WHERE CAST(ordered_at AS DATE) BETWEEN $start_date AND $end_date",
         "{}",
         stdout(&again)
     );
+}
+
+/// A merged model keeps the rows of days after the run date and shows
+/// them from their day on, without a new load; a later night's new load
+/// replaces the kept row of its key only.
+#[test]
+fn a_merged_model_shows_kept_rows_from_their_day() {
+    let p = merged_project();
+    p.land(
+        "orders-01.csv",
+        format!(
+            "id,cid,at,amount\n{}f003,C1,2026-10-03T10:00:00Z,1000\n",
+            orders_of(1)
+        ),
+    );
+    let revenue = |p: &Project| p.model_csv("SELECT sum(revenue) AS r FROM revenue");
+    assert_exit(&p.configured(&["run", "--date", "2026-10-01"]), 0);
+    assert_eq!(days_computed(&p)["stg_orders"], "all");
+    assert_eq!(revenue(&p), ["r", "21.0"]);
+    assert_exit(&p.configured(&["run", "--date", "2026-10-03"]), 0);
+    assert_eq!(days_computed(&p)["stg_orders"], "2026-10-02 2026-10-03");
+    assert_eq!(revenue(&p), ["r", "1021.0"]);
+    // f003 corrected: only its key's row changes, on its day.
+    p.land(
+        "orders-02.csv",
+        "id,cid,at,amount\nf003,C1,2026-10-03T11:00:00Z,2000\n",
+    );
+    assert_exit(&p.configured(&["run", "--date", "2026-10-03"]), 0);
+    assert_eq!(days_computed(&p)["stg_orders"], "2026-10-03");
+    assert_eq!(revenue(&p), ["r", "2021.0"]);
+    // A backfill before f003's day no longer sees it.
+    assert_exit(&p.configured(&["run", "--date", "2026-10-02"]), 0);
+    assert_eq!(revenue(&p), ["r", "21.0"]);
+}
+
+#[test]
+fn validate_refuses_a_merged_model_it_cannot_merge() {
+    let p = merged_project();
+    let validate = |sql: &str| {
+        p.write("queries/staging/stg_orders.sql", sql);
+        let out = p.configured(&["validate", "--date", "2026-10-31"]);
+        format!("{}{}", stdout(&out), crate::common::stderr(&out))
+    };
+    let days = validate(&format!(
+        "SELECT * FROM ({STG_ORDERS_MERGED}) WHERE order_date <= $end_date"
+    ));
+    assert!(
+        days.contains("stg_orders is merged by key and reads $end_date"),
+        "{days}"
+    );
+    let two = validate(&format!(
+        "SELECT * FROM ({STG_ORDERS_MERGED}) WHERE customer_id IN (SELECT customer_id FROM raw_customers)"
+    ));
+    assert!(
+        two.contains(
+            "models.yml: stg_orders is merged by key, so it reads one raw table and nothing \
+             else (it reads raw_customers, raw_orders)"
+        ),
+        "{two}"
+    );
+    assert_exit(&p.configured(&["validate", "--date", "2026-10-31"]), 2);
+    validate(STG_ORDERS_MERGED);
+    assert_exit(&p.configured(&["validate", "--date", "2026-10-31"]), 0);
 }
