@@ -98,6 +98,35 @@ def parameters(queries, run_date):
     return values
 
 
+def merged_models(queries):
+    """The models merged by key in models.yml (`merge: by_key`), each with
+    its `by` column: advocacy keeps their rows of every day and reads them
+    up to the run date, which the peer does with a WHERE."""
+    merged, name = {}, None
+    for line in open(f"{queries}/models.yml"):
+        m = re.match(r"  - name: (\w+)", line)
+        if m:
+            name = m.group(1)
+        m = re.match(r"\s+incremental: \{ by: (\w+),.*merge: by_key", line)
+        if m and name:
+            merged[name] = m.group(1)
+    return merged
+
+
+def materialised(warehouse, name, run_date, merged):
+    """advocacy's materialised result of a model, as SQL: its object, or
+    an incremental model's objects in force (state.json)."""
+    state = f"{warehouse}/_state/models/{name}/state.json"
+    if not os.path.exists(state):
+        return f"SELECT * FROM '{warehouse}/_state/models/{name}.parquet'"
+    kept = json.load(open(state))
+    objects = ", ".join(f"'{warehouse}/{o}'" for o in kept["months"].values())
+    sql = f"SELECT * FROM read_parquet([{objects}])"
+    if name in merged:
+        sql += f" WHERE {merged[name]} <= DATE '{run_date}'"
+    return sql
+
+
 def build_order(queries):
     files = {os.path.basename(f)[:-4]: f for f in glob.glob(f"{queries}/**/*.sql", recursive=True)}
     sql = {name: open(path).read() for name, path in files.items()}
@@ -131,14 +160,15 @@ def models(con, warehouse, queries, out, run_date):
         )
     params = parameters(queries, run_date)
     order, sql = build_order(queries)
+    merged = merged_models(queries)
     seconds, rows = {}, 0
     for name in order:
         if name in NOT_IN_DUCKDB:
-            con.execute(
-                f"CREATE VIEW {name} AS SELECT * FROM '{warehouse}/_state/models/{name}.parquet'"
-            )
+            con.execute(f"CREATE VIEW {name} AS {materialised(warehouse, name, run_date, merged)}")
             continue
         text = re.sub(r"\$(\w+)", lambda m: params[m.group(1)], sql[name])
+        if name in merged:
+            text = f"SELECT * FROM ({text}) WHERE {merged[name]} <= DATE '{run_date}'"
         # The one spelling the two dialects do not share: DataFusion's
         # ordered aggregates first_value / last_value(x ORDER BY y) are
         # DuckDB's first / last(x ORDER BY y) (DuckDB reads first_value and

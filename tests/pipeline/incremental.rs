@@ -601,3 +601,76 @@ fn validate_refuses_a_merged_model_it_cannot_merge() {
     validate(STG_ORDERS_MERGED);
     assert_exit(&p.configured(&["validate", "--date", "2026-10-31"]), 0);
 }
+
+/// The bundled models (their staging models merged by key) night after
+/// night on the bundled exports: a night at the end of March, one at the
+/// end of June (the days between shown from the kept rows), and a night
+/// that lands a correction of a March order and an order of June 30. After
+/// each, every report equals a `--full-refresh` rebuild's, row for row.
+#[test]
+fn the_bundled_models_night_after_night_equal_a_rebuild() {
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let twins = [Project::new(), Project::new()];
+    for p in &twins {
+        copy_folder(&repo.join("testdata"), &p.landing());
+        crate::common::bundled_config(p, &p.landing(), "warehouse", "2GiB");
+    }
+    let night = |date: &str, what: &str| {
+        let nightly = twins[0].configured(&["run", "--date", date]);
+        let rebuilt = twins[1].configured(&["run", "--date", date, "--full-refresh"]);
+        assert_eq!(nightly.status.code(), rebuilt.status.code(), "{what}");
+        assert_eq!(reports(&twins[0]), reports(&twins[1]), "{what}");
+    };
+    night("2025-03-31", "the end of March");
+    night("2025-06-30", "the end of June");
+    let computed = days_computed(&twins[0]);
+    assert_eq!(
+        computed["stg_orders"].split(' ').count(),
+        91,
+        "{computed:?}"
+    );
+    let correction = "Order ID,Customer ID,Created At,Total,Currency,Gross Margin,Financial Status
+5630112001000,0035g00001dVqXFAA0,2024-06-03T15:27:57+01:00,300.00,GBP,90.00,paid
+5630119999999,0035g00001dVqXFAA0,2025-06-30T10:00:00+01:00,80.00,GBP,20.00,paid
+";
+    for p in &twins {
+        p.land("crm/orders-correction.csv", correction);
+    }
+    night("2025-06-30", "a correction and a new order");
+    assert_eq!(
+        days_computed(&twins[0])["stg_orders"],
+        "2024-06-03 2025-06-30"
+    );
+}
+
+fn copy_folder(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        match entry.file_type().unwrap().is_dir() {
+            true => copy_folder(&entry.path(), &target),
+            false => {
+                std::fs::copy(entry.path(), target).unwrap();
+            }
+        }
+    }
+}
+
+/// Every published report's rows, each as sorted lines of text.
+fn reports(p: &Project) -> BTreeMap<String, Vec<String>> {
+    let folder = p.warehouse().join("reports");
+    let mut out = BTreeMap::new();
+    for entry in std::fs::read_dir(&folder).unwrap() {
+        let entry = entry.unwrap();
+        if !entry.file_type().unwrap().is_dir() {
+            continue;
+        }
+        let name = entry.file_name().to_string_lossy().to_string();
+        let mut rows =
+            crate::common::lines(&p.query(&format!("reports/{name}"), "SELECT * FROM t"));
+        rows.sort();
+        out.insert(name, rows);
+    }
+    out
+}
