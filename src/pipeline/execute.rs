@@ -589,14 +589,21 @@ async fn run_incremental(
         }
         None => None,
     };
-    // A merged model's rows are the same whatever the run date, and its
-    // readers see them up to it.
-    let fingerprint = match spec.merge {
-        Some(_) => fingerprint.map(|f| fingerprint::as_of(&f, job.run_date)),
-        None => fingerprint,
+    let stored = match &job.reuse_from {
+        Some(dir) => incremental::load_state(&job.warehouse, dir, &model.name).await?,
+        None => None,
     };
-    if let (Some(dir), Some(fingerprint)) = (&job.reuse_from, &fingerprint)
-        && let Some(state) = incremental::load_state(&job.warehouse, dir, &model.name).await?
+    // A merged model's rows are the same whatever the run date, and its
+    // readers see them up to it (see `incremental::shown_through`).
+    let base = fingerprint;
+    let fingerprint = match spec.merge {
+        Some(_) => base.as_deref().map(|base| {
+            let latest = stored.as_ref().and_then(|s| s.latest_day);
+            fingerprint::as_of(base, incremental::shown_through(latest, job.run_date))
+        }),
+        None => base.clone(),
+    };
+    if let (Some(dir), Some(fingerprint), Some(state)) = (&job.reuse_from, &fingerprint, stored)
         && state.fingerprint.as_deref() == Some(fingerprint.as_str())
         && state.definition == definition.clone().unwrap_or_default()
     {
@@ -640,7 +647,7 @@ async fn run_incremental(
         run_date: job.run_date,
         // A model without a fingerprint never matches its state.
         definition: definition.unwrap_or_else(|| format!("unrepeatable {}", job.stamp.run_id)),
-        fingerprint: fingerprint.clone(),
+        fingerprint: base,
         full: job.reuse_from.is_none(),
     };
     let written = computation.run().await?;
@@ -648,7 +655,7 @@ async fn run_incremental(
         rows: written.rows,
         bytes: written.bytes,
         schema: Some(schema),
-        fingerprint,
+        fingerprint: written.fingerprint,
         touched: written.touched,
         ..Built::default()
     })

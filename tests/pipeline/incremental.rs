@@ -567,6 +567,13 @@ fn a_merged_model_shows_kept_rows_from_their_day() {
     assert_exit(&p.configured(&["run", "--date", "2026-10-03"]), 0);
     assert_eq!(days_computed(&p)["stg_orders"], "2026-10-03");
     assert_eq!(revenue(&p), ["r", "2021.0"]);
+    // A later night with nothing new shows nothing new: stg_orders and
+    // the report on it (which reads no run date) are reused.
+    let later = p.configured(&["run", "--date", "2026-10-05"]);
+    assert_exit(&later, 0);
+    for model in ["stg_orders                   reused", "revenue                      reused"] {
+        assert!(stdout(&later).contains(model), "{}", stdout(&later));
+    }
     // A backfill before f003's day no longer sees it.
     assert_exit(&p.configured(&["run", "--date", "2026-10-02"]), 0);
     assert_eq!(revenue(&p), ["r", "21.0"]);
