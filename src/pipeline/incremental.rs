@@ -1227,8 +1227,10 @@ fn max_day(batch: &RecordBatch, by: &str) -> Result<Option<NaiveDate>, DataFusio
     Ok(datafusion::arrow::compute::max(column).and_then(Date32Type::to_naive_date_opt))
 }
 
-/// A batch sorted by `by` (or any batch), cut into the rows of each month.
-/// Rows whose `by` is NULL cannot be kept by day: an error.
+/// A batch cut into the rows of each month of its column `by`, in month
+/// order. Rows whose `by` is NULL cannot be kept by day: an error. A day's
+/// month is looked up once per distinct day (a batch holds a few hundred),
+/// not once per row.
 fn split_by_month(
     batch: &RecordBatch,
     by: &str,
@@ -1243,25 +1245,29 @@ fn split_by_month(
             column.null_count()
         )));
     }
-    let months: Vec<NaiveDate> = column
-        .values()
-        .iter()
-        .map(|d| month_of(Date32Type::to_naive_date_opt(*d).unwrap_or_default()))
-        .collect();
-    let mut parts: BTreeMap<NaiveDate, Vec<u32>> = BTreeMap::new();
-    for (row, month) in months.iter().enumerate() {
-        parts.entry(*month).or_default().push(row as u32);
+    let mut part_of_day: HashMap<i32, usize> = HashMap::new();
+    let mut part_of_month: HashMap<NaiveDate, usize> = HashMap::new();
+    let mut parts: Vec<(NaiveDate, Vec<u32>)> = Vec::new();
+    for (row, day) in column.values().iter().enumerate() {
+        let part = *part_of_day.entry(*day).or_insert_with(|| {
+            let month = month_of(Date32Type::to_naive_date_opt(*day).unwrap_or_default());
+            *part_of_month.entry(month).or_insert_with(|| {
+                parts.push((month, Vec::new()));
+                parts.len() - 1
+            })
+        });
+        parts[part].1.push(row as u32);
     }
+    if let [(month, _)] = parts.as_slice() {
+        return Ok(vec![(*month, batch.clone())]);
+    }
+    parts.sort_by_key(|(month, _)| *month);
     parts
         .into_iter()
         .map(|(month, rows)| {
             let indices = datafusion::arrow::array::UInt32Array::from(rows);
-            let columns = batch
-                .columns()
-                .iter()
-                .map(|c| datafusion::arrow::compute::take(c.as_ref(), &indices, None))
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok((month, RecordBatch::try_new(batch.schema(), columns)?))
+            let part = datafusion::arrow::compute::take_record_batch(batch, &indices)?;
+            Ok((month, part))
         })
         .collect()
 }
@@ -1284,6 +1290,77 @@ mod tests {
 
     fn d(s: &str) -> NaiveDate {
         s.parse().unwrap()
+    }
+
+    fn batch_of_days(days: &[Option<&str>]) -> RecordBatch {
+        let values: Vec<Option<i32>> = days
+            .iter()
+            .map(|d| d.map(|d| Date32Type::from_naive_date(super::tests::d(d))))
+            .collect();
+        let ids: Vec<i64> = (0..days.len() as i64).collect();
+        RecordBatch::try_from_iter([
+            (
+                "id",
+                Arc::new(datafusion::arrow::array::Int64Array::from(ids)) as _,
+            ),
+            ("day", Arc::new(Date32Array::from(values)) as _),
+        ])
+        .unwrap()
+    }
+
+    fn ids(batch: &RecordBatch) -> Vec<i64> {
+        batch
+            .column(0)
+            .as_any()
+            .downcast_ref::<datafusion::arrow::array::Int64Array>()
+            .unwrap()
+            .values()
+            .to_vec()
+    }
+
+    #[test]
+    fn a_batch_splits_into_its_months_in_month_order() {
+        let batch = batch_of_days(&[
+            Some("2026-10-31"),
+            Some("2026-09-01"),
+            Some("2026-10-01"),
+            Some("2025-10-15"),
+            Some("2026-09-30"),
+        ]);
+        let parts = split_by_month(&batch, "day").unwrap();
+        let got: Vec<(String, Vec<i64>)> =
+            parts.iter().map(|(m, b)| (m.to_string(), ids(b))).collect();
+        assert_eq!(
+            got,
+            [
+                ("2025-10-01".to_string(), vec![3]),
+                ("2026-09-01".to_string(), vec![1, 4]),
+                ("2026-10-01".to_string(), vec![0, 2]),
+            ]
+        );
+        assert_eq!(max_day(&batch, "day").unwrap(), Some(d("2026-10-31")));
+        let one = batch_of_days(&[Some("2026-10-02"), Some("2026-10-30")]);
+        let parts = split_by_month(&one, "day").unwrap();
+        assert_eq!(parts.len(), 1);
+        assert_eq!(ids(&parts[0].1), [0, 1]);
+        let null = batch_of_days(&[Some("2026-10-02"), None]);
+        assert_eq!(
+            split_by_month(&null, "day").unwrap_err().to_string(),
+            "Execution error: day is NULL in 1 row(s): an incremental model's rows each need a day"
+        );
+    }
+
+    #[test]
+    fn a_merged_model_is_shown_through_its_latest_day_or_the_run_date() {
+        assert_eq!(
+            shown_through(Some(d("2026-10-31")), d("2026-11-05")),
+            d("2026-10-31")
+        );
+        assert_eq!(
+            shown_through(Some(d("2026-11-07")), d("2026-11-05")),
+            d("2026-11-05")
+        );
+        assert_eq!(shown_through(None, d("2026-11-05")), d("2026-11-05"));
     }
 
     #[test]

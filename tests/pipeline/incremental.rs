@@ -571,7 +571,10 @@ fn a_merged_model_shows_kept_rows_from_their_day() {
     // the report on it (which reads no run date) are reused.
     let later = p.configured(&["run", "--date", "2026-10-05"]);
     assert_exit(&later, 0);
-    for model in ["stg_orders                   reused", "revenue                      reused"] {
+    for model in [
+        "stg_orders                   reused",
+        "revenue                      reused",
+    ] {
         assert!(stdout(&later).contains(model), "{}", stdout(&later));
     }
     // A backfill before f003's day no longer sees it.
