@@ -315,7 +315,7 @@ pub async fn execute(
                 raw: raw.clone(),
                 upstream: project.deps[name]
                     .iter()
-                    .filter_map(|t| Some((t.clone(), touched.get(t)?.clone())))
+                    .filter_map(|t| Some((t.clone(), days_for(project, name, t, touched.get(t)?))))
                     .collect(),
                 run_date: run.run_date,
             };
@@ -555,6 +555,26 @@ async fn run_model(job: &Job) -> Result<Built, Failure> {
         reused: None,
         touched: Touched::All,
     })
+}
+
+/// What model `input` changed, as model `name` takes it: the days an
+/// incremental model changed are days of `name` only when both are kept
+/// by a day column of the same name (stg_orders and int_daily by
+/// order_date). A model kept by another day (customers by signup_date)
+/// changed rows that `name` may read for any of its days: every day.
+fn days_for(project: &Project, name: &str, input: &str, touched: &Touched) -> Touched {
+    let by = |model: &str| {
+        project
+            .models
+            .iter()
+            .find(|m| m.name == model)
+            .and_then(|m| m.incremental.as_ref())
+            .map(|i| i.by.clone())
+    };
+    match touched {
+        Touched::Days { .. } if by(input).is_none() || by(input) != by(name) => Touched::All,
+        other => other.clone(),
+    }
 }
 
 /// An incremental model: its result reused when nothing it reads changed,

@@ -684,3 +684,40 @@ fn reports(p: &Project) -> BTreeMap<String, Vec<String>> {
     }
     out
 }
+
+/// An incremental model kept by another day than the model it reads
+/// (ship_date, one day after order_date) cannot take the days the other
+/// changed as its own: it computes every day.
+#[test]
+fn a_model_kept_by_another_day_computes_every_day() {
+    let p = project();
+    p.write(
+        "queries/intermediate/int_shipped.sql",
+        "SELECT order_id, CAST(order_date + INTERVAL '1 day' AS DATE) AS ship_date, amount
+FROM stg_orders
+WHERE order_date BETWEEN CAST($start_date - INTERVAL '1 day' AS DATE) AND $end_date",
+    );
+    p.write(
+        "queries/models.yml",
+        &format!("{MODELS_YML}  - name: int_shipped\n    incremental: {{ by: ship_date }}\n"),
+    );
+    p.land(
+        "orders-1.csv",
+        format!("id,cid,at,amount\n{}", orders_of(1)),
+    );
+    assert_exit(&p.configured(&["run", "--date", "2026-10-01"]), 0);
+    p.land(
+        "orders-2.csv",
+        format!("id,cid,at,amount\n{}", orders_of(2)),
+    );
+    assert_exit(&p.configured(&["run", "--date", "2026-10-02"]), 0);
+    let computed = days_computed(&p);
+    assert_eq!(computed["stg_orders"], "2026-10-02");
+    assert_eq!(computed["int_daily"], "2026-10-02");
+    assert_eq!(computed["int_shipped"], "all");
+    // The orders of October 1 ship on the 2nd; those of the 2nd, later.
+    assert_eq!(
+        p.model_csv("SELECT count(*) AS n FROM int_shipped"),
+        ["n", "2"]
+    );
+}
