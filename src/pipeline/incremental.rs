@@ -835,12 +835,7 @@ impl Computation<'_> {
         side.register_table(KEYS, Arc::new(keys))?;
         let mut changed = dates(&rows, &self.spec.by)?;
         changed.extend(self.days_kept_under_keys(&side, state).await?);
-        let mut by_month: BTreeMap<NaiveDate, Vec<RecordBatch>> = BTreeMap::new();
-        for batch in &rows {
-            for (month, part) in split_by_month(batch, &self.spec.by)? {
-                by_month.entry(month).or_default().push(part);
-            }
-        }
+        let mut by_month = by_month(&rows, &self.spec.by)?;
         let mut months = state.months.clone();
         let mut bytes = 0;
         for month in changed
@@ -848,21 +843,12 @@ impl Computation<'_> {
             .map(|d| month_of(*d))
             .collect::<BTreeSet<_>>()
         {
-            let name = month_key(month);
-            let mut rows = match state.months.get(&name) {
+            let mut rows = match state.months.get(&month_key(month)) {
                 Some(object) => self.rows_of_other_keys(&side, object).await?,
                 None => Vec::new(),
             };
             rows.extend(by_month.remove(&month).unwrap_or_default());
-            match self.write_month(month, &rows).await? {
-                Some((object, written)) => {
-                    months.insert(name, object);
-                    bytes += written;
-                }
-                None => {
-                    months.remove(&name);
-                }
-            }
+            bytes += self.write_month(month, &rows, &mut months).await?;
         }
         Ok((months, bytes, changed))
     }
@@ -1009,43 +995,32 @@ impl Computation<'_> {
         }
         let side =
             SessionContext::new_with_config_rt(self.ctx.copied_config(), self.ctx.runtime_env());
-        let mut by_month: BTreeMap<NaiveDate, Vec<RecordBatch>> = BTreeMap::new();
-        for batch in &new {
-            for (month, part) in split_by_month(batch, &self.spec.by)? {
-                by_month.entry(month).or_default().push(part);
-            }
-        }
+        let mut by_month = by_month(&new, &self.spec.by)?;
         let mut months = state.months.clone();
         let mut bytes = 0;
         for month in days.iter().map(|d| month_of(*d)).collect::<BTreeSet<_>>() {
-            let key = month_key(month);
-            let mut rows = match state.months.get(&key) {
+            let mut rows = match state.months.get(&month_key(month)) {
                 Some(object) => self.kept_rows(&side, object, days).await?,
                 None => Vec::new(),
             };
             rows.extend(by_month.remove(&month).unwrap_or_default());
-            match self.write_month(month, &rows).await? {
-                Some((object, written)) => {
-                    months.insert(key, object);
-                    bytes += written;
-                }
-                None => {
-                    months.remove(&key);
-                }
-            }
+            bytes += self.write_month(month, &rows, &mut months).await?;
         }
         Ok((months, bytes))
     }
 
-    /// Writes a month's rows to an object of this run's; returns it and
-    /// its bytes, or `None` for a month left with no rows.
+    /// Writes a month's rows to an object of this run's and names it in
+    /// `months` (a month left with no rows leaves `months`). Returns the
+    /// bytes written.
     async fn write_month(
         &self,
         month: NaiveDate,
         rows: &[RecordBatch],
-    ) -> Result<Option<(String, u64)>, DataFusionError> {
+        months: &mut BTreeMap<String, String>,
+    ) -> Result<u64, DataFusionError> {
         if rows.iter().all(|b| b.num_rows() == 0) {
-            return Ok(None);
+            months.remove(&month_key(month));
+            return Ok(0);
         }
         let object = self.month_object(month);
         let mut file = self.create(&object)?;
@@ -1054,7 +1029,8 @@ impl Computation<'_> {
         }
         let bytes = self.close(file).await?;
         crate::kill_point::reached("incremental-month-written");
-        Ok(Some((object, bytes)))
+        months.insert(month_key(month), object);
+        Ok(bytes)
     }
 
     /// The rows of a kept month's object that are not of `days`.
@@ -1216,6 +1192,20 @@ fn dates(batches: &[RecordBatch], by: &str) -> Result<BTreeSet<NaiveDate>, DataF
         );
     }
     Ok(days)
+}
+
+/// `batches` cut into the rows of each month of column `by`.
+fn by_month(
+    batches: &[RecordBatch],
+    by: &str,
+) -> Result<BTreeMap<NaiveDate, Vec<RecordBatch>>, DataFusionError> {
+    let mut months: BTreeMap<NaiveDate, Vec<RecordBatch>> = BTreeMap::new();
+    for batch in batches {
+        for (month, part) in split_by_month(batch, by)? {
+            months.entry(month).or_default().push(part);
+        }
+    }
+    Ok(months)
 }
 
 /// The latest day in column `by` of `batch`.

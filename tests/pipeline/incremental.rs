@@ -192,6 +192,22 @@ fn orders_of(day: u32) -> String {
         .collect()
 }
 
+/// The orders of October 1 and 2 landed and run night by night; returns
+/// the second night's days computed.
+fn two_nights(p: &Project) -> BTreeMap<String, String> {
+    for day in [1, 2] {
+        p.land(
+            &format!("orders-{day}.csv"),
+            format!("id,cid,at,amount\n{}", orders_of(day)),
+        );
+        assert_exit(
+            &p.configured(&["run", "--date", &format!("2026-10-{day:02}")]),
+            0,
+        );
+    }
+    days_computed(p)
+}
+
 /// The project twice over the same landed files: `nightly` runs night
 /// after night as a scheduler would, `rebuilt` computes every day on
 /// every night (`--full-refresh`).
@@ -385,17 +401,7 @@ FROM stg_orders AS o JOIN int_customers AS c ON c.customer_id = o.customer_id
 WHERE o.order_date BETWEEN $start_date AND $end_date
 GROUP BY o.order_date",
     );
-    p.land(
-        "orders-1.csv",
-        format!("id,cid,at,amount\n{}", orders_of(1)),
-    );
-    assert_exit(&p.configured(&["run", "--date", "2026-10-01"]), 0);
-    p.land(
-        "orders-2.csv",
-        format!("id,cid,at,amount\n{}", orders_of(2)),
-    );
-    assert_exit(&p.configured(&["run", "--date", "2026-10-02"]), 0);
-    let computed = days_computed(&p);
+    let computed = two_nights(&p);
     assert_eq!(computed["stg_orders"], "2026-10-02");
     assert_eq!(computed["int_daily"], "all");
     p.write(
@@ -701,17 +707,7 @@ WHERE order_date BETWEEN CAST($start_date - INTERVAL '1 day' AS DATE) AND $end_d
         "queries/models.yml",
         &format!("{MODELS_YML}  - name: int_shipped\n    incremental: {{ by: ship_date }}\n"),
     );
-    p.land(
-        "orders-1.csv",
-        format!("id,cid,at,amount\n{}", orders_of(1)),
-    );
-    assert_exit(&p.configured(&["run", "--date", "2026-10-01"]), 0);
-    p.land(
-        "orders-2.csv",
-        format!("id,cid,at,amount\n{}", orders_of(2)),
-    );
-    assert_exit(&p.configured(&["run", "--date", "2026-10-02"]), 0);
-    let computed = days_computed(&p);
+    let computed = two_nights(&p);
     assert_eq!(computed["stg_orders"], "2026-10-02");
     assert_eq!(computed["int_daily"], "2026-10-02");
     assert_eq!(computed["int_shipped"], "all");
