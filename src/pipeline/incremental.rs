@@ -704,10 +704,16 @@ impl Computation<'_> {
         side: &SessionContext,
         state: &State,
     ) -> Result<BTreeSet<NaiveDate>, DataFusionError> {
+        // Every kept row, those a merged model keeps past its run date too:
+        // a later load of the key replaces them as well.
+        let every_row = State {
+            visible_by: None,
+            ..state.clone()
+        };
         register(
             side,
             self.warehouse,
-            state,
+            &every_row,
             "__kept",
             Some(self.schema.clone()),
         )

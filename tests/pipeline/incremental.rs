@@ -717,3 +717,28 @@ WHERE order_date BETWEEN CAST($start_date - INTERVAL '1 day' AS DATE) AND $end_d
         ["n", "2"]
     );
 }
+
+/// A merged model keeps a row past its run date (an order of November 1
+/// on the night of October 31); a correction moving it to October 31
+/// removes it from November, where nobody saw it yet.
+#[test]
+fn a_kept_row_past_the_run_date_moved_to_an_earlier_month_leaves_its_month() {
+    let twins = Twins::merged();
+    twins.land(
+        "orders-a.csv",
+        &format!("{}x,C1,2026-11-01T10:00:00Z,500\n", orders_of(31)),
+    );
+    twins.night("2026-10-31", "a row past the run date kept");
+    twins.land("orders-b.csv", "x,C1,2026-10-31T11:00:00Z,7\n");
+    twins.night("2026-11-01", "the row moved to October");
+    assert_eq!(
+        days_computed(&twins.nightly)["stg_orders"],
+        "2026-10-31 2026-11-01"
+    );
+    assert_eq!(
+        twins
+            .nightly
+            .model_csv("SELECT count(*) AS n FROM stg_orders WHERE order_id = 'x'"),
+        ["n", "1"]
+    );
+}
