@@ -563,14 +563,7 @@ async fn run_model(job: &Job) -> Result<Built, Failure> {
 /// order_date). A model kept by another day (customers by signup_date)
 /// changed rows that `name` may read for any of its days: every day.
 fn days_for(project: &Project, name: &str, input: &str, touched: &Touched) -> Touched {
-    let by = |model: &str| {
-        project
-            .models
-            .iter()
-            .find(|m| m.name == model)
-            .and_then(|m| m.incremental.as_ref())
-            .map(|i| i.by.clone())
-    };
+    let by = |model: &str| project.model(model).incremental.as_ref().map(|i| &i.by);
     match touched {
         Touched::Days { .. } if by(input).is_none() || by(input) != by(name) => Touched::All,
         other => other.clone(),
@@ -616,13 +609,12 @@ async fn run_incremental(
     // A merged model's rows are the same whatever the run date, and its
     // readers see them up to it (see `incremental::shown_through`).
     let base = fingerprint;
-    let fingerprint = match spec.merge {
-        Some(_) => base.as_deref().map(|base| {
-            let latest = stored.as_ref().and_then(|s| s.latest_day);
-            fingerprint::as_of(base, incremental::shown_through(latest, job.run_date))
-        }),
-        None => base.clone(),
-    };
+    let fingerprint = incremental::fingerprint(
+        spec,
+        base.as_deref(),
+        stored.as_ref().and_then(|s| s.latest_day),
+        job.run_date,
+    );
     if let (Some(dir), Some(fingerprint), Some(state)) = (&job.reuse_from, &fingerprint, stored)
         && state.fingerprint.as_deref() == Some(fingerprint.as_str())
         && state.definition == definition.clone().unwrap_or_default()

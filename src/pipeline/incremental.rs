@@ -114,6 +114,22 @@ pub fn shown_through(latest_day: Option<NaiveDate>, run_date: NaiveDate) -> Naiv
     latest_day.map_or(run_date, |latest| latest.min(run_date))
 }
 
+/// An incremental model's fingerprint from `base` (SQL, parameters,
+/// inputs): a merged model's taken as of the day it is shown through.
+pub fn fingerprint(
+    spec: &IncrementalSpec,
+    base: Option<&str>,
+    latest_day: Option<NaiveDate>,
+    run_date: NaiveDate,
+) -> Option<String> {
+    match spec.merge {
+        Some(Merge::ByKey) => {
+            base.map(|base| super::fingerprint::as_of(base, shown_through(latest_day, run_date)))
+        }
+        None => base.map(str::to_string),
+    }
+}
+
 /// Why a merged model may not read a day parameter.
 pub fn reads_days(model: &Model, param: &str) -> String {
     format!(
@@ -556,13 +572,8 @@ impl Computation<'_> {
         if state.definition != self.definition || state.run_date > self.run_date {
             return Ok(Touched::All);
         }
-        let mut days = BTreeSet::new();
         // Days that the last run date left out are in now.
-        let mut day = state.run_date.succ_opt();
-        while let Some(d) = day.filter(|d| *d <= self.run_date) {
-            days.insert(d);
-            day = d.succ_opt();
-        }
+        let mut days = days_after(state.run_date, self.run_date);
         for (table, fingerprint) in self.inputs {
             // An input whose fingerprint is unknown may have changed anywhere.
             if fingerprint.is_none() {
@@ -649,18 +660,8 @@ impl Computation<'_> {
                 .await?,
             by,
         )?;
-        if let Some(key) = self.key.filter(|k| !k.is_empty()) {
-            // The keys the new objects carry: the raw table's own columns
-            // when it has the key's, so that a row the model now leaves out
-            // (its day NULL, its status filtered) still replaces its
-            // earlier one; else the model's rows'.
-            let columns: Vec<&str> = key.iter().map(String::as_str).collect();
-            let carried = match key.iter().all(|k| raw.schema.field_with_name(k).is_ok()) {
-                true => side.table(table).await?,
-                false => rows,
-            };
-            let keys = carried.select_columns(&columns)?.distinct()?;
-            side.register_table(KEYS, keys.into_view())?;
+        if self.key.is_some_and(|k| !k.is_empty()) {
+            self.register_carried_keys(&side, table, raw, rows).await?;
             days.extend(self.days_kept_under_keys(&side, state).await?);
         }
         Ok(Touched::Days { days, since: None })
@@ -694,6 +695,32 @@ impl Computation<'_> {
             .with_schema(schema);
         side.register_table(table, Arc::new(ListingTable::try_new(config)?))?;
         Ok(side)
+    }
+
+    /// Registers as table [`KEYS`] of `side` the keys the new objects of
+    /// raw table `table` carry: the raw table's own columns when it has
+    /// the key's, so that a row the model now leaves out (its day NULL, its
+    /// status filtered) still replaces its kept one; else those of the
+    /// model's `rows` of them. Held in memory: a night's keys, read once
+    /// per month they touch.
+    async fn register_carried_keys(
+        &self,
+        side: &SessionContext,
+        table: &str,
+        raw: &RawTable,
+        rows: DataFrame,
+    ) -> Result<(), DataFusionError> {
+        let key = self.key.unwrap_or_default();
+        let columns: Vec<&str> = key.iter().map(String::as_str).collect();
+        let carried = match key.iter().all(|k| raw.schema.field_with_name(k).is_ok()) {
+            true => side.table(table).await?,
+            false => rows,
+        };
+        let keys = carried.select_columns(&columns)?.distinct()?;
+        let schema = Arc::new(keys.schema().as_arrow().clone());
+        let keys = MemTable::try_new(schema, vec![keys.collect().await?])?;
+        side.register_table(KEYS, Arc::new(keys))?;
+        Ok(())
     }
 
     /// The kept days of rows under one of the keys in table [`KEYS`] of
@@ -780,16 +807,9 @@ impl Computation<'_> {
         if self.run_date < state.run_date {
             return Ok(Some(outcome(Touched::All)));
         }
-        let mut days: BTreeSet<NaiveDate> = changed
-            .into_iter()
-            .filter(|d| *d <= self.run_date)
-            .collect();
         // The days after the last run date are seen from now on.
-        let mut day = state.run_date.succ_opt();
-        while let Some(d) = day.filter(|d| *d <= self.run_date) {
-            days.insert(d);
-            day = d.succ_opt();
-        }
+        let mut days = days_after(state.run_date, self.run_date);
+        days.extend(changed.into_iter().filter(|d| *d <= self.run_date));
         Ok(Some(outcome(match days.is_empty() {
             true => Touched::Nothing,
             false => Touched::Days { days, since: None },
@@ -810,13 +830,7 @@ impl Computation<'_> {
         if new.is_empty() {
             return Ok((state.months.clone(), 0, BTreeSet::new()));
         }
-        let key: Vec<&str> = self
-            .key
-            .unwrap_or_default()
-            .iter()
-            .map(String::as_str)
-            .collect();
-        if key.is_empty() {
+        if self.key.is_none_or(|k| k.is_empty()) {
             return Err(self.fail("it is merged by key and has no key (a unique test)"));
         }
         let side = self.side_context(table, raw.schema.clone(), new).await?;
@@ -825,20 +839,10 @@ impl Computation<'_> {
             .await?
             .collect()
             .await?;
-        // The keys the new objects carry: the raw table's own columns when
-        // it has the key's (a row the model now leaves out still replaces
-        // its kept one), else the new rows'.
-        let carried = match key.iter().all(|k| raw.schema.field_with_name(k).is_ok()) {
-            true => side.table(table).await?,
-            false => side.read_table(Arc::new(MemTable::try_new(
-                self.schema.clone(),
-                vec![rows.clone()],
-            )?))?,
-        };
-        let keys = carried.select_columns(&key)?.distinct()?;
-        let keys_schema = Arc::new(keys.schema().as_arrow().clone());
-        let keys = MemTable::try_new(keys_schema, vec![keys.collect().await?])?;
-        side.register_table(KEYS, Arc::new(keys))?;
+        let new_rows = MemTable::try_new(self.schema.clone(), vec![rows.clone()])?;
+        let new_rows = side.read_table(Arc::new(new_rows))?;
+        self.register_carried_keys(&side, table, raw, new_rows)
+            .await?;
         let mut changed = dates(&rows, &self.spec.by)?;
         changed.extend(self.days_kept_under_keys(&side, state).await?);
         let mut by_month = by_month(&rows, &self.spec.by)?;
@@ -944,29 +948,27 @@ impl Computation<'_> {
             .await?
             .execute_stream()
             .await?;
-        let mut open: BTreeMap<NaiveDate, (ParquetFile, Vec<RecordBatch>, usize)> = BTreeMap::new();
+        let mut open: BTreeMap<NaiveDate, (ParquetFile, Vec<RecordBatch>)> = BTreeMap::new();
         let mut latest_day = None;
         while let Some(batch) = stream.next().await {
             let batch = batch?;
             latest_day = latest_day.max(max_day(&batch, &self.spec.by)?);
             for (month, part) in split_by_month(&batch, &self.spec.by)? {
-                let (file, pending, rows) = match open.entry(month) {
+                let (file, pending) = match open.entry(month) {
                     std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
                     std::collections::btree_map::Entry::Vacant(e) => {
-                        e.insert((self.create(&self.month_object(month))?, Vec::new(), 0))
+                        e.insert((self.create(&self.month_object(month))?, Vec::new()))
                     }
                 };
-                *rows += part.num_rows();
                 pending.push(part);
-                if *rows >= WRITE_ROWS {
+                if pending.iter().map(RecordBatch::num_rows).sum::<usize>() >= WRITE_ROWS {
                     self.write_pending(file, pending).await?;
-                    *rows = 0;
                 }
             }
         }
         let mut months = BTreeMap::new();
         let mut bytes = 0;
-        for (month, (mut file, mut pending, _)) in open {
+        for (month, (mut file, mut pending)) in open {
             self.write_pending(&mut file, &mut pending).await?;
             bytes += self.close(file).await?;
             months.insert(month_key(month), self.month_object(month));
@@ -1103,12 +1105,12 @@ impl Computation<'_> {
             .keys()
             .filter_map(|t| Some((t.clone(), self.raw.get(t)?.objects.clone()?)))
             .collect();
-        let fingerprint = match self.spec.merge {
-            Some(_) => self.fingerprint.as_deref().map(|base| {
-                super::fingerprint::as_of(base, shown_through(latest_day, self.run_date))
-            }),
-            None => self.fingerprint.clone(),
-        };
+        let fingerprint = fingerprint(
+            self.spec,
+            self.fingerprint.as_deref(),
+            latest_day,
+            self.run_date,
+        );
         let state = State {
             visible_by: self.spec.merge.map(|_| self.spec.by.clone()),
             latest_day,
@@ -1266,6 +1268,11 @@ fn split_by_month(
             Ok((month, part))
         })
         .collect()
+}
+
+/// The days after `from` up to `to`.
+fn days_after(from: NaiveDate, to: NaiveDate) -> BTreeSet<NaiveDate> {
+    from.iter_days().skip(1).take_while(|d| *d <= to).collect()
 }
 
 /// Consecutive days as (first, last) ranges.
